@@ -1,0 +1,17 @@
+"""User-facing errors: each one is printed as a single line by the CLI (exit code 2)."""
+
+
+class CnnCostError(Exception):
+    """A problem with the user's input that we can explain in one line."""
+
+
+class ModelFileError(CnnCostError):
+    """The model file cannot be read or is not a Keras model."""
+
+
+class ModelConfigError(CnnCostError):
+    """The model configuration is malformed (bad graph, bad field, impossible shapes)."""
+
+
+class LayerError(CnnCostError):
+    """A layer's configuration does not fit its inputs (e.g. a kernel larger than its input)."""

@@ -1,0 +1,80 @@
+"""The intermediate representation: a flat, topologically ordered graph of layer calls.
+
+Every loader produces a `Graph`; every pass reads one. Nothing here knows about Keras.
+A dimension is an `int`, `None` (unknown) or, in symbolic analyses, a sympy expression.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Dim = Any  # int | None | sympy.Expr
+Shape = tuple[Dim, ...]
+
+
+@dataclass(frozen=True)
+class TensorRef:
+    """Output `index` of the node called `node`."""
+
+    node: str
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class Weight:
+    """One variable a layer owns, as Keras creates it."""
+
+    name: str
+    shape: tuple[int, ...]
+    trainable: bool
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    """One call of a layer or keras.ops operation.
+
+    `name` is the row name (`outer/inner` inside nested models, `layer:k` for the k-th extra call
+    of a shared layer); `layer` is the Keras layer it calls, so calls of one shared layer share
+    weights. `inputs` are the tensor arguments in call order, flattened; `arguments` keeps the raw
+    call structure (literals and `TensorRef`s) for operations whose result depends on it.
+    """
+
+    name: str
+    class_name: str
+    module: str
+    config: Mapping[str, Any]
+    inputs: tuple[TensorRef, ...] = ()
+    arguments: tuple[Any, ...] = ()
+    keyword_arguments: Mapping[str, Any] = field(default_factory=dict)
+    recorded_input_shapes: tuple[Shape | None, ...] = ()
+    layer: str = ""
+    shares_weights_with: str | None = None
+    trainable: bool = True
+    dtype_policy: str = "float32"
+
+    @property
+    def is_input(self) -> bool:
+        return self.class_name == "InputLayer"
+
+
+@dataclass(frozen=True)
+class Graph:
+    name: str
+    nodes: tuple[Node, ...]
+    inputs: tuple[TensorRef, ...]
+    outputs: tuple[TensorRef, ...]
+    source: str = ""
+    input_shapes: Mapping[str, Shape] = field(default_factory=dict)
+
+    def node(self, name: str) -> Node:
+        return self._by_name[name]
+
+    @property
+    def _by_name(self) -> dict[str, Node]:
+        cached = self.__dict__.get("_index")
+        if cached is None:
+            cached = {n.name: n for n in self.nodes}
+            object.__setattr__(self, "_index", cached)
+        return cached

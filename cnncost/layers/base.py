@@ -1,0 +1,204 @@
+"""What a layer rule is, and the small shape helpers the rules share.
+
+A `LayerRule` says, for one Keras class, everything the passes need to know about a call:
+output shapes, the variables it creates, its multiply-accumulates, the per-element cost kind used
+by the FLOP conventions, and its spatial window for the receptive-field pass. Shape arithmetic
+uses `//` only, so the same rule works for ints and sympy symbols; `None` is an unknown size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cnncost.errors import LayerError
+from cnncost.ir import Dim, Node, Shape, Weight
+
+
+@dataclass(frozen=True)
+class Call:
+    """A node together with the shapes of its tensor inputs."""
+
+    node: Node
+    input_shapes: tuple[Shape, ...]
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        return self.node.config
+
+    @property
+    def shape(self) -> Shape:
+        """The first input's shape (most layers have one input)."""
+        if not self.input_shapes:
+            raise LayerError(f"layer {self.node.name!r} ({self.node.class_name}) has no input")
+        return self.input_shapes[0]
+
+    def fail(self, message: str) -> LayerError:
+        return LayerError(f"layer {self.node.name!r} ({self.node.class_name}): {message}")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A sliding window over the spatial axes of the input, for the receptive-field pass.
+
+    `padding` is "valid", "same", "causal", or explicit (left, right) pairs per axis.
+    `transposed` marks transposed convolutions and upsampling (fractional jump).
+    """
+
+    axes: tuple[int, ...]
+    kernel: tuple[int, ...]
+    strides: tuple[int, ...]
+    dilation: tuple[int, ...]
+    padding: str | tuple[tuple[int, int], ...]
+    transposed: bool = False
+
+
+def guarded(call: Call, function: Callable, *args: Any) -> Any:
+    """Run a rule function; a malformed config field becomes a one-line `LayerError`."""
+    try:
+        return function(call, *args)
+    except LayerError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, ZeroDivisionError) as exc:
+        raise call.fail(f"malformed configuration ({type(exc).__name__}: {exc})") from None
+
+
+def no_weights(call: Call) -> tuple[Weight, ...]:
+    return ()
+
+
+def no_macs(call: Call, outputs: tuple[Shape, ...]) -> Dim:
+    return 0
+
+
+def same_shape(call: Call) -> tuple[Shape, ...]:
+    return (call.shape,)
+
+
+@dataclass(frozen=True)
+class LayerRule:
+    """Everything cnncost knows about one Keras layer class.
+
+    rf: how the receptive field passes through: "pointwise" (each output element sees the same
+    position of the input), "window" (see `window`), "global" (every output sees the whole input:
+    Flatten, Dense over space, global pooling), "merge" (several aligned inputs), "reshape"
+    (spatial layout changes in a way we do not track: the RF becomes unknown), "input".
+    cost: the row of the FLOP-convention table (`cnncost.conventions`) for per-element work.
+    """
+
+    output_shapes: Callable[[Call], tuple[Shape, ...]] = same_shape
+    weights: Callable[[Call], tuple[Weight, ...]] = no_weights
+    macs: Callable[[Call, tuple[Shape, ...]], Dim] = no_macs
+    rf: str = "pointwise"
+    window: Callable[[Call], Window] | None = None
+    cost: str | None = None
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def as_tuple(value: Any, rank: int, what: str) -> tuple[int, ...]:
+    """Keras accepts an int or a tuple for kernel sizes, strides and rates."""
+    if isinstance(value, bool):
+        raise LayerError(f"{what} must be an int or a list of ints, not {value!r}")
+    if isinstance(value, int):
+        return (value,) * rank
+    if isinstance(value, (list, tuple)) and len(value) == rank and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        return tuple(value)
+    raise LayerError(f"{what} must be an int or {rank} ints, not {value!r}")
+
+
+def positive(values: tuple[int, ...], what: str) -> tuple[int, ...]:
+    if any(v <= 0 for v in values):
+        raise LayerError(f"{what} must be positive, got {list(values)}")
+    return values
+
+
+def product(values: Sequence[Dim]) -> Dim:
+    """Product of dims; None if any is unknown."""
+    result: Dim = 1
+    for v in values:
+        if v is None:
+            return None
+        result = result * v
+    return result
+
+
+def spatial_axes(rank: int, data_format: str | None) -> tuple[int, ...]:
+    """Indices of the spatial axes in a shape of `rank` (batch first)."""
+    if data_format == "channels_first":
+        return tuple(range(2, rank))
+    return tuple(range(1, rank - 1))
+
+
+def channel_axis(rank: int, data_format: str | None) -> int:
+    return 1 if data_format == "channels_first" else rank - 1
+
+
+def data_format(call: Call) -> str:
+    value = call.config.get("data_format") or "channels_last"
+    if value not in ("channels_last", "channels_first"):
+        raise call.fail(f"unknown data_format {value!r}")
+    return value
+
+
+def expect_rank(call: Call, rank: int) -> Shape:
+    shape = call.shape
+    if len(shape) != rank:
+        raise call.fail(f"expects a {rank - 2}-D spatial input of rank {rank}, got shape {fmt(shape)}")
+    return shape
+
+
+def fmt(shape: Shape) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def known(value: Dim) -> bool:
+    return value is not None
+
+
+def is_int(value: Dim) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def window_output_length(
+    n: Dim, kernel: int, stride: int, dilation: int, padding: str, call: Call, axis: int
+) -> Dim:
+    """Keras's `compute_conv_output_shape` / `compute_pooling_output_shape` for one axis."""
+    if n is None:
+        return None
+    effective = dilation * (kernel - 1) + 1
+    if padding == "valid":
+        out = (n - effective) // stride + 1
+    elif padding in ("same", "causal"):
+        out = (n - 1) // stride + 1
+    else:
+        raise call.fail(f"unknown padding {padding!r}")
+    if is_int(out) and out <= 0:
+        raise call.fail(
+            f"window {effective} (kernel {kernel}, dilation {dilation}) is larger than "
+            f"its input size {n} on axis {axis}"
+        )
+    return out
+
+
+def set_axes(shape: Shape, values: Mapping[int, Dim]) -> Shape:
+    return tuple(values.get(i, d) for i, d in enumerate(shape))
+
+
+def weight(name: str, shape: Sequence[Dim], trainable: bool) -> Weight:
+    if any(not is_int(d) for d in shape):
+        raise LayerError(
+            f"weight {name!r} has an unknown size {fmt(tuple(shape))}: its input dimension must be known"
+        )
+    if any(d < 0 for d in shape):
+        raise LayerError(f"weight {name!r} has a negative size {fmt(tuple(shape))}")
+    return Weight(name, tuple(int(d) for d in shape), trainable)
+
+
+def numel(shape: Sequence[int]) -> int:
+    return math.prod(shape)

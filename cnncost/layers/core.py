@@ -1,0 +1,144 @@
+"""InputLayer, Dense (on N-D inputs), EinsumDense, Embedding, and layers that pass data through."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from cnncost.ir import Shape, Weight
+from cnncost.layers.base import Call, LayerRule, is_int, product, weight
+
+
+def _input_shapes(call: Call) -> tuple[Shape, ...]:
+    shape = call.config.get("batch_shape")
+    if shape is None:
+        raise call.fail("the input has no shape: pass --input-shape")
+    return (tuple(shape),)
+
+
+def _last_dim(call: Call) -> int:
+    shape = call.shape
+    if len(shape) < 2 or not is_int(shape[-1]):
+        raise call.fail(f"needs a known last input dimension, got {list(shape)}")
+    return shape[-1]
+
+
+def _units(call: Call) -> int:
+    units = call.config.get("units")
+    if not is_int(units) or units <= 0:
+        raise call.fail(f"units must be a positive integer, not {units!r}")
+    return units
+
+
+def _dense_shapes(call: Call) -> tuple[Shape, ...]:
+    _last_dim(call)
+    return (call.shape[:-1] + (_units(call),),)
+
+
+def _dense_weights(call: Call) -> tuple[Weight, ...]:
+    units = _units(call)
+    bias = (weight("bias", (units,), True),) if call.config.get("use_bias", True) else ()
+    return (weight("kernel", (_last_dim(call), units), True), *bias)
+
+
+def _dense_macs(call: Call, outputs):
+    rows = product(call.shape[1:-1])  # Dense applies to the last axis at every other position
+    return None if rows is None else rows * _last_dim(call) * _units(call)
+
+
+# -- EinsumDense ---------------------------------------------------------------------------------
+
+_EQUATION = re.compile(r"^([a-zA-Z.]+),([a-zA-Z.]+)->([a-zA-Z.]+)$")
+
+
+@dataclass(frozen=True)
+class _Einsum:
+    """An EinsumDense equation resolved against the input shape."""
+
+    sizes: dict
+    input_axes: tuple[str, ...]
+    kernel_axes: tuple[str, ...]
+    output_axes: tuple[str, ...]
+
+    def shape(self, axes) -> tuple:
+        return tuple(self.sizes.get(a) for a in axes)
+
+
+def _einsum(call: Call) -> _Einsum:
+    equation = str(call.config.get("equation", "")).replace(" ", "")
+    match = _EQUATION.match(equation)
+    if not match:
+        raise call.fail(f"unsupported equation {equation!r}")
+    inp, ker, out = match.groups()
+    shape = call.shape
+    if inp.startswith("..."):
+        # '...' stands for the leading input axes, batch included.
+        lead = "".join(f"#{i}" for i in range(len(shape) - (len(inp) - 3)))
+        inp = lead + inp[3:]
+        out = lead + out[3:] if out.startswith("...") else out
+    input_axes = tuple(re.findall(r"#\d+|[a-zA-Z]", inp))
+    output_axes = tuple(re.findall(r"#\d+|[a-zA-Z]", out))
+    if len(input_axes) != len(shape):
+        raise call.fail(f"equation {equation!r} does not match input rank {len(shape)}")
+    sizes = dict(zip(input_axes, shape))
+    declared = call.config.get("output_shape")
+    declared = [declared] if declared is None or is_int(declared) else list(declared)
+    # The declared output_shape omits the batch axis (and any '...' axes): align it at the end.
+    for axis, size in zip(output_axes[len(output_axes) - len(declared):], declared):
+        if size is not None:
+            sizes.setdefault(axis, size)
+    return _Einsum(sizes, input_axes, tuple(re.findall(r"[a-zA-Z]", ker)), output_axes)
+
+
+def _einsum_shapes(call: Call) -> tuple[Shape, ...]:
+    spec = _einsum(call)
+    return (spec.shape(spec.output_axes),)
+
+
+def _einsum_weights(call: Call) -> tuple[Weight, ...]:
+    spec = _einsum(call)
+    weights = [weight("kernel", spec.shape(spec.kernel_axes), True)]
+    bias_axes = call.config.get("bias_axes")
+    if bias_axes:
+        first = min(spec.output_axes.index(a) for a in bias_axes)
+        bias = tuple(spec.sizes[a] if a in bias_axes else 1 for a in spec.output_axes[first:])
+        weights.append(weight("bias", bias, True))
+    return tuple(weights)
+
+
+def _einsum_macs(call: Call, outputs):
+    # One multiply-add per point of the joint index space of all axes except the batch axis.
+    spec = _einsum(call)
+    axes = (set(spec.input_axes[1:]) | set(spec.output_axes[1:]) | set(spec.kernel_axes))
+    return product([spec.sizes.get(a) for a in sorted(axes)])
+
+
+# -- Embedding -----------------------------------------------------------------------------------
+
+
+def _embedding_dims(call: Call) -> tuple[int, int]:
+    dims = call.config.get("input_dim"), call.config.get("output_dim")
+    if not all(is_int(d) and d > 0 for d in dims):
+        raise call.fail(f"input_dim/output_dim must be positive integers, not {dims}")
+    return dims
+
+
+RULES = {
+    "InputLayer": LayerRule(_input_shapes, rf="input"),
+    "Dense": LayerRule(_dense_shapes, _dense_weights, _dense_macs, cost="dense"),
+    "EinsumDense": LayerRule(_einsum_shapes, _einsum_weights, _einsum_macs, rf="reshape", cost="dense"),
+    "Embedding": LayerRule(
+        lambda c: (c.shape + (_embedding_dims(c)[1],),),
+        lambda c: (weight("embeddings", _embedding_dims(c), True),),
+        rf="reshape",
+    ),
+}
+
+# Identity at inference: the output is the input, no weights, no arithmetic counted.
+for _name in (
+    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
+    "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity", "Masking",
+    "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
+    "RandomBrightness",
+):
+    RULES[_name] = LayerRule()

@@ -1,0 +1,68 @@
+"""Read a `.keras` archive: only `config.json` and `metadata.json`, never the weights.
+
+The file is untrusted. We read members with a size cap (a zip bomb or an oversized config stops
+with an error instead of filling memory) and parse them as plain JSON; nothing in the file is
+imported or executed.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from cnncost.errors import ModelFileError
+from cnncost.ir import Graph
+from cnncost.loaders.keras_config import graph_from_config
+
+MAX_CONFIG_BYTES = 64 * 1024 * 1024  # the config of EfficientNetB7 is ~1 MB; 64 MB is generous
+
+
+def _read_member(archive: zipfile.ZipFile, member: str, path: Path) -> bytes:
+    with archive.open(member) as stream:
+        data = stream.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ModelFileError(f"{path}: {member} is larger than {MAX_CONFIG_BYTES} bytes")
+    return data
+
+
+def _parse_json(data: bytes, member: str, path: Path) -> Any:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{path}: {member} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ModelFileError(f"{path}: {member} is nested too deeply") from None
+
+
+def read_keras_archive(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return (config, metadata) parsed from a `.keras` zip."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise ModelFileError(f"{path}: is a directory, not a .keras file")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if "config.json" not in names:
+                raise ModelFileError(f"{path}: not a Keras model archive (no config.json inside)")
+            config = _parse_json(_read_member(archive, "config.json", path), "config.json", path)
+            metadata: Any = {}
+            if "metadata.json" in names:
+                metadata = _parse_json(
+                    _read_member(archive, "metadata.json", path), "metadata.json", path
+                )
+    except zipfile.BadZipFile:
+        raise ModelFileError(f"{path}: not a .keras file (not a zip archive)") from None
+    except (zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as exc:
+        raise ModelFileError(f"{path}: cannot read the archive ({exc})") from None
+    if not isinstance(config, dict):
+        raise ModelFileError(f"{path}: config.json does not hold a model configuration")
+    return config, metadata if isinstance(metadata, dict) else {}
+
+
+def load_keras_file(path: str | Path) -> Graph:
+    config, _metadata = read_keras_archive(path)
+    return graph_from_config(config, source=str(path))

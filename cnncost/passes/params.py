@@ -1,0 +1,49 @@
+"""Parameters per node, split as Keras splits them (trainable / non-trainable).
+
+Calls of a shared layer after the first own no weights (they reuse the first call's).
+A frozen layer (`trainable: false` on it or an enclosing model) has only non-trainable weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cnncost.ir import Graph, Weight
+from cnncost.layers import Call, rule_for
+from cnncost.layers.base import guarded, numel
+from cnncost.passes.shapes import ShapeResult
+
+
+@dataclass(frozen=True)
+class NodeParams:
+    weights: tuple[Weight, ...]
+    trainable: int
+    non_trainable: int
+    known: bool = True
+
+    @property
+    def total(self) -> int:
+        return self.trainable + self.non_trainable
+
+
+NO_PARAMS = NodeParams((), 0, 0)
+UNKNOWN_PARAMS = NodeParams((), 0, 0, known=False)
+
+
+def count_params(graph: Graph, shapes: ShapeResult) -> Mapping[str, NodeParams]:
+    result: dict[str, NodeParams] = {}
+    for node in graph.nodes:
+        rule = rule_for(node)
+        node_shapes = shapes.nodes[node.name]
+        if node.shares_weights_with is not None:
+            result[node.name] = NO_PARAMS
+            continue
+        if rule is None or any(shape is None for shape in node_shapes.inputs):
+            result[node.name] = UNKNOWN_PARAMS
+            continue
+        weights = tuple(guarded(Call(node, node_shapes.inputs), rule.weights))
+        trainable = sum(numel(w.shape) for w in weights if w.trainable and node.trainable)
+        total = sum(numel(w.shape) for w in weights)
+        result[node.name] = NodeParams(weights, trainable, total - trainable)
+    return result

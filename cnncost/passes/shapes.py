@@ -1,0 +1,99 @@
+"""Shape inference: every node's input and output shapes, by the registry's rules.
+
+Keras 3 records the shape of every tensor argument in `inbound_nodes`; those recorded shapes are
+a free cross-check (a disagreement is a warning) and, for a layer we do not know, the only source
+of its output shape (taken from its consumers, when the input size was not overridden).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cnncost.errors import LayerError
+from cnncost.ir import Graph, Node, Shape, TensorRef
+from cnncost.layers import Call, rule_for
+from cnncost.layers.base import fmt, guarded
+
+
+@dataclass(frozen=True)
+class NodeShapes:
+    """`None` in place of a whole shape means it could not be determined."""
+
+    inputs: tuple[Shape | None, ...]
+    outputs: tuple[Shape | None, ...]
+    supported: bool
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ShapeResult:
+    nodes: Mapping[str, NodeShapes]
+    warnings: tuple[str, ...]
+
+
+def _recorded_outputs(graph: Graph) -> dict[tuple[str, int], Shape]:
+    """Output shapes as recorded in the file, from each consumer's arguments."""
+    recorded: dict[tuple[str, int], Shape] = {}
+    for node in graph.nodes:
+        for ref, shape in zip(node.inputs, node.recorded_input_shapes):
+            if shape is not None:
+                recorded.setdefault((ref.node, ref.index), shape)
+    return recorded
+
+
+def _unknown_outputs(node: Node, graph: Graph, recorded, overridden: bool) -> tuple[Shape, ...]:
+    count = 1 + max(
+        (ref.index for other in graph.nodes for ref in other.inputs if ref.node == node.name),
+        default=0,
+    )
+    if overridden:
+        return (None,) * count
+    return tuple(recorded.get((node.name, i)) for i in range(count))
+
+
+def _compatible(ours: Shape, theirs: Shape) -> bool:
+    return len(ours) == len(theirs) and all(
+        a is None or b is None or a == b for a, b in zip(ours, theirs)
+    )
+
+
+def infer_shapes(graph: Graph, input_shapes: Mapping[str, Shape] | None = None) -> ShapeResult:
+    """Shapes for every node; `input_shapes` overrides model input shapes by input node name."""
+    overrides = dict(input_shapes or {})
+    recorded = _recorded_outputs(graph)
+    results: dict[str, NodeShapes] = {}
+    warnings: list[str] = []
+    for node in graph.nodes:
+        inputs = tuple(_output_of(results, node, ref) for ref in node.inputs)
+        rule = rule_for(node)
+        if node.is_input and node.name in overrides:
+            results[node.name] = NodeShapes((), (overrides[node.name],), True)
+            continue
+        if rule is None:
+            outputs = _unknown_outputs(node, graph, recorded, bool(overrides))
+            results[node.name] = NodeShapes(inputs, outputs, False, "unknown layer class")
+            continue
+        if any(shape is None for shape in inputs):
+            # Downstream of a layer we could not analyse and whose shape the file does not record.
+            results[node.name] = NodeShapes(inputs, (None,), True, "input shape unknown")
+            continue
+        outputs = guarded(Call(node, inputs), rule.output_shapes)
+        results[node.name] = NodeShapes(inputs, tuple(outputs), True)
+        if not overrides:
+            for shape, theirs in zip(inputs, node.recorded_input_shapes):
+                if theirs is not None and shape and not _compatible(shape, theirs):
+                    warnings.append(
+                        f"{node.name}: input shape {fmt(shape)} differs from the {fmt(theirs)} "
+                        "recorded in the file"
+                    )
+    return ShapeResult(results, tuple(warnings))
+
+
+def _output_of(results: Mapping[str, NodeShapes], node: Node, ref: TensorRef) -> Shape:
+    outputs = results[ref.node].outputs
+    if ref.index >= len(outputs):
+        raise LayerError(
+            f"layer {node.name!r} uses output {ref.index} of {ref.node!r}, which has {len(outputs)}"
+        )
+    return outputs[ref.index]
