@@ -5,8 +5,6 @@ Slow tests are deselected, not skipped, in the fast tier, so no skipped test is 
 
 import os
 
-import pytest
-
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 

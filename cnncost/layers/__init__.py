@@ -23,8 +23,16 @@ from cnncost.layers.base import Call, LayerRule, Window
 
 _REGISTRY: dict[str, LayerRule] = {}
 for _family in (
-    core, conv, pooling, normalization, merging, reshaping, activation, preprocessing,
-    applications, ops,
+    core,
+    conv,
+    pooling,
+    normalization,
+    merging,
+    reshaping,
+    activation,
+    preprocessing,
+    applications,
+    ops,
 ):
     _REGISTRY.update(_family.RULES)
 

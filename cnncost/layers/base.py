@@ -105,8 +105,10 @@ def as_tuple(value: Any, rank: int, what: str) -> tuple[int, ...]:
         raise LayerError(f"{what} must be an int or a list of ints, not {value!r}")
     if isinstance(value, int):
         return (value,) * rank
-    if isinstance(value, (list, tuple)) and len(value) == rank and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == rank
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     ):
         return tuple(value)
     raise LayerError(f"{what} must be an int or {rank} ints, not {value!r}")
@@ -149,7 +151,9 @@ def data_format(call: Call) -> str:
 def expect_rank(call: Call, rank: int) -> Shape:
     shape = call.shape
     if len(shape) != rank:
-        raise call.fail(f"expects a {rank - 2}-D spatial input of rank {rank}, got shape {fmt(shape)}")
+        raise call.fail(
+            f"expects a {rank - 2}-D spatial input of rank {rank}, got shape {fmt(shape)}"
+        )
     return shape
 
 

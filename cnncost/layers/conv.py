@@ -26,11 +26,15 @@ from cnncost.layers.base import (
 )
 
 
-def _geometry(call: Call, rank: int) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], str]:
+def _geometry(
+    call: Call, rank: int
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], str]:
     cfg = call.config
     kernel = positive(as_tuple(cfg.get("kernel_size"), rank, "kernel_size"), "kernel_size")
     strides = positive(as_tuple(cfg.get("strides", 1), rank, "strides"), "strides")
-    dilation = positive(as_tuple(cfg.get("dilation_rate", 1), rank, "dilation_rate"), "dilation_rate")
+    dilation = positive(
+        as_tuple(cfg.get("dilation_rate", 1), rank, "dilation_rate"), "dilation_rate"
+    )
     padding = cfg.get("padding", "valid")
     if not isinstance(padding, str):
         raise call.fail(f"padding must be a string, not {padding!r}")
@@ -107,7 +111,10 @@ def conv_rule(rank: int) -> LayerRule:
     def weights(call: Call) -> tuple[Weight, ...]:
         kernel = _geometry(call, rank)[0]
         cin, filters = _in_channels(call, rank), _int_field(call, "filters")
-        return (weight("kernel", (*kernel, cin // groups(call), filters), True), *_bias(call, filters))
+        return (
+            weight("kernel", (*kernel, cin // groups(call), filters), True),
+            *_bias(call, filters),
+        )
 
     def macs(call: Call, outputs):
         kernel = _geometry(call, rank)[0]
@@ -172,7 +179,9 @@ def separable_rule(rank: int) -> LayerRule:
 # -- transposed convolution -------------------------------------------------------------------------
 
 
-def transpose_output_length(n, kernel: int, stride: int, dilation: int, padding: str, output_padding):
+def transpose_output_length(
+    n, kernel: int, stride: int, dilation: int, padding: str, output_padding
+):
     """Keras's `compute_conv_transpose_output_shape` for one axis (TF semantics)."""
     if n is None:
         return None
@@ -222,7 +231,9 @@ def transpose_rule(rank: int) -> LayerRule:
 
     def window(call: Call) -> Window:
         kernel, strides, dilation, padding = _geometry(call, rank)
-        return Window(spatial_axes(rank + 2, data_format(call)), kernel, strides, dilation, padding, True)
+        return Window(
+            spatial_axes(rank + 2, data_format(call)), kernel, strides, dilation, padding, True
+        )
 
     return LayerRule(shapes, weights, macs, "window", window, "conv")
 

@@ -84,7 +84,7 @@ def _einsum(call: Call) -> _Einsum:
     declared = call.config.get("output_shape")
     declared = [declared] if declared is None or is_int(declared) else list(declared)
     # The declared output_shape omits the batch axis (and any '...' axes): align it at the end.
-    for axis, size in zip(output_axes[len(output_axes) - len(declared):], declared):
+    for axis, size in zip(output_axes[len(output_axes) - len(declared) :], declared):
         if size is not None:
             sizes.setdefault(axis, size)
     return _Einsum(sizes, input_axes, tuple(re.findall(r"[a-zA-Z]", ker)), output_axes)
@@ -109,7 +109,7 @@ def _einsum_weights(call: Call) -> tuple[Weight, ...]:
 def _einsum_macs(call: Call, outputs):
     # One multiply-add per point of the joint index space of all axes except the batch axis.
     spec = _einsum(call)
-    axes = (set(spec.input_axes[1:]) | set(spec.output_axes[1:]) | set(spec.kernel_axes))
+    axes = set(spec.input_axes[1:]) | set(spec.output_axes[1:]) | set(spec.kernel_axes)
     return product([spec.sizes.get(a) for a in sorted(axes)])
 
 
@@ -126,7 +126,9 @@ def _embedding_dims(call: Call) -> tuple[int, int]:
 RULES = {
     "InputLayer": LayerRule(_input_shapes, rf="input"),
     "Dense": LayerRule(_dense_shapes, _dense_weights, _dense_macs, cost="dense"),
-    "EinsumDense": LayerRule(_einsum_shapes, _einsum_weights, _einsum_macs, rf="reshape", cost="dense"),
+    "EinsumDense": LayerRule(
+        _einsum_shapes, _einsum_weights, _einsum_macs, rf="reshape", cost="dense"
+    ),
     "Embedding": LayerRule(
         lambda c: (c.shape + (_embedding_dims(c)[1],),),
         lambda c: (weight("embeddings", _embedding_dims(c), True),),
@@ -136,9 +138,21 @@ RULES = {
 
 # Identity at inference: the output is the input, no weights, no arithmetic counted.
 for _name in (
-    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
-    "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity", "Masking",
-    "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "ActivityRegularization",
+    "Identity",
+    "Masking",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomZoom",
+    "RandomTranslation",
+    "RandomContrast",
     "RandomBrightness",
 ):
     RULES[_name] = LayerRule()

@@ -18,4 +18,7 @@ _ELEMENTWISE = {
     "Minimum": "maximum",
 }
 
-RULES = {f"ops.{name}": LayerRule(_elementwise, rf="merge", cost=cost) for name, cost in _ELEMENTWISE.items()}
+RULES = {
+    f"ops.{name}": LayerRule(_elementwise, rf="merge", cost=cost)
+    for name, cost in _ELEMENTWISE.items()
+}

@@ -43,7 +43,9 @@ def pooling_rule(rank: int, cost: str) -> LayerRule:
 
     def window(call: Call) -> Window:
         pool, strides, padding = _geometry(call, rank)
-        return Window(spatial_axes(rank + 2, data_format(call)), pool, strides, (1,) * rank, padding)
+        return Window(
+            spatial_axes(rank + 2, data_format(call)), pool, strides, (1,) * rank, padding
+        )
 
     return LayerRule(shapes, rf="window", window=window, cost=cost)
 

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from cnncost.ir import Shape
-from cnncost.layers.base import Call, LayerRule, data_format, expect_rank, is_int, set_axes, spatial_axes
+from cnncost.layers.base import (
+    Call,
+    LayerRule,
+    data_format,
+    expect_rank,
+    is_int,
+    set_axes,
+    spatial_axes,
+)
 
 
 def _to_size(call: Call) -> tuple[Shape, ...]:

@@ -23,10 +23,14 @@ def _flatten(call: Call) -> tuple[Shape, ...]:
 
 def _reshape(call: Call) -> tuple[Shape, ...]:
     target = call.config.get("target_shape")
-    if not isinstance(target, (list, tuple)) or not all(
-        is_int(d) and (d > 0 or d == -1) for d in target
-    ) or list(target).count(-1) > 1:
-        raise call.fail(f"target_shape must be positive integers and at most one -1, not {target!r}")
+    if (
+        not isinstance(target, (list, tuple))
+        or not all(is_int(d) and (d > 0 or d == -1) for d in target)
+        or list(target).count(-1) > 1
+    ):
+        raise call.fail(
+            f"target_shape must be positive integers and at most one -1, not {target!r}"
+        )
     total = product(call.shape[1:])
     if -1 in target:
         rest = product([d for d in target if d != -1])
@@ -58,15 +62,22 @@ def _repeat_vector(call: Call) -> tuple[Shape, ...]:
 def _pairs(call: Call, key: str, rank: int) -> tuple[tuple[int, int], ...]:
     """Keras's padding/cropping argument forms: n, (a, b, ...) symmetric, or ((l, r), ...)."""
     value = call.config.get(key, 1)
-    if rank == 1 and isinstance(value, (list, tuple)) and len(value) == 2 and all(
-        is_int(v) for v in value
+    if (
+        rank == 1
+        and isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(is_int(v) for v in value)
     ):
         pairs = (tuple(value),)
     elif is_int(value):
         pairs = ((value, value),) * rank
     elif isinstance(value, (list, tuple)) and len(value) == rank:
         pairs = tuple(
-            (v, v) if is_int(v) else tuple(v) if isinstance(v, (list, tuple)) and len(v) == 2 else None
+            (v, v)
+            if is_int(v)
+            else tuple(v)
+            if isinstance(v, (list, tuple)) and len(v) == 2
+            else None
             for v in value
         )
     else:
@@ -90,7 +101,9 @@ def padding_rule(rank: int, key: str, sign: int) -> LayerRule:
             n = shape[axis]
             size = None if n is None else n + sign * (left + right)
             if is_int(size) and size <= 0:
-                raise call.fail(f"cropping {left}+{right} leaves nothing of size {n} on axis {axis}")
+                raise call.fail(
+                    f"cropping {left}+{right} leaves nothing of size {n} on axis {axis}"
+                )
             values[axis] = size
         return (set_axes(shape, values),)
 

@@ -204,9 +204,7 @@ class _Parser:
             return self._add_sequential(model, config, prefix, nested, trainable, depth)
         return self._add_functional(config, prefix, nested, trainable, depth)
 
-    def _input_node(
-        self, name: str, shape: Shape | None, dtype: str, nested: bool
-    ) -> TensorRef:
+    def _input_node(self, name: str, shape: Shape | None, dtype: str, nested: bool) -> TensorRef:
         ref = TensorRef(name, 0)
         if not nested:
             self.add_node(
@@ -246,8 +244,19 @@ class _Parser:
         for (class_name, module, layer_config), layer in entries:
             layer_name = prefix + _layer_name(layer, layer_config, where)
             outputs = self._add_call(
-                layer, class_name, module, layer_config, layer_name, "", 0,
-                (current,), (current,), {}, (None,), trainable, depth,
+                layer,
+                class_name,
+                module,
+                layer_config,
+                layer_name,
+                "",
+                0,
+                (current,),
+                (current,),
+                {},
+                (None,),
+                trainable,
+                depth,
             )
             if len(outputs) != 1 and class_name not in MODEL_CLASSES:
                 outputs = outputs[:1]
@@ -283,8 +292,19 @@ class _Parser:
                 recorded = tuple(_as_shape(t.get("config", {}).get("shape")) for t in found)
                 node_name = prefix + name + (f":{call_index}" if call_index else "")
                 outputs = self._add_call(
-                    layer, class_name, module, layer_config, node_name, scope, call_index,
-                    histories, args, kwargs, recorded, trainable, depth,
+                    layer,
+                    class_name,
+                    module,
+                    layer_config,
+                    node_name,
+                    scope,
+                    call_index,
+                    histories,
+                    args,
+                    kwargs,
+                    recorded,
+                    trainable,
+                    depth,
                     first_call_name=prefix + name,
                 )
                 self.b.produced[(scope, name, call_index)] = outputs
@@ -297,7 +317,9 @@ class _Parser:
         outputs = self.b.produced.get((scope, layer, node_index))
         if outputs is None:
             where = f" in model {scope.rstrip('/')}" if scope else ""
-            raise ModelConfigError(f"reference to missing layer {layer!r} (call {node_index}){where}")
+            raise ModelConfigError(
+                f"reference to missing layer {layer!r} (call {node_index}){where}"
+            )
         if tensor_index >= len(outputs) and len(outputs) > 1:
             raise ModelConfigError(f"reference to missing output {tensor_index} of {layer!r}")
         if len(outputs) == 1:
@@ -307,8 +329,21 @@ class _Parser:
         return outputs[tensor_index]
 
     def _add_call(
-        self, layer, class_name, module, layer_config, node_name, scope, call_index,
-        references, args, kwargs, recorded, trainable, depth, first_call_name=None,
+        self,
+        layer,
+        class_name,
+        module,
+        layer_config,
+        node_name,
+        scope,
+        call_index,
+        references,
+        args,
+        kwargs,
+        recorded,
+        trainable,
+        depth,
+        first_call_name=None,
     ) -> list[TensorRef]:
         """Add one call; returns its output refs. `references` are histories (functional) or
         already-resolved refs (sequential)."""
@@ -331,9 +366,7 @@ class _Parser:
             dtype_policy=dtype_policy_name(layer_config.get("dtype")),
         )
         self.add_node(node)
-        self.b.calls.append(
-            _Call(node, scope, tuple(references), tuple(args), dict(kwargs))
-        )
+        self.b.calls.append(_Call(node, scope, tuple(references), tuple(args), dict(kwargs)))
         return [TensorRef(node_name, 0)]
 
     # -- resolution -----------------------------------------------------------------------
@@ -450,4 +483,6 @@ def graph_from_config(config: Any, source: str = "") -> Graph:
     except RecursionError:
         raise ModelConfigError("the configuration is nested too deeply") from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        raise ModelConfigError(f"malformed model configuration ({type(exc).__name__}: {exc})") from None
+        raise ModelConfigError(
+            f"malformed model configuration ({type(exc).__name__}: {exc})"
+        ) from None

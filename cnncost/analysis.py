@@ -1,0 +1,189 @@
+"""Run the passes over a graph and assemble the `Report` (loader -> IR -> passes -> Report)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnncost.errors import CnnCostError
+from cnncost.ir import Graph, Shape
+from cnncost.layers import rule_for
+from cnncost.passes.compute import count_macs
+from cnncost.passes.params import count_params
+from cnncost.passes.shapes import infer_shapes
+from cnncost.report import LayerRow, Report, TensorInfo
+
+
+@dataclass(frozen=True)
+class Options:
+    input_shape: Any = None  # "256,256,3", "1x256x256x3", a tuple, or {input name: ...}
+    batch: int = 1
+    flops_convention: str = "full"
+    padding_aware: bool = False
+    dtype: str = "float32"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def load_graph(model: Any) -> Graph:
+    """A Graph from a path to a `.keras` file or from a live `keras.Model`."""
+    if isinstance(model, Graph):
+        return model
+    if isinstance(model, (str, Path)):
+        from cnncost.loaders.keras_file import load_keras_file
+
+        return load_keras_file(model)
+    if hasattr(model, "get_config") and hasattr(model, "layers"):
+        from cnncost.loaders.keras_live import graph_from_model
+
+        return graph_from_model(model)
+    raise CnnCostError(
+        f"cannot analyse a {type(model).__name__}: pass a .keras path or a keras.Model"
+    )
+
+
+_DIMS = re.compile(r"^\s*(\?|None|\d+)(\s*[x,]\s*(\?|None|\d+))*\s*$")
+
+
+def parse_shape(text: Any) -> tuple:
+    """`256,256,3`, `1x256x256x3` or a tuple/list; `?`/`None` for an unknown dim."""
+    if isinstance(text, (tuple, list)):
+        dims = list(text)
+    elif isinstance(text, str) and _DIMS.match(text):
+        dims = [None if d.strip() in ("?", "None") else int(d) for d in re.split(r"[x,]", text)]
+    else:
+        raise CnnCostError(f"invalid input shape {text!r}: expected e.g. 256,256,3 or 1x256x256x3")
+    if any(d is not None and (not isinstance(d, int) or d <= 0) for d in dims):
+        raise CnnCostError(f"invalid input shape {text!r}: sizes must be positive integers")
+    return tuple(dims)
+
+
+def input_overrides(graph: Graph, input_shape: Any) -> dict[str, Shape]:
+    """Map `--input-shape` onto the model's inputs (one shape, `a;b` in input order, or a dict)."""
+    if input_shape is None:
+        return {}
+    names = [ref.node for ref in graph.inputs]
+    if isinstance(input_shape, Mapping):
+        unknown = set(input_shape) - set(names)
+        if unknown:
+            raise CnnCostError(f"the model has no input named {sorted(unknown)[0]!r}")
+        given = dict(input_shape)
+    elif isinstance(input_shape, str) and ";" in input_shape:
+        parts = input_shape.split(";")
+        if len(parts) != len(names):
+            raise CnnCostError(
+                f"{len(parts)} input shapes given; the model has {len(names)} inputs"
+            )
+        given = dict(zip(names, parts))
+    else:
+        if len(names) != 1:
+            raise CnnCostError(
+                f"the model has {len(names)} inputs: give one shape each, separated by ';'"
+            )
+        given = {names[0]: input_shape}
+    overrides = {}
+    for name, value in given.items():
+        dims = parse_shape(value)
+        model_shape = graph.node(name).config.get("batch_shape")
+        rank = len(model_shape) if isinstance(model_shape, (list, tuple)) else len(dims) + 1
+        if len(dims) == rank - 1:
+            dims = (None, *dims)
+        elif len(dims) != rank:
+            raise CnnCostError(
+                f"input {name!r} has rank {rank}; the given shape {value!r} has {len(dims)} dims"
+            )
+        overrides[name] = dims
+    return overrides
+
+
+def _status(supported: bool, shapes_known: bool, macs: Any) -> str:
+    if not supported:
+        return "unsupported"
+    return "exact" if shapes_known and macs is not None else "partial"
+
+
+def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
+    overrides = input_overrides(graph, options.input_shape)
+    shapes = infer_shapes(graph, overrides)
+    params = count_params(graph, shapes)
+    macs = count_macs(graph, shapes)
+    warnings = list(shapes.warnings)
+    rows = []
+    for node in graph.nodes:
+        node_shapes = shapes.nodes[node.name]
+        node_params = params[node.name]
+        shapes_known = all(s is not None for s in node_shapes.outputs)
+        status = _status(node_shapes.supported, shapes_known, macs[node.name])
+        if not node_shapes.supported:
+            reason = "its code is never run" if node.class_name == "Lambda" else "no rule for it"
+            warnings.append(
+                f"{node.name}: unsupported layer class {node.class_name!r} ({reason}); "
+                "its params and cost are not counted"
+            )
+        elif not shapes_known:
+            warnings.append(f"{node.name}: output shape unknown (an upstream layer is unsupported)")
+        known_params = node_params.known
+        rows.append(
+            LayerRow(
+                name=node.name,
+                type=node.class_name,
+                inputs=tuple(dict.fromkeys(ref.node for ref in node.inputs)),
+                output_shapes=node_shapes.outputs,
+                params=node_params.total if known_params else None,
+                trainable_params=node_params.trainable if known_params else None,
+                non_trainable_params=node_params.non_trainable if known_params else None,
+                macs=macs[node.name],
+                status=status,
+            )
+        )
+    totals = _totals(rows)
+    return Report(
+        model_name=graph.name,
+        source=graph.source,
+        inputs=tuple(
+            TensorInfo(r.node, shapes.nodes[r.node].outputs[r.index]) for r in graph.inputs
+        ),
+        outputs=tuple(
+            TensorInfo(r.node, shapes.nodes[r.node].outputs[r.index]) for r in graph.outputs
+        ),
+        conventions={
+            "flops": options.flops_convention,
+            "padding_aware": options.padding_aware,
+            "batch": options.batch,
+            "dtype": options.dtype,
+        },
+        layers=tuple(rows),
+        totals=totals,
+        warnings=tuple(warnings),
+    )
+
+
+def _sum(values) -> Any:
+    """Exact total, or None when any part is unknown."""
+    total = 0
+    for v in values:
+        if v is None:
+            return None
+        total = total + v
+    return total
+
+
+def _totals(rows: list[LayerRow]) -> dict[str, Any]:
+    return {
+        "params": _sum(r.params for r in rows),
+        "trainable_params": _sum(r.trainable_params for r in rows),
+        "non_trainable_params": _sum(r.non_trainable_params for r in rows),
+        "macs": _sum(r.macs for r in rows),
+    }
+
+
+def analyze(model: Any, input_shape: Any = None, **options: Any) -> Report:
+    """Analyse a `.keras` path, a live `keras.Model`, or a `Graph`."""
+    graph = load_graph(model)
+    return analyze_graph(graph, Options(input_shape=input_shape, **options))
+
+
+def is_supported(graph: Graph) -> bool:
+    return all(rule_for(n) is not None for n in graph.nodes)
