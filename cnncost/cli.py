@@ -30,9 +30,6 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
         metavar="SHAPE",
         help="override the input shape: 256,256,3 or 1x256x256x3 (';' between several inputs)",
     )
-    parser.add_argument(
-        "--plugin", action="append", default=[], metavar="MODULE", help=argparse.SUPPRESS
-    )
 
 
 def _add_output_options(parser: argparse.ArgumentParser, formats: tuple[str, ...]) -> None:
@@ -100,7 +97,7 @@ def _print_rich(renderable, args) -> None:
         Console(no_color=args.no_color, soft_wrap=False).print(renderable)
 
 
-def _analyze(model: str, input_shape, plugins=()):
+def _analyze(model: str, input_shape):
     from cnncost.analysis import analyze
 
     return analyze(model, input_shape=input_shape)
@@ -109,7 +106,7 @@ def _analyze(model: str, input_shape, plugins=()):
 def _run_report(args: argparse.Namespace) -> int:
     from cnncost.render.view import make_view
 
-    report = _analyze(args.model, args.input_shape, args.plugin)
+    report = _analyze(args.model, args.input_shape)
     data = report.to_dict()
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
 
@@ -159,7 +156,7 @@ def _run_diff(args: argparse.Namespace) -> int:
 def _run_plot(args: argparse.Namespace) -> int:
     from cnncost.plot import plot_report
 
-    report = _analyze(args.model, args.input_shape, args.plugin)
+    report = _analyze(args.model, args.input_shape)
     plot_report(report.to_dict(), args.out)
     sys.stdout.write(f"wrote {args.out}\n")
     return EXIT_OK
