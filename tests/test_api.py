@@ -46,3 +46,19 @@ def test_wrong_input_rank_is_a_clear_error():
 def test_analyze_rejects_other_objects():
     with pytest.raises(cnncost.errors.CnnCostError, match="pass a .keras path"):
         cnncost.analyze(42)
+
+
+@pytest.mark.slow
+def test_api_example_runs():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "examples/api_example.py"], capture_output=True, text=True, cwd=root,
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    # MobileNetV2 at 224x224: ~300M multiply-adds, as its paper reports (Table 3: 300M).
+    assert "total MACs: 300,774,272" in result.stdout
