@@ -116,6 +116,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     from .distribute import is_chief, make_strategy
 
     strategy = make_strategy(cfg.strategy)  # first: multi-worker setup precedes other TF ops
+    _quiet_known_warnings()
     import keras
 
     from . import checkpoint as C
@@ -211,6 +212,16 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     else:
         C.write_json_atomic(final.parent / "run.json", record)
     return record
+
+
+def _quiet_known_warnings() -> None:
+    import warnings
+
+    # Both are expected here and would only confuse a user: the dataset is shuffled by the
+    # pipeline, and its length is unknown until the first epoch ends (the JPEG error guard can
+    # drop elements), which Keras reports as "ran out of data" once.
+    warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
+    warnings.filterwarnings("ignore", message=".*Your input ran out of data.*")
 
 
 def cache_path(cache: str | None, split: str) -> str | None:
