@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--classes", type=_positive, default=46)
     s.add_argument("--images-per-class", type=_positive, default=10)
     s.add_argument("--max-size", type=_positive, default=300)
+    s.add_argument("--min-size", type=_positive, default=None, help="default min(80, max)")
     s.add_argument("--no-corrupt", action="store_true", help="leave out the damaged files")
     s.add_argument("--seed", type=int, default=0)
 
@@ -102,9 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_synth(a) -> int:
     from .data.synth import SynthSpec, write_synthetic
 
-    res = write_synthetic(a.out, SynthSpec(classes=a.classes, images_per_class=a.images_per_class,
-                                           max_size=a.max_size, corrupt=not a.no_corrupt,
-                                           seed=a.seed))
+    spec = SynthSpec(classes=a.classes, images_per_class=a.images_per_class,
+                     max_size=a.max_size, min_size=a.min_size or min(80, a.max_size),
+                     corrupt=not a.no_corrupt, seed=a.seed)
+    res = write_synthetic(a.out, spec)
     print(f"wrote {res.images} images of {len(res.class_names)} classes "
           f"(+{res.damaged} damaged or missing) to {res.root}")
     return 0

@@ -137,16 +137,19 @@ def evaluate_run(run_dir: str | Path, split: str = "test", out: str | Path | Non
     """Evaluate a finished run's final.keras on one split, rebuilt from its run.json."""
     from dataclasses import replace
 
+    from .errors import UsageError
+
+    run_dir = Path(run_dir)
+    # Checked before TensorFlow loads, so the error is the only thing on stderr.
+    if not (run_dir / "final.keras").is_file():
+        raise UsageError(f"{run_dir}: no final.keras (has the run finished?)")
+
     import keras
 
     from .data.pipeline import PipelineConfig, make_dataset
-    from .errors import UsageError
     from .model import input_size
     from .train import load_run_config, prepare_data
 
-    run_dir = Path(run_dir)
-    if not (run_dir / "final.keras").is_file():
-        raise UsageError(f"{run_dir}: no final.keras (has the run finished?)")
     cfg = load_run_config(run_dir)
     if data:
         cfg = replace(cfg, data=data)

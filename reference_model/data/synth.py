@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UsageError
+
 # The 50 official categories in official order: 1 upper, 2 lower, 3 full body.
 CATEGORIES: tuple[tuple[str, int], ...] = tuple(
     [(n, 1) for n in ("Anorak Blazer Blouse Bomber Button-Down Cardigan Flannel Halter Henley "
@@ -103,6 +105,9 @@ def _rows(header: str, rows: list[str]) -> str:
 def write_synthetic(out: str | Path, spec: SynthSpec = SynthSpec()) -> SynthResult:
     from PIL import Image  # lazily: only `synth` needs Pillow
 
+    if not 16 <= spec.min_size <= spec.max_size:
+        raise UsageError(f"image sizes must satisfy 16 <= min ({spec.min_size}) <= max "
+                         f"({spec.max_size})")
     out = Path(out)
     rng, nprng = random.Random(spec.seed), np.random.default_rng(spec.seed)
     chosen = non_empty_categories()[: max(1, min(spec.classes, 46))]
