@@ -5,8 +5,13 @@ import csv
 import numpy as np
 import pytest
 
-from reference_model.evaluate import (confusion_matrix, evaluate_split, metrics, per_class,
-                                      top_k_accuracy)
+from reference_model.evaluate import (
+    confusion_matrix,
+    evaluate_split,
+    metrics,
+    per_class,
+    top_k_accuracy,
+)
 
 
 def test_top_k_accuracy():

@@ -7,8 +7,14 @@ import numpy as np
 import pytest
 
 from reference_model.errors import UsageError
-from reference_model.model import (VARIANTS, build_from_spec, input_size, keras_file_kind,
-                                   resolve_model, seed_cnn)
+from reference_model.model import (
+    VARIANTS,
+    build_from_spec,
+    input_size,
+    keras_file_kind,
+    resolve_model,
+    seed_cnn,
+)
 
 
 def test_seed_cnn_is_the_seed_exactly():
