@@ -27,20 +27,24 @@ class PipelineConfig:
     shuffle: bool = False
     seed: int = 0
     ignore_errors: bool = True  # a JPEG that passed the byte check but fails to decode
+    # "area-like" antialiased bilinear by default: DeepFashion images are ~300 px and shrink
+    # to the model size, where nearest neighbour (Keras 2's default, the seed's) aliases.
+    resize: str = "bilinear"  # "bilinear" (antialiased) or "nearest"
 
 
 def box_tuple(box: BBox | None) -> tuple[int, int, int, int]:
     return (box.x1, box.y1, box.x2, box.y2) if box else NO_BOX
 
 
-def decode_and_resize(path, label, box, size: tuple[int, int], crop: bool):
+def decode_and_resize(path, label, box, size: tuple[int, int], crop: bool,
+                      resize: str = "bilinear"):
     """One image: read, decode to RGB, crop to the clipped bbox when asked, resize to uint8."""
     import tensorflow as tf
 
     image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
     if crop:
         image = crop_to_box(image, box)
-    image = tf.image.resize(image, size, method="bilinear", antialias=True)
+    image = tf.image.resize(image, size, method=resize, antialias=resize == "bilinear")
     return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), label
 
 
@@ -69,7 +73,7 @@ def make_dataset(files: Sequence[str], labels: Sequence[int],
         raise ValueError("no images for this split")
     ds = tf.data.Dataset.from_tensor_slices(
         (list(files), tf.constant(list(labels), tf.int32), tf.constant(list(boxes), tf.int32)))
-    ds = ds.map(lambda p, y, b: decode_and_resize(p, y, b, cfg.image_size, cfg.crop),
+    ds = ds.map(lambda p, y, b: decode_and_resize(p, y, b, cfg.image_size, cfg.crop, cfg.resize),
                 num_parallel_calls=tf.data.AUTOTUNE)
     if cfg.ignore_errors:
         ds = ds.ignore_errors()
