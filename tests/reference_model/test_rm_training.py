@@ -136,3 +136,20 @@ def test_two_workers_train_one_epoch_and_agree_on_the_weights(data, tmp_path):
     fresh = resolve_model("seed-gap", 24, CLASSES)
     assert any(not np.allclose(a, b) for a, b in zip(fresh.get_weights(), chief.get_weights(),
                                                      strict=True))
+
+
+def test_crop_cache_class_weights_folder_labels_item_split_mirrored(data, tmp_path):
+    run = tmp_path / "run"
+    proc = run_cli("train", "--data", str(data), "--out", str(run), "--image-size", "24",
+                   "--epochs", "2", "--crop", "--cache", "--class-weight", "balanced",
+                   "--labels", "folder", "--split", "item", "--strategy", "mirrored",
+                   "--model", "seed-bn", "--verbose", "0")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads((run / "run.json").read_text())
+    # folder labels: the misnamed Button-Down items add the class "Shirt"
+    assert "Shirt" in record["class_names"] and len(record["class_names"]) == CLASSES + 1
+    assert record["distribute"]["strategy"] == "mirrored"
+    assert record["config"]["crop"] is True and record["config"]["class_weight"] == "balanced"
+    assert [int(r["epoch"]) for r in history(run)] == [1, 2]
+    again = run_cli("train", "--data", str(data), "--out", str(run))
+    assert again.returncode == 2 and "already holds a run" in again.stderr
