@@ -32,15 +32,15 @@ def load_graph(model: Any) -> Graph:
     if isinstance(model, Graph):
         return model
     if isinstance(model, (str, Path)):
-        from cnncost.loaders.keras_file import load_keras_file
+        from cnncost.loaders.dispatch import load_model_file
 
-        return load_keras_file(model)
+        return load_model_file(model)
     if hasattr(model, "get_config") and hasattr(model, "layers"):
         from cnncost.loaders.keras_live import graph_from_model
 
         return graph_from_model(model)
     raise CnnCostError(
-        f"cannot analyse a {type(model).__name__}: pass a .keras path or a keras.Model"
+        f"cannot analyse a {type(model).__name__}: pass a model file path or a keras.Model"
     )
 
 
