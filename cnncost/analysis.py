@@ -10,7 +10,7 @@ from typing import Any
 
 from cnncost.errors import CnnCostError
 from cnncost.ir import Graph, Shape
-from cnncost.layers import rule_for
+from cnncost.layers import rule_for, unsupported_reason
 from cnncost.passes.compute import count_macs
 from cnncost.passes.params import count_params
 from cnncost.passes.shapes import infer_shapes
@@ -116,8 +116,10 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
         node_params = params[node.name]
         shapes_known = all(s is not None for s in node_shapes.outputs)
         status = _status(node_shapes.supported, shapes_known, macs[node.name])
+        extra = {}
         if not node_shapes.supported:
-            reason = "its code is never run" if node.class_name == "Lambda" else "no rule for it"
+            reason = unsupported_reason(node)
+            extra["reason"] = reason
             warnings.append(
                 f"{node.name}: unsupported layer class {node.class_name!r} ({reason}); "
                 "its params and cost are not counted"
@@ -136,6 +138,7 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
                 non_trainable_params=node_params.non_trainable if known_params else None,
                 macs=macs[node.name],
                 status=status,
+                extra=extra,
             )
         )
     totals = _totals(rows)
