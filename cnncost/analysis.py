@@ -40,7 +40,7 @@ def load_graph(model: Any) -> Graph:
 
         return graph_from_model(model)
     raise CnnCostError(
-        f"cannot analyse a {type(model).__name__}: pass a model file path or a keras.Model"
+        f"cannot analyse a {type(model).__name__}: pass a .keras path (or .h5, SavedModel folder) or a keras.Model"
     )
 
 
