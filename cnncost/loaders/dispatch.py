@@ -48,6 +48,10 @@ def detect_format(path: str | Path) -> str:
         return "h5"
     if head.lstrip().startswith(b"{"):
         return "json"
+    if path.suffix == ".keras":
+        raise ModelFileError(f"{path}: not a .keras file (not a zip archive)")
+    if path.suffix in (".h5", ".hdf5"):
+        raise ModelFileError(f"{path}: not an HDF5 file")
     raise ModelFileError(
         f"{path}: not a Keras model (not a .keras zip, an HDF5 .h5 file, a SavedModel folder "
         "or a JSON model config)"

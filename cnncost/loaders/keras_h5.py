@@ -87,8 +87,11 @@ def read_h5_config(path: str | Path) -> tuple[Any, str]:
                     f"{path}: an HDF5 file but not a Keras model (no model_config)"
                 )
             version = handle.attrs.get("keras_version", "")
-    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
-        raise ModelFileError(f"{path}: cannot read the HDF5 file ({_first_line(exc)})") from None
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError):
+        # HDF5's own messages are long, multi-line and version-dependent.
+        raise ModelFileError(
+            f"{path}: cannot read the HDF5 file (truncated or corrupted)"
+        ) from None
     except UnicodeDecodeError:
         raise ModelFileError(f"{path}: model_config is not UTF-8 text") from None
     try:
@@ -100,11 +103,6 @@ def read_h5_config(path: str | Path) -> tuple[Any, str]:
     if isinstance(version, bytes):
         version = version.decode("utf-8", "replace")
     return config, version if isinstance(version, str) else ""
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def load_h5_file(path: str | Path) -> Graph:

@@ -97,10 +97,8 @@ def read_saved_model_config(path: str | Path) -> dict[str, Any]:
         from google.protobuf.message import DecodeError
 
         message.ParseFromString(data)
-    except (DecodeError, RuntimeError, ValueError) as exc:
-        raise ModelFileError(
-            f"{path}: {METADATA_FILE} is not a valid protocol buffer ({exc})"
-        ) from None
+    except (DecodeError, RuntimeError, ValueError):
+        raise ModelFileError(f"{path}: {METADATA_FILE} is not a valid protocol buffer") from None
     roots = [node for node in message.nodes if node.node_path == "root"]
     if not roots:
         raise ModelFileError(f"{path}: {METADATA_FILE} has no root object")
