@@ -110,6 +110,10 @@ TF_FUNCTIONS: dict[str, str] = {
 _OPS_MODULE = "keras.src.ops.numpy"
 
 
+def _is_model_class(class_name: Any) -> bool:
+    return isinstance(class_name, str) and class_name in MODEL_CLASSES
+
+
 def _plain(value: Any, depth: int = 0) -> Any:
     """A copy with SavedModel's `__tuple__` / `TensorShape` wrappers turned into lists."""
     if depth > MAX_DEPTH:
@@ -161,7 +165,7 @@ class _Scope:
 
 def _skips_first_node(layer: Mapping[str, Any]) -> bool:
     """tf-keras `_should_skip_first_node`: a nested model whose first layer is an InputLayer."""
-    if layer.get("class_name") not in MODEL_CLASSES:
+    if not _is_model_class(layer.get("class_name")):
         return False
     if layer.get("class_name") != "Sequential":
         return True
@@ -281,10 +285,14 @@ def _tf_op(layer: dict[str, Any], layer_name: str) -> dict[str, Any]:
 
 
 def _layer(layer: Any, scope: _Scope | None, depth: int) -> Any:
-    if not isinstance(layer, Mapping) or not isinstance(layer.get("config"), Mapping):
+    if (
+        not isinstance(layer, Mapping)
+        or not isinstance(layer.get("config"), Mapping)
+        or not isinstance(layer.get("class_name"), str)
+    ):
         return layer  # the parser reports malformed entries with their context
     class_name = layer.get("class_name")
-    if class_name in MODEL_CLASSES:
+    if _is_model_class(class_name):
         out = dict(_model(layer, depth + 1))
     else:
         class_name = LEGACY_CLASS_NAMES.get(class_name, class_name)
@@ -333,6 +341,6 @@ def normalize_config(config: Any) -> Any:
     """The Keras 3 form of a Keras 2 (or already Keras 3) model config; anything that is not a
     model is returned for the parser to report."""
     config = _plain(config)
-    if not isinstance(config, Mapping) or config.get("class_name") not in MODEL_CLASSES:
+    if not isinstance(config, Mapping) or not _is_model_class(config.get("class_name")):
         return config
     return _model(config, 0)
