@@ -110,6 +110,10 @@ TF_FUNCTIONS: dict[str, str] = {
 _OPS_MODULE = "keras.src.ops.numpy"
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def _is_model_class(class_name: Any) -> bool:
     return isinstance(class_name, str) and class_name in MODEL_CLASSES
 
@@ -145,7 +149,7 @@ class _Scope:
         self.offsets = {}
         for layer in layers:
             if isinstance(layer, Mapping) and _skips_first_node(layer):
-                name = layer.get("name", (layer.get("config") or {}).get("name"))
+                name = layer.get("name", _mapping(layer.get("config")).get("name"))
                 if isinstance(name, str):
                     self.offsets[name] = 1
 
@@ -169,7 +173,7 @@ def _skips_first_node(layer: Mapping[str, Any]) -> bool:
         return False
     if layer.get("class_name") != "Sequential":
         return True
-    inner = (layer.get("config") or {}).get("layers")
+    inner = _mapping(layer.get("config")).get("layers")
     return (
         isinstance(inner, list)
         and bool(inner)
