@@ -10,7 +10,7 @@ from typing import Any
 
 from cnncost.errors import CnnCostError
 from cnncost.ir import Graph, Shape
-from cnncost.layers import rule_for
+from cnncost.layers import rule_for, unsupported_reason
 from cnncost.passes.compute import count_macs
 from cnncost.passes.params import count_params
 from cnncost.passes.shapes import infer_shapes
@@ -32,15 +32,15 @@ def load_graph(model: Any) -> Graph:
     if isinstance(model, Graph):
         return model
     if isinstance(model, (str, Path)):
-        from cnncost.loaders.keras_file import load_keras_file
+        from cnncost.loaders.dispatch import load_model_file
 
-        return load_keras_file(model)
+        return load_model_file(model)
     if hasattr(model, "get_config") and hasattr(model, "layers"):
         from cnncost.loaders.keras_live import graph_from_model
 
         return graph_from_model(model)
     raise CnnCostError(
-        f"cannot analyse a {type(model).__name__}: pass a .keras path or a keras.Model"
+        f"cannot analyse a {type(model).__name__}: pass a .keras path (or .h5, SavedModel folder) or a keras.Model"
     )
 
 
@@ -116,8 +116,10 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
         node_params = params[node.name]
         shapes_known = all(s is not None for s in node_shapes.outputs)
         status = _status(node_shapes.supported, shapes_known, macs[node.name])
+        extra = {}
         if not node_shapes.supported:
-            reason = "its code is never run" if node.class_name == "Lambda" else "no rule for it"
+            reason = unsupported_reason(node)
+            extra["reason"] = reason
             warnings.append(
                 f"{node.name}: unsupported layer class {node.class_name!r} ({reason}); "
                 "its params and cost are not counted"
@@ -136,6 +138,7 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
                 non_trainable_params=node_params.non_trainable if known_params else None,
                 macs=macs[node.name],
                 status=status,
+                extra=extra,
             )
         )
     unknown_size = [r.name for r in rows if r.status == "partial" and r.macs is None]

@@ -30,6 +30,17 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
         metavar="SHAPE",
         help="override the input shape: 256,256,3 or 1x256x256x3 (';' between several inputs)",
     )
+    _add_plugin_option(parser)
+
+
+def _add_plugin_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="FILE_OR_MODULE",
+        help="load layer rules for custom classes (repeatable; see docs/plugins.md)",
+    )
 
 
 def _add_output_options(parser: argparse.ArgumentParser, formats: tuple[str, ...]) -> None:
@@ -45,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", parser_class=_Parser, required=True)
 
     report = commands.add_parser("report", help="per-layer shapes, params and cost of a model")
-    report.add_argument("model", help="a .keras file")
+    report.add_argument(
+        "model", help="a .keras file, a Keras 2/3 .h5 file or a Keras 2 SavedModel folder"
+    )
     _add_analysis_options(report)
     _add_output_options(report, ("table", "json", "csv", "markdown"))
     report.add_argument("--columns", metavar="A,B,..", help="columns to show (JSON field names)")
@@ -61,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("model_b")
     diff.add_argument("--a-input-shape", metavar="SHAPE", help="input shape for model A")
     diff.add_argument("--b-input-shape", metavar="SHAPE", help="input shape for model B")
+    _add_plugin_option(diff)
     _add_output_options(diff, ("table", "json"))
     diff.set_defaults(run=_run_diff)
 
@@ -175,6 +189,10 @@ def _run_help(parser, commands, args) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        if hasattr(args, "plugin"):
+            from cnncost.plugins import load_plugins
+
+            load_plugins(args.plugin)
         return args.run(args)
     except CnnCostError as exc:
         sys.stderr.write(f"cnncost: error: {exc}\n")

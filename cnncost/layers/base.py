@@ -55,10 +55,16 @@ class Window:
     transposed: bool = False
 
 
+class FieldError(LayerError):
+    """A config field is malformed; `guarded` reports it with the layer's name and class."""
+
+
 def guarded(call: Call, function: Callable, *args: Any) -> Any:
     """Run a rule function; a malformed config field becomes a one-line `LayerError`."""
     try:
         return function(call, *args)
+    except FieldError as exc:
+        raise call.fail(str(exc)) from None
     except LayerError:
         raise
     except (TypeError, ValueError, KeyError, AttributeError, IndexError, ZeroDivisionError) as exc:
@@ -102,7 +108,7 @@ class LayerRule:
 def as_tuple(value: Any, rank: int, what: str) -> tuple[int, ...]:
     """Keras accepts an int or a tuple for kernel sizes, strides and rates."""
     if isinstance(value, bool):
-        raise LayerError(f"{what} must be an int or a list of ints, not {value!r}")
+        raise FieldError(f"{what} must be an int or a list of ints, not {value!r}")
     if isinstance(value, int):
         return (value,) * rank
     if (
@@ -111,12 +117,12 @@ def as_tuple(value: Any, rank: int, what: str) -> tuple[int, ...]:
         and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     ):
         return tuple(value)
-    raise LayerError(f"{what} must be an int or {rank} ints, not {value!r}")
+    raise FieldError(f"{what} must be an int or {rank} ints, not {value!r}")
 
 
 def positive(values: tuple[int, ...], what: str) -> tuple[int, ...]:
     if any(v <= 0 for v in values):
-        raise LayerError(f"{what} must be positive, got {list(values)}")
+        raise FieldError(f"{what} must be positive, got {list(values)}")
     return values
 
 
@@ -185,7 +191,7 @@ def window_output_length(
     if is_int(out) and out <= 0:
         raise call.fail(
             f"window {effective} (kernel {kernel}, dilation {dilation}) is larger than "
-            f"its input size {n} on axis {axis}"
+            f"its input size {n} on axis {axis} (input shape {fmt(call.shape)})"
         )
     return out
 
@@ -196,11 +202,11 @@ def set_axes(shape: Shape, values: Mapping[int, Dim]) -> Shape:
 
 def weight(name: str, shape: Sequence[Dim], trainable: bool) -> Weight:
     if any(not is_int(d) for d in shape):
-        raise LayerError(
+        raise FieldError(
             f"weight {name!r} has an unknown size {fmt(tuple(shape))}: its input dimension must be known"
         )
     if any(d < 0 for d in shape):
-        raise LayerError(f"weight {name!r} has a negative size {fmt(tuple(shape))}")
+        raise FieldError(f"weight {name!r} has a negative size {fmt(tuple(shape))}")
     return Weight(name, tuple(int(d) for d in shape), trainable)
 
 

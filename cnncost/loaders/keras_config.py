@@ -471,7 +471,7 @@ def graph_from_config(config: Any, source: str = "") -> Graph:
     if not isinstance(config, Mapping):
         raise ModelConfigError("the configuration is not a JSON object")
     class_name = config.get("class_name")
-    if class_name not in MODEL_CLASSES:
+    if not isinstance(class_name, str) or class_name not in MODEL_CLASSES:
         what = f"a {class_name!r}" if isinstance(class_name, str) else "no class_name"
         raise ModelConfigError(f"the configuration describes {what}, not a Keras model")
     parser = _Parser()
