@@ -43,8 +43,9 @@ def time_pass(batches, warmup: int = 1) -> tuple[int, float]:
     return n, time.perf_counter() - start
 
 
-def tf_data_rate(files, labels, size: int, batch: int, resize: str = "bilinear",
-                 cached: bool = False) -> tuple[int, float]:
+def tf_data_rate(
+    files, labels, size: int, batch: int, resize: str = "bilinear", cached: bool = False
+) -> tuple[int, float]:
     from reference_model.data.pipeline import NO_BOX, PipelineConfig, make_dataset
 
     cfg = PipelineConfig((size, size), batch, resize=resize, cache="" if cached else None)
@@ -61,8 +62,14 @@ def seed_loader_rate(files, labels, names, size: int, batch: int) -> tuple[int, 
 
     df = pd.DataFrame({"filename": files, "class": [names[y] for y in labels]})
     gen = ImageDataGenerator(rescale=1 / 255).flow_from_dataframe(
-        df, x_col="filename", y_col="class", target_size=(size, size), batch_size=batch,
-        class_mode="categorical", shuffle=False)
+        df,
+        x_col="filename",
+        y_col="class",
+        target_size=(size, size),
+        batch_size=batch,
+        class_mode="categorical",
+        shuffle=False,
+    )
     return time_pass(gen[i] for i in range(len(gen)))
 
 
@@ -87,20 +94,30 @@ def main(argv: list[str] | None = None) -> int:
 
         rows = []
         loaders = (
-            ("tf.data, antialiased bilinear (default)",
-             lambda: tf_data_rate(files, labels, a.size, a.batch)),
-            ("tf.data, nearest (the seed's resize)",
-             lambda: tf_data_rate(files, labels, a.size, a.batch, "nearest")),
-            ("tf.data, default, cached epoch",
-             lambda: tf_data_rate(files, labels, a.size, a.batch, cached=True)),
-            ("seed-style ImageDataGenerator.flow_from_dataframe",
-             lambda: seed_loader_rate(files, labels, names, a.size, a.batch)),
+            (
+                "tf.data, antialiased bilinear (default)",
+                lambda: tf_data_rate(files, labels, a.size, a.batch),
+            ),
+            (
+                "tf.data, nearest (the seed's resize)",
+                lambda: tf_data_rate(files, labels, a.size, a.batch, "nearest"),
+            ),
+            (
+                "tf.data, default, cached epoch",
+                lambda: tf_data_rate(files, labels, a.size, a.batch, cached=True),
+            ),
+            (
+                "seed-style ImageDataGenerator.flow_from_dataframe",
+                lambda: seed_loader_rate(files, labels, names, a.size, a.batch),
+            ),
         )
         for name, fn in loaders:
             best = max((fn() for _ in range(a.repeats)), key=lambda r: r[0] / r[1])
             rows.append((name, best[0], best[1], best[0] / best[1]))
-    print(f"\n{len(files)} JPEGs (up to 300 px) -> {a.size}x{a.size}, batch {a.batch}, "
-          f"{os.cpu_count()} CPU cores, TensorFlow {tf.__version__}, best of {a.repeats}")
+    print(
+        f"\n{len(files)} JPEGs (up to 300 px) -> {a.size}x{a.size}, batch {a.batch}, "
+        f"{os.cpu_count()} CPU cores, TensorFlow {tf.__version__}, best of {a.repeats}"
+    )
     print(f"{'loader':<52}{'images':>8}{'seconds':>10}{'images/s':>11}")
     for name, n, s, rate in rows:
         print(f"{name:<52}{n:>8}{s:>10.2f}{rate:>11.1f}")

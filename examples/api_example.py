@@ -1,6 +1,6 @@
 """cnncost from Python: analyse a live Keras model and a .keras file, look at the numbers in pandas.
 
-    python examples/api_example.py
+python examples/api_example.py
 """
 
 import os

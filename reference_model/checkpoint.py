@@ -100,15 +100,25 @@ def load_weights_npz(path: Path) -> list:
 
 
 class ResumableTraining(keras.callbacks.Callback):
-    def __init__(self, paths: RunPaths, state: TrainState, patience: int,
-                 monitor: str = "val_loss", keep: int = 2, writer: bool = True,
-                 min_delta: float = 0.0):
+    def __init__(
+        self,
+        paths: RunPaths,
+        state: TrainState,
+        patience: int,
+        monitor: str = "val_loss",
+        keep: int = 2,
+        writer: bool = True,
+        min_delta: float = 0.0,
+    ):
         super().__init__()
         self.paths, self.state, self.patience = paths, state, patience
         self.monitor, self.keep, self.writer, self.min_delta = monitor, keep, writer, min_delta
         self.epoch_seconds: list[float] = []
-        self._best_weights = (load_weights_npz(paths.best_weights)
-                              if state.best_epoch and paths.best_weights.is_file() else None)
+        self._best_weights = (
+            load_weights_npz(paths.best_weights)
+            if state.best_epoch and paths.best_weights.is_file()
+            else None
+        )
 
     def on_epoch_begin(self, epoch, logs=None):
         self._t0 = time.perf_counter()
@@ -120,15 +130,21 @@ class ResumableTraining(keras.callbacks.Callback):
         value = float(logs.get(self.monitor, logs.get("loss", math.nan)))
         done = epoch + 1
         improved = value < self.state.best - self.min_delta
-        state = replace(self.state, epoch=done,
-                        best=value if improved else self.state.best,
-                        best_epoch=done if improved else self.state.best_epoch,
-                        wait=0 if improved else self.state.wait + 1)
+        state = replace(
+            self.state,
+            epoch=done,
+            best=value if improved else self.state.best,
+            best_epoch=done if improved else self.state.best_epoch,
+            wait=0 if improved else self.state.wait + 1,
+        )
         if improved:
             self._best_weights = self.model.get_weights()
         stop = state.wait >= self.patience
-        state = replace(state, stopped_early=stop,
-                        checkpoint=str(self.paths.checkpoint(done).relative_to(self.paths.root)))
+        state = replace(
+            state,
+            stopped_early=stop,
+            checkpoint=str(self.paths.checkpoint(done).relative_to(self.paths.root)),
+        )
         # Every worker saves (under MultiWorkerMirroredStrategy saving may need all of them);
         # only the chief's files land in the run folder.
         target = self.paths.checkpoint(done) if self.writer else None
@@ -162,8 +178,11 @@ class ResumableTraining(keras.callbacks.Callback):
         os.replace(tmp, target)
 
     def _append_history(self, epoch: int, logs: dict, seconds: float) -> None:
-        row = {"epoch": epoch, **{k: f"{float(v):.6g}" for k, v in sorted(logs.items())},
-               "seconds": f"{seconds:.3f}"}
+        row = {
+            "epoch": epoch,
+            **{k: f"{float(v):.6g}" for k, v in sorted(logs.items())},
+            "seconds": f"{seconds:.3f}",
+        }
         new = not self.paths.history.is_file() or self.paths.history.stat().st_size == 0
         with self.paths.history.open("a", newline="") as f:
             w = csv.DictWriter(f, list(row))

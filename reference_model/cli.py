@@ -68,8 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--fraction", type=float, default=1.0)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", required=True, help="run folder")
-    t.add_argument("--model", default="seed",
-                   help="seed | seed-gap | seed-extra-pool | seed-bn | spec.json | model.keras")
+    t.add_argument(
+        "--model",
+        default="seed",
+        help="seed | seed-gap | seed-extra-pool | seed-bn | spec.json | model.keras",
+    )
     t.add_argument("--image-size", type=_positive, default=256)
     t.add_argument("--batch-size", type=_positive, default=32, help="per replica")
     t.add_argument("--epochs", type=_positive, default=None, help="default 20")
@@ -77,16 +80,24 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--patience", type=_positive, default=3)
     t.add_argument("--crop", action="store_true", help="crop to the bbox before resizing")
     t.add_argument("--class-weight", choices=CLASS_WEIGHT_MODES, default="none")
-    t.add_argument("--cache", nargs="?", const="", default=None,
-                   help="cache decoded images (in memory, or in the given file)")
+    t.add_argument(
+        "--cache",
+        nargs="?",
+        const="",
+        default=None,
+        help="cache decoded images (in memory, or in the given file)",
+    )
     t.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default="none")
     t.add_argument("--mixed-precision", choices=("auto", "on", "off"), default="auto")
     t.add_argument("--steps-per-epoch", type=_positive, default=None)
     t.add_argument("--keep-checkpoints", type=_positive, default=2)
     t.add_argument("--verbose", choices=("auto", "0", "1", "2"), default="auto")
     t.add_argument("--no-evaluate", action="store_true")
-    t.add_argument("--resume", action="store_true",
-                   help="continue the run in --out with its saved settings (--epochs may change)")
+    t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out with its saved settings (--epochs may change)",
+    )
 
     e = sub.add_parser("evaluate", help="top-1/3/5, per-class report, confusion matrix")
     e.add_argument("--run", required=True, help="a finished run folder")
@@ -103,12 +114,19 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_synth(a) -> int:
     from .data.synth import SynthSpec, write_synthetic
 
-    spec = SynthSpec(classes=a.classes, images_per_class=a.images_per_class,
-                     max_size=a.max_size, min_size=a.min_size or min(80, a.max_size),
-                     corrupt=not a.no_corrupt, seed=a.seed)
+    spec = SynthSpec(
+        classes=a.classes,
+        images_per_class=a.images_per_class,
+        max_size=a.max_size,
+        min_size=a.min_size or min(80, a.max_size),
+        corrupt=not a.no_corrupt,
+        seed=a.seed,
+    )
     res = write_synthetic(a.out, spec)
-    print(f"wrote {res.images} images of {len(res.class_names)} classes "
-          f"(+{res.damaged} damaged or missing) to {res.root}")
+    print(
+        f"wrote {res.images} images of {len(res.class_names)} classes "
+        f"(+{res.damaged} damaged or missing) to {res.root}"
+    )
     return 0
 
 
@@ -120,12 +138,22 @@ def cmd_scan(a) -> int:
     splits = D.assign_splits(ds, a.split, a.seed)
     summary = D.summary(ds, labels, splits)
     summary["label_disagreements"] = [
-        {"folder": f, "official": o, "images": n} for f, o, n in D.label_disagreements(ds)]
+        {"folder": f, "official": o, "images": n} for f, o, n in D.label_disagreements(ds)
+    ]
     if a.json:
         print(json.dumps(summary, indent=2))
         return 0
-    for key in ("root", "listed", "usable", "skipped", "categories", "empty_categories",
-                "classes", "splits", "warnings"):
+    for key in (
+        "root",
+        "listed",
+        "usable",
+        "skipped",
+        "categories",
+        "empty_categories",
+        "classes",
+        "splits",
+        "warnings",
+    ):
         print(f"{key:>17}: {summary[key]}")
     print("folder label vs official category (where they differ):")
     for row in summary["label_disagreements"] or [{"folder": "-", "official": "-", "images": 0}]:
@@ -144,17 +172,35 @@ def cmd_train(a) -> int:
         if not Path(a.data).is_dir():
             raise UsageError(f"--data {a.data}: no such folder")
         cfg = TrainConfig(
-            data=a.data, out=a.out, model=a.model, image_size=a.image_size,
-            batch_size=a.batch_size, epochs=a.epochs or 20, learning_rate=a.learning_rate,
-            patience=a.patience, labels=a.labels, split=a.split, fraction=a.fraction,
-            crop=a.crop, class_weight=a.class_weight, cache=a.cache, strategy=a.strategy,
-            mixed_precision=a.mixed_precision, seed=a.seed, steps_per_epoch=a.steps_per_epoch,
-            keep_checkpoints=a.keep_checkpoints, verbose=a.verbose, evaluate=not a.no_evaluate)
+            data=a.data,
+            out=a.out,
+            model=a.model,
+            image_size=a.image_size,
+            batch_size=a.batch_size,
+            epochs=a.epochs or 20,
+            learning_rate=a.learning_rate,
+            patience=a.patience,
+            labels=a.labels,
+            split=a.split,
+            fraction=a.fraction,
+            crop=a.crop,
+            class_weight=a.class_weight,
+            cache=a.cache,
+            strategy=a.strategy,
+            mixed_precision=a.mixed_precision,
+            seed=a.seed,
+            steps_per_epoch=a.steps_per_epoch,
+            keep_checkpoints=a.keep_checkpoints,
+            verbose=a.verbose,
+            evaluate=not a.no_evaluate,
+        )
     record = train(cfg, resume=a.resume)
     test = record.get("test")
-    print(f"done: {record['epochs_run']} epochs, best epoch {record['best_epoch']} "
-          f"(val_loss {record['best_val_loss']:.4f})"
-          + (f", test top-1 {test['top1']:.3f} top-5 {test['top5']:.3f}" if test else ""))
+    print(
+        f"done: {record['epochs_run']} epochs, best epoch {record['best_epoch']} "
+        f"(val_loss {record['best_val_loss']:.4f})"
+        + (f", test top-1 {test['top1']:.3f} top-5 {test['top5']:.3f}" if test else "")
+    )
     return 0
 
 
@@ -162,8 +208,7 @@ def cmd_evaluate(a) -> int:
     from .evaluate import evaluate_run
 
     res = evaluate_run(a.run, a.split, a.out, a.data)
-    print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                   for k, v in res.items()))
+    print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in res.items()))
     return 0
 
 
@@ -197,8 +242,13 @@ def cmd_predict(a) -> int:
     return 0
 
 
-COMMANDS = {"synth": cmd_synth, "scan": cmd_scan, "train": cmd_train,
-            "evaluate": cmd_evaluate, "predict": cmd_predict}
+COMMANDS = {
+    "synth": cmd_synth,
+    "scan": cmd_scan,
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "predict": cmd_predict,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,13 +66,15 @@ def patch_keras_multiworker() -> None:
     original = tft.reduce_per_replica
 
     def reduce_per_replica(values, strategy, reduction):
-        if not (tft._collective_all_reduce_multi_worker(strategy)
-                and reduction in ("auto", "mean")):
+        if not (
+            tft._collective_all_reduce_multi_worker(strategy) and reduction in ("auto", "mean")
+        ):
             return original(values, strategy, reduction)
 
         def one(v):
-            local = strategy.experimental_local_results(v)[0] if \
-                tft._is_per_replica_instance(v) else v
+            local = (
+                strategy.experimental_local_results(v)[0] if tft._is_per_replica_instance(v) else v
+            )
             if getattr(local, "shape", None) is not None and local.shape.rank == 0:
                 return strategy.reduce("MEAN", v, axis=None)
             return original(v, strategy, reduction)
@@ -86,8 +88,13 @@ def patch_keras_multiworker() -> None:
             for _, _, it in iterator:
                 batch = next(it)
                 data_batch = tf.nest.map_structure(
-                    lambda v: self.distribute_strategy.experimental_local_results(v)[0]
-                    if isinstance(v, tf.distribute.DistributedValues) else v, batch)
+                    lambda v: (
+                        self.distribute_strategy.experimental_local_results(v)[0]
+                        if isinstance(v, tf.distribute.DistributedValues)
+                        else v
+                    ),
+                    batch,
+                )
                 break
         with self.distribute_strategy.scope():
             self._symbolic_build(data_batch=data_batch)

@@ -75,8 +75,14 @@ def metrics(probs: np.ndarray, labels: np.ndarray, names) -> dict:
     }
 
 
-def write_outputs(result: dict, names, labels: np.ndarray, probs: np.ndarray, out: Path,
-                  files: list[str] | None = None) -> None:
+def write_outputs(
+    result: dict,
+    names,
+    labels: np.ndarray,
+    probs: np.ndarray,
+    out: Path,
+    files: list[str] | None = None,
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     summary = {k: result[k] for k in ("n", "top1", "top3", "top5", "macro_recall")}
     (out / "metrics.json").write_text(json.dumps(summary, indent=2))
@@ -84,8 +90,7 @@ def write_outputs(result: dict, names, labels: np.ndarray, probs: np.ndarray, ou
         w = csv.writer(f)
         w.writerow(["class", "precision", "recall", "f1", "support"])
         for r in result["per_class"]:
-            w.writerow([r.name, f"{r.precision:.4f}", f"{r.recall:.4f}", f"{r.f1:.4f}",
-                        r.support])
+            w.writerow([r.name, f"{r.precision:.4f}", f"{r.recall:.4f}", f"{r.f1:.4f}", r.support])
     with (out / "confusion.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["true\\predicted", *names])
@@ -95,8 +100,7 @@ def write_outputs(result: dict, names, labels: np.ndarray, probs: np.ndarray, ou
         w = csv.writer(f)
         w.writerow(["index", "file", "label", "predicted", "confidence"])
         for i, (y, p) in enumerate(zip(labels, result["preds"], strict=True)):
-            w.writerow([i, files[i] if files else "", names[y], names[p],
-                        f"{probs[i, p]:.4f}"])
+            w.writerow([i, files[i] if files else "", names[y], names[p], f"{probs[i, p]:.4f}"])
     plot_confusion(result["confusion"], names, out / "confusion.png")
 
 
@@ -111,8 +115,9 @@ def plot_confusion(cm: np.ndarray, names, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(size, size))
     # Row-normalised: with DeepFashion's imbalance, raw counts show only the big classes.
     rows = cm.sum(axis=1, keepdims=True)
-    ax.imshow(np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0), cmap="Blues",
-              vmin=0, vmax=1)
+    ax.imshow(
+        np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0), cmap="Blues", vmin=0, vmax=1
+    )
     ax.set_xticks(range(n), names, rotation=90, fontsize=7)
     ax.set_yticks(range(n), names, fontsize=7)
     ax.set_xlabel("predicted")
@@ -127,13 +132,15 @@ def evaluate_split(model, dataset, names, out: Path, files: list[str] | None = N
     probs, labels = predict_with_labels(model, dataset)
     result = metrics(probs, labels, names)
     # `files` only lines up when no image was dropped by the pipeline's error guard.
-    write_outputs(result, names, labels, probs, out,
-                  files if files and len(files) == len(labels) else None)
+    write_outputs(
+        result, names, labels, probs, out, files if files and len(files) == len(labels) else None
+    )
     return result
 
 
-def evaluate_run(run_dir: str | Path, split: str = "test", out: str | Path | None = None,
-                 data: str | None = None) -> dict:
+def evaluate_run(
+    run_dir: str | Path, split: str = "test", out: str | Path | None = None, data: str | None = None
+) -> dict:
     """Evaluate a finished run's final.keras on one split, rebuilt from its run.json."""
     from dataclasses import replace
 
@@ -158,8 +165,14 @@ def evaluate_run(run_dir: str | Path, split: str = "test", out: str | Path | Non
         raise UsageError(f"split {split!r} is empty for this run")
     model = keras.saving.load_model(run_dir / "final.keras")
     s = prepared.splits[split]
-    ds = make_dataset(s.files, s.labels, s.boxes,
-                      PipelineConfig(input_size(model), cfg.batch_size, cfg.crop))
-    result = evaluate_split(model, ds, prepared.class_names,
-                            Path(out) if out else run_dir / f"eval-{split}", list(s.files))
+    ds = make_dataset(
+        s.files, s.labels, s.boxes, PipelineConfig(input_size(model), cfg.batch_size, cfg.crop)
+    )
+    result = evaluate_split(
+        model,
+        ds,
+        prepared.class_names,
+        Path(out) if out else run_dir / f"eval-{split}",
+        list(s.files),
+    )
     return {k: result[k] for k in ("n", "top1", "top3", "top5", "macro_recall")}

@@ -29,9 +29,19 @@ _BN_CONVS = [
     layer
     for spec in _CONVS
     for layer in (
-        [{"type": "conv2d", "filters": spec["filters"], "kernel": 3, "activation": None,
-          "use_bias": False}, {"type": "batchnorm"}, {"type": "relu"}]
-        if spec["type"] == "conv2d" else [spec]
+        [
+            {
+                "type": "conv2d",
+                "filters": spec["filters"],
+                "kernel": 3,
+                "activation": None,
+                "use_bias": False,
+            },
+            {"type": "batchnorm"},
+            {"type": "relu"},
+        ]
+        if spec["type"] == "conv2d"
+        else [spec]
     )
 ]
 VARIANTS: dict[str, list[dict]] = {
@@ -52,18 +62,29 @@ def _layer(spec: dict):
     kind = spec.get("type")
     args = {k: v for k, v in spec.items() if k != "type"}
     if kind == "conv2d":
-        return keras.layers.Conv2D(args.pop("filters"), args.pop("kernel", 3),
-                                   strides=args.pop("strides", 1),
-                                   padding=args.pop("padding", "valid"),
-                                   activation=args.pop("activation", "relu"), **args)
+        return keras.layers.Conv2D(
+            args.pop("filters"),
+            args.pop("kernel", 3),
+            strides=args.pop("strides", 1),
+            padding=args.pop("padding", "valid"),
+            activation=args.pop("activation", "relu"),
+            **args,
+        )
     if kind in ("maxpool", "avgpool"):
         cls = keras.layers.MaxPooling2D if kind == "maxpool" else keras.layers.AveragePooling2D
-        return cls(args.pop("pool", 2), strides=args.pop("strides", None),
-                   padding=args.pop("padding", "valid"), **args)
+        return cls(
+            args.pop("pool", 2),
+            strides=args.pop("strides", None),
+            padding=args.pop("padding", "valid"),
+            **args,
+        )
     simple = {
-        "flatten": keras.layers.Flatten, "batchnorm": keras.layers.BatchNormalization,
-        "relu": keras.layers.ReLU, "global_avg_pool": keras.layers.GlobalAveragePooling2D,
-        "global_max_pool": keras.layers.GlobalMaxPooling2D, "dropout": keras.layers.Dropout,
+        "flatten": keras.layers.Flatten,
+        "batchnorm": keras.layers.BatchNormalization,
+        "relu": keras.layers.ReLU,
+        "global_avg_pool": keras.layers.GlobalAveragePooling2D,
+        "global_max_pool": keras.layers.GlobalMaxPooling2D,
+        "dropout": keras.layers.Dropout,
         "dense": keras.layers.Dense,
     }
     if kind not in simple:
@@ -71,8 +92,9 @@ def _layer(spec: dict):
     return simple[kind](**args)
 
 
-def build_from_spec(spec: list[dict], input_shape: tuple[int, int, int], num_classes: int,
-                    name: str = "sequential"):
+def build_from_spec(
+    spec: list[dict], input_shape: tuple[int, int, int], num_classes: int, name: str = "sequential"
+):
     import keras
 
     layers = [keras.Input(input_shape)] + [_layer(s) for s in spec]
@@ -113,8 +135,9 @@ def load_config_only(path: Path):
 def resolve_model(arg: str, image_size: int, num_classes: int):
     """The model a `--model` argument names: a variant, a spec JSON or a .keras file."""
     if arg in VARIANTS:
-        return build_from_spec(VARIANTS[arg], (image_size, image_size, 3), num_classes,
-                               name=arg.replace("-", "_"))
+        return build_from_spec(
+            VARIANTS[arg], (image_size, image_size, 3), num_classes, name=arg.replace("-", "_")
+        )
     path = Path(arg)
     if not path.is_file():
         raise UsageError(f"--model {arg}: not a variant ({', '.join(VARIANTS)}) nor a file")

@@ -70,16 +70,22 @@ def prepare_data(cfg: TrainConfig) -> PreparedData:
     out = {}
     for name in ("train", "val", "test"):
         idx = [i for i, s in enumerate(splits) if s == name and keep[i]]
-        out[name] = SplitData(tuple(ds.samples[i].file for i in idx),
-                              tuple(labels.labels[i] for i in idx),
-                              tuple(box_tuple(ds.samples[i].bbox) for i in idx))
-    summary = D.summary(ds, labels, tuple(s if k else None for s, k in zip(splits, keep,
-                                                                          strict=True)))
+        out[name] = SplitData(
+            tuple(ds.samples[i].file for i in idx),
+            tuple(labels.labels[i] for i in idx),
+            tuple(box_tuple(ds.samples[i].bbox) for i in idx),
+        )
+    summary = D.summary(
+        ds, labels, tuple(s if k else None for s, k in zip(splits, keep, strict=True))
+    )
     summary["label_disagreements"] = [
-        {"folder": f, "official": o, "images": n} for f, o, n in D.label_disagreements(ds)]
+        {"folder": f, "official": o, "images": n} for f, o, n in D.label_disagreements(ds)
+    ]
     if not out["train"] or not out["val"]:
-        raise UsageError(f"split {cfg.split!r} leaves train={len(out['train'])}, "
-                         f"val={len(out['val'])} images; both must be non-empty")
+        raise UsageError(
+            f"split {cfg.split!r} leaves train={len(out['train'])}, "
+            f"val={len(out['val'])} images; both must be non-empty"
+        )
     return PreparedData(labels.class_names, out, summary)
 
 
@@ -88,9 +94,14 @@ def versions() -> dict:
     import numpy as np
     import tensorflow as tf
 
-    return {"python": sys.version.split()[0], "platform": platform.platform(),
-            "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
-            "backend": keras.backend.backend()}
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "backend": keras.backend.backend(),
+    }
 
 
 def use_mixed_precision(setting: str) -> bool:
@@ -147,18 +158,25 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
             model = keras.saving.load_model(out / state.checkpoint)
         else:
             model = resolve_model(cfg.model, cfg.image_size, num_classes)
-            model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate),
-                          loss="sparse_categorical_crossentropy",
-                          metrics=["accuracy",
-                                   keras.metrics.SparseTopKCategoricalAccuracy(3, name="top3")])
+            model.compile(
+                optimizer=keras.optimizers.Adam(cfg.learning_rate),
+                loss="sparse_categorical_crossentropy",
+                metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(3, name="top3")],
+            )
     size = input_size(model)
     replicas = strategy.num_replicas_in_sync
     global_batch = cfg.batch_size * replicas
 
     def pipeline(name: str, shuffle: bool):
         split = data.splits[name]
-        return make_dataset(split.files, split.labels, split.boxes, PipelineConfig(
-            size, global_batch, cfg.crop, cache_path(cfg.cache, name), shuffle, cfg.seed))
+        return make_dataset(
+            split.files,
+            split.labels,
+            split.boxes,
+            PipelineConfig(
+                size, global_batch, cfg.crop, cache_path(cfg.cache, name), shuffle, cfg.seed
+            ),
+        )
 
     train_ds = pipeline("train", shuffle=True)
     val_ds = pipeline("val", shuffle=False)
@@ -168,8 +186,11 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
         "versions": versions(),
         "class_names": list(data.class_names),
         "data": data.summary,
-        "distribute": {"strategy": cfg.strategy, "replicas": replicas,
-                       "global_batch": global_batch},
+        "distribute": {
+            "strategy": cfg.strategy,
+            "replicas": replicas,
+            "global_batch": global_batch,
+        },
         "mixed_precision": mixed,
         "input_size": list(size),
         "params": model.count_params(),
@@ -181,31 +202,46 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     state = state or C.TrainState()
     if state.stopped_early or state.epoch >= cfg.epochs:
         raise UsageError(f"{out}: the run already finished ({state.epoch} epochs)")
-    callback = C.ResumableTraining(paths, state, cfg.patience, keep=cfg.keep_checkpoints,
-                                   writer=chief)
+    callback = C.ResumableTraining(
+        paths, state, cfg.patience, keep=cfg.keep_checkpoints, writer=chief
+    )
     weights = class_weights(data.splits["train"].labels, num_classes, cfg.class_weight)
     verbose = cfg.verbose if cfg.verbose == "auto" else int(cfg.verbose)
     start = time.perf_counter()
-    model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=state.epoch,
-              callbacks=[callback], class_weight=weights, verbose=verbose,
-              steps_per_epoch=cfg.steps_per_epoch)
+    model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=cfg.epochs,
+        initial_epoch=state.epoch,
+        callbacks=[callback],
+        class_weight=weights,
+        verbose=verbose,
+        steps_per_epoch=cfg.steps_per_epoch,
+    )
     final = out / "final.keras" if chief else _worker_dir(out) / "final.keras"
     final.parent.mkdir(parents=True, exist_ok=True)
     model.save(final)
-    record.update({
-        "status": "finished",
-        "epochs_run": callback.state.epoch,
-        "best_epoch": callback.state.best_epoch,
-        "best_val_loss": callback.state.best,
-        "stopped_early": callback.state.stopped_early,
-        "seconds_this_session": round(time.perf_counter() - start, 3),
-        "epoch_seconds_this_session": [round(s, 3) for s in callback.epoch_seconds],
-    })
+    record.update(
+        {
+            "status": "finished",
+            "epochs_run": callback.state.epoch,
+            "best_epoch": callback.state.best_epoch,
+            "best_val_loss": callback.state.best,
+            "stopped_early": callback.state.stopped_early,
+            "seconds_this_session": round(time.perf_counter() - start, 3),
+            "epoch_seconds_this_session": [round(s, 3) for s in callback.epoch_seconds],
+        }
+    )
     if chief and cfg.evaluate and len(data.splits["test"]) and cfg.strategy != "multiworker":
         from .evaluate import evaluate_split
 
-        result = evaluate_split(model, pipeline("test", shuffle=False),
-                                data.class_names, out / "eval", list(data.splits["test"].files))
+        result = evaluate_split(
+            model,
+            pipeline("test", shuffle=False),
+            data.class_names,
+            out / "eval",
+            list(data.splits["test"].files),
+        )
         record["test"] = {k: result[k] for k in ("top1", "top3", "top5", "n")}
     if chief:
         C.write_json_atomic(out / "run.json", record)

@@ -73,12 +73,16 @@ def load_dataset(root: str | Path, check_images: bool = True) -> Dataset:
     img_labels = A.parse_category_labels(labels_t)
     bboxes = _optional(anno / "list_bbox.txt", ("image_name", "x_1", "y_1", "x_2", "y_2"))
     bboxes = A.parse_bboxes(bboxes) if bboxes else {}
-    part_t = _optional(root / "Eval" / "list_eval_partition.txt",
-                       ("image_name", "evaluation_status"))
+    part_t = _optional(
+        root / "Eval" / "list_eval_partition.txt", ("image_name", "evaluation_status")
+    )
     partition = A.parse_partition(part_t) if part_t else {}
 
-    warnings = [f"{t.path}: declares {t.declared_count} rows, has {len(t.rows)}"
-                for t in (cats_t, labels_t) if not t.count_matches]
+    warnings = [
+        f"{t.path}: declares {t.declared_count} rows, has {len(t.rows)}"
+        for t in (cats_t, labels_t)
+        if not t.count_matches
+    ]
     ids = {c.id for c in categories}
     skipped: Counter[str] = Counter()
     samples = []
@@ -90,12 +94,20 @@ def load_dataset(root: str | Path, check_images: bool = True) -> Dataset:
         if problem:
             skipped[problem] += 1
             continue
-        samples.append(Sample(name, str(path), item_of(name), cat, bboxes.get(name),
-                              partition.get(name)))
+        samples.append(
+            Sample(name, str(path), item_of(name), cat, bboxes.get(name), partition.get(name))
+        )
     if not samples:
         raise DataError(f"{root}: none of the {len(img_labels)} listed images could be read")
-    return Dataset(str(root), categories, tuple(samples), len(img_labels),
-                   dict(Counter(img_labels.values())), dict(skipped), tuple(warnings))
+    return Dataset(
+        str(root),
+        categories,
+        tuple(samples),
+        len(img_labels),
+        dict(Counter(img_labels.values())),
+        dict(skipped),
+        tuple(warnings),
+    )
 
 
 def _optional(path: Path, columns: tuple[str, ...]) -> A.Table | None:
@@ -108,14 +120,14 @@ def make_labels(ds: Dataset, scheme: str) -> Labels:
         # so a damaged file can never change the class ids a model was trained with.
         kept = [c for c in ds.categories if ds.category_counts.get(c.id, 0) > 0]
         index = {c.id: i for i, c in enumerate(kept)}
-        return Labels(scheme, tuple(c.name for c in kept),
-                      tuple(index[s.category] for s in ds.samples))
+        return Labels(
+            scheme, tuple(c.name for c in kept), tuple(index[s.category] for s in ds.samples)
+        )
     if scheme == "folder":
         # Sorted, as Keras's flow_from_dataframe ordered the seed's class names.
         names = sorted({folder_label(s.item) for s in ds.samples})
         index = {n: i for i, n in enumerate(names)}
-        return Labels(scheme, tuple(names),
-                      tuple(index[folder_label(s.item)] for s in ds.samples))
+        return Labels(scheme, tuple(names), tuple(index[folder_label(s.item)] for s in ds.samples))
     raise DataError(f"unknown label scheme {scheme!r} (choose from {', '.join(LABEL_SCHEMES)})")
 
 
@@ -125,8 +137,11 @@ def label_disagreements(ds: Dataset) -> list[tuple[str, str, int]]:
     Most frequent first; an empty list means the folder names alone give the official labels.
     """
     names = {c.id: c.name for c in ds.categories}
-    pairs = Counter((folder_label(s.item), names[s.category]) for s in ds.samples
-                    if folder_label(s.item) != names[s.category])
+    pairs = Counter(
+        (folder_label(s.item), names[s.category])
+        for s in ds.samples
+        if folder_label(s.item) != names[s.category]
+    )
     return [(f, o, n) for (f, o), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
@@ -136,8 +151,9 @@ def unit_hash(seed: int, key: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
-def assign_splits(ds: Dataset, method: str, seed: int = 0,
-                  fractions: tuple[float, float, float] | None = None) -> tuple[str | None, ...]:
+def assign_splits(
+    ds: Dataset, method: str, seed: int = 0, fractions: tuple[float, float, float] | None = None
+) -> tuple[str | None, ...]:
     """train / val / test (or None: not used) for each sample, in sample order."""
     if method == "official":
         if not any(s.partition for s in ds.samples):
@@ -172,8 +188,7 @@ def summary(ds: Dataset, labels: Labels, splits: tuple[str | None, ...]) -> dict
         "usable": len(ds.samples),
         "skipped": dict(sorted(ds.skipped.items())),
         "categories": len(ds.categories),
-        "empty_categories": [c.name for c in ds.categories
-                             if ds.category_counts.get(c.id, 0) == 0],
+        "empty_categories": [c.name for c in ds.categories if ds.category_counts.get(c.id, 0) == 0],
         "label_scheme": labels.scheme,
         "classes": len(labels.class_names),
         "splits": {k: per_split.get(k, 0) for k in A.SPLIT_NAMES},

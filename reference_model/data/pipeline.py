@@ -36,8 +36,9 @@ def box_tuple(box: BBox | None) -> tuple[int, int, int, int]:
     return (box.x1, box.y1, box.x2, box.y2) if box else NO_BOX
 
 
-def decode_and_resize(path, label, box, size: tuple[int, int], crop: bool,
-                      resize: str = "bilinear"):
+def decode_and_resize(
+    path, label, box, size: tuple[int, int], crop: bool, resize: str = "bilinear"
+):
     """One image: read, decode to RGB, crop to the clipped bbox when asked, resize to uint8."""
     import tensorflow as tf
 
@@ -59,22 +60,27 @@ def crop_to_box(image, box):
     x2 = tf.clip_by_value(box[2], 0, w)
     y2 = tf.clip_by_value(box[3], 0, h)
     valid = tf.logical_and(x2 > x1, y2 > y1)
-    return tf.cond(valid,
-                   lambda: image[y1:y2, x1:x2, :],
-                   lambda: image)
+    return tf.cond(valid, lambda: image[y1:y2, x1:x2, :], lambda: image)
 
 
-def make_dataset(files: Sequence[str], labels: Sequence[int],
-                 boxes: Sequence[tuple[int, int, int, int]], cfg: PipelineConfig):
+def make_dataset(
+    files: Sequence[str],
+    labels: Sequence[int],
+    boxes: Sequence[tuple[int, int, int, int]],
+    cfg: PipelineConfig,
+):
     """A batched `tf.data.Dataset` of (float32 images in [0, 1], int32 labels)."""
     import tensorflow as tf
 
     if not files:
         raise ValueError("no images for this split")
     ds = tf.data.Dataset.from_tensor_slices(
-        (list(files), tf.constant(list(labels), tf.int32), tf.constant(list(boxes), tf.int32)))
-    ds = ds.map(lambda p, y, b: decode_and_resize(p, y, b, cfg.image_size, cfg.crop, cfg.resize),
-                num_parallel_calls=tf.data.AUTOTUNE)
+        (list(files), tf.constant(list(labels), tf.int32), tf.constant(list(boxes), tf.int32))
+    )
+    ds = ds.map(
+        lambda p, y, b: decode_and_resize(p, y, b, cfg.image_size, cfg.crop, cfg.resize),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
     if cfg.ignore_errors:
         ds = ds.ignore_errors()
     if cfg.cache is not None:
@@ -83,8 +89,9 @@ def make_dataset(files: Sequence[str], labels: Sequence[int],
         # Shuffle after the cache so each epoch sees a new order of the cached images.
         ds = ds.shuffle(min(len(files), 10_000), seed=cfg.seed, reshuffle_each_iteration=True)
     ds = ds.batch(cfg.batch_size)
-    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y),
-                num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(
+        lambda x, y: (tf.cast(x, tf.float32) / 255.0, y), num_parallel_calls=tf.data.AUTOTUNE
+    )
     options = tf.data.Options()
     # The input is a list of file names in memory, not files: shard batches across workers.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA

@@ -21,13 +21,28 @@ from ..errors import UsageError
 
 # The 50 official categories in official order: 1 upper, 2 lower, 3 full body.
 CATEGORIES: tuple[tuple[str, int], ...] = tuple(
-    [(n, 1) for n in ("Anorak Blazer Blouse Bomber Button-Down Cardigan Flannel Halter Henley "
-                      "Hoodie Jacket Jersey Parka Peacoat Poncho Sweater Tank Tee Top "
-                      "Turtleneck").split()]
-    + [(n, 2) for n in ("Capris Chinos Culottes Cutoffs Gauchos Jeans Jeggings Jodhpurs Joggers "
-                        "Leggings Sarong Shorts Skirt Sweatpants Sweatshorts Trunks").split()]
-    + [(n, 3) for n in ("Caftan Cape Coat Coverup Dress Jumpsuit Kaftan Kimono Nightdress "
-                        "Onesie Robe Romper Shirtdress Sundress").split()]
+    [
+        (n, 1)
+        for n in (
+            "Anorak Blazer Blouse Bomber Button-Down Cardigan Flannel Halter Henley "
+            "Hoodie Jacket Jersey Parka Peacoat Poncho Sweater Tank Tee Top "
+            "Turtleneck"
+        ).split()
+    ]
+    + [
+        (n, 2)
+        for n in (
+            "Capris Chinos Culottes Cutoffs Gauchos Jeans Jeggings Jodhpurs Joggers "
+            "Leggings Sarong Shorts Skirt Sweatpants Sweatshorts Trunks"
+        ).split()
+    ]
+    + [
+        (n, 3)
+        for n in (
+            "Caftan Cape Coat Coverup Dress Jumpsuit Kaftan Kimono Nightdress "
+            "Onesie Robe Romper Shirtdress Sundress"
+        ).split()
+    ]
 )
 # Left without images, so "46 non-empty of 50" holds here as in the real data; spread through
 # the list so the contiguous re-numbering is exercised, not just a cut at the end.
@@ -35,8 +50,16 @@ EMPTY = ("Capris", "Caftan", "Halter", "Sundress")
 # Item folders whose suffix is not the official category (the seed's folder labels then differ).
 MISNAMED = {"Button-Down": "Shirt", "Tee": "T-Shirt", "Jumpsuit": "Romper"}
 ODD_ITEMS = ("Lace_&_Mesh", "Striped_&amp;_Solid", "Retro_2.0", "St._Tropez")
-PALETTE = ((220, 40, 40), (40, 180, 60), (40, 80, 220), (230, 200, 40),
-           (200, 60, 200), (40, 200, 210), (240, 130, 30), (30, 30, 30))
+PALETTE = (
+    (220, 40, 40),
+    (40, 180, 60),
+    (40, 80, 220),
+    (230, 200, 40),
+    (200, 60, 200),
+    (40, 200, 210),
+    (240, 130, 30),
+    (30, 30, 30),
+)
 PATTERNS = ("hstripes", "vstripes", "diagonal", "checker", "dots", "solid")
 CORRUPT = ("truncated", "not-jpeg", "empty", "missing")
 
@@ -64,8 +87,13 @@ def non_empty_categories() -> list[tuple[int, str]]:
     return [(i, n) for i, (n, _) in enumerate(CATEGORIES, start=1) if n not in EMPTY]
 
 
-def draw_garment(rng: np.random.Generator, class_index: int, width: int, height: int,
-                 box: tuple[int, int, int, int]) -> np.ndarray:
+def draw_garment(
+    rng: np.random.Generator,
+    class_index: int,
+    width: int,
+    height: int,
+    box: tuple[int, int, int, int],
+) -> np.ndarray:
     """An RGB image: noise background, class pattern inside `box` (clipped to the image)."""
     img = rng.normal(128, 40, (height, width, 3)).clip(0, 255)
     x1, y1, x2, y2 = box
@@ -106,8 +134,9 @@ def write_synthetic(out: str | Path, spec: SynthSpec = SynthSpec()) -> SynthResu
     from PIL import Image  # lazily: only `synth` needs Pillow
 
     if not 16 <= spec.min_size <= spec.max_size:
-        raise UsageError(f"image sizes must satisfy 16 <= min ({spec.min_size}) <= max "
-                         f"({spec.max_size})")
+        raise UsageError(
+            f"image sizes must satisfy 16 <= min ({spec.min_size}) <= max ({spec.max_size})"
+        )
     out = Path(out)
     rng, nprng = random.Random(spec.seed), np.random.default_rng(spec.seed)
     chosen = non_empty_categories()[: max(1, min(spec.classes, 46))]
@@ -131,7 +160,8 @@ def write_synthetic(out: str | Path, spec: SynthSpec = SynthSpec()) -> SynthResu
             path = out / name
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(draw_garment(nprng, class_index, width, height, box)).save(
-                path, "JPEG", quality=90)
+                path, "JPEG", quality=90
+            )
             written += 1
             img_rows.append(f"{name:<70}{cat_id}")
             bbox_rows.append(f"{name:<70}" + "  ".join(f"{v:>3}" for v in box))
@@ -151,12 +181,10 @@ def write_synthetic(out: str | Path, spec: SynthSpec = SynthSpec()) -> SynthResu
     anno, ev = out / "Anno", out / "Eval"
     anno.mkdir(parents=True, exist_ok=True)
     ev.mkdir(parents=True, exist_ok=True)
-    (anno / "list_category_cloth.txt").write_text(
-        _rows("category_name  category_type", cat_rows))
+    (anno / "list_category_cloth.txt").write_text(_rows("category_name  category_type", cat_rows))
     (anno / "list_category_img.txt").write_text(_rows("image_name  category_label", img_rows))
     (anno / "list_bbox.txt").write_text(_rows("image_name  x_1  y_1  x_2  y_2", bbox_rows))
-    (ev / "list_eval_partition.txt").write_text(
-        _rows("image_name  evaluation_status", part_rows))
+    (ev / "list_eval_partition.txt").write_text(_rows("image_name  evaluation_status", part_rows))
     return SynthResult(str(out), written, damaged, tuple(n for _, n in chosen))
 
 

@@ -7,8 +7,9 @@ from collections import Counter
 CLASS_WEIGHT_MODES = ("none", "balanced", "sqrt")
 
 
-def class_weights(labels: list[int] | tuple[int, ...], num_classes: int,
-                  mode: str) -> dict[int, float] | None:
+def class_weights(
+    labels: list[int] | tuple[int, ...], num_classes: int, mode: str
+) -> dict[int, float] | None:
     """`balanced`: n / (k * n_c) as scikit-learn defines it; `sqrt`: its square root, a milder
     correction that does not let a class with a handful of images dominate the loss."""
     if mode == "none":

@@ -21,10 +21,21 @@ def cli_env(**extra: str) -> dict:
 
 
 def run_cli(*args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "reference_model", *args], cwd=REPO,
-                          env=cli_env(**env), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "reference_model", *args],
+        cwd=REPO,
+        env=cli_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def popen_cli(*args: str, log: Path, **env: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "reference_model", *args], cwd=REPO,
-                            env=cli_env(**env), stdout=log.open("w"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "reference_model", *args],
+        cwd=REPO,
+        env=cli_env(**env),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )

@@ -23,7 +23,11 @@ def test_table_keeps_count_header_and_padded_rows():
     assert t.columns == ("category_name", "category_type")
     cats = A.parse_categories(t)
     assert [(c.id, c.name, c.type) for c in cats] == [
-        (1, "Anorak", 1), (2, "Button-Down", 1), (3, "Capris", 2), (4, "Sundress", 3)]
+        (1, "Anorak", 1),
+        (2, "Button-Down", 1),
+        (3, "Capris", 2),
+        (4, "Sundress", 3),
+    ]
 
 
 def test_names_with_spaces_entities_and_dots_stay_whole():
@@ -42,19 +46,24 @@ def test_names_with_spaces_entities_and_dots_stay_whole():
 
 
 def test_bbox_and_partition_rows():
-    bb = A.parse_bboxes(A.parse_table(
-        "1\nimage_name  x_1  y_1  x_2  y_2\nimg/A_Tee/img_1.jpg   72  79 232 273\n"))
+    bb = A.parse_bboxes(
+        A.parse_table("1\nimage_name  x_1  y_1  x_2  y_2\nimg/A_Tee/img_1.jpg   72  79 232 273\n")
+    )
     assert bb == {"img/A_Tee/img_1.jpg": A.BBox(72, 79, 232, 273)}
-    part = A.parse_partition(A.parse_table(
-        "2\nimage_name  evaluation_status\nimg/a.jpg  train\nimg/b.jpg   test\n"))
+    part = A.parse_partition(
+        A.parse_table("2\nimage_name  evaluation_status\nimg/a.jpg  train\nimg/b.jpg   test\n")
+    )
     assert part == {"img/a.jpg": "train", "img/b.jpg": "test"}
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "count line"),
-    ("x\nimage_name  category_label\n", "row count"),
-    ("1\nimage_name  category_label\nimg/a.jpg\n", "expected 2 fields"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "count line"),
+        ("x\nimage_name  category_label\n", "row count"),
+        ("1\nimage_name  category_label\nimg/a.jpg\n", "expected 2 fields"),
+    ],
+)
 def test_malformed_tables_are_reported_with_the_file(text, message):
     with pytest.raises(DataError, match=message):
         A.parse_table(text, "list_category_img.txt")
@@ -108,13 +117,16 @@ def test_jpeg_problems(tmp_path):
     assert jpeg_problem(padded) is None
 
 
-@pytest.mark.parametrize("box, expected", [
-    (A.BBox(10, 20, 50, 60), A.BBox(10, 20, 50, 60)),
-    (A.BBox(-5, -5, 500, 400), A.BBox(0, 0, 100, 80)),  # beyond the image on every side
-    (A.BBox(90, 70, 140, 120), A.BBox(90, 70, 100, 80)),
-    (A.BBox(120, 10, 150, 50), None),  # wholly outside
-    (A.BBox(50, 50, 40, 60), None),  # x2 < x1
-])
+@pytest.mark.parametrize(
+    "box, expected",
+    [
+        (A.BBox(10, 20, 50, 60), A.BBox(10, 20, 50, 60)),
+        (A.BBox(-5, -5, 500, 400), A.BBox(0, 0, 100, 80)),  # beyond the image on every side
+        (A.BBox(90, 70, 140, 120), A.BBox(90, 70, 100, 80)),
+        (A.BBox(120, 10, 150, 50), None),  # wholly outside
+        (A.BBox(50, 50, 40, 60), None),  # x2 < x1
+    ],
+)
 def test_clip_bbox(box, expected):
     assert clip_bbox(box, 100, 80) == expected
 

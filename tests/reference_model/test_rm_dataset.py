@@ -35,8 +35,10 @@ def test_official_labels_are_the_46_non_empty_categories_in_official_order(ds):
     assert list(labels.class_names) == expected and len(expected) == 46
     # Contiguous ids: every sample's id names its own official category.
     names = {c.id: c.name for c in ds.categories}
-    assert all(labels.class_names[y] == names[s.category]
-               for s, y in zip(ds.samples, labels.labels, strict=True))
+    assert all(
+        labels.class_names[y] == names[s.category]
+        for s, y in zip(ds.samples, labels.labels, strict=True)
+    )
     assert set(labels.labels) == set(range(46))
 
 
@@ -69,8 +71,11 @@ def test_item_split_never_puts_one_item_in_two_splits(ds):
 def test_official_split_follows_the_partition_file(ds, synth_root):
     from reference_model.data.annotations import parse_partition, read_table
 
-    part = parse_partition(read_table(synth_root / "Eval" / "list_eval_partition.txt",
-                                      ("image_name", "evaluation_status")))
+    part = parse_partition(
+        read_table(
+            synth_root / "Eval" / "list_eval_partition.txt", ("image_name", "evaluation_status")
+        )
+    )
     splits = D.assign_splits(ds, "official")
     assert all(part[s.name] == split for s, split in zip(ds.samples, splits, strict=True))
 

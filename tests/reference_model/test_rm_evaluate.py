@@ -44,15 +44,19 @@ def test_evaluation_keeps_predictions_and_labels_in_one_order(tmp_path):
     x = np.zeros((n, 4, 4, 3), np.float32)
     x[np.arange(n), 0, 0, 0] = labels  # the label, hidden in one pixel
     inp = keras.Input((4, 4, 3))
-    one_hot = keras.layers.Lambda(
-        lambda t: tf.one_hot(tf.cast(t[:, 0, 0, 0], tf.int32), k))(inp)
+    one_hot = keras.layers.Lambda(lambda t: tf.one_hot(tf.cast(t[:, 0, 0, 0], tf.int32), k))(inp)
     model = keras.Model(inp, one_hot)
     ds = tf.data.Dataset.from_tensor_slices((x, labels)).shuffle(64, seed=0).batch(8)
     result = evaluate_split(model, ds, [f"c{i}" for i in range(k)], tmp_path)
     assert result["top1"] == 1.0 and result["n"] == n
     assert np.trace(result["confusion"]) == n
-    for name in ("metrics.json", "per_class.csv", "confusion.csv", "confusion.png",
-                 "predictions.csv"):
+    for name in (
+        "metrics.json",
+        "per_class.csv",
+        "confusion.csv",
+        "confusion.png",
+        "predictions.csv",
+    ):
         assert (tmp_path / name).stat().st_size > 0
     with (tmp_path / "confusion.csv").open() as f:
         rows = list(csv.reader(f))

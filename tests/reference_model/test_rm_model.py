@@ -20,11 +20,26 @@ from reference_model.model import (
 def test_seed_cnn_is_the_seed_exactly():
     m = seed_cnn()
     assert m.count_params() == 5_392_494
-    assert [layer.count_params() for layer in m.layers] == [896, 0, 18_496, 0, 73_856, 0, 0,
-                                                           5_299_246]
+    assert [layer.count_params() for layer in m.layers] == [
+        896,
+        0,
+        18_496,
+        0,
+        73_856,
+        0,
+        0,
+        5_299_246,
+    ]
     assert [tuple(layer.output.shape) for layer in m.layers] == [
-        (None, 254, 254, 32), (None, 127, 127, 32), (None, 125, 125, 64), (None, 62, 62, 64),
-        (None, 60, 60, 128), (None, 30, 30, 128), (None, 115_200), (None, 46)]
+        (None, 254, 254, 32),
+        (None, 127, 127, 32),
+        (None, 125, 125, 64),
+        (None, 62, 62, 64),
+        (None, 60, 60, 128),
+        (None, 30, 30, 128),
+        (None, 115_200),
+        (None, 46),
+    ]
     assert all(getattr(layer, "padding", "valid") == "valid" for layer in m.layers)
 
 
@@ -38,8 +53,12 @@ def test_variants_differ_where_they_say():
 
 
 def test_spec_json_file(tmp_path):
-    spec = {"layers": [{"type": "conv2d", "filters": 4, "kernel": 3, "strides": 2},
-                       {"type": "global_max_pool"}]}
+    spec = {
+        "layers": [
+            {"type": "conv2d", "filters": 4, "kernel": 3, "strides": 2},
+            {"type": "global_max_pool"},
+        ]
+    }
     path = tmp_path / "tiny.json"
     path.write_text(json.dumps(spec))
     m = resolve_model(str(path), 20, 5)

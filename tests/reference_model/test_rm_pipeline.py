@@ -35,8 +35,9 @@ def test_batches_have_the_model_size_float_range_and_keep_order(jpegs):
 
 
 def test_cache_and_shuffle_give_the_same_images_in_a_new_order(jpegs, tmp_path):
-    cfg = PipelineConfig((16, 16), batch_size=5, cache=str(tmp_path / "cache"), shuffle=True,
-                         seed=1)
+    cfg = PipelineConfig(
+        (16, 16), batch_size=5, cache=str(tmp_path / "cache"), shuffle=True, seed=1
+    )
     ds = make_dataset(jpegs, [0, 1, 2, 3, 4], [box_tuple(None)] * 5, cfg)
     first = next(iter(ds))[1].numpy().tolist()
     second = next(iter(ds))[1].numpy().tolist()
@@ -48,12 +49,19 @@ def test_crop_matches_the_pure_clip_and_falls_back_to_the_whole_image():
     import tensorflow as tf
 
     image = tf.reshape(tf.range(80 * 100 * 3) % 251, (80, 100, 3))
-    for box in [BBox(10, 20, 50, 60), BBox(-5, -5, 500, 400), BBox(90, 70, 140, 120),
-                BBox(120, 10, 150, 50)]:
+    for box in [
+        BBox(10, 20, 50, 60),
+        BBox(-5, -5, 500, 400),
+        BBox(90, 70, 140, 120),
+        BBox(120, 10, 150, 50),
+    ]:
         got = crop_to_box(image, tf.constant(box_tuple(box))).numpy()
         clipped = clip_bbox(box, 100, 80)
-        want = image.numpy() if clipped is None else \
-            image.numpy()[clipped.y1:clipped.y2, clipped.x1:clipped.x2]
+        want = (
+            image.numpy()
+            if clipped is None
+            else image.numpy()[clipped.y1 : clipped.y2, clipped.x1 : clipped.x2]
+        )
         assert np.array_equal(got, want)
     assert crop_to_box(image, tf.constant((-1, -1, -1, -1))).shape == (80, 100, 3)
 

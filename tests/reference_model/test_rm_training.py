@@ -24,8 +24,19 @@ CLASSES = 8
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("df")
-    proc = run_cli("synth", "--out", str(root), "--classes", str(CLASSES),
-                   "--images-per-class", "40", "--max-size", "96", "--min-size", "48")
+    proc = run_cli(
+        "synth",
+        "--out",
+        str(root),
+        "--classes",
+        str(CLASSES),
+        "--images-per-class",
+        "40",
+        "--max-size",
+        "96",
+        "--min-size",
+        "48",
+    )
     assert proc.returncode == 0, proc.stderr
     return root
 
@@ -37,8 +48,23 @@ def history(run):
 
 def test_seed_cnn_learns_well_above_chance(data, tmp_path):
     run = tmp_path / "run"
-    proc = run_cli("train", "--data", str(data), "--out", str(run), "--model", "seed",
-                   "--image-size", "32", "--epochs", "5", "--batch-size", "16", "--verbose", "2")
+    proc = run_cli(
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--model",
+        "seed",
+        "--image-size",
+        "32",
+        "--epochs",
+        "5",
+        "--batch-size",
+        "16",
+        "--verbose",
+        "2",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = json.loads((run / "run.json").read_text())
     test = record["test"]
@@ -49,8 +75,7 @@ def test_seed_cnn_learns_well_above_chance(data, tmp_path):
     assert test["top1"] >= 0.6, test
     assert test["top5"] >= test["top3"] >= test["top1"]
     assert record["params"] == 896 + 18_496 + 73_856 + (2 * 2 * 128) * CLASSES + CLASSES
-    assert record["data"]["skipped"] == {"empty": 1, "missing": 1, "not-jpeg": 1,
-                                         "truncated": 1}
+    assert record["data"]["skipped"] == {"empty": 1, "missing": 1, "not-jpeg": 1, "truncated": 1}
     assert [int(r["epoch"]) for r in history(run)] == [1, 2, 3, 4, 5]
     for name in ("confusion.csv", "confusion.png", "per_class.csv", "predictions.csv"):
         assert (run / "eval" / name).is_file()
@@ -65,9 +90,24 @@ def test_seed_cnn_learns_well_above_chance(data, tmp_path):
 
 def test_killed_run_resumes_to_the_same_final_epoch_with_history_intact(data, tmp_path):
     run, epochs = tmp_path / "run", 8
-    args = ("train", "--data", str(data), "--out", str(run), "--image-size", "48",
-            "--epochs", str(epochs), "--batch-size", "8", "--patience", "100",
-            "--no-evaluate", "--verbose", "2")
+    args = (
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--image-size",
+        "48",
+        "--epochs",
+        str(epochs),
+        "--batch-size",
+        "8",
+        "--patience",
+        "100",
+        "--no-evaluate",
+        "--verbose",
+        "2",
+    )
     proc = popen_cli(*args, log=tmp_path / "first.log")
     deadline = time.time() + 300
     while not (run / "state.json").is_file():
@@ -93,7 +133,9 @@ def test_killed_run_resumes_to_the_same_final_epoch_with_history_intact(data, tm
     # the resumed epochs continued training: the loss after resuming is below epoch 1's
     assert float(after[-1]["loss"]) < float(after[0]["loss"])
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
-        f"epoch-{epochs - 1:03d}.keras", f"epoch-{epochs:03d}.keras"]
+        f"epoch-{epochs - 1:03d}.keras",
+        f"epoch-{epochs:03d}.keras",
+    ]
 
 
 def free_ports(n):
@@ -114,12 +156,37 @@ def test_two_workers_train_one_epoch_and_agree_on_the_weights(data, tmp_path):
     procs = []
     for index in range(2):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "reference_model", "train", "--strategy", "multiworker",
-             "--data", str(data), "--out", str(out), "--model", "seed-gap", "--image-size",
-             "24", "--epochs", "1", "--batch-size", "8", "--verbose", "2"],
-            cwd=REPO, env=cli_env(TF_CONFIG=tf_config), stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "reference_model",
+                    "train",
+                    "--strategy",
+                    "multiworker",
+                    "--data",
+                    str(data),
+                    "--out",
+                    str(out),
+                    "--model",
+                    "seed-gap",
+                    "--image-size",
+                    "24",
+                    "--epochs",
+                    "1",
+                    "--batch-size",
+                    "8",
+                    "--verbose",
+                    "2",
+                ],
+                cwd=REPO,
+                env=cli_env(TF_CONFIG=tf_config),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     logs = [p.communicate(timeout=400)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], "\n----\n".join(x[-2000:] for x in logs)
     chief = keras.saving.load_model(out / "final.keras")
@@ -134,16 +201,38 @@ def test_two_workers_train_one_epoch_and_agree_on_the_weights(data, tmp_path):
     from reference_model.model import resolve_model
 
     fresh = resolve_model("seed-gap", 24, CLASSES)
-    assert any(not np.allclose(a, b) for a, b in zip(fresh.get_weights(), chief.get_weights(),
-                                                     strict=True))
+    assert any(
+        not np.allclose(a, b) for a, b in zip(fresh.get_weights(), chief.get_weights(), strict=True)
+    )
 
 
 def test_crop_cache_class_weights_folder_labels_item_split_mirrored(data, tmp_path):
     run = tmp_path / "run"
-    proc = run_cli("train", "--data", str(data), "--out", str(run), "--image-size", "24",
-                   "--epochs", "2", "--crop", "--cache", "--class-weight", "balanced",
-                   "--labels", "folder", "--split", "item", "--strategy", "mirrored",
-                   "--model", "seed-bn", "--verbose", "0")
+    proc = run_cli(
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--image-size",
+        "24",
+        "--epochs",
+        "2",
+        "--crop",
+        "--cache",
+        "--class-weight",
+        "balanced",
+        "--labels",
+        "folder",
+        "--split",
+        "item",
+        "--strategy",
+        "mirrored",
+        "--model",
+        "seed-bn",
+        "--verbose",
+        "0",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = json.loads((run / "run.json").read_text())
     # folder labels: the misnamed Button-Down items add the class "Shirt"
