@@ -11,7 +11,8 @@ from typing import Any
 from cnncost.errors import CnnCostError
 from cnncost.ir import Graph, Shape
 from cnncost.layers import rule_for
-from cnncost.passes.compute import count_macs
+from cnncost.passes.compute import count_compute
+from cnncost.passes.memory import count_memory
 from cnncost.passes.params import count_params
 from cnncost.passes.shapes import infer_shapes
 from cnncost.report import LayerRow, Report, TensorInfo
@@ -108,14 +109,22 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
     overrides = input_overrides(graph, options.input_shape)
     shapes = infer_shapes(graph, overrides)
     params = count_params(graph, shapes)
-    macs = count_macs(graph, shapes)
+    compute = count_compute(
+        graph, shapes, params, options.flops_convention, options.padding_aware
+    )
+    memory = count_memory(
+        graph, shapes, params, options.batch, None if options.dtype == "float32" else options.dtype
+    )
+    macs = {name: result.macs for name, result in compute.nodes.items()}
     warnings = list(shapes.warnings)
     rows = []
     for node in graph.nodes:
         node_shapes = shapes.nodes[node.name]
         node_params = params[node.name]
         shapes_known = all(s is not None for s in node_shapes.outputs)
-        status = _status(node_shapes.supported, shapes_known, macs[node.name])
+        node_compute = compute.nodes[node.name]
+        counted = None if node_compute.flops is None else macs[node.name]
+        status = _status(node_shapes.supported, shapes_known, counted)
         if not node_shapes.supported:
             reason = "its code is never run" if node.class_name == "Lambda" else "no rule for it"
             warnings.append(
@@ -134,11 +143,26 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
                 params=node_params.total if known_params else None,
                 trainable_params=node_params.trainable if known_params else None,
                 non_trainable_params=node_params.non_trainable if known_params else None,
-                macs=macs[node.name],
+                macs=_times(macs[node.name], options.batch),
                 status=status,
+                extra=_compute_extra(compute.nodes[node.name], memory.nodes[node.name], options),
             )
         )
+    warnings.extend(compute.warnings)
+    warnings.extend(memory.warnings)
     totals = _totals(rows)
+    totals.update(
+        {
+            "flops": _sum(r.extra["flops"] for r in rows),
+            "train_flops": _sum(r.extra["train_flops"] for r in rows),
+            "weight_bytes": memory.weight_bytes,
+            "activation_bytes": memory.activation_bytes,
+            "peak_activation_bytes": memory.peak_activation_bytes,
+            "gradient_bytes": memory.gradient_bytes,
+            "optimizer_bytes": memory.optimizer_bytes,
+            "train_bytes": memory.train_bytes,
+        }
+    )
     return Report(
         model_name=graph.name,
         source=graph.source,
@@ -158,6 +182,20 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
         totals=totals,
         warnings=tuple(warnings),
     )
+
+
+def _times(value: Any, batch: int) -> Any:
+    return None if value is None else value * batch
+
+
+def _compute_extra(compute, memory, options: Options) -> dict[str, Any]:
+    """Row fields of the compute and memory passes (whole batch)."""
+    return {
+        "flops": _times(compute.flops, options.batch),
+        "train_flops": _times(compute.train_flops, options.batch),
+        "weight_bytes": memory.weight_bytes,
+        "activation_bytes": memory.activation_bytes,
+    }
 
 
 def _sum(values) -> Any:
