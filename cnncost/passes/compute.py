@@ -257,6 +257,7 @@ def count_compute(
     trainable = _trainable_layers(graph, params)
     needs_gradient = _needs_input_gradient(graph, trainable)
     profiler_misses: list[tuple[str, int]] = []
+    shapeless: set[str] = set()  # outputs whose static shape TF does not know
     warnings: list[str] = []
     result: dict[str, NodeCompute] = {}
     for node in graph.nodes:
@@ -275,9 +276,17 @@ def count_compute(
             )
         full_flops = _plus(2 * node_macs, work.forward)
         if flops_convention == conventions.TF_PROFILER:
-            from cnncost.tf_profiler import profiler_flops
+            from cnncost.tf_profiler import ProfilerCount, profiler_flops
 
             counted = profiler_flops(call, rule, outputs)
+            if counted.missed:
+                shapeless.add(node.name)
+            elif rule.cost not in ("conv", "dense") and any(
+                ref.node in shapeless for ref in node.inputs
+            ):
+                # The op after an XLA call has no static input shape: the profiler counts 0.
+                shapeless.add(node.name)
+                counted = ProfilerCount(0, counted.flops)
             flops = counted.flops
             if counted.missed:
                 profiler_misses.append((node.name, counted.missed))
