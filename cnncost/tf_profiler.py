@@ -87,8 +87,9 @@ def _weighted(call: Call, rule: LayerRule, outputs, macs: Dim) -> ProfilerCount:
     name = call.node.class_name
     groups = call.config.get("groups", 1) or 1
     if groups > 1:
-        # Keras 3 (TF backend) runs a grouped conv as an XLA-compiled function: no statistics.
-        return ProfilerCount(rest, 2 * macs)
+        # Keras 3 (TF backend) runs a grouped conv as an XLA-compiled function: no statistics,
+        # and its output has no static shape, so the BiasAdd after it counts 0 too.
+        return ProfilerCount(0, 2 * macs + rest)
     if "Transpose" in name:
         if "2D" not in name:
             return ProfilerCount(None)
