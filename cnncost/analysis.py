@@ -109,9 +109,7 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
     overrides = input_overrides(graph, options.input_shape)
     shapes = infer_shapes(graph, overrides)
     params = count_params(graph, shapes)
-    compute = count_compute(
-        graph, shapes, params, options.flops_convention, options.padding_aware
-    )
+    compute = count_compute(graph, shapes, params, options.flops_convention, options.padding_aware)
     memory = count_memory(
         graph, shapes, params, options.batch, None if options.dtype == "float32" else options.dtype
     )

@@ -73,9 +73,7 @@ def _spec(call: Call) -> _Attention:
         if not all(is_int(a) and -rank <= a < rank for a in axes):
             raise call.fail(f"attention_axes {axes!r} out of range for rank {rank}")
         attention_axes = tuple(sorted(a % rank for a in axes))
-    return _Attention(
-        heads, key_dim, value_dim, output_dims, query, key, value, attention_axes
-    )
+    return _Attention(heads, key_dim, value_dim, output_dims, query, key, value, attention_axes)
 
 
 def _shapes(call: Call) -> tuple[Shape, ...]:

@@ -41,9 +41,7 @@ class ComputeResult:
     warnings: tuple[str, ...]
 
 
-def count_macs(
-    graph: Graph, shapes: ShapeResult, padding_aware: bool = False
-) -> Mapping[str, Dim]:
+def count_macs(graph: Graph, shapes: ShapeResult, padding_aware: bool = False) -> Mapping[str, Dim]:
     """MACs of each node for one sample; None where they cannot be determined."""
     result: dict[str, Dim] = {}
     for node in graph.nodes:
@@ -296,9 +294,7 @@ def count_compute(
         weight_macs = (
             node_macs if rule.weight_macs is None else guarded(call, rule.weight_macs, outputs)
         )
-        input_gradient = (
-            _plus(2 * node_macs, work.backward) if node.name in needs_gradient else 0
-        )
+        input_gradient = _plus(2 * node_macs, work.backward) if node.name in needs_gradient else 0
         weight_gradient = _plus(2 * weight_macs, work.weights) if node.name in trainable else 0
         train_forward = _plus(2 * node_macs, work.train_forward)
         train = _plus(train_forward, input_gradient, weight_gradient)

@@ -95,9 +95,7 @@ def _spatial(outputs):
 @SETTINGS
 @given(data=st.data())
 def test_conv_macs_equal_brute_force(rank, padding_aware, data):
-    kernel, strides, dilation, padding, sizes, groups, cin, filters = data.draw(
-        conv_configs(rank)
-    )
+    kernel, strides, dilation, padding, sizes, groups, cin, filters = data.draw(conv_configs(rank))
     config = {
         "filters": filters,
         "kernel_size": list(kernel),
@@ -106,9 +104,7 @@ def test_conv_macs_equal_brute_force(rank, padding_aware, data):
         "padding": padding,
         "groups": groups,
     }
-    macs, outputs = _ours(
-        f"Conv{rank}D", config, (None, *sizes, cin), padding_aware=padding_aware
-    )
+    macs, outputs = _ours(f"Conv{rank}D", config, (None, *sizes, cin), padding_aware=padding_aware)
     pairs = brute_force_window(
         sizes, kernel, strides, dilation, padding, _spatial(outputs), padding_aware
     )
