@@ -1,0 +1,124 @@
+"""The terminal table (rich): one row per layer (or per type / nested model), totals, the
+conventions in the title, the heaviest layers' shares and every warning below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from cnncost.render.numbers import human, shape_text
+from cnncost.render.view import View, heaviest_shares, make_view
+from cnncost.report import Report
+
+HEADERS = {
+    "name": "Layer",
+    "type": "Type",
+    "output_shape": "Output",
+    "params": "Params",
+    "trainable_params": "Trainable",
+    "non_trainable_params": "Frozen",
+    "macs": "MACs",
+    "flops": "FLOPs",
+    "train_flops": "Train FLOPs",
+    "activation_bytes": "Act. bytes",
+    "weight_bytes": "W. bytes",
+    "receptive_field": "RF/jump",
+    "count": "Count",
+    "inputs": "Inputs",
+    "status": "Status",
+}
+
+
+TEXT_COLUMNS = frozenset({"name", "type", "output_shape", "receptive_field", "inputs", "status"})
+
+
+def _axes_text(values: Any) -> str:
+    return "x".join("?" if v is None else str(v) for v in values or [])
+
+
+def rf_text(value: Any) -> str:
+    """`22x22/8x8` (size/jump per axis), `global`, or '' where there is no spatial relation."""
+    if not value:
+        return ""
+    parts = []
+    for field in value.values():
+        if not field:
+            continue
+        if field.get("global"):
+            parts.append("global")
+            continue
+        parts.append(f"{_axes_text(field.get('size'))}/{_axes_text(field.get('jump'))}")
+    return " ".join(parts)
+
+
+def cell_text(column: str, value: Any, units: str) -> str:
+    if column == "output_shape":
+        return shape_text(value)
+    if column == "receptive_field":
+        return rf_text(value)
+    if column == "inputs":
+        return ",".join(value or [])
+    if isinstance(value, (int, type(None))) and column not in ("name", "type"):
+        return human(value, units)
+    return str(value)
+
+
+def title(data: Mapping[str, Any]) -> str:
+    model = data["model"]
+    inputs = ", ".join(f"{t['name']} {shape_text(t['shape'])}" for t in model["inputs"])
+    conventions = ", ".join(f"{k}={v}" for k, v in data["conventions"].items())
+    return f"{model['name']} ({model['source']})\ninput {inputs}; {conventions}"
+
+
+def footer_lines(data: Mapping[str, Any], view: View) -> list[str]:
+    totals = data["totals"]
+    lines = [
+        "totals: "
+        + ", ".join(
+            f"{key.replace('_', ' ')} {human(value, 'raw')}"
+            for key, value in totals.items()
+            if isinstance(value, int) or value is None
+        )
+    ]
+    if view.hidden_rows:
+        lines.append(f"({view.hidden_rows} more rows not shown)")
+    for field in ("flops", "params"):
+        shares = heaviest_shares(data, field)
+        if shares:
+            text = ", ".join(f"{name} {share:.1%}" for name, share in shares)
+            lines.append(f"heaviest by {field}: {text}")
+    return lines
+
+
+def render_table(
+    report: Report | Mapping[str, Any],
+    units: str = "auto",
+    view_of: Callable[[Mapping[str, Any]], View] = make_view,
+):
+    """A rich renderable: the table, the totals line, the heaviest layers, every warning."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    data = report.to_dict() if isinstance(report, Report) else report
+    view = view_of(data)
+    table = Table(title=title(data), title_justify="left", show_footer=True, pad_edge=False)
+    for index, column in enumerate(view.columns):
+        total = data["totals"].get(column, "")
+        footer = "total" if index == 0 else cell_text(column, total, units) if total != "" else ""
+        numeric = column not in TEXT_COLUMNS
+        table.add_column(
+            HEADERS.get(column, column),
+            footer=footer,
+            justify="right" if numeric else "left",
+            overflow="fold",
+            no_wrap=numeric,
+        )
+    for row in view.rows:
+        status = row.get("status")
+        style = "red" if status == "unsupported" else "yellow" if status == "partial" else None
+        table.add_row(*(cell_text(c, row.get(c), units) for c in view.columns), style=style)
+    parts = [table, *(Text(line) for line in footer_lines(data, view))]
+    parts += [Text(f"warning: {w}", style="yellow") for w in data["warnings"]]
+    return Group(*parts)
