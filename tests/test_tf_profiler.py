@@ -42,7 +42,7 @@ def _model(name):
 
 def _compare(model):
     """Our rows vs the profiler's; returns (report, profiler total)."""
-    from tests.support.tf_profiler_reference import profile_model
+    from support.tf_profiler_reference import profile_model
 
     total, reference = profile_model(model)
     graph = load_graph(model)
