@@ -11,7 +11,8 @@ from typing import Any
 from cnncost.errors import CnnCostError
 from cnncost.ir import Graph, Shape
 from cnncost.layers import rule_for, unsupported_reason
-from cnncost.passes.compute import count_macs
+from cnncost.passes.compute import count_compute
+from cnncost.passes.memory import count_memory
 from cnncost.passes.params import count_params
 from cnncost.passes.shapes import infer_shapes
 from cnncost.report import LayerRow, Report, TensorInfo
@@ -108,15 +109,21 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
     overrides = input_overrides(graph, options.input_shape)
     shapes = infer_shapes(graph, overrides)
     params = count_params(graph, shapes)
-    macs = count_macs(graph, shapes)
+    compute = count_compute(graph, shapes, params, options.flops_convention, options.padding_aware)
+    memory = count_memory(
+        graph, shapes, params, options.batch, None if options.dtype == "float32" else options.dtype
+    )
+    macs = {name: result.macs for name, result in compute.nodes.items()}
     warnings = list(shapes.warnings)
     rows = []
     for node in graph.nodes:
         node_shapes = shapes.nodes[node.name]
         node_params = params[node.name]
         shapes_known = all(s is not None for s in node_shapes.outputs)
-        status = _status(node_shapes.supported, shapes_known, macs[node.name])
-        extra = {}
+        node_compute = compute.nodes[node.name]
+        counted = None if node_compute.flops is None else macs[node.name]
+        status = _status(node_shapes.supported, shapes_known, counted)
+        extra = _compute_extra(node_compute, memory.nodes[node.name], options)
         if not node_shapes.supported:
             reason = unsupported_reason(node)
             extra["reason"] = reason
@@ -136,11 +143,13 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
                 params=node_params.total if known_params else None,
                 trainable_params=node_params.trainable if known_params else None,
                 non_trainable_params=node_params.non_trainable if known_params else None,
-                macs=macs[node.name],
+                macs=_times(macs[node.name], options.batch),
                 status=status,
                 extra=extra,
             )
         )
+    warnings.extend(compute.warnings)
+    warnings.extend(memory.warnings)
     unknown_size = [r.name for r in rows if r.status == "partial" and r.macs is None]
     if unknown_size and all(s is not None for r in rows for s in r.output_shapes):
         warnings.append(
@@ -148,6 +157,18 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
             f"(first: {unknown_size[0]}); pass --input-shape"
         )
     totals = _totals(rows)
+    totals.update(
+        {
+            "flops": _sum(r.extra["flops"] for r in rows),
+            "train_flops": _sum(r.extra["train_flops"] for r in rows),
+            "weight_bytes": memory.weight_bytes,
+            "activation_bytes": memory.activation_bytes,
+            "peak_activation_bytes": memory.peak_activation_bytes,
+            "gradient_bytes": memory.gradient_bytes,
+            "optimizer_bytes": memory.optimizer_bytes,
+            "train_bytes": memory.train_bytes,
+        }
+    )
     return Report(
         model_name=graph.name,
         source=graph.source,
@@ -167,6 +188,20 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
         totals=totals,
         warnings=tuple(warnings),
     )
+
+
+def _times(value: Any, batch: int) -> Any:
+    return None if value is None else value * batch
+
+
+def _compute_extra(compute, memory, options: Options) -> dict[str, Any]:
+    """Row fields of the compute and memory passes (whole batch)."""
+    return {
+        "flops": _times(compute.flops, options.batch),
+        "train_flops": _times(compute.train_flops, options.batch),
+        "weight_bytes": memory.weight_bytes,
+        "activation_bytes": memory.activation_bytes,
+    }
 
 
 def _sum(values) -> Any:

@@ -10,6 +10,7 @@ from cnncost.ir import Node
 from cnncost.layers import (
     activation,
     applications,
+    attention,
     conv,
     core,
     merging,
@@ -30,6 +31,7 @@ for _family in (
     merging,
     reshaping,
     activation,
+    attention,
     preprocessing,
     applications,
     ops,

@@ -92,6 +92,13 @@ class LayerRule:
     Flatten, Dense over space, global pooling), "merge" (several aligned inputs), "reshape"
     (spatial layout changes in a way we do not track: the RF becomes unknown), "input".
     cost: the row of the FLOP-convention table (`cnncost.conventions`) for per-element work.
+    windowed_macs: the part of `macs` that slides over `window` (the part `--padding-aware`
+    scales by the fraction of taps that land inside the input); None means all of `macs` when the
+    rule has a window (SeparableConv's pointwise half does not slide, so it says so here).
+    element_counts: for layers whose elementwise work is not "one `cost` row per output element"
+    (attention: biases, scaling, softmax over the scores), the element count per table row.
+    weight_macs: the part of `macs` that multiplies by the layer's weights (the weight gradient
+    repeats it); None means all of `macs` (attention's score and context matmuls have no weights).
     """
 
     output_shapes: Callable[[Call], tuple[Shape, ...]] = same_shape
@@ -100,6 +107,9 @@ class LayerRule:
     rf: str = "pointwise"
     window: Callable[[Call], Window] | None = None
     cost: str | None = None
+    windowed_macs: Callable[[Call, tuple[Shape, ...]], Dim] | None = None
+    element_counts: Callable[[Call, tuple[Shape, ...]], Mapping[str, Dim]] | None = None
+    weight_macs: Callable[[Call, tuple[Shape, ...]], Dim] | None = None
 
 
 # -- helpers ---------------------------------------------------------------------------------
