@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,17 @@ class Options:
     batch: int = 1
     flops_convention: str = "full"
     padding_aware: bool = False
-    dtype: str = "float32"
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    dtype: str = "float32"  # a dtype policy applied to every layer, unless "float32"
+
+    def __post_init__(self) -> None:
+        from cnncost.conventions import CONVENTIONS
+
+        if self.flops_convention not in CONVENTIONS:
+            raise CnnCostError(
+                f"unknown FLOP convention {self.flops_convention!r}; one of {', '.join(CONVENTIONS)}"
+            )
+        if not isinstance(self.batch, int) or isinstance(self.batch, bool) or self.batch < 1:
+            raise CnnCostError(f"batch must be a positive integer, not {self.batch!r}")
 
 
 def load_graph(model: Any) -> Graph:

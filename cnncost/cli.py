@@ -30,6 +30,26 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
         metavar="SHAPE",
         help="override the input shape: 256,256,3 or 1x256x256x3 (';' between several inputs)",
     )
+    _add_cost_options(parser)
+
+
+def _add_cost_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch", type=int, default=1, metavar="N", help="batch size (default 1)")
+    parser.add_argument(
+        "--flops-convention",
+        choices=("full", "tf-profiler"),
+        default="full",
+        help="full: 2*MACs + documented elementwise costs; tf-profiler: what TF's profiler counts",
+    )
+    parser.add_argument(
+        "--padding-aware", action="store_true", help="do not count taps that fall on padding"
+    )
+    parser.add_argument(
+        "--dtype",
+        default="float32",
+        metavar="POLICY",
+        help="dtype policy for memory (float32, bfloat16, mixed_float16, ...)",
+    )
     _add_plugin_option(parser)
 
 
@@ -74,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("model_b")
     diff.add_argument("--a-input-shape", metavar="SHAPE", help="input shape for model A")
     diff.add_argument("--b-input-shape", metavar="SHAPE", help="input shape for model B")
-    _add_plugin_option(diff)
+    _add_cost_options(diff)
     _add_output_options(diff, ("table", "json"))
     diff.set_defaults(run=_run_diff)
 
@@ -83,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analysis_options(plot)
     plot.add_argument("--out", required=True, metavar="FILE.png")
     plot.set_defaults(run=_run_plot)
+
+    conventions = commands.add_parser("conventions", help="the FLOP convention table")
+    conventions.add_argument("--format", choices=("table", "json"), default="table")
+    conventions.set_defaults(run=_run_conventions)
 
     help_ = commands.add_parser("help", help="help on a command")
     help_.add_argument("topic", nargs="?")
@@ -111,16 +135,23 @@ def _print_rich(renderable, args) -> None:
         Console(no_color=args.no_color, soft_wrap=False).print(renderable)
 
 
-def _analyze(model: str, input_shape):
+def _analyze(model: str, input_shape, args: argparse.Namespace):
     from cnncost.analysis import analyze
 
-    return analyze(model, input_shape=input_shape)
+    return analyze(
+        model,
+        input_shape=input_shape,
+        batch=args.batch,
+        flops_convention=args.flops_convention,
+        padding_aware=args.padding_aware,
+        dtype=args.dtype,
+    )
 
 
 def _run_report(args: argparse.Namespace) -> int:
     from cnncost.render.view import make_view
 
-    report = _analyze(args.model, args.input_shape)
+    report = _analyze(args.model, args.input_shape, args)
     data = report.to_dict()
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
 
@@ -154,8 +185,8 @@ def _run_report(args: argparse.Namespace) -> int:
 def _run_diff(args: argparse.Namespace) -> int:
     from cnncost.diff import diff_to_dict
 
-    a = _analyze(args.model_a, args.a_input_shape).to_dict()
-    b = _analyze(args.model_b, args.b_input_shape).to_dict()
+    a = _analyze(args.model_a, args.a_input_shape, args).to_dict()
+    b = _analyze(args.model_b, args.b_input_shape, args).to_dict()
     if args.format == "json":
         import json
 
@@ -170,9 +201,38 @@ def _run_diff(args: argparse.Namespace) -> int:
 def _run_plot(args: argparse.Namespace) -> int:
     from cnncost.plot import plot_report
 
-    report = _analyze(args.model, args.input_shape)
+    report = _analyze(args.model, args.input_shape, args)
     plot_report(report.to_dict(), args.out)
     sys.stdout.write(f"wrote {args.out}\n")
+    return EXIT_OK
+
+
+def _run_conventions(args: argparse.Namespace) -> int:
+    from cnncost.conventions import convention_rows
+
+    rows = convention_rows()
+    if args.format == "json":
+        import json
+
+        _write(json.dumps(rows, indent=2), None)
+        return EXIT_OK
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title="FLOP convention 'full': flops = 2*MACs + these elementwise costs",
+        title_justify="left",
+    )
+    for column in ("key", "forward", "input_gradient", "weight_gradient", "note"):
+        table.add_column(column.replace("_", " "), overflow="fold")
+    for row in rows:
+        table.add_row(
+            *(
+                str(row[c] or "")
+                for c in ("key", "forward", "input_gradient", "weight_gradient", "note")
+            )
+        )
+    Console().print(table)
     return EXIT_OK
 
 
