@@ -11,6 +11,7 @@ from typing import Any
 from cnncost.errors import CnnCostError
 from cnncost.ir import Graph, Shape
 from cnncost.layers import rule_for, unsupported_reason
+from cnncost.layers.base import is_symbolic
 from cnncost.passes.compute import count_compute
 from cnncost.passes.memory import count_memory
 from cnncost.passes.params import count_params
@@ -65,9 +66,18 @@ def parse_shape(text: Any) -> tuple:
         dims = [None if d.strip() in ("?", "None") else int(d) for d in re.split(r"[x,]", text)]
     else:
         raise CnnCostError(f"invalid input shape {text!r}: expected e.g. 256,256,3 or 1x256x256x3")
-    if any(d is not None and (not isinstance(d, int) or d <= 0) for d in dims):
+    if any(d is not None and not _positive_size(d) for d in dims):
         raise CnnCostError(f"invalid input shape {text!r}: sizes must be positive integers")
     return tuple(dims)
+
+
+def _positive_size(dim: Any) -> bool:
+    """A positive int, or a positive integer sympy expression (symbolic input sizes)."""
+    if isinstance(dim, bool):
+        return False
+    if isinstance(dim, int):
+        return dim > 0
+    return is_symbolic(dim) and dim.is_positive is True
 
 
 def input_overrides(graph: Graph, input_shape: Any) -> dict[str, Shape]:

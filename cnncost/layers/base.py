@@ -185,6 +185,16 @@ def is_int(value: Dim) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def is_symbolic(value: Dim) -> bool:
+    """A sympy integer expression in the input size (cnncost.symbolic); never imports sympy."""
+    return getattr(value, "is_integer", None) is True and hasattr(value, "free_symbols")
+
+
+def is_size(value: Dim) -> bool:
+    """A known size: an int, or an integer expression of symbolic input sizes."""
+    return is_int(value) or is_symbolic(value)
+
+
 def window_output_length(
     n: Dim, kernel: int, stride: int, dilation: int, padding: str, call: Call, axis: int
 ) -> Dim:
@@ -211,13 +221,16 @@ def set_axes(shape: Shape, values: Mapping[int, Dim]) -> Shape:
 
 
 def weight(name: str, shape: Sequence[Dim], trainable: bool) -> Weight:
-    if any(not is_int(d) for d in shape):
+    """A variable of `shape`; a dim may be symbolic (Dense after Flatten of a symbolic input)."""
+    if any(not is_size(d) for d in shape):
         raise FieldError(
             f"weight {name!r} has an unknown size {fmt(tuple(shape))}: its input dimension must be known"
         )
-    if any(d < 0 for d in shape):
+    if any(is_int(d) and d < 0 for d in shape):
         raise FieldError(f"weight {name!r} has a negative size {fmt(tuple(shape))}")
-    return Weight(name, tuple(int(d) for d in shape), trainable)
+    if any(is_symbolic(d) and d.is_nonnegative is False for d in shape):
+        raise FieldError(f"weight {name!r} has a negative size {fmt(tuple(shape))}")
+    return Weight(name, tuple(d if is_symbolic(d) and d.free_symbols else int(d) for d in shape), trainable)
 
 
 def numel(shape: Sequence[int]) -> int:

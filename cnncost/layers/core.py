@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from cnncost.ir import Shape, Weight
-from cnncost.layers.base import Call, LayerRule, fmt, is_int, product, weight
+from cnncost.layers.base import Call, LayerRule, fmt, is_int, is_size, product, weight
 
 
 def _input_shapes(call: Call) -> tuple[Shape, ...]:
@@ -21,7 +21,7 @@ def _input_shapes(call: Call) -> tuple[Shape, ...]:
 
 def _last_dim(call: Call) -> int:
     shape = call.shape
-    if len(shape) < 2 or not is_int(shape[-1]):
+    if len(shape) < 2 or not is_size(shape[-1]):
         raise call.fail(f"needs a known last input dimension, got {list(shape)}")
     return shape[-1]
 

@@ -209,7 +209,7 @@ def _trainable_layers(graph: Graph, params: Mapping[str, NodeParams]) -> set[str
     result = set()
     for node in graph.nodes:
         owner = node.shares_weights_with or node.name
-        if owner in params and params[owner].trainable > 0:
+        if owner in params and params[owner].trainable != 0:  # `!=`: also for symbolic counts
             result.add(node.name)
     return result
 
