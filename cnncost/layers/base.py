@@ -44,7 +44,9 @@ class Window:
     """A sliding window over the spatial axes of the input, for the receptive-field pass.
 
     `padding` is "valid", "same", "causal", or explicit (left, right) pairs per axis.
-    `transposed` marks transposed convolutions and upsampling (fractional jump).
+    `transposed` marks transposed convolutions and upsampling (fractional jump): input unit i
+    feeds output units `strides*i - left + t*dilation`, t < kernel, with `left` the explicit
+    left padding (transposed windows always give explicit pairs).
     """
 
     axes: tuple[int, ...]
@@ -84,7 +86,9 @@ class LayerRule:
     rf: how the receptive field passes through: "pointwise" (each output element sees the same
     position of the input), "window" (see `window`), "global" (every output sees the whole input:
     Flatten, Dense over space, global pooling), "merge" (several aligned inputs), "reshape"
-    (spatial layout changes in a way we do not track: the RF becomes unknown), "input".
+    (spatial layout changes in a way we do not track: the RF becomes unknown), "input",
+    "reduce" (pointwise, but statistics over `reduced_axes(call)`: where those include spatial
+    axes, e.g. GroupNormalization, every output depends on the whole input, like a global gate).
     cost: the row of the FLOP-convention table (`cnncost.conventions`) for per-element work.
     """
 
@@ -94,6 +98,7 @@ class LayerRule:
     rf: str = "pointwise"
     window: Callable[[Call], Window] | None = None
     cost: str | None = None
+    reduced_axes: Callable[[Call], tuple[int, ...]] | None = None
 
 
 # -- helpers ---------------------------------------------------------------------------------
