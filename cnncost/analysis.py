@@ -138,6 +138,12 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
                 status=status,
             )
         )
+    unknown_size = [r.name for r in rows if r.status == "partial" and r.macs is None]
+    if unknown_size and all(s is not None for r in rows for s in r.output_shapes):
+        warnings.append(
+            f"{len(unknown_size)} layers' cost depends on an unknown input size "
+            f"(first: {unknown_size[0]}); pass --input-shape"
+        )
     totals = _totals(rows)
     return Report(
         model_name=graph.name,

@@ -1,0 +1,3 @@
+from cnncost.cli import main
+
+raise SystemExit(main())

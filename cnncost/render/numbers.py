@@ -1,0 +1,32 @@
+"""Human number formatting for tables (exact values stay in JSON/CSV)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_UNITS = (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3))
+
+
+def human(value: Any, unit: str = "auto") -> str:
+    """1234567 -> '1.23M' (auto), or in a fixed unit ('raw', 'K', 'M', 'G'); None -> '?'."""
+    if value is None:
+        return "?"
+    if not isinstance(value, int):
+        return str(value)
+    if unit == "raw":
+        return f"{value:,}"
+    if unit != "auto":
+        scale = dict(_UNITS)[unit]
+        return f"{value / scale:.2f}{unit}"
+    for suffix, scale in _UNITS:
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{suffix}" if value / scale < 1000 else f"{value / scale:.0f}{suffix}"
+    return str(value)
+
+
+def shape_text(shape: Any) -> str:
+    if shape is None:
+        return "?"
+    if shape and isinstance(shape[0], (list, tuple)):
+        return " ".join(shape_text(s) for s in shape)
+    return "(" + ",".join("?" if d is None else str(d) for d in shape) + ")"
