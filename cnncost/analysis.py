@@ -13,6 +13,7 @@ from cnncost.ir import Graph, Shape
 from cnncost.layers import rule_for
 from cnncost.passes.compute import count_macs
 from cnncost.passes.params import count_params
+from cnncost.passes.receptive_field import receptive_fields
 from cnncost.passes.shapes import infer_shapes
 from cnncost.report import LayerRow, Report, TensorInfo
 
@@ -109,6 +110,7 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
     shapes = infer_shapes(graph, overrides)
     params = count_params(graph, shapes)
     macs = count_macs(graph, shapes)
+    rf = receptive_fields(graph, shapes)
     warnings = list(shapes.warnings)
     rows = []
     for node in graph.nodes:
@@ -136,8 +138,10 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
                 non_trainable_params=node_params.non_trainable if known_params else None,
                 macs=macs[node.name],
                 status=status,
+                extra={"receptive_field": rf.row(node.name)},
             )
         )
+    warnings.extend(rf.warnings)
     unknown_size = [r.name for r in rows if r.status == "partial" and r.macs is None]
     if unknown_size and all(s is not None for r in rows for s in r.output_shapes):
         warnings.append(

@@ -220,7 +220,14 @@ def transposed_map(
     interior = None
     if m.interior is not None and is_int(n_out):
         first, last = m.interior
-        inside = [o for o in range(n_out) if all(first <= i <= last for i in sources(o))]
+        # Units that read nothing (empty phases) say nothing about the border: the range is
+        # that of the units that read only interior inputs, among those that read any.
+        inside = [
+            o
+            for o in range(n_out)
+            if (read := [i for i in sources(o) if m._stored(i) is not None])
+            and all(first <= i <= last for i in read)
+        ]
         interior = (inside[0], inside[-1]) if inside else (0, -1)
     return AxisMap(period, m.advance, tuple(lows), tuple(highs), m.shift, interior)
 

@@ -19,6 +19,8 @@ def _rf_text(value: Any) -> str:
         return ""
     parts = []
     for field in value.values():
+        if field is None:  # no spatial relation to that input
+            continue
         if field.get("global"):
             parts.append("global")
             continue

@@ -10,7 +10,7 @@ clipped to the image (padding contributes nothing, so the measured one can only 
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import HealthCheck, event, given, reject, settings
 from hypothesis import strategies as st
 
 keras = pytest.importorskip("keras")
@@ -215,6 +215,8 @@ def check_model(model) -> int:
                     analytic,
                     regions,
                 )
+    event(f"layers: {len(model.layers) - 1}")
+    event(f"exactly compared units: {'0' if not exact else '1-9' if exact < 10 else '10+'}")
     return exact
 
 
