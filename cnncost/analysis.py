@@ -15,6 +15,7 @@ from cnncost.layers.base import is_symbolic
 from cnncost.passes.compute import count_compute
 from cnncost.passes.memory import count_memory
 from cnncost.passes.params import count_params
+from cnncost.passes.receptive_field import receptive_fields
 from cnncost.passes.shapes import infer_shapes
 from cnncost.report import LayerRow, Report, TensorInfo
 
@@ -133,6 +134,7 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
         graph, shapes, params, options.batch, None if options.dtype == "float32" else options.dtype
     )
     macs = {name: result.macs for name, result in compute.nodes.items()}
+    rf = receptive_fields(graph, shapes)
     warnings = list(shapes.warnings)
     rows = []
     for node in graph.nodes:
@@ -164,11 +166,12 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
                 non_trainable_params=node_params.non_trainable if known_params else None,
                 macs=_times(macs[node.name], options.batch),
                 status=status,
-                extra=extra,
+                extra={**extra, "receptive_field": rf.row(node.name)},
             )
         )
     warnings.extend(compute.warnings)
     warnings.extend(memory.warnings)
+    warnings.extend(rf.warnings)
     unknown_size = [r.name for r in rows if r.status == "partial" and r.macs is None]
     if unknown_size and all(s is not None for r in rows for s in r.output_shapes):
         warnings.append(

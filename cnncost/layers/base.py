@@ -44,7 +44,9 @@ class Window:
     """A sliding window over the spatial axes of the input, for the receptive-field pass.
 
     `padding` is "valid", "same", "causal", or explicit (left, right) pairs per axis.
-    `transposed` marks transposed convolutions and upsampling (fractional jump).
+    `transposed` marks transposed convolutions and upsampling (fractional jump): input unit i
+    feeds output units `strides*i - left + t*dilation`, t < kernel, with `left` the explicit
+    left padding (transposed windows always give explicit pairs).
     """
 
     axes: tuple[int, ...]
@@ -90,7 +92,9 @@ class LayerRule:
     rf: how the receptive field passes through: "pointwise" (each output element sees the same
     position of the input), "window" (see `window`), "global" (every output sees the whole input:
     Flatten, Dense over space, global pooling), "merge" (several aligned inputs), "reshape"
-    (spatial layout changes in a way we do not track: the RF becomes unknown), "input".
+    (spatial layout changes in a way we do not track: the RF becomes unknown), "input",
+    "reduce" (pointwise, but statistics over `reduced_axes(call)`: where those include spatial
+    axes, e.g. GroupNormalization, every output depends on the whole input, like a global gate).
     cost: the row of the FLOP-convention table (`cnncost.conventions`) for per-element work.
     windowed_macs: the part of `macs` that slides over `window` (the part `--padding-aware`
     scales by the fraction of taps that land inside the input); None means all of `macs` when the
@@ -110,6 +114,7 @@ class LayerRule:
     windowed_macs: Callable[[Call, tuple[Shape, ...]], Dim] | None = None
     element_counts: Callable[[Call, tuple[Shape, ...]], Mapping[str, Dim]] | None = None
     weight_macs: Callable[[Call, tuple[Shape, ...]], Dim] | None = None
+    reduced_axes: Callable[[Call], tuple[int, ...]] | None = None
 
 
 # -- helpers ---------------------------------------------------------------------------------

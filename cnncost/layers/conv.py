@@ -244,9 +244,28 @@ def transpose_rule(rank: int) -> LayerRule:
         return spatial_in * _in_channels(call, rank) * _int_field(call, "filters") * product(kernel)
 
     def window(call: Call) -> Window:
+        # TF runs the transposed conv as the gradient of a conv over the output (length N), so
+        # its left padding is that conv's: "valid" 0; "same" total//2 with
+        # total = max((n-1)*s + k_eff - N, 0), which is max(k_eff - s, 0) when output_padding is
+        # None (N = n*s) and 2*(k_eff//2) - output_padding otherwise: never dependent on n.
         kernel, strides, dilation, padding = _geometry(call, rank)
+        pairs = []
+        for k, s, d, op in zip(kernel, strides, dilation, output_padding(call)):
+            k_eff = d * (k - 1) + 1
+            if padding != "same":
+                total = 0
+            elif op is None:
+                total = max(k_eff - s, 0)
+            else:
+                total = max(2 * (k_eff // 2) - op, 0)
+            pairs.append((total // 2, total - total // 2))
         return Window(
-            spatial_axes(rank + 2, data_format(call)), kernel, strides, dilation, padding, True
+            spatial_axes(rank + 2, data_format(call)),
+            kernel,
+            strides,
+            dilation,
+            tuple(pairs),
+            True,
         )
 
     return LayerRule(shapes, weights, macs, "window", window, "conv")

@@ -63,11 +63,26 @@ def _normalization_weights(call: Call) -> tuple[Weight, ...]:
     )
 
 
+def _all_but_batch(call: Call) -> tuple[int, ...]:
+    return tuple(range(1, len(call.shape)))
+
+
 RULES = {
     "BatchNormalization": LayerRule(weights=_batch_norm_weights, cost="batch_norm"),
     "SyncBatchNormalization": LayerRule(weights=_batch_norm_weights, cost="batch_norm"),
-    "LayerNormalization": LayerRule(weights=_layer_norm_weights, cost="layer_norm"),
-    "GroupNormalization": LayerRule(weights=_group_norm_weights, cost="layer_norm"),
-    "UnitNormalization": LayerRule(cost="unit_norm"),
+    # Statistics over `axis` (over space too where it names spatial axes): rf "reduce".
+    "LayerNormalization": LayerRule(
+        weights=_layer_norm_weights,
+        cost="layer_norm",
+        rf="reduce",
+        reduced_axes=lambda c: tuple(_axes(c, -1)),
+    ),
+    # Group statistics span all spatial positions.
+    "GroupNormalization": LayerRule(
+        weights=_group_norm_weights, cost="layer_norm", rf="reduce", reduced_axes=_all_but_batch
+    ),
+    "UnitNormalization": LayerRule(
+        cost="unit_norm", rf="reduce", reduced_axes=lambda c: tuple(_axes(c, -1))
+    ),
     "Normalization": LayerRule(weights=_normalization_weights, cost="normalization"),
 }

@@ -126,9 +126,19 @@ def upsampling_rule(rank: int) -> LayerRule:
         }
         return (set_axes(shape, values),)
 
-    def window(call: Call) -> Window:
+    def window(call: Call) -> Window | None:
+        # "nearest": output o repeats input o // s (a transposed window of kernel s, stride s).
+        # "bilinear" (half-pixel centres): o samples x = (o + 1/2)/s - 1/2 and reads the inputs
+        # with |x - i| < 1, i.e. input i feeds o in s*i - s//2 .. s*i - s//2 + (2s - s%2) - 1.
         s = size(call)
-        return Window(_axes(call, rank), s, s, (1,) * rank, "valid", transposed=True)
+        interpolation = call.config.get("interpolation", "nearest")
+        if interpolation == "nearest":
+            return Window(_axes(call, rank), s, s, (1,) * rank, ((0, 0),) * rank, True)
+        if interpolation == "bilinear":
+            kernel = tuple(2 * f - f % 2 for f in s)
+            pairs = tuple((f // 2, f // 2) for f in s)
+            return Window(_axes(call, rank), kernel, s, (1,) * rank, pairs, True)
+        return None  # bicubic, lanczos, area: wider supports, not modelled
 
     return LayerRule(shapes, rf="window", window=window, cost="upsampling")
 

@@ -92,11 +92,17 @@ def valid_taps(n: int, out: int, kernel: int, stride: int, dilation: int, before
 
 
 def transposed_valid_taps(
-    n: int, out: int, kernel: int, stride: int, dilation: int, padding: str
+    n: int, out: int, kernel: int, stride: int, dilation: int, padding: str | int
 ) -> int:
-    """Scatter form: input i, tap t writes output i*s + t*d - before; count those inside."""
+    """Scatter form: input i, tap t writes output i*s + t*d - before; count those inside.
+
+    `padding` is "valid"/"same", or the left padding itself (a transposed `Window`'s pairs).
+    """
     effective = dilation * (kernel - 1) + 1
-    before = 0 if padding == "valid" else max((n - 1) * stride + effective - out, 0) // 2
+    if isinstance(padding, int):
+        before = padding
+    else:
+        before = 0 if padding == "valid" else max((n - 1) * stride + effective - out, 0) // 2
     total = 0
     for i in range(n):
         origin = i * stride - before
@@ -112,16 +118,20 @@ def _padding_aware(call: Call, rule: LayerRule, outputs, macs: Dim) -> Dim:
     window: Window = guarded(call, rule.window)
     windowed = macs if rule.windowed_macs is None else guarded(call, rule.windowed_macs, outputs)
     shape_in, shape_out = call.shape, outputs[0]
-    if isinstance(window.padding, tuple):
+    if isinstance(window.padding, tuple) and not window.transposed:
         return macs  # explicit pairs are only used by ZeroPadding/Cropping, which have no MACs
     all_taps, kept_taps = 1, 1
-    for axis, k, s, d in zip(window.axes, window.kernel, window.strides, window.dilation):
+    for index, (axis, k, s, d) in enumerate(
+        zip(window.axes, window.kernel, window.strides, window.dilation)
+    ):
         n, out = shape_in[axis], shape_out[axis]
         if not (is_int(n) and is_int(out)):
             return None  # depends on sizes we do not know
         if window.transposed:
             all_taps *= n * k
-            kept_taps *= transposed_valid_taps(n, out, k, s, d, window.padding)
+            padding = window.padding
+            left = padding if isinstance(padding, str) else padding[index][0]
+            kept_taps *= transposed_valid_taps(n, out, k, s, d, left)
         else:
             all_taps *= out * k
             kept_taps *= valid_taps(n, out, k, s, d, pad_before(n, k, s, d, window.padding))

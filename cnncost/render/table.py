@@ -43,7 +43,7 @@ def rf_text(value: Any) -> str:
         return ""
     parts = []
     for field in value.values():
-        if not field:
+        if field is None:  # no spatial relation to that input
             continue
         if field.get("global"):
             parts.append("global")

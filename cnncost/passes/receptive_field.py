@@ -1,0 +1,594 @@
+"""Receptive field of every layer, per spatial axis, per model input, in one forward sweep.
+
+Conventions (design §4): input pixel centres are at integer coordinates 0..N-1. An output unit
+`i` depends on the input pixels in a closed interval `[low(i), high(i)]` (its *span*: holes left
+by dilation or by strides larger than kernels are inside it). Then
+
+    size  = high(i) - low(i) + 1           centre = (low(i) + high(i)) / 2 = start + i*jump
+    start = centre of unit 0               effective_padding = (size-1)/2 - start = -low(0)
+
+Through a window op (kernel k, stride s, dilation d, left padding p) the classic recurrences
+`r' = r + (k_eff-1)*j`, `start' = start + ((k_eff-1)/2 - p)*j`, `j' = j*s` follow from
+`low'(i) = low(s*i - p)`, `high'(i) = high(s*i - p + (k-1)*d)`.
+
+To be exact through upsampling and transposed convolutions (fractional jumps, sizes that depend
+on the unit's position) each axis is kept as an `AxisMap`: the interval of unit `i = period*q + m`
+is `[low[m] + q*advance, high[m] + q*advance]`. Window ops, upsampling, transposed convs and merges
+all map such periodic maps to periodic maps, so the result is exact for every unit. An ordinary
+conv/pool chain has period 1, and then `jump = advance`.
+
+"same" padding splits `total = max((ceil(n/s)-1)*s + k_eff - n, 0)` as `p = total // 2` on the
+left (TensorFlow's rule). Writing `n = s*m - e` (0 <= e < s) gives `total = max(k_eff - s + e, 0)`,
+which depends on `n` only through `n mod s`: where the input size is unknown and `p` differs
+between residues, the left padding is an unknown `u`, kept as a symbolic shift of the whole map
+(`start` and `effective_padding` are then `None`, never guessed; sizes and jumps stay exact).
+
+`interior` is the range of units whose whole dependency cone avoids every padded position
+(of the input and of every intermediate tensor): only for those units is the region exact with
+no clipping at the border. For the others the measured region is contained in the analytic one,
+clipped to the image (the border rule, checked by the tests).
+
+Arithmetic uses `//`, `%` and `Fraction` only. This module never imports keras.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from math import gcd, lcm
+from typing import Any
+
+from cnncost.ir import Graph, Node
+from cnncost.layers import Call, rule_for
+from cnncost.layers.base import Window, guarded, is_int, spatial_axes
+from cnncost.passes.shapes import ShapeResult
+
+MAX_PERIOD = 4096  # periodic maps longer than this (absurd upsampling chains) become unknown
+
+Shift = tuple[tuple[str, int], ...]  # unknown left paddings `u` and their coefficients
+
+
+# -- one axis -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AxisMap:
+    """The input interval of every unit along one axis (see the module docstring).
+
+    `low`/`high` are per phase `m` (None: that unit depends on no input pixel, as the odd units of
+    a kernel-1 stride-2 transposed conv). `shift` holds unknown paddings: the true interval is the
+    stored one plus `sum(coefficient * u)`. `interior` is (first, last) unit whose cone avoids all
+    padding, or None when the sizes are unknown.
+    """
+
+    period: int
+    advance: int
+    low: tuple[int | None, ...]
+    high: tuple[int | None, ...]
+    shift: Shift = ()
+    interior: tuple[int, int] | None = None
+
+    # -- summary values
+
+    @property
+    def jump(self) -> Fraction:
+        return Fraction(self.advance, self.period)
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return tuple(h - lo + 1 for lo, h in zip(self.low, self.high) if lo is not None)
+
+    @property
+    def size_min(self) -> int:
+        return min(self.sizes, default=0) if None not in self.low else 0
+
+    @property
+    def size_max(self) -> int:
+        return max(self.sizes, default=0)
+
+    @property
+    def offset_known(self) -> bool:
+        return not self.shift
+
+    @property
+    def start(self) -> Fraction | None:
+        """Centre of unit 0 (None when it depends on an unknown padding or unit 0 sees nothing)."""
+        return self.centre(0)
+
+    @property
+    def effective_padding(self) -> int | None:
+        bounds = self.region(0)
+        return None if bounds is None else -bounds[0]
+
+    # -- unit <-> input region
+
+    def _stored(self, unit: int) -> tuple[int, int] | None:
+        q, m = divmod(unit, self.period)
+        low = self.low[m]
+        if low is None:
+            return None
+        return low + q * self.advance, self.high[m] + q * self.advance
+
+    def region(self, unit: int) -> tuple[int, int] | None:
+        """Input pixels [low, high] unit `unit` depends on (unclipped); None if unknown or empty."""
+        if self.shift:
+            return None
+        return self._stored(unit)
+
+    def centre(self, unit: int) -> Fraction | None:
+        bounds = self.region(unit)
+        return None if bounds is None else Fraction(bounds[0] + bounds[1], 2)
+
+    def unit_at_centre(self, centre: Fraction | int) -> int | None:
+        """The unit whose region is centred at `centre` (the inverse of `centre`), if any."""
+        if self.shift or self.advance == 0:
+            return None
+        guess = (Fraction(centre) * self.period) // self.advance
+        for unit in range(guess - 2 * self.period - 1, guess + 2 * self.period + 2):
+            if self.centre(unit) == centre:
+                return unit
+        return None
+
+    def units_covering(self, pixel: int, units: int | None = None) -> range:
+        """The (contiguous) units whose region contains input pixel `pixel`.
+
+        Lows and highs never decrease with the unit index, so this is one range; `units` bounds
+        it to an output of that many units.
+        """
+        if self.shift or self.advance <= 0:
+            return range(0)
+        guess = (pixel * self.period) // self.advance
+        reach = (self.size_max // self.advance + 2) * self.period
+        hits = [
+            u
+            for u in range(guess - reach, guess + reach + 1)
+            if (b := self._stored(u)) is not None and b[0] <= pixel <= b[1]
+        ]
+        if units is not None:
+            hits = [u for u in hits if 0 <= u < units]
+        return range(hits[0], hits[-1] + 1) if hits else range(0)
+
+
+def identity_map(size: Any) -> AxisMap:
+    """The input itself: unit i is pixel i."""
+    return AxisMap(1, 1, (0,), (0,), (), (0, size - 1) if is_int(size) else None)
+
+
+def _merge_bounds(parts):
+    parts = [b for b in parts if b is not None]
+    if not parts:
+        return None, None
+    return min(b[0] for b in parts), max(b[1] for b in parts)
+
+
+def window_map(
+    m: AxisMap, kernel: int, stride: int, dilation: int, left: int | None, n_in, n_out, key: str
+) -> AxisMap | None:
+    """A sliding window: unit i reads input units `stride*i - left + t*dilation`, t < kernel.
+
+    `left=None` is an unknown padding: computed as 0 and recorded as the shift `-advance*u`
+    (exact for period-1 maps; None otherwise).
+    """
+    pad = 0 if left is None else left
+    g = gcd(m.period, stride)
+    period = m.period // g
+    lows, highs = [], []
+    for phase in range(period):
+        low, high = _merge_bounds(
+            m._stored(stride * phase - pad + t * dilation) for t in range(kernel)
+        )
+        lows.append(low)
+        highs.append(high)
+    shift = m.shift
+    if left is None:
+        if m.period != 1:
+            return None
+        shift = _add_shift(shift, ((key, -m.advance),))
+    interior = None
+    if m.interior is not None and left is not None and is_int(n_out):
+        first, last = m.interior
+        interior = (
+            max(-((-(first + pad)) // stride), 0),
+            min((last + pad - (kernel - 1) * dilation) // stride, n_out - 1),
+        )
+    return AxisMap(period, m.advance * (stride // g), tuple(lows), tuple(highs), shift, interior)
+
+
+def transposed_map(
+    m: AxisMap, kernel: int, stride: int, dilation: int, left: int, n_in, n_out
+) -> AxisMap | None:
+    """A transposed window (transposed conv, upsampling): input unit i feeds output units
+    `stride*i - left + t*dilation`, t < kernel. Output o reads the i with `stride*i = o+left-t*d`.
+    """
+    period = m.period * stride
+    if period > MAX_PERIOD:
+        return None
+
+    def sources(o: int) -> list[int]:
+        return [
+            (o + left - t * dilation) // stride
+            for t in range(kernel)
+            if (o + left - t * dilation) % stride == 0
+        ]
+
+    lows, highs = [], []
+    for phase in range(period):
+        low, high = _merge_bounds(m._stored(i) for i in sources(phase))
+        lows.append(low)
+        highs.append(high)
+    interior = None
+    if m.interior is not None and is_int(n_out):
+        first, last = m.interior
+        # Units that read nothing (empty phases) say nothing about the border: the range is
+        # that of the units that read only interior inputs, among those that read any.
+        inside = [
+            o
+            for o in range(n_out)
+            if (read := [i for i in sources(o) if m._stored(i) is not None])
+            and all(first <= i <= last for i in read)
+        ]
+        interior = (inside[0], inside[-1]) if inside else (0, -1)
+    return AxisMap(period, m.advance, tuple(lows), tuple(highs), m.shift, interior)
+
+
+def _add_shift(a: Shift, b: Shift) -> Shift:
+    total: dict[str, int] = dict(a)
+    for key, coefficient in b:
+        total[key] = total.get(key, 0) + coefficient
+    return tuple(sorted((k, c) for k, c in total.items() if c))
+
+
+@dataclass(frozen=True)
+class MergedAxis:
+    axis_map: AxisMap | None  # None: the union cannot be described (different jumps/offsets)
+    aligned: bool | None
+    centres: tuple[Fraction | None, ...] = ()  # unit-0 centre of each input
+
+
+def merge_maps(maps: list[AxisMap]) -> MergedAxis:
+    """Union of the inputs' regions, unit by unit. Aligned: same jump and same centres."""
+    jumps = {m.jump for m in maps}
+    shifts = {m.shift for m in maps}
+    centres = tuple(m.centre(0) for m in maps)
+    if len(jumps) > 1 or len(shifts) > 1:
+        return MergedAxis(None, None if len(jumps) == 1 else False, centres)
+    period = lcm(*(m.period for m in maps))
+    if period > MAX_PERIOD:
+        return MergedAxis(None, None, centres)
+    jump = jumps.pop()
+    lows, highs = [], []
+    aligned = True
+    for phase in range(period):
+        parts = [m._stored(phase) for m in maps]
+        low, high = _merge_bounds(parts)
+        lows.append(low)
+        highs.append(high)
+        mids = {Fraction(b[0] + b[1], 2) for b in parts if b is not None}
+        aligned = aligned and len(mids) <= 1
+    interiors = [m.interior for m in maps]
+    interior = None
+    if all(i is not None for i in interiors):
+        interior = (max(i[0] for i in interiors), min(i[1] for i in interiors))
+    merged = AxisMap(
+        period, int(jump * period), tuple(lows), tuple(highs), shifts.pop(), interior
+    )
+    return MergedAxis(merged, aligned, centres)
+
+
+# -- tensor states --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Local:
+    """A tensor whose units depend on a region of the input; `axes` are its spatial axes.
+
+    `gated`: a global gate (squeeze-and-excitation, normalization statistics over space) has been
+    applied, so the formal RF is the whole input; `maps` still give the local RF ignoring it.
+    `aligned`: False once a merge on the way here had misaligned inputs.
+    """
+
+    axes: tuple[int, ...]
+    maps: tuple[AxisMap, ...]
+    gated: bool = False
+    aligned: bool | None = True
+
+
+@dataclass(frozen=True)
+class Global:
+    """Every unit depends on the whole input (Flatten, global pooling, Dense after them)."""
+
+
+@dataclass(frozen=True)
+class Unknown:
+    reason: str
+
+
+State = Local | Global | Unknown
+
+
+@dataclass(frozen=True)
+class NodeReceptiveField:
+    """The receptive field of one node's output with respect to one model input."""
+
+    input_name: str
+    state: State
+    input_size: tuple[Any, ...]  # the input's spatial sizes (None where unknown)
+
+    @property
+    def is_global(self) -> bool | None:
+        if isinstance(self.state, Unknown):
+            return None
+        return isinstance(self.state, Global) or self.state.gated
+
+    @property
+    def local(self) -> Local | None:
+        return self.state if isinstance(self.state, Local) else None
+
+    def to_dict(self) -> dict[str, Any]:
+        state = self.state
+        if isinstance(state, Unknown):
+            none = [None] * len(self.input_size)
+            return {
+                "size": none,
+                "jump": none,
+                "start": none,
+                "effective_padding": none,
+                "global": None,
+                "aligned": None,
+                "exact": False,
+                "reason": state.reason,
+                "local": None,
+            }
+        if isinstance(state, Global) or state.gated:
+            none = [None] * len(self.input_size)
+            return {
+                "size": list(self.input_size),
+                "jump": none,
+                "start": none,
+                "effective_padding": none,
+                "global": True,
+                "aligned": True if isinstance(state, Global) else state.aligned,
+                "exact": True,
+                "local": _local_dict(state) if isinstance(state, Local) else None,
+            }
+        return {**_local_dict(state), "global": False, "aligned": state.aligned, "exact": True}
+
+
+def _local_dict(state: Local) -> dict[str, Any]:
+    maps = state.maps
+    return {
+        "size": [m.size_max for m in maps],
+        "jump": [_number(m.jump) for m in maps],
+        "start": [_number(m.start) for m in maps],
+        "effective_padding": [m.effective_padding for m in maps],
+        "size_min": [m.size_min for m in maps],
+        "size_max": [m.size_max for m in maps],
+        "interior": [list(m.interior) if m.interior else None for m in maps],
+        **({"local": None} if not state.gated else {}),
+    }
+
+
+def _number(value: Fraction | None) -> int | float | str | None:
+    """Ints stay ints; halves and other dyadic fractions are exact floats; else 'p/q'."""
+    if value is None:
+        return None
+    if value.denominator == 1:
+        return int(value)
+    if value.denominator & (value.denominator - 1) == 0:
+        return float(value)
+    return f"{value.numerator}/{value.denominator}"
+
+
+@dataclass(frozen=True)
+class ReceptiveFieldResult:
+    nodes: Mapping[str, Mapping[str, NodeReceptiveField | None]]
+    warnings: tuple[str, ...] = field(default=())
+
+    def row(self, node_name: str) -> dict[str, dict[str, Any] | None]:
+        """The JSON row value: {input name: dict or None}."""
+        return {
+            name: None if rf is None else rf.to_dict() for name, rf in self.nodes[node_name].items()
+        }
+
+
+# -- the sweep ------------------------------------------------------------------------------------
+
+
+def same_left_padding(n, kernel_eff: int, stride: int) -> int | None:
+    """TensorFlow's left padding for "same": `max((ceil(n/s)-1)*s + k_eff - n, 0) // 2`.
+
+    With n unknown it is `max(k_eff - s + e, 0) // 2` for e = (-n) mod s: known only when every
+    residue gives the same value.
+    """
+    if is_int(n):
+        return max((-(-n // stride) - 1) * stride + kernel_eff - n, 0) // 2
+    candidates = {max(kernel_eff - stride + e, 0) // 2 for e in range(stride)}
+    return candidates.pop() if len(candidates) == 1 else None
+
+
+def _left_padding(window: Window, index: int, n) -> int | None:
+    k_eff = window.dilation[index] * (window.kernel[index] - 1) + 1
+    padding = window.padding
+    if not isinstance(padding, str):
+        return padding[index][0]
+    if padding == "valid":
+        return 0
+    if padding == "causal":
+        return k_eff - 1
+    if padding == "same":
+        return same_left_padding(n, k_eff, window.strides[index])
+    raise ValueError(f"unknown padding {padding!r}")
+
+
+def _data_format(graph: Graph) -> str:
+    formats = {n.config.get("data_format") for n in graph.nodes} - {None}
+    return "channels_first" if formats == {"channels_first"} else "channels_last"
+
+
+def receptive_fields(graph: Graph, shapes: ShapeResult) -> ReceptiveFieldResult:
+    """The receptive field of every node with respect to every model input."""
+    fmt = _data_format(graph)
+    input_names = [ref.node for ref in graph.inputs]
+    initial: dict[str, tuple[tuple[int, ...], tuple[Any, ...]] | None] = {}
+    for name in input_names:
+        shape = shapes.nodes[name].outputs[0]
+        if shape is None or len(shape) < 3:
+            initial[name] = None
+        else:
+            axes = spatial_axes(len(shape), fmt)
+            initial[name] = (axes, tuple(shape[a] for a in axes))
+    states: dict[str, dict[str, State | None]] = {}
+    warnings: list[str] = []
+    for node in graph.nodes:
+        per_input: dict[str, State | None] = {}
+        for name in input_names:
+            if node.is_input:
+                spatial = initial[name] if node.name == name else None
+                per_input[name] = (
+                    None
+                    if spatial is None
+                    else Local(spatial[0], tuple(identity_map(n) for n in spatial[1]))
+                )
+                continue
+            incoming = [(ref, states[ref.node][name]) for ref in node.inputs]
+            present = [(ref, s) for ref, s in incoming if s is not None]
+            if not present:
+                per_input[name] = None
+                continue
+            per_input[name] = _transfer(node, name, present, shapes, warnings)
+        states[node.name] = per_input
+    nodes = {
+        node.name: {
+            name: None
+            if states[node.name][name] is None
+            else NodeReceptiveField(name, states[node.name][name], initial[name][1])
+            for name in input_names
+        }
+        for node in graph.nodes
+    }
+    return ReceptiveFieldResult(nodes, tuple(warnings))
+
+
+def _transfer(node: Node, input_name: str, present, shapes: ShapeResult, warnings) -> State:
+    rule = rule_for(node)
+    if rule is None:
+        return Unknown(f"unsupported layer class {node.class_name!r}")
+    node_shapes = shapes.nodes[node.name]
+    if rule.rf == "merge":
+        return _merge(node, input_name, present, node_shapes, warnings)
+    states = {id(s): s for _, s in present}
+    if len(states) > 1:
+        return Unknown(f"{node.class_name} mixes several tensors that depend on the input")
+    state = present[0][1]
+    if isinstance(state, Unknown):
+        return state
+    kind = rule.rf
+    if kind == "input":
+        return state
+    if kind == "global":
+        return Global()
+    if isinstance(state, Global):
+        return state  # whatever follows a whole-input dependency still depends on all of it
+    in_shape = node_shapes.inputs[0] if node_shapes.inputs else None
+    out_shape = node_shapes.outputs[0] if node_shapes.outputs else None
+    if kind == "pointwise":
+        if in_shape is not None and out_shape is not None and len(in_shape) != len(out_shape):
+            return Unknown(f"{node.class_name} changes the rank")
+        return state
+    if kind == "reduce" and rule.reduced_axes is not None:
+        call = Call(node, node_shapes.inputs)
+        reduced = {a % len(in_shape) for a in guarded(call, rule.reduced_axes)}
+        return replace(state, gated=True) if reduced & set(state.axes) else state
+    if kind == "window" and rule.window is not None and in_shape is not None:
+        return _window(node, state, node_shapes, in_shape, out_shape, rule)
+    return Unknown(f"{node.class_name} changes the spatial layout")
+
+
+def _window(node: Node, state: Local, node_shapes, in_shape, out_shape, rule) -> State:
+    window = guarded(Call(node, node_shapes.inputs), rule.window)
+    if window is None:
+        return Unknown(f"{node.class_name}: this configuration is not modelled")
+    axes = tuple(a % len(in_shape) for a in window.axes)
+    if axes != state.axes:
+        return Unknown(f"{node.class_name} slides over axes {list(axes)}, not the spatial ones")
+    maps = []
+    for index, (axis, current) in enumerate(zip(axes, state.maps)):
+        n_in = in_shape[axis]
+        n_out = None if out_shape is None else out_shape[axis]
+        left = _left_padding(window, index, n_in)
+        k, s, d = window.kernel[index], window.strides[index], window.dilation[index]
+        if window.transposed:
+            if left is None:
+                return Unknown(f"{node.class_name}: padding depends on the unknown input size")
+            new = transposed_map(current, k, s, d, left, n_in, n_out)
+        else:
+            new = window_map(current, k, s, d, left, n_in, n_out, f"{node.name}:{axis}")
+        if new is None:
+            return Unknown(f"{node.class_name}: position-dependent map too complex to track")
+        maps.append(new)
+    return replace(state, maps=tuple(maps))
+
+
+def _merge(node: Node, input_name: str, present, node_shapes, warnings) -> State:
+    states = [s for _, s in present]
+    if any(isinstance(s, Unknown) for s in states):
+        return next(s for s in states if isinstance(s, Unknown))
+    locals_ = [(ref, s) for ref, s in present if isinstance(s, Local)]
+    if not locals_:
+        return Global()
+    out_shape = node_shapes.outputs[0] if node_shapes.outputs else None
+    if out_shape is None:
+        return Unknown("output shape unknown")
+    rank = len(out_shape)
+    concat_axis = node.config.get("axis")
+    shifted = []
+    for ref, s in locals_:
+        in_shape = node_shapes.inputs[node.inputs.index(ref)]
+        offset = rank - len(in_shape)
+        axes = tuple(a + offset for a in s.axes)
+        if any(in_shape[a - offset] == 1 and out_shape[a] != 1 for a in axes):
+            return Unknown(f"{node.class_name} broadcasts a local tensor over space")
+        shifted.append((ref, replace(s, axes=axes)))
+    axes = {s.axes for _, s in shifted}
+    if len(axes) > 1:
+        return Unknown(f"{node.class_name} merges tensors with different spatial axes")
+    axes = axes.pop()
+    if is_int(concat_axis) and concat_axis % rank in axes:
+        return Unknown("concatenation along a spatial axis")
+    gated = len(locals_) < len(states) or any(s.gated for _, s in shifted)
+    aligned: bool | None = all(s.aligned for _, s in shifted) if all(
+        s.aligned is not None for _, s in shifted
+    ) else None
+    maps = []
+    for index, axis in enumerate(axes):
+        merged = merge_maps([s.maps[index] for _, s in shifted])
+        if merged.axis_map is None:
+            reason = (
+                "the inputs have different jumps"
+                if merged.aligned is False
+                else "alignment depends on the unknown input size (give the input shape)"
+            )
+            warnings.append(f"{node.name}: receptive field of {input_name!r} unknown: {reason}")
+            return Unknown(reason)
+        if merged.aligned is False:
+            aligned = False
+            m = merged.axis_map
+            centres = ", ".join(
+                f"{ref.node}: {_fmt(c)}" for (ref, _), c in zip(shifted, merged.centres)
+            )
+            warnings.append(
+                f"{node.name}: misaligned merge on axis {axis} of {input_name!r}: unit-0 centres "
+                f"{centres} (jump {_fmt(m.jump)}); the merged unit 0 spans input pixels "
+                f"{_fmt_region(m.region(0))}, size {m.size_min}..{m.size_max}"
+            )
+        maps.append(merged.axis_map)
+    return Local(axes, tuple(maps), gated, aligned)
+
+
+def _fmt(value: Fraction | None) -> str:
+    return "unknown" if value is None else str(_number(value))
+
+
+def _fmt_region(region: tuple[int, int] | None) -> str:
+    return "unknown" if region is None else f"{region[0]}..{region[1]}"

@@ -1,0 +1,260 @@
+"""Ground truth measured with Keras itself (imported lazily; only this module's functions need it).
+
+`empirical_receptive_field(model, layer)` measures the *structural* receptive field (design §4):
+the set of input pixels one output unit depends on, as the support of the gradient of that unit
+with respect to the input, in a probe copy of the model where nothing can cancel:
+
+- every kernel is a positive constant (1/fan-in, so values stay O(1)), biases and offsets are 0,
+  BatchNormalization / Normalization are positive affine maps (mean 0, variance 1, gamma 1);
+- every activation is linear (ReLU units that are off would hide pixels), max pooling becomes
+  average pooling (a max routes the gradient to one pixel), Subtract/Maximum/Minimum become Add;
+- the input is all ones and the arithmetic is float64, so products of many small positive
+  weights along long paths cannot underflow to zero.
+
+The support is then exactly the set of pixels joined to the unit by a path of nonzero taps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+Region = tuple[int, int] | None  # [first, last] input pixel on one axis; None: no dependency
+
+_LINEAR_ACTIVATION_LAYERS = {"ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax", "ThresholdedReLU"}
+_TO_ADD = {"Subtract", "Maximum", "Minimum"}
+
+
+def _rewrite(config: Any) -> Any:
+    """The probe's configuration: float64, linear activations, no max, no subtraction."""
+    if isinstance(config, list):
+        return [_rewrite(v) for v in config]
+    if not isinstance(config, dict):
+        return config
+    out = {k: _rewrite(v) for k, v in config.items()}
+    inner = out.get("config")
+    class_name = out.get("class_name")
+    if not isinstance(inner, dict) or not isinstance(class_name, str):
+        return out
+    if class_name == "DTypePolicy" or class_name == "FloatDTypePolicy":
+        inner["name"] = "float64"
+        return out
+    if isinstance(inner.get("dtype"), str):
+        inner["dtype"] = "float64"
+    if "activation" in inner:
+        inner["activation"] = "linear"
+    renamed = None
+    if class_name.startswith("MaxPool"):
+        renamed = class_name.replace("MaxPooling", "AveragePooling").replace("MaxPool", "AvgPool")
+    elif class_name.startswith("GlobalMaxPool"):
+        renamed = class_name.replace("Max", "Average")
+    elif class_name in _TO_ADD:
+        renamed = "Add"
+    elif class_name in _LINEAR_ACTIVATION_LAYERS:
+        renamed = "Activation"
+        keep = {k: inner[k] for k in ("name", "trainable", "dtype") if k in inner}
+        out["config"] = {**keep, "activation": "linear"}
+    if renamed is not None:
+        out["class_name"] = renamed
+        if "registered_name" in out:
+            out["registered_name"] = None
+    return out
+
+
+def _all_layers(model) -> list:
+    layers = []
+    for layer in model.layers:
+        layers.append(layer)
+        if hasattr(layer, "layers"):
+            layers.extend(_all_layers(layer))
+    return layers
+
+
+def _positive_value(name: str, shape: tuple[int, ...]):
+    import numpy as np
+
+    base = name.rsplit("/", 1)[-1]
+    if base in ("moving_mean", "mean", "beta", "bias"):
+        return np.zeros(shape)
+    if base in ("moving_variance", "variance", "gamma", "count"):
+        return np.ones(shape)
+    fan_in = math.prod(shape[:-1]) if len(shape) >= 2 else 1
+    return np.full(shape, 1.0 / fan_in)
+
+
+def probe_model(model):
+    """A copy of `model` (same topology and layer names) in which no dependency can cancel."""
+    import keras
+
+    config = _rewrite(keras.saving.serialize_keras_object(model))
+    probe = keras.saving.deserialize_keras_object(config)
+    for layer in _all_layers(probe):
+        for variable in layer.weights:
+            variable.assign(_positive_value(variable.name, tuple(variable.shape)))
+    return probe
+
+
+def empirical_regions(
+    model,
+    probes: Sequence[tuple[str, tuple[int, ...]]],
+    input_name: str | None = None,
+    chunk: int = 32,
+    probe=None,
+) -> list[tuple[Region, ...]]:
+    """For each (layer name, output unit index over the spatial axes), the input region per axis.
+
+    Channels-last layouts; a unit is a spatial position, all its channels together. The model's input must have a known
+    spatial size. Several probes share one backward pass (one per batch element).
+    """
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    probe = probe_model(model) if probe is None else probe
+    names = [t.name.split(":")[0] for t in probe.inputs]
+    inputs = list(probe.inputs)
+    target = 0 if input_name is None else [layer.name for layer in _input_layers(probe)].index(
+        input_name
+    )
+    layer_names = list(dict.fromkeys(name for name, _ in probes))
+    outputs = [probe.get_layer(name).output for name in layer_names]
+    sub = keras.Model(inputs, outputs)
+    shape = tuple(inputs[target].shape[1:])
+    if any(d is None for d in shape):
+        raise ValueError(f"input {names[target]!r} needs a known size, got {shape}")
+    results: list[tuple[Region, ...]] = []
+    for begin in range(0, len(probes), chunk):
+        batch = probes[begin : begin + chunk]
+        xs = [
+            tf.ones((len(batch), *[1 if d is None else d for d in t.shape[1:]]), tf.float64)
+            for t in inputs
+        ]
+        with tf.GradientTape() as tape:
+            tape.watch(xs[target])
+            ys = sub(xs if len(xs) > 1 else xs[0])
+            ys = ys if isinstance(ys, (list, tuple)) else [ys]
+            terms = []
+            for b, (name, unit) in enumerate(batch):
+                y = ys[layer_names.index(name)]
+                # All channels of the position: the union of their supports (a Concatenate's
+                # channels come from different branches).
+                terms.append(tf.reduce_sum(y[(b, *unit)]))
+            loss = tf.add_n(terms)
+        grad = np.abs(tape.gradient(loss, xs[target]).numpy())
+        for b in range(len(batch)):
+            support = grad[b].sum(axis=-1) > 0  # over channels
+            regions = []
+            for axis in range(support.ndim):
+                other = tuple(a for a in range(support.ndim) if a != axis)
+                hits = np.flatnonzero(support.any(axis=other) if other else support)
+                regions.append((int(hits[0]), int(hits[-1])) if hits.size else None)
+            results.append(tuple(regions))
+    return results
+
+
+def _input_layers(model) -> list:
+    return [layer for layer in model.layers if type(layer).__name__ == "InputLayer"]
+
+
+@dataclass(frozen=True)
+class EmpiricalAxis:
+    """What was measured on one axis. Units whose region touches the input border (pixel 0 or
+    n-1) are clipped by it and left out of the summary values."""
+
+    regions: Mapping[int, Region]
+    input_size: int
+    size_min: int | None
+    size_max: int | None
+    jump: Fraction | None
+    start: Fraction | None
+
+    def touches_border(self, unit: int) -> bool:
+        region = self.regions[unit]
+        return region is None or region[0] == 0 or region[1] == self.input_size - 1
+
+
+@dataclass(frozen=True)
+class EmpiricalReceptiveField:
+    layer: str
+    units: tuple[tuple[int, ...], ...]
+    axes: tuple[EmpiricalAxis, ...]
+
+    @property
+    def size(self) -> tuple[int | None, ...]:
+        return tuple(a.size_max for a in self.axes)
+
+    @property
+    def jump(self) -> tuple[Fraction | None, ...]:
+        return tuple(a.jump for a in self.axes)
+
+    @property
+    def start(self) -> tuple[Fraction | None, ...]:
+        return tuple(a.start for a in self.axes)
+
+
+def summarize_axis(regions: Mapping[int, Region], input_size: int) -> EmpiricalAxis:
+    """Sizes over interior units; the jump from the smallest period the lows/highs repeat with."""
+    inner = {
+        u: r
+        for u, r in regions.items()
+        if r is not None and r[0] > 0 and r[1] < input_size - 1
+    }
+    sizes = [r[1] - r[0] + 1 for r in inner.values()]
+    units = sorted(inner)
+    jump = start = None
+    for period in range(1, len(units)):
+        steps = {
+            (inner[u + period][0] - inner[u][0], inner[u + period][1] - inner[u][1])
+            for u in units
+            if u + period in inner
+        }
+        if len(steps) == 1 and len({s for pair in steps for s in pair}) == 1:
+            jump = Fraction(steps.pop()[0], period)
+            anchor = next((u for u in units if u % period == 0), None)
+            if anchor is not None:
+                low, high = inner[anchor]
+                start = Fraction(low + high, 2) - anchor * jump
+            break
+    return EmpiricalAxis(
+        dict(regions),
+        input_size,
+        min(sizes) if sizes else None,
+        max(sizes) if sizes else None,
+        jump,
+        start,
+    )
+
+
+def empirical_receptive_field(
+    model, layer: str, units: Sequence[tuple[int, ...]] | None = None, input_name=None
+) -> EmpiricalReceptiveField:
+    """Measure `layer`'s receptive field on `model`'s input (see the module docstring).
+
+    `units`: output unit indices over the spatial axes; by default a diagonal run of up to 8
+    consecutive units around the middle of the output (enough to see position-dependent sizes of
+    upsampling by up to 4 and the jump).
+    """
+    probe = probe_model(model)
+    out_shape = tuple(probe.get_layer(layer).output.shape[1:-1])
+    in_shape = tuple(probe.inputs[0 if input_name is None else _index(probe, input_name)].shape)
+    spatial_in = in_shape[1:-1]
+    if units is None:
+        run = min(8, *out_shape) if out_shape else 1
+        units = [tuple(n // 2 - run // 2 + t for n in out_shape) for t in range(run)]
+    units = [tuple(u) for u in units]
+    regions = empirical_regions(model, [(layer, u) for u in units], input_name, probe=probe)
+    axes = []
+    for axis, n in enumerate(spatial_in):
+        per_unit = {}
+        for unit, region in zip(units, regions):
+            key = unit[axis] if axis < len(unit) else 0
+            per_unit.setdefault(key, region[axis])
+        axes.append(summarize_axis(per_unit, n))
+    return EmpiricalReceptiveField(layer, tuple(units), tuple(axes))
+
+
+def _index(model, input_name: str) -> int:
+    return [layer.name for layer in _input_layers(model)].index(input_name)
