@@ -108,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     conventions.add_argument("--format", choices=("table", "json"), default="table")
     conventions.set_defaults(run=_run_conventions)
 
+    _add_advice_commands(commands)
+
     help_ = commands.add_parser("help", help="help on a command")
     help_.add_argument("topic", nargs="?")
     help_.set_defaults(run=lambda args: _run_help(parser, commands, args))
@@ -243,6 +245,65 @@ def _run_help(parser, commands, args) -> int:
         commands.choices[args.topic].print_help()
     else:
         raise CnnCostError(f"no command {args.topic!r}; commands: {', '.join(commands.choices)}")
+    return EXIT_OK
+
+
+# -- formula / suggest / audit (cnncost.symbolic, cnncost.advise, cnncost.audit) -------------------
+
+
+def _add_advice_commands(commands) -> None:
+    formula = commands.add_parser(
+        "formula", help="per-layer sizes, params, MACs, FLOPs, RF start as formulas in H, W"
+    )
+    formula.add_argument("model")
+    formula.add_argument(
+        "--input-shape",
+        metavar="SHAPE",
+        help="input shape with names for symbolic sizes: H,W,3 (default: every spatial size)",
+    )
+    formula.add_argument(
+        "--at", metavar="H=256,W=256", help="also evaluate the formulas at these sizes"
+    )
+    _add_cost_options(formula)
+    formula.add_argument("--format", choices=("text", "latex", "json"), default="text")
+    formula.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    formula.set_defaults(run=_run_formula)
+
+
+def _parse_at(text: str) -> dict[str, int]:
+    values = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        if not name.strip() or not value.strip().isdigit():
+            raise CnnCostError(f"--at expects NAME=SIZE pairs like H=256,W=256, not {text!r}")
+        values[name.strip()] = int(value)
+    return values
+
+
+def _run_formula(args: argparse.Namespace) -> int:
+    from cnncost.render.formula import (
+        render_formula_json,
+        render_formula_latex,
+        render_formula_text,
+    )
+    from cnncost.symbolic import formulas
+
+    result = formulas(
+        args.model,
+        input_shape=args.input_shape,
+        batch=args.batch,
+        flops_convention=args.flops_convention,
+        padding_aware=args.padding_aware,
+        dtype=args.dtype,
+    )
+    if args.at:
+        result = result.evaluate(_parse_at(args.at))
+    render = {
+        "text": render_formula_text,
+        "latex": render_formula_latex,
+        "json": render_formula_json,
+    }[args.format]
+    _write(render(result), args.output)
     return EXIT_OK
 
 

@@ -235,7 +235,9 @@ def weight(name: str, shape: Sequence[Dim], trainable: bool) -> Weight:
         raise FieldError(f"weight {name!r} has a negative size {fmt(tuple(shape))}")
     if any(is_symbolic(d) and d.is_nonnegative is False for d in shape):
         raise FieldError(f"weight {name!r} has a negative size {fmt(tuple(shape))}")
-    return Weight(name, tuple(d if is_symbolic(d) and d.free_symbols else int(d) for d in shape), trainable)
+    return Weight(
+        name, tuple(d if is_symbolic(d) and d.free_symbols else int(d) for d in shape), trainable
+    )
 
 
 def numel(shape: Sequence[int]) -> int:
