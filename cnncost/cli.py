@@ -269,6 +269,62 @@ def _add_advice_commands(commands) -> None:
     formula.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     formula.set_defaults(run=_run_formula)
 
+    suggest = commands.add_parser(
+        "suggest", help="edits for a target RF or FLOP/param budget, with exact before/after"
+    )
+    suggest.add_argument("model", help="a .keras file or a JSON model config")
+    suggest.add_argument("--target-rf", type=int, metavar="N", help="receptive field to reach")
+    suggest.add_argument("--max-flops", type=_count, metavar="X", help="FLOP budget (e.g. 3e8)")
+    suggest.add_argument("--max-params", type=_count, metavar="X", help="param budget")
+    suggest.add_argument("--write", metavar="DIR", help="write each edit as a config-only .keras")
+    _add_analysis_options(suggest)
+    suggest.add_argument("--format", choices=("text", "json"), default="text")
+    suggest.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    suggest.set_defaults(run=_run_suggest)
+
+
+def _count(text: str) -> int:
+    """A positive count: 300000000, 3e8 or 300_000_000."""
+    try:
+        value = float(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise CnnCostError(f"not a number: {text!r}") from None
+    if value <= 0 or value != int(value):
+        raise CnnCostError(f"expected a positive whole number, not {text!r}")
+    return int(value)
+
+
+def _run_suggest(args: argparse.Namespace) -> int:
+    import json
+
+    from cnncost.advise import suggest, write_suggestions
+    from cnncost.analysis import Options
+    from cnncost.render.advice import render_advice_text
+
+    if args.target_rf is not None and args.target_rf <= 0:
+        raise CnnCostError(f"--target-rf must be positive, not {args.target_rf}")
+    options = Options(
+        input_shape=args.input_shape,
+        batch=args.batch,
+        flops_convention=args.flops_convention,
+        padding_aware=args.padding_aware,
+        dtype=args.dtype,
+    )
+    advice = suggest(args.model, args.target_rf, args.max_flops, args.max_params, options)
+    data = advice.to_dict()
+    written: dict[int, str] = {}
+    if args.write:
+        paths = write_suggestions(advice, args.write)
+        numbers = [n for n, s in enumerate(advice.suggestions, 1) if s.config is not None]
+        written = {n: str(p) for n, p in zip(numbers, paths)}
+        for number, path in written.items():
+            data["suggestions"][number - 1]["written"] = path
+    if args.format == "json":
+        _write(json.dumps(data, indent=2), args.output)
+    else:
+        _write(render_advice_text(data, written), args.output)
+    return EXIT_OK
+
 
 def _parse_at(text: str) -> dict[str, int]:
     values = {}
