@@ -282,6 +282,18 @@ def _add_advice_commands(commands) -> None:
     suggest.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     suggest.set_defaults(run=_run_suggest)
 
+    audit = commands.add_parser(
+        "audit", help="check hand-calculated claims (TOML) and name each mistake; exit 1 if wrong"
+    )
+    audit.add_argument("model")
+    audit.add_argument(
+        "claims", help="a TOML file of [[claim]] entries (see docs/commands/audit.md)"
+    )
+    _add_analysis_options(audit)
+    audit.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    audit.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    audit.set_defaults(run=_run_audit)
+
 
 def _count(text: str) -> int:
     """A positive count: 300000000, 3e8 or 300_000_000."""
@@ -324,6 +336,31 @@ def _run_suggest(args: argparse.Namespace) -> int:
     else:
         _write(render_advice_text(data, written), args.output)
     return EXIT_OK
+
+
+def _run_audit(args: argparse.Namespace) -> int:
+    import json
+
+    from cnncost.analysis import Options
+    from cnncost.audit import audit
+    from cnncost.render.advice import render_audit_markdown, render_audit_text
+
+    options = Options(
+        input_shape=args.input_shape,
+        batch=args.batch,
+        flops_convention=args.flops_convention,
+        padding_aware=args.padding_aware,
+        dtype=args.dtype,
+    )
+    result = audit(args.model, args.claims, options)
+    data = result.to_dict()
+    if args.format == "json":
+        _write(json.dumps(data, indent=2), args.output)
+    elif args.format == "markdown":
+        _write(render_audit_markdown(data), args.output)
+    else:
+        _write(render_audit_text(data), args.output)
+    return EXIT_STRICT if result.wrong else EXIT_OK
 
 
 def _parse_at(text: str) -> dict[str, int]:

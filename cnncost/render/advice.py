@@ -65,3 +65,63 @@ def render_advice_text(data: dict[str, Any], written: dict[int, str] | None = No
         if written and number in written:
             lines.append(f"   written: {written[number]}")
     return "\n".join(lines) + "\n"
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else _fmt(value)
+
+
+def render_audit_text(data: dict[str, Any]) -> str:
+    """Claimed vs exact, one line per claim, then the mistakes named for each wrong one."""
+    lines = [
+        f"audit of {data['model']['source']} at input {data['model']['input_shape'] or 'as saved'}"
+        f" (FLOP convention {data['conventions']['flops']})",
+        "",
+    ]
+    header = ("#", "layer", "quantity", "claimed", "exact", "verdict")
+    rows = [
+        (
+            str(n),
+            c["layer"],
+            c["quantity"],
+            _cell(c["claimed"]),
+            _cell(c["exact"]),
+            c["verdict"],
+        )
+        for n, c in enumerate(data["claims"], 1)
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    wrong = [(n, c) for n, c in enumerate(data["claims"], 1) if c["verdict"] == "wrong"]
+    if wrong:
+        lines.append("")
+        lines.append("mistakes")
+    for number, claim in wrong:
+        lines.append(
+            f"  {number}. {claim['layer']} {claim['quantity']}: {', '.join(claim['mistakes'])}"
+        )
+        if claim["source"]:
+            lines.append(f"     claim: {claim['source']}")
+        lines.append(f"     {claim['explanation']}")
+    lines.append("")
+    lines.append(f"{data['wrong']} of {len(data['claims'])} claims wrong")
+    return "\n".join(lines) + "\n"
+
+
+def render_audit_markdown(data: dict[str, Any]) -> str:
+    lines = [
+        "| # | layer | quantity | claimed | exact | verdict | most likely mistake |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for number, c in enumerate(data["claims"], 1):
+        lines.append(
+            f"| {number} | `{c['layer']}` | {c['quantity']} | {_cell(c['claimed'])} | "
+            f"{_cell(c['exact'])} | {c['verdict']} | {', '.join(c['mistakes'])} |"
+        )
+    lines.append("")
+    for number, c in enumerate(data["claims"], 1):
+        if c["verdict"] == "wrong":
+            source = f" ({c['source']})" if c["source"] else ""
+            lines.append(f"{number}. `{c['layer']}` {c['quantity']}{source}: {c['explanation']}.")
+    return "\n".join(lines) + "\n"
