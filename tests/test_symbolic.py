@@ -217,3 +217,22 @@ def test_import_cnncost_does_not_import_sympy():
     code = "import sys, cnncost, cnncost.cli; print('sympy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_formula_cli_json_latex_and_errors():
+    import json
+    import subprocess
+    import sys
+
+    run = [sys.executable, "-m", "cnncost", "formula", str(SEED)]
+    out = subprocess.run([*run, "--format", "json"], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    H, W = sp.symbols("H W", integer=True, positive=True)
+    macs = sp.sympify(data["totals"]["macs"], locals={"H": H, "W": W})
+    assert macs.subs({H: 256, W: 256}) == 614_461_824
+    latex = subprocess.run([*run, "--format", "latex"], capture_output=True, text=True, cwd=ROOT)
+    assert r"\begin{align*}" in latex.stdout
+    for bad in (["--input-shape", "H,-1,3"], ["--at", "H=256"], ["--at", "H:256"]):
+        result = subprocess.run([*run, *bad], capture_output=True, text=True, cwd=ROOT)
+        assert result.returncode == 2 and result.stderr.startswith("cnncost: error:"), bad
