@@ -29,8 +29,11 @@ def human(value: Any, unit: str = "auto") -> str:
 
 
 def shape_text(shape: Any) -> str:
+    """`254x254x32` for (None, 254, 254, 32): the batch axis is left out when unknown, since
+    every row shares it (the title states the batch); other unknown dims are `?`."""
     if shape is None:
         return "?"
     if shape and isinstance(shape[0], (list, tuple)):
         return " ".join(shape_text(s) for s in shape)
-    return "(" + ",".join("?" if d is None else str(d) for d in shape) + ")"
+    dims = list(shape[1:]) if shape and shape[0] is None else list(shape)
+    return "x".join("?" if d is None else str(d) for d in dims) or "scalar"

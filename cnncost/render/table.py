@@ -34,7 +34,9 @@ TEXT_COLUMNS = frozenset({"name", "type", "output_shape", "receptive_field", "in
 
 
 def _axes_text(values: Any) -> str:
-    return "x".join("?" if v is None else str(v) for v in values or [])
+    """One number when every axis agrees (`22`), else one per axis (`22x18`)."""
+    texts = ["?" if v is None else str(v) for v in values or []]
+    return texts[0] if len(set(texts)) == 1 else "x".join(texts)
 
 
 def rf_text(value: Any) -> str:
