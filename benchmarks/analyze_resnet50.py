@@ -1,6 +1,6 @@
 """Time `analyze_graph` on ResNet50 (Graph already loaded): best of N runs, in milliseconds.
 
-    python benchmarks/analyze_resnet50.py [runs]
+python benchmarks/analyze_resnet50.py [runs]
 """
 
 from __future__ import annotations
@@ -29,8 +29,10 @@ def main(runs: int = 20) -> None:
             start = time.perf_counter()
             analyze_graph(graph, options)
             times.append(time.perf_counter() - start)
-        print(f"ResNet50 analyze_graph ({label}): best {min(times) * 1e3:.1f} ms, "
-              f"median {sorted(times)[len(times) // 2] * 1e3:.1f} ms over {runs} runs")
+        print(
+            f"ResNet50 analyze_graph ({label}): best {min(times) * 1e3:.1f} ms, "
+            f"median {sorted(times)[len(times) // 2] * 1e3:.1f} ms over {runs} runs"
+        )
 
 
 if __name__ == "__main__":
