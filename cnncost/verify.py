@@ -116,16 +116,17 @@ def empirical_regions(
     Channels-last layouts; a unit is a spatial position, all its channels together. The model's input must have a known
     spatial size. Several probes share one backward pass (one per batch element).
     """
+    import keras
     import numpy as np
     import tensorflow as tf
-
-    import keras
 
     probe = probe_model(model) if probe is None else probe
     names = [t.name.split(":")[0] for t in probe.inputs]
     inputs = list(probe.inputs)
-    target = 0 if input_name is None else [layer.name for layer in _input_layers(probe)].index(
-        input_name
+    target = (
+        0
+        if input_name is None
+        else [layer.name for layer in _input_layers(probe)].index(input_name)
     )
     layer_names = list(dict.fromkeys(name for name, _ in probes))
     outputs = [probe.get_layer(name).output for name in layer_names]
@@ -206,9 +207,7 @@ class EmpiricalReceptiveField:
 def summarize_axis(regions: Mapping[int, Region], input_size: int) -> EmpiricalAxis:
     """Sizes over interior units; the jump from the smallest period the lows/highs repeat with."""
     inner = {
-        u: r
-        for u, r in regions.items()
-        if r is not None and r[0] > 0 and r[1] < input_size - 1
+        u: r for u, r in regions.items() if r is not None and r[0] > 0 and r[1] < input_size - 1
     }
     sizes = [r[1] - r[0] + 1 for r in inner.values()]
     units = sorted(inner)

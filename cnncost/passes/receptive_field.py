@@ -270,9 +270,7 @@ def merge_maps(maps: list[AxisMap]) -> MergedAxis:
     interior = None
     if all(i is not None for i in interiors):
         interior = (max(i[0] for i in interiors), min(i[1] for i in interiors))
-    merged = AxisMap(
-        period, int(jump * period), tuple(lows), tuple(highs), shifts.pop(), interior
-    )
+    merged = AxisMap(period, int(jump * period), tuple(lows), tuple(highs), shifts.pop(), interior)
     return MergedAxis(merged, aligned, centres)
 
 
@@ -557,9 +555,11 @@ def _merge(node: Node, input_name: str, present, node_shapes, warnings) -> State
     if is_int(concat_axis) and concat_axis % rank in axes:
         return Unknown("concatenation along a spatial axis")
     gated = len(locals_) < len(states) or any(s.gated for _, s in shifted)
-    aligned: bool | None = all(s.aligned for _, s in shifted) if all(
-        s.aligned is not None for _, s in shifted
-    ) else None
+    aligned: bool | None = (
+        all(s.aligned for _, s in shifted)
+        if all(s.aligned is not None for _, s in shifted)
+        else None
+    )
     maps = []
     for index, axis in enumerate(axes):
         merged = merge_maps([s.maps[index] for _, s in shifted])

@@ -57,7 +57,8 @@ def test_applications_match_gradient_support(name, size):
     spatial = [
         layer
         for layer in model.layers[1:]
-        if len(layer.output.shape) == 4 and isinstance(rf.nodes[layer.name][input_name].state, Local)
+        if len(layer.output.shape) == 4
+        and isinstance(rf.nodes[layer.name][input_name].state, Local)
     ]
     chosen = spatial[:: max(1, len(spatial) // 24)]  # about 24 layers spread over the depth
     probes, expected = [], []

@@ -96,7 +96,11 @@ class Builder:
             return getattr(L, f"{cls}{r}D")(arg)(x), out
         if kind == "up":
             interpolation = self.pick(["nearest", "bilinear"] if r == 2 else ["nearest"], "interp")
-            f = self.per_axis(2, 2, "up") if interpolation == "bilinear" else self.per_axis(1, 3, "up")
+            f = (
+                self.per_axis(2, 2, "up")
+                if interpolation == "bilinear"
+                else self.per_axis(1, 3, "up")
+            )
             out = tuple(n * ff for n, ff in zip(sizes, f))
             if max(out) > MAX_SIZE:
                 return x, sizes
