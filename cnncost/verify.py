@@ -4,7 +4,8 @@
 the set of input pixels one output unit depends on, as the support of the gradient of that unit
 with respect to the input, in a probe copy of the model where nothing can cancel:
 
-- every kernel is a positive constant (1/fan-in, so values stay O(1)), biases and offsets are 0,
+- every kernel is a positive constant (1/fan-in, so values stay O(1)), biases and offsets are 0
+  (1 for transposed convs, whose outputs that read no input would otherwise be 0),
   Rescaling is the identity,
   BatchNormalization / Normalization are positive affine maps (mean 0, variance 1, gamma 1);
 - every activation is linear (ReLU units that are off would hide pixels), max pooling becomes
@@ -82,6 +83,10 @@ def _positive_value(layer, name: str, shape: tuple[int, ...]):
     import numpy as np
 
     base = name.rsplit("/", 1)[-1]
+    if base == "bias" and "Transpose" in type(layer).__name__:
+        # A transposed conv's outputs that read no input (kernel < stride) equal the bias: keep
+        # them nonzero so a later Multiply does not zero the other factor's gradient.
+        return np.ones(shape)
     if base in ("moving_mean", "mean", "beta", "bias"):
         return np.zeros(shape)
     if base in ("moving_variance", "variance", "gamma", "count"):
