@@ -135,7 +135,7 @@ def test_squeeze_excitation_gate_is_global_with_a_local_rf(tmp_path):
     x = layers.Conv2D(4, 3, name="conv")(inp)
     g = layers.GlobalAveragePooling2D()(x)
     g = layers.Dense(4, activation="sigmoid")(g)
-    g = layers.Reshape((1, 1, 4))(g)
+    g = layers.Reshape((1, 1, 4), name="reshape")(g)
     x = layers.Multiply(name="gate")([x, g])
     x = layers.Conv2D(4, 3, name="after")(x)
     rf = rf_rows(analyze_model(keras.Model(inp, x), tmp_path))
