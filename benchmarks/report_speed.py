@@ -48,7 +48,10 @@ def main() -> None:
         files = build_files(Path(tmp))
         print(f"{'model':<16} {'cnncost report':>15} {'keras load+summary':>19} {'ratio':>7}")
         for name, path in files.items():
-            ours = [timed(["cnncost", "report", str(path), "--format", "json"]) for _ in range(args.runs)]
+            ours = [
+                timed(["cnncost", "report", str(path), "--format", "json"])
+                for _ in range(args.runs)
+            ]
             keras_code = (
                 "import keras; m = keras.saving.load_model("
                 f"{str(path)!r}, compile=False); m.summary(print_fn=lambda *a, **k: None)"

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cnncost.errors import CnnCostError
 from cnncost.ir import Graph, Shape
-from cnncost.layers import rule_for
-from cnncost.passes.compute import count_macs
+from cnncost.layers import rule_for, unsupported_reason
+from cnncost.layers.base import is_symbolic
+from cnncost.passes.compute import count_compute
+from cnncost.passes.memory import count_memory
 from cnncost.passes.params import count_params
 from cnncost.passes.receptive_field import receptive_fields
 from cnncost.passes.shapes import infer_shapes
@@ -24,8 +26,17 @@ class Options:
     batch: int = 1
     flops_convention: str = "full"
     padding_aware: bool = False
-    dtype: str = "float32"
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    dtype: str = "float32"  # a dtype policy applied to every layer, unless "float32"
+
+    def __post_init__(self) -> None:
+        from cnncost.conventions import CONVENTIONS
+
+        if self.flops_convention not in CONVENTIONS:
+            raise CnnCostError(
+                f"unknown FLOP convention {self.flops_convention!r}; one of {', '.join(CONVENTIONS)}"
+            )
+        if not isinstance(self.batch, int) or isinstance(self.batch, bool) or self.batch < 1:
+            raise CnnCostError(f"batch must be a positive integer, not {self.batch!r}")
 
 
 def load_graph(model: Any) -> Graph:
@@ -33,15 +44,15 @@ def load_graph(model: Any) -> Graph:
     if isinstance(model, Graph):
         return model
     if isinstance(model, (str, Path)):
-        from cnncost.loaders.keras_file import load_keras_file
+        from cnncost.loaders.dispatch import load_model_file
 
-        return load_keras_file(model)
+        return load_model_file(model)
     if hasattr(model, "get_config") and hasattr(model, "layers"):
         from cnncost.loaders.keras_live import graph_from_model
 
         return graph_from_model(model)
     raise CnnCostError(
-        f"cannot analyse a {type(model).__name__}: pass a .keras path or a keras.Model"
+        f"cannot analyse a {type(model).__name__}: pass a .keras path (or .h5, SavedModel folder) or a keras.Model"
     )
 
 
@@ -56,9 +67,18 @@ def parse_shape(text: Any) -> tuple:
         dims = [None if d.strip() in ("?", "None") else int(d) for d in re.split(r"[x,]", text)]
     else:
         raise CnnCostError(f"invalid input shape {text!r}: expected e.g. 256,256,3 or 1x256x256x3")
-    if any(d is not None and (not isinstance(d, int) or d <= 0) for d in dims):
+    if any(d is not None and not _positive_size(d) for d in dims):
         raise CnnCostError(f"invalid input shape {text!r}: sizes must be positive integers")
     return tuple(dims)
+
+
+def _positive_size(dim: Any) -> bool:
+    """A positive int, or a positive integer sympy expression (symbolic input sizes)."""
+    if isinstance(dim, bool):
+        return False
+    if isinstance(dim, int):
+        return dim > 0
+    return is_symbolic(dim) and dim.is_positive is True
 
 
 def input_overrides(graph: Graph, input_shape: Any) -> dict[str, Shape]:
@@ -109,7 +129,11 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
     overrides = input_overrides(graph, options.input_shape)
     shapes = infer_shapes(graph, overrides)
     params = count_params(graph, shapes)
-    macs = count_macs(graph, shapes)
+    compute = count_compute(graph, shapes, params, options.flops_convention, options.padding_aware)
+    memory = count_memory(
+        graph, shapes, params, options.batch, None if options.dtype == "float32" else options.dtype
+    )
+    macs = {name: result.macs for name, result in compute.nodes.items()}
     rf = receptive_fields(graph, shapes)
     warnings = list(shapes.warnings)
     rows = []
@@ -117,9 +141,13 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
         node_shapes = shapes.nodes[node.name]
         node_params = params[node.name]
         shapes_known = all(s is not None for s in node_shapes.outputs)
-        status = _status(node_shapes.supported, shapes_known, macs[node.name])
+        node_compute = compute.nodes[node.name]
+        counted = None if node_compute.flops is None else macs[node.name]
+        status = _status(node_shapes.supported, shapes_known, counted)
+        extra = _compute_extra(node_compute, memory.nodes[node.name], options)
         if not node_shapes.supported:
-            reason = "its code is never run" if node.class_name == "Lambda" else "no rule for it"
+            reason = unsupported_reason(node)
+            extra["reason"] = reason
             warnings.append(
                 f"{node.name}: unsupported layer class {node.class_name!r} ({reason}); "
                 "its params and cost are not counted"
@@ -136,11 +164,13 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
                 params=node_params.total if known_params else None,
                 trainable_params=node_params.trainable if known_params else None,
                 non_trainable_params=node_params.non_trainable if known_params else None,
-                macs=macs[node.name],
+                macs=_times(macs[node.name], options.batch),
                 status=status,
-                extra={"receptive_field": rf.row(node.name)},
+                extra={**extra, "receptive_field": rf.row(node.name)},
             )
         )
+    warnings.extend(compute.warnings)
+    warnings.extend(memory.warnings)
     warnings.extend(rf.warnings)
     unknown_size = [r.name for r in rows if r.status == "partial" and r.macs is None]
     if unknown_size and all(s is not None for r in rows for s in r.output_shapes):
@@ -149,6 +179,18 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
             f"(first: {unknown_size[0]}); pass --input-shape"
         )
     totals = _totals(rows)
+    totals.update(
+        {
+            "flops": _sum(r.extra["flops"] for r in rows),
+            "train_flops": _sum(r.extra["train_flops"] for r in rows),
+            "weight_bytes": memory.weight_bytes,
+            "activation_bytes": memory.activation_bytes,
+            "peak_activation_bytes": memory.peak_activation_bytes,
+            "gradient_bytes": memory.gradient_bytes,
+            "optimizer_bytes": memory.optimizer_bytes,
+            "train_bytes": memory.train_bytes,
+        }
+    )
     return Report(
         model_name=graph.name,
         source=graph.source,
@@ -168,6 +210,20 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
         totals=totals,
         warnings=tuple(warnings),
     )
+
+
+def _times(value: Any, batch: int) -> Any:
+    return None if value is None else value * batch
+
+
+def _compute_extra(compute, memory, options: Options) -> dict[str, Any]:
+    """Row fields of the compute and memory passes (whole batch)."""
+    return {
+        "flops": _times(compute.flops, options.batch),
+        "train_flops": _times(compute.train_flops, options.batch),
+        "weight_bytes": memory.weight_bytes,
+        "activation_bytes": memory.activation_bytes,
+    }
 
 
 def _sum(values) -> Any:

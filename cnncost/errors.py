@@ -15,3 +15,7 @@ class ModelConfigError(CnnCostError):
 
 class LayerError(CnnCostError):
     """A layer's configuration does not fit its inputs (e.g. a kernel larger than its input)."""
+
+
+class PluginError(CnnCostError):
+    """A plugin cannot be loaded, or its rule failed or returned something malformed."""

@@ -10,6 +10,7 @@ from cnncost.ir import Node
 from cnncost.layers import (
     activation,
     applications,
+    attention,
     conv,
     core,
     merging,
@@ -30,6 +31,7 @@ for _family in (
     merging,
     reshaping,
     activation,
+    attention,
     preprocessing,
     applications,
     ops,
@@ -53,8 +55,30 @@ def register(class_name: str, rule: LayerRule) -> None:
     _REGISTRY[class_name] = rule
 
 
+def unsupported_reason(node: Node) -> str:
+    """Why a node has no rule, for the report's warning (code in a model file is never run)."""
+    if node.class_name == "Lambda":
+        return "its code is never run"
+    if node.class_name == "TFOpLambda":
+        function = node.config.get("function")
+        return f"the TensorFlow function tf.{function} is not modelled; its code is never run"
+    keras_module = node.module.split(".")[0] in ("keras", "tf_keras", "tensorflow")
+    if node.module and not keras_module:
+        return "a custom class: describe it with a plugin rule (docs/plugins.md)"
+    return "no rule for it: describe it with a plugin rule (docs/plugins.md)"
+
+
 def known_classes() -> list[str]:
     return sorted(_REGISTRY)
 
 
-__all__ = ["Call", "LayerRule", "Window", "register", "rule_for", "registry_key", "known_classes"]
+__all__ = [
+    "Call",
+    "LayerRule",
+    "Window",
+    "known_classes",
+    "register",
+    "registry_key",
+    "rule_for",
+    "unsupported_reason",
+]

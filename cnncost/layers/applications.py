@@ -14,7 +14,7 @@ def _layer_scale_weights(call: Call):
 
 RULES = {
     # ConvNeXt: x * gamma, gamma of shape (projection_dim,).
-    "LayerScale": LayerRule(weights=_layer_scale_weights, cost="multiply"),
+    "LayerScale": LayerRule(weights=_layer_scale_weights, cost="layer_scale"),
     # InceptionResNetV2: inputs[0] + inputs[1] * scale.
     "CustomScaleLayer": LayerRule(lambda c: (c.input_shapes[0],), rf="merge", cost="scale_add"),
 }

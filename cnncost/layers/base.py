@@ -57,10 +57,16 @@ class Window:
     transposed: bool = False
 
 
+class FieldError(LayerError):
+    """A config field is malformed; `guarded` reports it with the layer's name and class."""
+
+
 def guarded(call: Call, function: Callable, *args: Any) -> Any:
     """Run a rule function; a malformed config field becomes a one-line `LayerError`."""
     try:
         return function(call, *args)
+    except FieldError as exc:
+        raise call.fail(str(exc)) from None
     except LayerError:
         raise
     except (TypeError, ValueError, KeyError, AttributeError, IndexError, ZeroDivisionError) as exc:
@@ -90,6 +96,13 @@ class LayerRule:
     "reduce" (pointwise, but statistics over `reduced_axes(call)`: where those include spatial
     axes, e.g. GroupNormalization, every output depends on the whole input, like a global gate).
     cost: the row of the FLOP-convention table (`cnncost.conventions`) for per-element work.
+    windowed_macs: the part of `macs` that slides over `window` (the part `--padding-aware`
+    scales by the fraction of taps that land inside the input); None means all of `macs` when the
+    rule has a window (SeparableConv's pointwise half does not slide, so it says so here).
+    element_counts: for layers whose elementwise work is not "one `cost` row per output element"
+    (attention: biases, scaling, softmax over the scores), the element count per table row.
+    weight_macs: the part of `macs` that multiplies by the layer's weights (the weight gradient
+    repeats it); None means all of `macs` (attention's score and context matmuls have no weights).
     """
 
     output_shapes: Callable[[Call], tuple[Shape, ...]] = same_shape
@@ -98,6 +111,9 @@ class LayerRule:
     rf: str = "pointwise"
     window: Callable[[Call], Window] | None = None
     cost: str | None = None
+    windowed_macs: Callable[[Call, tuple[Shape, ...]], Dim] | None = None
+    element_counts: Callable[[Call, tuple[Shape, ...]], Mapping[str, Dim]] | None = None
+    weight_macs: Callable[[Call, tuple[Shape, ...]], Dim] | None = None
     reduced_axes: Callable[[Call], tuple[int, ...]] | None = None
 
 
@@ -107,7 +123,7 @@ class LayerRule:
 def as_tuple(value: Any, rank: int, what: str) -> tuple[int, ...]:
     """Keras accepts an int or a tuple for kernel sizes, strides and rates."""
     if isinstance(value, bool):
-        raise LayerError(f"{what} must be an int or a list of ints, not {value!r}")
+        raise FieldError(f"{what} must be an int or a list of ints, not {value!r}")
     if isinstance(value, int):
         return (value,) * rank
     if (
@@ -116,12 +132,12 @@ def as_tuple(value: Any, rank: int, what: str) -> tuple[int, ...]:
         and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     ):
         return tuple(value)
-    raise LayerError(f"{what} must be an int or {rank} ints, not {value!r}")
+    raise FieldError(f"{what} must be an int or {rank} ints, not {value!r}")
 
 
 def positive(values: tuple[int, ...], what: str) -> tuple[int, ...]:
     if any(v <= 0 for v in values):
-        raise LayerError(f"{what} must be positive, got {list(values)}")
+        raise FieldError(f"{what} must be positive, got {list(values)}")
     return values
 
 
@@ -174,6 +190,16 @@ def is_int(value: Dim) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def is_symbolic(value: Dim) -> bool:
+    """A sympy integer expression in the input size (cnncost.symbolic); never imports sympy."""
+    return getattr(value, "is_integer", None) is True and hasattr(value, "free_symbols")
+
+
+def is_size(value: Dim) -> bool:
+    """A known size: an int, or an integer expression of symbolic input sizes."""
+    return is_int(value) or is_symbolic(value)
+
+
 def window_output_length(
     n: Dim, kernel: int, stride: int, dilation: int, padding: str, call: Call, axis: int
 ) -> Dim:
@@ -190,7 +216,7 @@ def window_output_length(
     if is_int(out) and out <= 0:
         raise call.fail(
             f"window {effective} (kernel {kernel}, dilation {dilation}) is larger than "
-            f"its input size {n} on axis {axis}"
+            f"its input size {n} on axis {axis} (input shape {fmt(call.shape)})"
         )
     return out
 
@@ -200,13 +226,18 @@ def set_axes(shape: Shape, values: Mapping[int, Dim]) -> Shape:
 
 
 def weight(name: str, shape: Sequence[Dim], trainable: bool) -> Weight:
-    if any(not is_int(d) for d in shape):
-        raise LayerError(
+    """A variable of `shape`; a dim may be symbolic (Dense after Flatten of a symbolic input)."""
+    if any(not is_size(d) for d in shape):
+        raise FieldError(
             f"weight {name!r} has an unknown size {fmt(tuple(shape))}: its input dimension must be known"
         )
-    if any(d < 0 for d in shape):
-        raise LayerError(f"weight {name!r} has a negative size {fmt(tuple(shape))}")
-    return Weight(name, tuple(int(d) for d in shape), trainable)
+    if any(is_int(d) and d < 0 for d in shape):
+        raise FieldError(f"weight {name!r} has a negative size {fmt(tuple(shape))}")
+    if any(is_symbolic(d) and d.is_nonnegative is False for d in shape):
+        raise FieldError(f"weight {name!r} has a negative size {fmt(tuple(shape))}")
+    return Weight(
+        name, tuple(d if is_symbolic(d) and d.free_symbols else int(d) for d in shape), trainable
+    )
 
 
 def numel(shape: Sequence[int]) -> int:

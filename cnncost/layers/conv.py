@@ -173,7 +173,21 @@ def separable_rule(rank: int) -> LayerRule:
         pointwise = spatial * cin * mult * _int_field(call, "filters")
         return depthwise + pointwise
 
-    return LayerRule(shapes, weights, macs, "window", lambda c: _window(c, rank), "conv")
+    def depthwise_macs(call: Call, outputs):
+        kernel = _geometry(call, rank)[0]
+        cin, mult = _in_channels(call, rank), _int_field(call, "depth_multiplier", 1)
+        spatial = _spatial_out(call, outputs, rank)
+        return None if spatial is None else spatial * cin * mult * product(kernel)
+
+    return LayerRule(
+        shapes,
+        weights,
+        macs,
+        "window",
+        lambda c: _window(c, rank),
+        "conv",
+        windowed_macs=depthwise_macs,
+    )
 
 
 # -- transposed convolution -------------------------------------------------------------------------

@@ -6,19 +6,22 @@ import re
 from dataclasses import dataclass
 
 from cnncost.ir import Shape, Weight
-from cnncost.layers.base import Call, LayerRule, is_int, product, weight
+from cnncost.layers.base import Call, LayerRule, fmt, is_int, is_size, product, weight
 
 
 def _input_shapes(call: Call) -> tuple[Shape, ...]:
     shape = call.config.get("batch_shape")
     if shape is None:
         raise call.fail("the input has no shape: pass --input-shape")
-    return (tuple(shape),)
+    shape = tuple(shape)
+    if not shape or any(d is not None and (not is_int(d) or d <= 0) for d in shape[1:]):
+        raise call.fail(f"sizes must be positive integers or None, not {fmt(shape)}")
+    return (shape,)
 
 
 def _last_dim(call: Call) -> int:
     shape = call.shape
-    if len(shape) < 2 or not is_int(shape[-1]):
+    if len(shape) < 2 or not is_size(shape[-1]):
         raise call.fail(f"needs a known last input dimension, got {list(shape)}")
     return shape[-1]
 

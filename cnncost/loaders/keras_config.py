@@ -45,6 +45,8 @@ class _Builder:
         default_factory=list
     )
     names: set[str] = field(default_factory=set)
+    # prefix of a repeated nested-model call -> prefix of its first call (weights are shared)
+    weight_owners: dict[str, str] = field(default_factory=dict)
 
 
 def dtype_policy_name(dtype: Any) -> str:
@@ -348,10 +350,14 @@ class _Parser:
         """Add one call; returns its output refs. `references` are histories (functional) or
         already-resolved refs (sequential)."""
         if class_name in MODEL_CLASSES:
+            if call_index and first_call_name:
+                # A nested model called again reuses the weights of its first call's layers.
+                self.b.weight_owners[node_name + "/"] = first_call_name + "/"
             inner_in, inner_out = self.add_model(layer, node_name + "/", True, trainable, depth + 1)
             self.b.bindings.append((scope, tuple(references), tuple(inner_in)))
             return inner_out
         layer_trainable = trainable and layer_config.get("trainable", True) is not False
+        owner = self._weight_owner(first_call_name or node_name)
         node = Node(
             name=node_name,
             class_name=class_name,
@@ -360,14 +366,24 @@ class _Parser:
             arguments=tuple(args),
             keyword_arguments=dict(kwargs),
             recorded_input_shapes=tuple(recorded),
-            layer=first_call_name or node_name,
-            shares_weights_with=first_call_name if call_index else None,
+            layer=owner,
+            shares_weights_with=owner if owner != node_name else None,
             trainable=layer_trainable,
             dtype_policy=dtype_policy_name(layer_config.get("dtype")),
         )
         self.add_node(node)
         self.b.calls.append(_Call(node, scope, tuple(references), tuple(args), dict(kwargs)))
         return [TensorRef(node_name, 0)]
+
+    def _weight_owner(self, name: str) -> str:
+        """The node that owns the weights of `name` (itself, unless inside a repeated call)."""
+        changed = True
+        while changed:
+            changed = False
+            for repeat, first in self.b.weight_owners.items():
+                if name.startswith(repeat):
+                    name, changed = first + name[len(repeat) :], True
+        return name
 
     # -- resolution -----------------------------------------------------------------------
     def _resolve_one(self, scope: str, reference: Any) -> TensorRef:
@@ -471,7 +487,7 @@ def graph_from_config(config: Any, source: str = "") -> Graph:
     if not isinstance(config, Mapping):
         raise ModelConfigError("the configuration is not a JSON object")
     class_name = config.get("class_name")
-    if class_name not in MODEL_CLASSES:
+    if not isinstance(class_name, str) or class_name not in MODEL_CLASSES:
         what = f"a {class_name!r}" if isinstance(class_name, str) else "no class_name"
         raise ModelConfigError(f"the configuration describes {what}, not a Keras model")
     parser = _Parser()

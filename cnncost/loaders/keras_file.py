@@ -8,7 +8,9 @@ imported or executed.
 from __future__ import annotations
 
 import json
+import lzma
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,15 @@ MAX_CONFIG_BYTES = 64 * 1024 * 1024  # the config of EfficientNetB7 is ~1 MB; 64
 
 
 def _read_member(archive: zipfile.ZipFile, member: str, path: Path) -> bytes:
-    with archive.open(member) as stream:
-        data = stream.read(MAX_CONFIG_BYTES + 1)
+    # Decompression is streamed and stops one byte past the cap, whatever the member claims.
+    try:
+        with archive.open(member) as stream:
+            data = stream.read(MAX_CONFIG_BYTES + 1)
+    except NotImplementedError:
+        raise ModelFileError(f"{path}: {member} uses an unsupported compression method") from None
+    except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError):
+        # A bad CRC, a broken deflate/bzip2/lzma stream, or a member cut short.
+        raise ModelFileError(f"{path}: {member} is corrupted in the archive") from None
     if len(data) > MAX_CONFIG_BYTES:
         raise ModelFileError(f"{path}: {member} is larger than {MAX_CONFIG_BYTES} bytes")
     return data
@@ -34,6 +43,14 @@ def _parse_json(data: bytes, member: str, path: Path) -> Any:
         raise ModelFileError(f"{path}: {member} is not valid JSON ({exc})") from None
     except RecursionError:
         raise ModelFileError(f"{path}: {member} is nested too deeply") from None
+
+
+def _starts_like_zip(path: Path) -> bool:
+    try:
+        with open(path, "rb") as stream:
+            return stream.read(2) == b"PK"
+    except OSError:
+        return False
 
 
 def read_keras_archive(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -55,6 +72,10 @@ def read_keras_archive(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]
                     _read_member(archive, "metadata.json", path), "metadata.json", path
                 )
     except zipfile.BadZipFile:
+        if _starts_like_zip(path):
+            raise ModelFileError(
+                f"{path}: not a readable zip archive (truncated or corrupted)"
+            ) from None
         raise ModelFileError(f"{path}: not a .keras file (not a zip archive)") from None
     except (zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as exc:
         raise ModelFileError(f"{path}: cannot read the archive ({exc})") from None

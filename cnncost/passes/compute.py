@@ -1,23 +1,322 @@
-"""Multiply-accumulates per node, per sample (batch 1), from the registry's rules."""
+"""Compute per node: MACs, FLOPs (under a convention) and training FLOPs, per sample.
+
+- `macs`: from the registry's rules. With `padding_aware`, the windowed part of a convolution's
+  MACs is scaled by the exact fraction of kernel taps that land inside the input (taps on the
+  implicit zero padding are skipped, as XLA's cost analysis does), computed per spatial axis from
+  the rule's `Window` and TF's "same" split (`total = max((ceil(n/s)-1)*s + k_eff - n, 0)`,
+  left = total // 2). The axes are independent, so the count is a product over axes.
+- `flops` (`full` convention): `2 * macs` + the table rows of `cnncost.conventions`.
+- `flops` (`tf-profiler` convention): `cnncost.tf_profiler.profiler_flops`.
+- `train_flops`: forward (training form) + input gradient (`2 * macs` + table `backward`), the
+  latter only where some upstream node has trainable weights (the first layer's input gradient is
+  never needed) + weight gradient (`2 * weight macs` + table `weights`) only for layers with
+  trainable weights (frozen layers are left out). Always in the `full` convention's table.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from cnncost.ir import Dim, Graph
-from cnncost.layers import Call, rule_for
-from cnncost.layers.base import guarded
+from cnncost import conventions
+from cnncost.conventions import TABLE, Cost
+from cnncost.ir import Dim, Graph, Node, Shape
+from cnncost.layers import Call, LayerRule, rule_for
+from cnncost.layers.base import Window, guarded, is_int, product
+from cnncost.passes.params import NodeParams
 from cnncost.passes.shapes import ShapeResult
 
 
-def count_macs(graph: Graph, shapes: ShapeResult) -> Mapping[str, Dim]:
+@dataclass(frozen=True)
+class NodeCompute:
+    macs: Dim
+    flops: Dim
+    train_flops: Dim
+    notes: tuple[str, ...] = ()  # why a value is None, or what a convention misses
+
+
+@dataclass(frozen=True)
+class ComputeResult:
+    nodes: Mapping[str, NodeCompute]
+    warnings: tuple[str, ...]
+
+
+def count_macs(graph: Graph, shapes: ShapeResult, padding_aware: bool = False) -> Mapping[str, Dim]:
     """MACs of each node for one sample; None where they cannot be determined."""
     result: dict[str, Dim] = {}
     for node in graph.nodes:
-        rule = rule_for(node)
-        node_shapes = shapes.nodes[node.name]
-        if rule is None or any(s is None for s in (*node_shapes.inputs, *node_shapes.outputs)):
+        call, rule, outputs = _call(node, shapes)
+        if call is None:
             result[node.name] = None
             continue
-        result[node.name] = guarded(Call(node, node_shapes.inputs), rule.macs, node_shapes.outputs)
+        macs = guarded(call, rule.macs, outputs)
+        if padding_aware and macs:
+            macs = _padding_aware(call, rule, outputs, macs)
+        result[node.name] = macs
     return result
+
+
+def _call(node: Node, shapes: ShapeResult):
+    rule = rule_for(node)
+    node_shapes = shapes.nodes[node.name]
+    if rule is None or any(s is None for s in (*node_shapes.inputs, *node_shapes.outputs)):
+        return None, rule, node_shapes.outputs
+    return Call(node, node_shapes.inputs), rule, node_shapes.outputs
+
+
+# -- padding-aware MACs ---------------------------------------------------------------------------
+
+
+def pad_before(n: int, kernel: int, stride: int, dilation: int, padding: str) -> int:
+    """Left padding of one axis of a forward window, as TensorFlow splits it."""
+    effective = dilation * (kernel - 1) + 1
+    if padding == "valid":
+        return 0
+    if padding == "causal":
+        return effective - 1
+    out = -(-n // stride)  # ceil(n / s)
+    total = max((out - 1) * stride + effective - n, 0)
+    return total // 2
+
+
+def valid_taps(n: int, out: int, kernel: int, stride: int, dilation: int, before: int) -> int:
+    """Sum over output positions o of the taps t with 0 <= o*s - before + t*d < n."""
+    total = 0
+    for o in range(out):
+        origin = o * stride - before
+        # 0 <= t < kernel with -origin <= t*d <= n-1-origin
+        low = max(0, (-origin + dilation - 1) // dilation) if origin < 0 else 0
+        high = min(kernel - 1, (n - 1 - origin) // dilation) if n - 1 - origin >= 0 else -1
+        total += max(0, high - low + 1)
+    return total
+
+
+def transposed_valid_taps(
+    n: int, out: int, kernel: int, stride: int, dilation: int, padding: str | int
+) -> int:
+    """Scatter form: input i, tap t writes output i*s + t*d - before; count those inside.
+
+    `padding` is "valid"/"same", or the left padding itself (a transposed `Window`'s pairs).
+    """
+    effective = dilation * (kernel - 1) + 1
+    if isinstance(padding, int):
+        before = padding
+    else:
+        before = 0 if padding == "valid" else max((n - 1) * stride + effective - out, 0) // 2
+    total = 0
+    for i in range(n):
+        origin = i * stride - before
+        low = max(0, (-origin + dilation - 1) // dilation) if origin < 0 else 0
+        high = min(kernel - 1, (out - 1 - origin) // dilation) if out - 1 - origin >= 0 else -1
+        total += max(0, high - low + 1)
+    return total
+
+
+def _padding_aware(call: Call, rule: LayerRule, outputs, macs: Dim) -> Dim:
+    if rule.window is None or rule.cost != "conv":
+        return macs
+    window: Window = guarded(call, rule.window)
+    windowed = macs if rule.windowed_macs is None else guarded(call, rule.windowed_macs, outputs)
+    shape_in, shape_out = call.shape, outputs[0]
+    if isinstance(window.padding, tuple) and not window.transposed:
+        return macs  # explicit pairs are only used by ZeroPadding/Cropping, which have no MACs
+    all_taps, kept_taps = 1, 1
+    for index, (axis, k, s, d) in enumerate(
+        zip(window.axes, window.kernel, window.strides, window.dilation)
+    ):
+        n, out = shape_in[axis], shape_out[axis]
+        if not (is_int(n) and is_int(out)):
+            return None  # depends on sizes we do not know
+        if window.transposed:
+            all_taps *= n * k
+            padding = window.padding
+            left = padding if isinstance(padding, str) else padding[index][0]
+            kept_taps *= transposed_valid_taps(n, out, k, s, d, left)
+        else:
+            all_taps *= out * k
+            kept_taps *= valid_taps(n, out, k, s, d, pad_before(n, k, s, d, window.padding))
+    # windowed = all_taps * (channels factor), so the division is exact.
+    return macs - windowed + windowed * kept_taps // all_taps
+
+
+# -- elementwise work by the convention table --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Counts:
+    output: Dim
+    input: Dim
+    taps: int
+    extra_inputs: int
+
+    def apply(self, cost: Cost, elements: Dim = None) -> Dim:
+        """FLOPs of `cost` on these counts; `elements` overrides the output count."""
+        out = self.output if elements is None else elements
+        if out is None or self.input is None:
+            return None
+        return (
+            cost.output * out
+            + cost.input * self.input
+            + cost.tap * out * self.taps
+            + cost.merge * out * self.extra_inputs
+        )
+
+
+def _elements(shapes: tuple[Shape, ...]) -> Dim:
+    total: Dim = 0
+    for shape in shapes:
+        size = product(shape[1:])
+        if size is None:
+            return None
+        total = total + size
+    return total
+
+
+def _counts(call: Call, rule: LayerRule, outputs) -> _Counts:
+    taps = product(guarded(call, rule.window).kernel) if rule.window is not None else 0
+    return _Counts(
+        _elements(outputs), _elements(call.input_shapes), taps, max(len(call.input_shapes) - 1, 0)
+    )
+
+
+@dataclass(frozen=True)
+class _Elementwise:
+    forward: Dim
+    train_forward: Dim
+    backward: Dim
+    weights: Dim
+    missing: tuple[str, ...]
+
+
+def elementwise(call: Call, rule: LayerRule, outputs) -> _Elementwise:
+    """The table's forward / training / gradient FLOPs of one call."""
+    counts = _counts(call, rule, outputs)
+    if rule.element_counts is not None:
+        items = list(guarded(call, rule.element_counts, outputs).items())
+    else:
+        items = [(key, None) for key in conventions.row_keys(rule.cost, call.config)]
+    totals = [0, 0, 0, 0]
+    missing = []
+    for key, elements in items:
+        row = TABLE.get(key)
+        if row is None:
+            missing.append(key)
+            continue
+        costs = (row.forward, row.train_forward or row.forward, row.backward, row.weights)
+        for i, cost in enumerate(costs):
+            value = counts.apply(cost, elements)
+            totals[i] = None if value is None or totals[i] is None else totals[i] + value
+    if missing:
+        return _Elementwise(None, None, None, None, tuple(missing))
+    return _Elementwise(*totals, ())
+
+
+# -- the pass ---------------------------------------------------------------------------------------
+
+
+def _trainable_layers(graph: Graph, params: Mapping[str, NodeParams]) -> set[str]:
+    """Nodes whose call uses trainable weights (shared calls count with the first call)."""
+    result = set()
+    for node in graph.nodes:
+        owner = node.shares_weights_with or node.name
+        if owner in params and params[owner].trainable != 0:  # `!=`: also for symbolic counts
+            result.add(node.name)
+    return result
+
+
+def _needs_input_gradient(graph: Graph, trainable: set[str]) -> set[str]:
+    """Nodes that must pass a gradient to their inputs: some upstream node has trainable weights."""
+    upstream: dict[str, bool] = {}
+    result = set()
+    for node in graph.nodes:
+        feeds = [ref.node for ref in node.inputs]
+        needs = any(upstream[f] or f in trainable for f in feeds)
+        upstream[node.name] = needs
+        if needs:
+            result.add(node.name)
+    return result
+
+
+def _plus(*values: Dim) -> Dim:
+    total: Dim = 0
+    for v in values:
+        if v is None:
+            return None
+        total = total + v
+    return total
+
+
+def count_compute(
+    graph: Graph,
+    shapes: ShapeResult,
+    params: Mapping[str, NodeParams],
+    flops_convention: str = conventions.FULL,
+    padding_aware: bool = False,
+) -> ComputeResult:
+    """MACs, FLOPs and training FLOPs of every node, per sample."""
+    if flops_convention not in conventions.CONVENTIONS:
+        from cnncost.errors import CnnCostError
+
+        raise CnnCostError(
+            f"unknown FLOP convention {flops_convention!r}: "
+            f"choose one of {', '.join(conventions.CONVENTIONS)}"
+        )
+    macs = count_macs(graph, shapes, padding_aware)
+    trainable = _trainable_layers(graph, params)
+    needs_gradient = _needs_input_gradient(graph, trainable)
+    profiler_misses: list[tuple[str, int]] = []
+    shapeless: set[str] = set()  # outputs whose static shape TF does not know
+    warnings: list[str] = []
+    result: dict[str, NodeCompute] = {}
+    for node in graph.nodes:
+        call, rule, outputs = _call(node, shapes)
+        node_macs = macs[node.name]
+        if call is None or node_macs is None:
+            result[node.name] = NodeCompute(node_macs, None, None)
+            continue
+        work = elementwise(call, rule, outputs)
+        notes: list[str] = []
+        if work.missing:
+            notes.append(f"no FLOP-table row for {', '.join(work.missing)}")
+            warnings.append(
+                f"{node.name}: no FLOP cost known for {', '.join(work.missing)}; "
+                "its flops and train_flops are not counted"
+            )
+        full_flops = _plus(2 * node_macs, work.forward)
+        if flops_convention == conventions.TF_PROFILER:
+            from cnncost.tf_profiler import ProfilerCount, profiler_flops
+
+            counted = profiler_flops(call, rule, outputs)
+            if counted.missed:
+                shapeless.add(node.name)
+            elif rule.cost not in ("conv", "dense") and any(
+                ref.node in shapeless for ref in node.inputs
+            ):
+                # The op after an XLA call has no static input shape: the profiler counts 0.
+                shapeless.add(node.name)
+                counted = ProfilerCount(0, counted.flops)
+            flops = counted.flops
+            if counted.missed:
+                profiler_misses.append((node.name, counted.missed))
+                notes.append(f"the TF profiler misses {counted.missed} FLOPs here")
+        else:
+            flops = full_flops
+        weight_macs = (
+            node_macs if rule.weight_macs is None else guarded(call, rule.weight_macs, outputs)
+        )
+        input_gradient = _plus(2 * node_macs, work.backward) if node.name in needs_gradient else 0
+        weight_gradient = _plus(2 * weight_macs, work.weights) if node.name in trainable else 0
+        train_forward = _plus(2 * node_macs, work.train_forward)
+        train = _plus(train_forward, input_gradient, weight_gradient)
+        result[node.name] = NodeCompute(node_macs, flops, train, tuple(notes))
+    if profiler_misses:
+        total = sum(missed for _, missed in profiler_misses)
+        names = ", ".join(name for name, _ in profiler_misses[:8])
+        more = f" and {len(profiler_misses) - 8} more" if len(profiler_misses) > 8 else ""
+        warnings.append(
+            f"tf-profiler convention: TensorFlow's profiler does not see {total} FLOPs of "
+            f"{len(profiler_misses)} layers ({names}{more}): Keras 3 runs them in an "
+            "XLA-compiled function (or as ops with no registered FLOP statistics); "
+            "their flops here are what the profiler reports, not the work done"
+        )
+    return ComputeResult(result, tuple(warnings))

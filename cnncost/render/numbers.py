@@ -20,7 +20,11 @@ def human(value: Any, unit: str = "auto") -> str:
         return f"{value / scale:.2f}{unit}"
     for suffix, scale in _UNITS:
         if abs(value) >= scale:
-            return f"{value / scale:.3g}{suffix}" if value / scale < 1000 else f"{value / scale:.0f}{suffix}"
+            return (
+                f"{value / scale:.3g}{suffix}"
+                if value / scale < 1000
+                else f"{value / scale:.0f}{suffix}"
+            )
     return str(value)
 
 

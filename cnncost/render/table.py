@@ -1,20 +1,44 @@
-"""The terminal table (rich): one row per layer, totals, conventions and warnings.
-
-Columns are declared once in `COLUMNS`; a column whose field no row has is left out, so a pass
-that adds a row field only adds a `Column` here.
+"""The terminal table (rich): one row per layer (or per type / nested model), totals, the
+conventions in the title, the heaviest layers' shares and every warning below.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cnncost.render.numbers import human, shape_text
+from cnncost.render.view import View, heaviest_shares, make_view
 from cnncost.report import Report
 
+HEADERS = {
+    "name": "Layer",
+    "type": "Type",
+    "output_shape": "Output",
+    "params": "Params",
+    "trainable_params": "Trainable",
+    "non_trainable_params": "Frozen",
+    "macs": "MACs",
+    "flops": "FLOPs",
+    "train_flops": "Train FLOPs",
+    "activation_bytes": "Act. bytes",
+    "weight_bytes": "W. bytes",
+    "receptive_field": "RF/jump",
+    "count": "Count",
+    "inputs": "Inputs",
+    "status": "Status",
+}
 
-def _rf_text(value: Any) -> str:
+
+TEXT_COLUMNS = frozenset({"name", "type", "output_shape", "receptive_field", "inputs", "status"})
+
+
+def _axes_text(values: Any) -> str:
+    return "x".join("?" if v is None else str(v) for v in values or [])
+
+
+def rf_text(value: Any) -> str:
+    """`22x22/8x8` (size/jump per axis), `global`, or '' where there is no spatial relation."""
     if not value:
         return ""
     parts = []
@@ -24,72 +48,77 @@ def _rf_text(value: Any) -> str:
         if field.get("global"):
             parts.append("global")
             continue
-        size = field.get("size") or []
-        jump = field.get("jump") or []
-        size_text = "x".join("?" if s is None else str(s) for s in size)
-        jump_text = "x".join("?" if j is None else str(j) for j in jump)
-        parts.append(f"{size_text}/{jump_text}")
+        parts.append(f"{_axes_text(field.get('size'))}/{_axes_text(field.get('jump'))}")
     return " ".join(parts)
 
 
-@dataclass(frozen=True)
-class Column:
-    key: str  # the row field in the JSON contract
-    header: str
-    text: Callable[[Any, str], str]
-    numeric: bool = True
+def cell_text(column: str, value: Any, units: str) -> str:
+    if column == "output_shape":
+        return shape_text(value)
+    if column == "receptive_field":
+        return rf_text(value)
+    if column == "inputs":
+        return ",".join(value or [])
+    if isinstance(value, (int, type(None))) and column not in ("name", "type"):
+        return human(value, units)
+    return str(value)
 
 
-COLUMNS = (
-    Column("name", "Layer", lambda v, u: str(v), numeric=False),
-    Column("type", "Type", lambda v, u: str(v), numeric=False),
-    Column("output_shape", "Output", lambda v, u: shape_text(v), numeric=False),
-    Column("params", "Params", human),
-    Column("macs", "MACs", human),
-    Column("flops", "FLOPs", human),
-    Column("receptive_field", "RF/jump", lambda v, u: _rf_text(v), numeric=False),
-)
-
-TOTAL_KEYS = ("params", "trainable_params", "non_trainable_params", "macs", "flops", "train_flops")
-
-
-def _title(data: dict) -> str:
+def title(data: Mapping[str, Any]) -> str:
     model = data["model"]
     inputs = ", ".join(f"{t['name']} {shape_text(t['shape'])}" for t in model["inputs"])
     conventions = ", ".join(f"{k}={v}" for k, v in data["conventions"].items())
     return f"{model['name']} ({model['source']})\ninput {inputs}; {conventions}"
 
 
-def render_table(report: Report, units: str = "auto"):
-    """A rich renderable (Group of the table, totals and warnings)."""
+def footer_lines(data: Mapping[str, Any], view: View) -> list[str]:
+    totals = data["totals"]
+    lines = [
+        "totals: "
+        + ", ".join(
+            f"{key.replace('_', ' ')} {human(value, 'raw')}"
+            for key, value in totals.items()
+            if isinstance(value, int) or value is None
+        )
+    ]
+    if view.hidden_rows:
+        lines.append(f"({view.hidden_rows} more rows not shown)")
+    for field in ("flops", "params"):
+        shares = heaviest_shares(data, field)
+        if shares:
+            text = ", ".join(f"{name} {share:.1%}" for name, share in shares)
+            lines.append(f"heaviest by {field}: {text}")
+    return lines
+
+
+def render_table(
+    report: Report | Mapping[str, Any],
+    units: str = "auto",
+    view_of: Callable[[Mapping[str, Any]], View] = make_view,
+):
+    """A rich renderable: the table, the totals line, the heaviest layers, every warning."""
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
-    data = report.to_dict()
-    rows = data["layers"]
-    columns = [c for c in COLUMNS if any(c.key in row for row in rows)]
-    table = Table(title=_title(data), title_justify="left", show_footer=True, pad_edge=False)
-    totals = data["totals"]
-    for column in columns:
-        footer = "total" if column.key == "name" else ""
-        if column.key in totals:
-            footer = column.text(totals[column.key], units)
+    data = report.to_dict() if isinstance(report, Report) else report
+    view = view_of(data)
+    table = Table(title=title(data), title_justify="left", show_footer=True, pad_edge=False)
+    for index, column in enumerate(view.columns):
+        total = data["totals"].get(column, "")
+        footer = "total" if index == 0 else cell_text(column, total, units) if total != "" else ""
+        numeric = column not in TEXT_COLUMNS
         table.add_column(
-            column.header,
+            HEADERS.get(column, column),
             footer=footer,
-            justify="right" if column.numeric else "left",
+            justify="right" if numeric else "left",
             overflow="fold",
-            no_wrap=column.numeric,
+            no_wrap=numeric,
         )
-    for row in rows:
-        cells = [column.text(row.get(column.key), units) for column in columns]
-        style = "red" if row["status"] == "unsupported" else "yellow" if row["status"] == "partial" else None
-        table.add_row(*cells, style=style)
-    summary = ", ".join(
-        f"{key.replace('_', ' ')} {human(totals[key], 'raw')}" for key in TOTAL_KEYS if key in totals
-    )
-    parts = [table, Text(summary)]
-    for warning in data["warnings"]:
-        parts.append(Text(f"warning: {warning}", style="yellow"))
+    for row in view.rows:
+        status = row.get("status")
+        style = "red" if status == "unsupported" else "yellow" if status == "partial" else None
+        table.add_row(*(cell_text(c, row.get(c), units) for c in view.columns), style=style)
+    parts = [table, *(Text(line) for line in footer_lines(data, view))]
+    parts += [Text(f"warning: {w}", style="yellow") for w in data["warnings"]]
     return Group(*parts)

@@ -98,6 +98,11 @@ ROWS = [
     ("minimum", [(5, 3), (5, 3)], merge(layers.Minimum())),
     ("concatenate", [(5, 3), (5, 4)], merge(layers.Concatenate())),
     ("concatenate_axis1", [(5, 3), (2, 3)], merge(layers.Concatenate(axis=1))),
+    (
+        "multi_head_attention",
+        [(5, 6), (7, 10)],
+        lambda xs: layers.MultiHeadAttention(2, 4, value_dim=3)(xs[0], xs[1]),
+    ),
     ("ops_add", [(5, 3), (5, 3)], lambda xs: keras.ops.add(xs[0], xs[1])),
     ("ops_multiply", [(5, 3), (1, 3)], lambda xs: keras.ops.multiply(xs[0], xs[1])),
 ]

@@ -1,0 +1,202 @@
+"""The `full` FLOP convention: one table of per-element costs, and how a layer call maps onto it.
+
+`flops = 2 * macs + elementwise work`, where the elementwise work of a call is a sum over table
+rows of `row cost * element count`. Rows are keyed by the `cost` field of each `LayerRule` and,
+for activation functions (the `Activation` layer and the fused `activation=` of Conv/Dense), by
+`activation:<name>`.
+
+Counting rule for the constants: every arithmetic operation, comparison and elementary function
+call (exp, log, erf, tanh, sqrt, rsqrt, a division) on one element is 1 FLOP. A cost is a
+`Cost` of four coefficients, so that pooling windows and merges of n inputs are exact:
+
+    flops = output * out_elems + input * in_elems + tap * out_elems * taps
+            + merge * out_elems * (n_inputs - 1)
+
+Each row has three costs: `forward` (inference), `backward` (the gradient with respect to the
+inputs, given the gradient of the outputs) and `weights` (the gradient with respect to the
+layer's own elementwise weights: bias, gamma/beta, PReLU alpha). `train_forward` differs from
+`forward` only where training runs a different computation (BatchNormalization computes batch
+statistics). MAC-based work (convolutions, matmuls) is not in the table: it is `2 * macs` forward,
+`2 * macs` for the input gradient and `2 * weight macs` for the weight gradient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+FULL = "full"
+TF_PROFILER = "tf-profiler"
+CONVENTIONS = (FULL, TF_PROFILER)
+
+
+@dataclass(frozen=True)
+class Cost:
+    """FLOPs per output element, per input element, per window tap, and per extra merge input."""
+
+    output: int = 0
+    input: int = 0
+    tap: int = 0
+    merge: int = 0
+
+    def describe(self) -> str:
+        parts = []
+        for coefficient, what in (
+            (self.output, "per output element"),
+            (self.input, "per input element"),
+            (self.tap, "per output element per window tap"),
+            (self.merge, "per output element per input after the first"),
+        ):
+            if coefficient:
+                parts.append(f"{coefficient} {what}")
+        return " + ".join(parts) if parts else "0"
+
+
+@dataclass(frozen=True)
+class CostRow:
+    key: str
+    forward: Cost
+    backward: Cost
+    weights: Cost = field(default_factory=Cost)
+    train_forward: Cost | None = None
+    note: str = ""
+
+
+def _row(key, forward, backward, note, weights=Cost(), train_forward=None) -> CostRow:
+    return CostRow(key, forward, backward, weights, train_forward, note)
+
+
+O = Cost  # Cost(output=...) reads as "per output element"
+
+_ACTIVATIONS = (
+    # name, forward per element, input-gradient per element, derivation
+    ("linear", 0, 0, "identity"),
+    ("relu", 1, 1, "max(x, 0); gradient: select"),
+    ("relu6", 2, 2, "min(max(x, 0), 6); gradient: two compares"),
+    ("leaky_relu", 2, 2, "max(x, a*x): mul + max; gradient: select + mul"),
+    ("elu", 3, 2, "x > 0 ? x : exp(x) - 1: exp, sub, select; gradient: select, add"),
+    ("selu", 4, 3, "scale * elu(x): elu + mul; gradient: elu's + mul"),
+    ("celu", 4, 3, "max(0,x) + min(0, a*(exp(x/a)-1)): div, exp, sub, mul (min/max fused)"),
+    ("exponential", 1, 1, "exp; gradient: mul by exp(x)"),
+    ("sigmoid", 3, 3, "1 / (1 + exp(-x)): exp, add, div; gradient: y*(1-y)*dy"),
+    ("hard_sigmoid", 4, 2, "clip(x/6 + 1/2, 0, 1): mul, add, max, min; gradient: mask, mul"),
+    ("tanh", 1, 3, "tanh; gradient: (1 - y^2) * dy"),
+    ("swish", 4, 6, "x * sigmoid(x): sigmoid + mul; gradient: s + x*s*(1-s) times dy"),
+    ("silu", 4, 6, "same as swish"),
+    ("hard_swish", 5, 4, "x * hard_sigmoid(x)"),
+    ("hard_silu", 5, 4, "same as hard_swish"),
+    ("gelu", 5, 8, "x/2 * (1 + erf(x/sqrt 2)): div, erf, add, mul, mul; gradient 8"),
+    ("softplus", 3, 3, "log(1 + exp(x)): exp, add, log; gradient: sigmoid(x) * dy"),
+    ("softsign", 3, 4, "x / (1 + |x|): abs, add, div"),
+    ("mish", 5, 10, "x * tanh(softplus(x)): softplus 3, tanh, mul"),
+    ("log_sigmoid", 4, 4, "-softplus(-x): neg, softplus 3"),
+    ("softmax", 5, 4, "max, sub, exp, sum, div; gradient: y * (dy - sum(y*dy))"),
+    ("log_softmax", 5, 3, "max, sub, exp, sum, log+sub"),
+)
+
+_ROWS: list[CostRow] = [
+    _row("bias", O(1), O(0), "bias add; weight gradient: sum of dy over positions", weights=O(1)),
+    _row("scale", O(1), O(1), "multiply by a constant (attention's 1/sqrt(key_dim))"),
+    _row("max_pool", Cost(output=-1, tap=1), Cost(tap=1), "k-1 compares per window"),
+    _row("avg_pool", Cost(tap=1), Cost(tap=1), "k-1 adds + 1 multiply per window"),
+    _row("global_max_pool", Cost(output=-1, input=1), Cost(input=1), "n-1 compares per channel"),
+    _row("global_avg_pool", Cost(input=1), Cost(input=1), "n-1 adds + 1 multiply per channel"),
+    _row(
+        "batch_norm",
+        O(2),
+        O(8),
+        "inference: x*scale + shift, per-channel folding not counted; training: mean 1, sub 1, "
+        "square 1, sum 1, normalize 1, scale 1, shift 1; input gradient 8",
+        weights=O(2),
+        train_forward=O(7),
+    ),
+    _row(
+        "layer_norm",
+        O(7),
+        O(8),
+        "mean 1, sub 1, square 1, sum 1, normalize 1, scale 1, shift 1 (also GroupNormalization)",
+        weights=O(2),
+    ),
+    _row("unit_norm", O(3), O(5), "square, sum, multiply by rsqrt (per-vector rsqrt not counted)"),
+    _row("normalization", O(2), O(1), "(x - mean) * rsqrt(var) with precomputed statistics"),
+    _row("rescaling", O(2), O(1), "x * scale + offset"),
+    _row("resizing:nearest", O(0), O(0), "gather"),
+    _row("resizing:bilinear", O(7), O(7), "4 weighted taps: 4 mul + 3 add"),
+    _row("resizing:bicubic", O(31), O(31), "16 weighted taps: 16 mul + 15 add"),
+    _row("upsampling:nearest", O(0), Cost(tap=1), "copy; gradient: sum over the copies"),
+    _row("upsampling:bilinear", O(7), O(7), "4 weighted taps: 4 mul + 3 add"),
+    _row("add", Cost(merge=1), O(0), "n-1 adds (also Subtract); gradient passes through"),
+    _row("multiply", Cost(merge=1), Cost(output=1, merge=1), "n-1 muls; gradient dy*other"),
+    _row("divide", Cost(merge=1), Cost(output=3), "a/b; gradient: dy/b and -dy*a/b^2"),
+    _row("average", Cost(output=1, merge=1), O(1), "n-1 adds + 1 multiply"),
+    _row("maximum", Cost(merge=1), Cost(output=1, merge=1), "n-1 compares (also Minimum)"),
+    _row("scale_add", O(2), O(1), "x + y * scale (InceptionResNet's CustomScaleLayer)"),
+    _row("layer_scale", O(1), O(1), "x * gamma (ConvNeXt's LayerScale)", weights=O(2)),
+    _row("prelu", O(2), O(2), "max(x, 0) + alpha*min(x, 0)", weights=O(2)),
+    _row("softmax", O(5), O(4), "as activation:softmax (attention scores)"),
+]
+for _name, _forward, _backward, _note in _ACTIVATIONS:
+    _ROWS.append(_row(f"activation:{_name}", O(_forward), O(_backward), _note))
+
+TABLE: Mapping[str, CostRow] = {row.key: row for row in _ROWS}
+
+
+def convention_rows() -> list[dict[str, Any]]:
+    """The table as rows for display (`cnncost conventions`)."""
+    return [
+        {
+            "key": row.key,
+            "forward": row.forward.describe(),
+            "input_gradient": row.backward.describe(),
+            "weight_gradient": row.weights.describe(),
+            "train_forward": (row.train_forward or row.forward).describe(),
+            "note": row.note,
+        }
+        for row in _ROWS
+    ]
+
+
+# -- how a layer call maps onto the table -----------------------------------------------------------
+
+
+def activation_key(name: str) -> str:
+    return f"activation:{name.lower()}"
+
+
+def _relu_layer_key(config: Mapping[str, Any]) -> str:
+    if config.get("negative_slope"):
+        return activation_key("leaky_relu")
+    if config.get("max_value") is not None:
+        return activation_key("relu6")  # clip at the top: one more compare
+    return activation_key("relu")
+
+
+def _interpolation_key(prefix: str, config: Mapping[str, Any]) -> str:
+    return f"{prefix}:{str(config.get('interpolation', 'nearest')).lower()}"
+
+
+def row_keys(cost: str | None, config: Mapping[str, Any]) -> list[str]:
+    """Table rows (each applied per the row's Cost) for a layer with registry cost `cost`."""
+    from cnncost.layers.activation import activation_name
+
+    if cost is None:
+        return []
+    if cost in ("conv", "dense"):
+        keys = ["bias"] if config.get("use_bias", True) else []
+        return keys + [activation_key(activation_name(config.get("activation")))]
+    if cost == "activation":
+        return [activation_key(activation_name(config.get("activation")))]
+    if cost == "relu_layer":
+        return [_relu_layer_key(config)]
+    if cost == "leaky_relu_layer":
+        return [activation_key("leaky_relu")]
+    if cost == "elu_layer":
+        return [activation_key("elu")]
+    if cost == "softmax_layer":
+        return [activation_key("softmax")]
+    if cost == "prelu_layer":
+        return ["prelu"]
+    if cost in ("resizing", "upsampling"):
+        return [_interpolation_key(cost, config)]
+    return [cost]

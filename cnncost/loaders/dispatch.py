@@ -1,0 +1,94 @@
+"""Pick the loader for a model path by its content, not its name.
+
+- a zip archive (`PK` magic): a Keras 3 `.keras` file;
+- an HDF5 file (its signature at 0 or after a user block): a full-model `.h5` file;
+- a folder with `saved_model.pb` / `keras_metadata.pb`: a Keras 2 SavedModel
+  (`saved_model.pb` itself is accepted for its folder);
+- a file starting with `{`: a bare model config (`model.to_json()`, or a `config.json`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cnncost.errors import ModelFileError
+from cnncost.ir import Graph
+from cnncost.loaders.keras_file import MAX_CONFIG_BYTES
+
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def detect_format(path: str | Path) -> str:
+    """One of "keras", "h5", "saved_model", "json"; raises `ModelFileError` otherwise."""
+    from cnncost.loaders.keras_h5 import is_hdf5
+    from cnncost.loaders.saved_model import GRAPH_FILE, is_saved_model
+
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such file or directory")
+    if path.is_dir():
+        if is_saved_model(path):
+            return "saved_model"
+        raise ModelFileError(
+            f"{path}: a directory, but not a SavedModel folder (no {GRAPH_FILE} inside)"
+        )
+    if path.name == GRAPH_FILE and is_saved_model(path.parent):
+        return "saved_model"
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(64)
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not head:
+        raise ModelFileError(f"{path}: the file is empty")
+    if head.startswith(ZIP_MAGIC):
+        return "keras"
+    if is_hdf5(path):
+        return "h5"
+    if head.lstrip().startswith(b"{"):
+        return "json"
+    if path.suffix == ".keras":
+        raise ModelFileError(f"{path}: not a .keras file (not a zip archive)")
+    if path.suffix in (".h5", ".hdf5"):
+        raise ModelFileError(f"{path}: not an HDF5 file")
+    raise ModelFileError(
+        f"{path}: not a Keras model (not a .keras zip, an HDF5 .h5 file, a SavedModel folder "
+        "or a JSON model config)"
+    )
+
+
+def _load_json(path: Path) -> Graph:
+    from cnncost.loaders.keras2 import normalize_config
+    from cnncost.loaders.keras_config import graph_from_config
+
+    with open(path, "rb") as stream:
+        data = stream.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ModelFileError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        config = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ModelFileError(f"{path}: nested too deeply") from None
+    return graph_from_config(normalize_config(config), source=str(path))
+
+
+def load_model_file(path: str | Path) -> Graph:
+    """A `Graph` from any model file or folder cnncost reads (see the module docstring)."""
+    path = Path(path)
+    kind = detect_format(path)
+    if kind == "keras":
+        from cnncost.loaders.keras_file import load_keras_file
+
+        return load_keras_file(path)
+    if kind == "h5":
+        from cnncost.loaders.keras_h5 import load_h5_file
+
+        return load_h5_file(path)
+    if kind == "saved_model":
+        from cnncost.loaders.saved_model import load_saved_model
+
+        return load_saved_model(path if path.is_dir() else path.parent)
+    return _load_json(path)

@@ -1,0 +1,126 @@
+"""Read a TensorFlow SavedModel folder written by Keras 2's `model.save(dir)`.
+
+Keras 2 stores every layer's config, as JSON, in `keras_metadata.pb` (a `SavedMetadata` protocol
+buffer: one `SavedObject` per Keras object, the model itself at `node_path == "root"`). We parse
+that message with `protobuf` from a schema declared here (field numbers of tf-keras's
+`saved_metadata.proto`), read the root's JSON and convert its Keras 2 config to the Keras 3 form.
+TensorFlow is not imported; the graph in `saved_model.pb` and the variables are never loaded,
+and nothing is executed.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from cnncost.errors import ModelFileError
+from cnncost.ir import Graph
+from cnncost.loaders.keras2 import normalize_config
+from cnncost.loaders.keras_config import graph_from_config
+from cnncost.loaders.keras_file import MAX_CONFIG_BYTES
+
+METADATA_FILE = "keras_metadata.pb"
+GRAPH_FILE = "saved_model.pb"
+# keras_metadata.pb holds one JSON blob per layer (the model's config appears in the root's and
+# again per nested model): a few times the size of the config itself.
+MAX_METADATA_BYTES = 4 * MAX_CONFIG_BYTES
+# Identifiers tf-keras gives the root object (`keras/saving/legacy/saved_model/constants.py`).
+NETWORK_IDENTIFIERS = {"_tf_keras_network", "_tf_keras_sequential"}
+SUBCLASSED_IDENTIFIER = "_tf_keras_model"
+
+
+def is_saved_model(path: Path) -> bool:
+    return path.is_dir() and ((path / GRAPH_FILE).is_file() or (path / METADATA_FILE).is_file())
+
+
+@cache
+def _saved_metadata_class():
+    """The `SavedMetadata` message class, declared in a private descriptor pool."""
+    try:
+        from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+    except ImportError:
+        raise ModelFileError(
+            "reading SavedModel folders needs protobuf: pip install 'cnncost[legacy]'"
+        ) from None
+    field = descriptor_pb2.FieldDescriptorProto
+    proto = descriptor_pb2.FileDescriptorProto(
+        name="cnncost/saved_metadata.proto", package="cnncost.saved_metadata", syntax="proto3"
+    )
+    saved_object = proto.message_type.add(name="SavedObject")
+    for name, number in (("node_path", 3), ("identifier", 4), ("metadata", 5)):
+        saved_object.field.add(
+            name=name, number=number, type=field.TYPE_STRING, label=field.LABEL_OPTIONAL
+        )
+    saved_object.field.add(
+        name="node_id", number=2, type=field.TYPE_INT32, label=field.LABEL_OPTIONAL
+    )
+    metadata = proto.message_type.add(name="SavedMetadata")
+    metadata.field.add(
+        name="nodes",
+        number=1,
+        type=field.TYPE_MESSAGE,
+        label=field.LABEL_REPEATED,
+        type_name=".cnncost.saved_metadata.SavedObject",
+    )
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(proto)
+    return message_factory.GetMessageClass(
+        pool.FindMessageTypeByName("cnncost.saved_metadata.SavedMetadata")
+    )
+
+
+def _read_metadata(path: Path) -> bytes:
+    metadata_path = path / METADATA_FILE
+    if not metadata_path.is_file():
+        raise ModelFileError(
+            f"{path}: a SavedModel without {METADATA_FILE} (written by tf.saved_model.save or "
+            "model.export, not Keras's model.save): it holds no layer configuration"
+        )
+    try:
+        with open(metadata_path, "rb") as stream:
+            data = stream.read(MAX_METADATA_BYTES + 1)
+    except OSError as exc:
+        raise ModelFileError(f"{metadata_path}: cannot read ({exc.strerror or exc})") from None
+    if len(data) > MAX_METADATA_BYTES:
+        raise ModelFileError(f"{metadata_path}: larger than {MAX_METADATA_BYTES} bytes")
+    return data
+
+
+def read_saved_model_config(path: str | Path) -> dict[str, Any]:
+    """The root model's config ({"class_name", "config"}) from a Keras 2 SavedModel folder."""
+    path = Path(path)
+    data = _read_metadata(path)
+    message = _saved_metadata_class()()
+    try:
+        from google.protobuf.message import DecodeError
+
+        message.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError):
+        raise ModelFileError(f"{path}: {METADATA_FILE} is not a valid protocol buffer") from None
+    roots = [node for node in message.nodes if node.node_path == "root"]
+    if not roots:
+        raise ModelFileError(f"{path}: {METADATA_FILE} has no root object")
+    root = roots[0]
+    if root.identifier == SUBCLASSED_IDENTIFIER:
+        raise ModelFileError(
+            f"{path}: a subclassed Keras model: its layers are Python code, not a configuration "
+            "(rebuild it as a Functional or Sequential model)"
+        )
+    if root.identifier not in NETWORK_IDENTIFIERS:
+        raise ModelFileError(f"{path}: the root object is a {root.identifier!r}, not a Keras model")
+    try:
+        metadata = json.loads(root.metadata)
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"{path}: the root metadata is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ModelFileError(f"{path}: the root metadata is nested too deeply") from None
+    if not isinstance(metadata, dict) or "config" not in metadata:
+        raise ModelFileError(f"{path}: the root metadata holds no model configuration")
+    return {"class_name": metadata.get("class_name"), "config": metadata["config"]}
+
+
+def load_saved_model(path: str | Path) -> Graph:
+    config = read_saved_model_config(path)
+    return graph_from_config(normalize_config(config), source=str(path))

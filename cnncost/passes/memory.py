@@ -1,0 +1,151 @@
+"""Memory: weight bytes, activation bytes per output, peak live activations, a training estimate.
+
+- A layer's dtype policy names its variable dtype and its compute dtype: `mixed_float16` and
+  `mixed_bfloat16` keep float32 variables and compute (so produce outputs) in 16 bits; a plain
+  dtype (`float32`, `bfloat16`, ...) is both.
+- `activation_bytes`: elements of every output tensor times the compute dtype's size, per sample.
+- `peak_activation_bytes`: tensors are allocated when their node runs (in the graph's topological
+  order) and freed after their last consumer ran; model outputs live to the end. The peak is the
+  largest sum of live tensors while a node runs (its inputs and its outputs both live). Layers
+  that could alias their input (Reshape, Flatten, Dropout at inference) are counted as copies.
+- Training: every output is kept for the backward pass, plus one gradient per trainable weight
+  and Adam's two slots per trainable weight, in the variable dtype.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cnncost.ir import Dim, Graph
+from cnncost.layers.base import product
+from cnncost.passes.params import NodeParams
+from cnncost.passes.shapes import ShapeResult
+
+ADAM_SLOTS = 2  # first and second moment per weight
+
+_BYTES = {
+    "float64": 8,
+    "float32": 4,
+    "float16": 2,
+    "bfloat16": 2,
+    "float8_e4m3fn": 1,
+    "float8_e5m2": 1,
+    "int64": 8,
+    "int32": 4,
+    "int16": 2,
+    "int8": 1,
+    "uint8": 1,
+    "uint16": 2,
+    "uint32": 4,
+    "bool": 1,
+}
+
+
+def policy_dtypes(policy: str) -> tuple[str, str]:
+    """(variable dtype, compute dtype) of a Keras dtype policy name."""
+    if policy.startswith("mixed_"):
+        return "float32", policy[len("mixed_") :]
+    return policy, policy
+
+
+def dtype_bytes(dtype: str) -> int | None:
+    return _BYTES.get(dtype)
+
+
+@dataclass(frozen=True)
+class NodeMemory:
+    weight_bytes: Dim
+    activation_bytes: Dim  # all outputs of the node, per sample
+    output_bytes: tuple[Dim, ...]
+
+
+@dataclass(frozen=True)
+class MemoryResult:
+    nodes: Mapping[str, NodeMemory]
+    weight_bytes: Dim
+    activation_bytes: Dim
+    peak_activation_bytes: Dim
+    gradient_bytes: Dim
+    optimizer_bytes: Dim
+    train_bytes: Dim
+    warnings: tuple[str, ...]
+
+
+def _sum(values) -> Dim:
+    total: Dim = 0
+    for v in values:
+        if v is None:
+            return None
+        total = total + v
+    return total
+
+
+def count_memory(
+    graph: Graph,
+    shapes: ShapeResult,
+    params: Mapping[str, NodeParams],
+    batch: int = 1,
+    dtype_override: str | None = None,
+) -> MemoryResult:
+    nodes: dict[str, NodeMemory] = {}
+    warnings: list[str] = []
+    gradient_bytes: Dim = 0
+    for node in graph.nodes:
+        policy = dtype_override or node.dtype_policy or "float32"
+        variable_dtype, compute_dtype = policy_dtypes(policy)
+        variable_size, compute_size = dtype_bytes(variable_dtype), dtype_bytes(compute_dtype)
+        if variable_size is None or compute_size is None:
+            warnings.append(f"{node.name}: unknown dtype policy {policy!r}; its bytes unknown")
+        node_params = params[node.name]
+        known = node_params.known and variable_size is not None
+        weights = node_params.total * variable_size if known else None
+        gradient_bytes = (
+            None
+            if gradient_bytes is None or not known
+            else gradient_bytes + node_params.trainable * variable_size
+        )
+        outputs = []
+        for shape in shapes.nodes[node.name].outputs:
+            size = None if shape is None or compute_size is None else product(shape[1:])
+            outputs.append(None if size is None else size * compute_size * batch)
+        nodes[node.name] = NodeMemory(weights, _sum(outputs), tuple(outputs))
+    weight_bytes = _sum(m.weight_bytes for m in nodes.values())
+    activation_bytes = _sum(m.activation_bytes for m in nodes.values())
+    optimizer_bytes = None if gradient_bytes is None else ADAM_SLOTS * gradient_bytes
+    train_bytes = _sum((weight_bytes, gradient_bytes, optimizer_bytes, activation_bytes))
+    return MemoryResult(
+        nodes,
+        weight_bytes,
+        activation_bytes,
+        peak_live_bytes(graph, nodes),
+        gradient_bytes,
+        optimizer_bytes,
+        train_bytes,
+        tuple(warnings),
+    )
+
+
+def peak_live_bytes(graph: Graph, nodes: Mapping[str, NodeMemory]) -> Dim:
+    """Largest sum of live tensors over the graph's topological order."""
+    order = {node.name: i for i, node in enumerate(graph.nodes)}
+    end = len(graph.nodes)
+    last_use: dict[tuple[str, int], int] = {}
+    for node in graph.nodes:
+        for ref in node.inputs:
+            key = (ref.node, ref.index)
+            last_use[key] = max(last_use.get(key, -1), order[node.name])
+    for ref in graph.outputs:
+        last_use[(ref.node, ref.index)] = end
+    live: dict[tuple[str, int], Dim] = {}
+    peak: Dim = 0
+    for step, node in enumerate(graph.nodes):
+        for index, size in enumerate(nodes[node.name].output_bytes):
+            live[(node.name, index)] = size
+        current = _sum(live.values())
+        if not isinstance(current, int):
+            return None  # unknown, or symbolic (no single peak)
+        peak = max(peak, current)
+        for key in [k for k in live if last_use.get(k, step) <= step]:
+            del live[key]
+    return peak

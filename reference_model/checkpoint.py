@@ -1,0 +1,197 @@
+"""One resumable callback for early stopping, per-epoch checkpoints and the history CSV.
+
+Keras's EarlyStopping, ModelCheckpoint and CSVLogger each reset their state when `fit` starts,
+so a resumed run would forget the patience counter and the best weights, and a run killed
+between the CSV row and the checkpoint would repeat a row. Here every epoch writes, in order:
+the checkpoint, the best weights (if improved), the history row, and last `state.json`, which
+names the checkpoint. A kill at any point leaves a `state.json` that agrees with a checkpoint,
+and resume drops history rows past it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from ._env import set_backend_default
+
+set_backend_default()
+
+import keras  # noqa: E402  (a Callback subclass needs the class at import time)
+import numpy as np  # noqa: E402
+
+
+@dataclass(frozen=True)
+class TrainState:
+    epoch: int = 0  # epochs completed
+    best: float = math.inf  # best monitored value so far
+    best_epoch: int = 0
+    wait: int = 0  # epochs since the last improvement
+    stopped_early: bool = False
+    checkpoint: str | None = None  # relative to the run folder
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    root: Path
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def history(self) -> Path:
+        return self.root / "history.csv"
+
+    @property
+    def best_weights(self) -> Path:
+        return self.root / "best.weights.npz"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    def checkpoint(self, epoch: int) -> Path:
+        return self.checkpoints / f"epoch-{epoch:03d}.keras"
+
+
+def read_state(paths: RunPaths) -> TrainState | None:
+    if not paths.state.is_file():
+        return None
+    return TrainState(**json.loads(paths.state.read_text()))
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)  # atomic on POSIX: a reader sees the old or the new file, never half
+
+
+def truncate_history(path: Path, epochs: int) -> None:
+    """Keep only the rows of completed epochs 1..epochs (a kill can leave one more)."""
+    if not path.is_file():
+        return
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return
+    fields = list(rows[0].keys())
+    kept = [r for r in rows if int(r["epoch"]) <= epochs]
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fields)
+        w.writeheader()
+        w.writerows(kept)
+
+
+def save_weights_npz(path: Path, weights: list) -> None:
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, *weights)
+    os.replace(tmp, path)
+
+
+def load_weights_npz(path: Path) -> list:
+    with np.load(path) as z:
+        return [z[f"arr_{i}"] for i in range(len(z.files))]
+
+
+class ResumableTraining(keras.callbacks.Callback):
+    def __init__(
+        self,
+        paths: RunPaths,
+        state: TrainState,
+        patience: int,
+        monitor: str = "val_loss",
+        keep: int = 2,
+        writer: bool = True,
+        min_delta: float = 0.0,
+    ):
+        super().__init__()
+        self.paths, self.state, self.patience = paths, state, patience
+        self.monitor, self.keep, self.writer, self.min_delta = monitor, keep, writer, min_delta
+        self.epoch_seconds: list[float] = []
+        self._best_weights = (
+            load_weights_npz(paths.best_weights)
+            if state.best_epoch and paths.best_weights.is_file()
+            else None
+        )
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        seconds = time.perf_counter() - self._t0
+        self.epoch_seconds.append(seconds)
+        value = float(logs.get(self.monitor, logs.get("loss", math.nan)))
+        done = epoch + 1
+        improved = value < self.state.best - self.min_delta
+        state = replace(
+            self.state,
+            epoch=done,
+            best=value if improved else self.state.best,
+            best_epoch=done if improved else self.state.best_epoch,
+            wait=0 if improved else self.state.wait + 1,
+        )
+        if improved:
+            self._best_weights = self.model.get_weights()
+        stop = state.wait >= self.patience
+        state = replace(
+            state,
+            stopped_early=stop,
+            checkpoint=str(self.paths.checkpoint(done).relative_to(self.paths.root)),
+        )
+        # Every worker saves (under MultiWorkerMirroredStrategy saving may need all of them);
+        # only the chief's files land in the run folder.
+        target = self.paths.checkpoint(done) if self.writer else None
+        self._save_checkpoint(target)
+        if self.writer:
+            if improved:
+                save_weights_npz(self.paths.best_weights, self._best_weights)
+            self._append_history(done, logs, seconds)
+            write_json_atomic(self.paths.state, asdict(state))
+            self._prune(done)
+        self.state = state
+        if stop:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        # Restore the best epoch's weights whether or not patience ran out, so final.keras is
+        # always the model with the lowest validation loss (Keras restores only on a stop).
+        if self._best_weights is not None:
+            self.model.set_weights(self._best_weights)
+
+    def _save_checkpoint(self, target: Path | None) -> None:
+        import tempfile
+
+        if target is None:
+            with tempfile.TemporaryDirectory() as tmp:
+                self.model.save(Path(tmp) / "ckpt.keras")
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.stem + ".tmp.keras")
+        self.model.save(tmp)
+        os.replace(tmp, target)
+
+    def _append_history(self, epoch: int, logs: dict, seconds: float) -> None:
+        row = {
+            "epoch": epoch,
+            **{k: f"{float(v):.6g}" for k, v in sorted(logs.items())},
+            "seconds": f"{seconds:.3f}",
+        }
+        new = not self.paths.history.is_file() or self.paths.history.stat().st_size == 0
+        with self.paths.history.open("a", newline="") as f:
+            w = csv.DictWriter(f, list(row))
+            if new:
+                w.writeheader()
+            w.writerow(row)
+
+    def _prune(self, epoch: int) -> None:
+        for old in range(1, epoch - self.keep + 1):
+            path = self.paths.checkpoint(old)
+            if path.is_file():
+                path.unlink()

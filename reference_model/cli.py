@@ -1,0 +1,267 @@
+"""`reference-model` / `python -m reference_model`: synth, scan, train, evaluate, predict.
+
+Thin commands: parse, call one function, print. Every user error is one line on stderr and exit
+code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ._env import set_backend_default
+from .errors import UsageError
+
+set_backend_default()
+
+PROG = "reference-model"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse prints usage + error; the brief is one line
+        raise UsageError(message)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .data.dataset import LABEL_SCHEMES, SPLIT_METHODS
+    from .data.weights import CLASS_WEIGHT_MODES
+
+    p = _Parser(prog=PROG, description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("synth", help="write a small synthetic dataset in the DeepFashion layout")
+    s.add_argument("--out", required=True)
+    s.add_argument("--classes", type=_positive, default=46)
+    s.add_argument("--images-per-class", type=_positive, default=10)
+    s.add_argument("--max-size", type=_positive, default=300)
+    s.add_argument("--min-size", type=_positive, default=None, help="default min(80, max)")
+    s.add_argument("--no-corrupt", action="store_true", help="leave out the damaged files")
+    s.add_argument("--seed", type=int, default=0)
+
+    def data_args(q):
+        q.add_argument("--data", required=True, help="DeepFashion root (img/, Anno/, Eval/)")
+        q.add_argument("--labels", choices=LABEL_SCHEMES, default="official")
+        q.add_argument("--split", choices=SPLIT_METHODS, default="official")
+        q.add_argument("--fraction", type=float, default=1.0)
+        q.add_argument("--seed", type=int, default=0)
+
+    s = sub.add_parser("scan", help="check a dataset: counts, skipped files, label disagreements")
+    data_args(s)
+    s.add_argument("--json", action="store_true")
+
+    t = sub.add_parser("train", help="train a model (a fresh run, or --resume one)")
+    t.add_argument("--data", help="DeepFashion root (img/, Anno/, Eval/)")
+    t.add_argument("--labels", choices=LABEL_SCHEMES, default="official")
+    t.add_argument("--split", choices=SPLIT_METHODS, default="official")
+    t.add_argument("--fraction", type=float, default=1.0)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", required=True, help="run folder")
+    t.add_argument(
+        "--model",
+        default="seed",
+        help="seed | seed-gap | seed-extra-pool | seed-bn | spec.json | model.keras",
+    )
+    t.add_argument("--image-size", type=_positive, default=256)
+    t.add_argument("--batch-size", type=_positive, default=32, help="per replica")
+    t.add_argument("--epochs", type=_positive, default=None, help="default 20")
+    t.add_argument("--learning-rate", type=float, default=1e-3)
+    t.add_argument("--patience", type=_positive, default=3)
+    t.add_argument("--crop", action="store_true", help="crop to the bbox before resizing")
+    t.add_argument("--class-weight", choices=CLASS_WEIGHT_MODES, default="none")
+    t.add_argument(
+        "--cache",
+        nargs="?",
+        const="",
+        default=None,
+        help="cache decoded images (in memory, or in the given file)",
+    )
+    t.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default="none")
+    t.add_argument("--mixed-precision", choices=("auto", "on", "off"), default="auto")
+    t.add_argument("--steps-per-epoch", type=_positive, default=None)
+    t.add_argument("--keep-checkpoints", type=_positive, default=2)
+    t.add_argument("--verbose", choices=("auto", "0", "1", "2"), default="auto")
+    t.add_argument("--no-evaluate", action="store_true")
+    t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out with its saved settings (--epochs may change)",
+    )
+
+    e = sub.add_parser("evaluate", help="top-1/3/5, per-class report, confusion matrix")
+    e.add_argument("--run", required=True, help="a finished run folder")
+    e.add_argument("--split", choices=("train", "val", "test"), default="test")
+    e.add_argument("--data", help="the dataset, if it moved since training")
+    e.add_argument("--out")
+
+    r = sub.add_parser("predict", help="classify images with a run's final model")
+    r.add_argument("--run", required=True)
+    r.add_argument("images", nargs="+")
+    return p
+
+
+def cmd_synth(a) -> int:
+    from .data.synth import SynthSpec, write_synthetic
+
+    spec = SynthSpec(
+        classes=a.classes,
+        images_per_class=a.images_per_class,
+        max_size=a.max_size,
+        min_size=a.min_size or min(80, a.max_size),
+        corrupt=not a.no_corrupt,
+        seed=a.seed,
+    )
+    res = write_synthetic(a.out, spec)
+    print(
+        f"wrote {res.images} images of {len(res.class_names)} classes "
+        f"(+{res.damaged} damaged or missing) to {res.root}"
+    )
+    return 0
+
+
+def cmd_scan(a) -> int:
+    from .data import dataset as D
+
+    ds = D.load_dataset(a.data)
+    labels = D.make_labels(ds, a.labels)
+    splits = D.assign_splits(ds, a.split, a.seed)
+    summary = D.summary(ds, labels, splits)
+    summary["label_disagreements"] = [
+        {"folder": f, "official": o, "images": n} for f, o, n in D.label_disagreements(ds)
+    ]
+    if a.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    for key in (
+        "root",
+        "listed",
+        "usable",
+        "skipped",
+        "categories",
+        "empty_categories",
+        "classes",
+        "splits",
+        "warnings",
+    ):
+        print(f"{key:>17}: {summary[key]}")
+    print("folder label vs official category (where they differ):")
+    for row in summary["label_disagreements"] or [{"folder": "-", "official": "-", "images": 0}]:
+        print(f"  {row['folder']:>20} -> {row['official']:<20} {row['images']:>7} images")
+    return 0
+
+
+def cmd_train(a) -> int:
+    from .train import TrainConfig, config_with, load_run_config, train
+
+    if a.resume:
+        cfg = config_with(load_run_config(Path(a.out)), epochs=a.epochs, out=a.out)
+    else:
+        if not a.data:
+            raise UsageError("train: --data is required (unless --resume)")
+        if not Path(a.data).is_dir():
+            raise UsageError(f"--data {a.data}: no such folder")
+        cfg = TrainConfig(
+            data=a.data,
+            out=a.out,
+            model=a.model,
+            image_size=a.image_size,
+            batch_size=a.batch_size,
+            epochs=a.epochs or 20,
+            learning_rate=a.learning_rate,
+            patience=a.patience,
+            labels=a.labels,
+            split=a.split,
+            fraction=a.fraction,
+            crop=a.crop,
+            class_weight=a.class_weight,
+            cache=a.cache,
+            strategy=a.strategy,
+            mixed_precision=a.mixed_precision,
+            seed=a.seed,
+            steps_per_epoch=a.steps_per_epoch,
+            keep_checkpoints=a.keep_checkpoints,
+            verbose=a.verbose,
+            evaluate=not a.no_evaluate,
+        )
+    record = train(cfg, resume=a.resume)
+    test = record.get("test")
+    print(
+        f"done: {record['epochs_run']} epochs, best epoch {record['best_epoch']} "
+        f"(val_loss {record['best_val_loss']:.4f})"
+        + (f", test top-1 {test['top1']:.3f} top-5 {test['top5']:.3f}" if test else "")
+    )
+    return 0
+
+
+def cmd_evaluate(a) -> int:
+    from .evaluate import evaluate_run
+
+    res = evaluate_run(a.run, a.split, a.out, a.data)
+    print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in res.items()))
+    return 0
+
+
+def cmd_predict(a) -> int:
+    import json as _json
+
+    missing = [p for p in a.images if not Path(p).is_file()]
+    if missing:
+        raise UsageError(f"no such image: {missing[0]}")
+    run = Path(a.run)
+    if not (run / "final.keras").is_file():
+        raise UsageError(f"{run}: no final.keras")
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from .data.pipeline import decode_and_resize
+    from .model import input_size
+
+    info = _json.loads((run / "run.json").read_text())
+    model = keras.saving.load_model(run / "final.keras")
+    size = input_size(model)
+    for path in a.images:
+        try:
+            image, _ = decode_and_resize(tf.constant(path), 0, (-1, -1, -1, -1), size, False)
+        except tf.errors.InvalidArgumentError:
+            raise UsageError(f"{path}: not a readable JPEG/PNG image") from None
+        probs = np.asarray(model.predict_on_batch(tf.cast(image, tf.float32)[None] / 255.0))[0]
+        best = int(probs.argmax())
+        print(f"{path}\t{info['class_names'][best]}\t{probs[best]:.3f}")
+    return 0
+
+
+COMMANDS = {
+    "synth": cmd_synth,
+    "scan": cmd_scan,
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "predict": cmd_predict,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

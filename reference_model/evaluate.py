@@ -1,0 +1,178 @@
+"""Top-1/3/5 accuracy, per-class precision/recall, confusion matrix (CSV + PNG).
+
+Predictions and labels come from the *same* pass over an unshuffled dataset, batch by batch, so
+row i of the predictions is row i of the labels (the seed's report compared two differently
+shuffled passes).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ClassReport:
+    name: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+def predict_with_labels(model, dataset) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, labels) in dataset order, from one pass."""
+    probs, labels = [], []
+    for x, y in dataset:
+        probs.append(np.asarray(model.predict_on_batch(x), dtype=np.float64))
+        labels.append(np.asarray(y))
+    return np.concatenate(probs), np.concatenate(labels).astype(int)
+
+
+def top_k_accuracy(probs: np.ndarray, labels: np.ndarray, k: int) -> float:
+    k = min(k, probs.shape[1])
+    # Stable sort on the negated scores: ties go to the lower class id, deterministically.
+    top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    return float(np.mean(np.any(top == labels[:, None], axis=1)))
+
+
+def confusion_matrix(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> np.ndarray:
+    """Rows: true class, columns: predicted class."""
+    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(cm, (labels, preds), 1)
+    return cm
+
+
+def per_class(cm: np.ndarray, names: tuple[str, ...] | list[str]) -> list[ClassReport]:
+    out = []
+    for i, name in enumerate(names):
+        tp, predicted, actual = cm[i, i], cm[:, i].sum(), cm[i, :].sum()
+        p = tp / predicted if predicted else 0.0
+        r = tp / actual if actual else 0.0
+        f1 = 2 * p * r / (p + r) if p + r else 0.0
+        out.append(ClassReport(name, float(p), float(r), float(f1), int(actual)))
+    return out
+
+
+def metrics(probs: np.ndarray, labels: np.ndarray, names) -> dict:
+    preds = probs.argmax(axis=1)
+    cm = confusion_matrix(labels, preds, len(names))
+    reports = per_class(cm, names)
+    present = [r for r in reports if r.support]
+    return {
+        "n": int(len(labels)),
+        "top1": top_k_accuracy(probs, labels, 1),
+        "top3": top_k_accuracy(probs, labels, 3),
+        "top5": top_k_accuracy(probs, labels, 5),
+        "macro_recall": float(np.mean([r.recall for r in present])) if present else 0.0,
+        "confusion": cm,
+        "per_class": reports,
+        "preds": preds,
+    }
+
+
+def write_outputs(
+    result: dict,
+    names,
+    labels: np.ndarray,
+    probs: np.ndarray,
+    out: Path,
+    files: list[str] | None = None,
+) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {k: result[k] for k in ("n", "top1", "top3", "top5", "macro_recall")}
+    (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+    with (out / "per_class.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["class", "precision", "recall", "f1", "support"])
+        for r in result["per_class"]:
+            w.writerow([r.name, f"{r.precision:.4f}", f"{r.recall:.4f}", f"{r.f1:.4f}", r.support])
+    with (out / "confusion.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["true\\predicted", *names])
+        for name, row in zip(names, result["confusion"], strict=True):
+            w.writerow([name, *row.tolist()])
+    with (out / "predictions.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["index", "file", "label", "predicted", "confidence"])
+        for i, (y, p) in enumerate(zip(labels, result["preds"], strict=True)):
+            w.writerow([i, files[i] if files else "", names[y], names[p], f"{probs[i, p]:.4f}"])
+    plot_confusion(result["confusion"], names, out / "confusion.png")
+
+
+def plot_confusion(cm: np.ndarray, names, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never a window
+    import matplotlib.pyplot as plt
+
+    n = len(names)
+    size = max(5.0, 0.22 * n + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    # Row-normalised: with DeepFashion's imbalance, raw counts show only the big classes.
+    rows = cm.sum(axis=1, keepdims=True)
+    ax.imshow(
+        np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0), cmap="Blues", vmin=0, vmax=1
+    )
+    ax.set_xticks(range(n), names, rotation=90, fontsize=7)
+    ax.set_yticks(range(n), names, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("confusion matrix (row-normalised)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def evaluate_split(model, dataset, names, out: Path, files: list[str] | None = None) -> dict:
+    probs, labels = predict_with_labels(model, dataset)
+    result = metrics(probs, labels, names)
+    # `files` only lines up when no image was dropped by the pipeline's error guard.
+    write_outputs(
+        result, names, labels, probs, out, files if files and len(files) == len(labels) else None
+    )
+    return result
+
+
+def evaluate_run(
+    run_dir: str | Path, split: str = "test", out: str | Path | None = None, data: str | None = None
+) -> dict:
+    """Evaluate a finished run's final.keras on one split, rebuilt from its run.json."""
+    from dataclasses import replace
+
+    from .errors import UsageError
+
+    run_dir = Path(run_dir)
+    # Checked before TensorFlow loads, so the error is the only thing on stderr.
+    if not (run_dir / "final.keras").is_file():
+        raise UsageError(f"{run_dir}: no final.keras (has the run finished?)")
+
+    import keras
+
+    from .data.pipeline import PipelineConfig, make_dataset
+    from .model import input_size
+    from .train import load_run_config, prepare_data
+
+    cfg = load_run_config(run_dir)
+    if data:
+        cfg = replace(cfg, data=data)
+    prepared = prepare_data(cfg)
+    if split not in prepared.splits or not prepared.splits[split].files:
+        raise UsageError(f"split {split!r} is empty for this run")
+    model = keras.saving.load_model(run_dir / "final.keras")
+    s = prepared.splits[split]
+    ds = make_dataset(
+        s.files, s.labels, s.boxes, PipelineConfig(input_size(model), cfg.batch_size, cfg.crop)
+    )
+    result = evaluate_split(
+        model,
+        ds,
+        prepared.class_names,
+        Path(out) if out else run_dir / f"eval-{split}",
+        list(s.files),
+    )
+    return {k: result[k] for k in ("n", "top1", "top3", "top5", "macro_recall")}

@@ -1,0 +1,279 @@
+"""`reference-model train`: the seed's recipe (Adam, cross-entropy, early stopping with patience
+3) with checkpoints and resume, mixed precision on GPU and tf.distribute strategies."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+from ._env import set_backend_default
+from .errors import UsageError
+
+set_backend_default()
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str
+    out: str
+    model: str = "seed"
+    image_size: int = 256
+    batch_size: int = 32  # per replica, as the seed used on one GPU
+    epochs: int = 20
+    learning_rate: float = 1e-3
+    patience: int = 3
+    labels: str = "official"
+    split: str = "official"
+    fraction: float = 1.0
+    crop: bool = False
+    class_weight: str = "none"
+    cache: str | None = None
+    strategy: str = "none"
+    mixed_precision: str = "auto"  # auto: on when a GPU is visible; on; off
+    seed: int = 0
+    steps_per_epoch: int | None = None
+    keep_checkpoints: int = 2
+    verbose: str = "auto"
+    evaluate: bool = True
+
+
+@dataclass(frozen=True)
+class SplitData:
+    files: tuple[str, ...]
+    labels: tuple[int, ...]
+    boxes: tuple[tuple[int, int, int, int], ...]
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    class_names: tuple[str, ...]
+    splits: dict[str, SplitData]
+    summary: dict
+
+
+def prepare_data(cfg: TrainConfig) -> PreparedData:
+    """Records -> labels -> splits -> (files, labels, boxes) per split. No TensorFlow here."""
+    from .data import dataset as D
+    from .data.pipeline import box_tuple
+
+    ds = D.load_dataset(cfg.data)
+    labels = D.make_labels(ds, cfg.labels)
+    splits = D.assign_splits(ds, cfg.split, cfg.seed)
+    keep = D.keep_fraction(ds, cfg.fraction, cfg.seed)
+    out = {}
+    for name in ("train", "val", "test"):
+        idx = [i for i, s in enumerate(splits) if s == name and keep[i]]
+        out[name] = SplitData(
+            tuple(ds.samples[i].file for i in idx),
+            tuple(labels.labels[i] for i in idx),
+            tuple(box_tuple(ds.samples[i].bbox) for i in idx),
+        )
+    summary = D.summary(
+        ds, labels, tuple(s if k else None for s, k in zip(splits, keep, strict=True))
+    )
+    summary["label_disagreements"] = [
+        {"folder": f, "official": o, "images": n} for f, o, n in D.label_disagreements(ds)
+    ]
+    if not out["train"] or not out["val"]:
+        raise UsageError(
+            f"split {cfg.split!r} leaves train={len(out['train'])}, "
+            f"val={len(out['val'])} images; both must be non-empty"
+        )
+    return PreparedData(labels.class_names, out, summary)
+
+
+def versions() -> dict:
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "backend": keras.backend.backend(),
+    }
+
+
+def use_mixed_precision(setting: str) -> bool:
+    import tensorflow as tf
+
+    if setting not in ("auto", "on", "off"):
+        raise UsageError(f"--mixed-precision must be auto, on or off, not {setting!r}")
+    # float16 only pays on GPUs with tensor cores; on a CPU it is slower, so auto means GPU.
+    return setting == "on" or (setting == "auto" and bool(tf.config.list_physical_devices("GPU")))
+
+
+def load_run_config(out: Path) -> TrainConfig:
+    path = out / "run.json"
+    if not path.is_file():
+        raise UsageError(f"--resume: no run.json in {out}")
+    saved = json.loads(path.read_text())["config"]
+    known = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in saved.items() if k in known})
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> dict:
+    """Run (or continue) a training run in `cfg.out`; returns the run.json contents."""
+    from .distribute import is_chief, make_strategy
+
+    strategy = make_strategy(cfg.strategy)  # first: multi-worker setup precedes other TF ops
+    _quiet_known_warnings()
+    import keras
+
+    from . import checkpoint as C
+    from .data.pipeline import PipelineConfig, make_dataset
+    from .data.weights import class_weights
+    from .model import input_size, resolve_model
+
+    out = Path(cfg.out)
+    chief = is_chief()
+    paths = C.RunPaths(out)
+    state = C.read_state(paths) if resume else None
+    if resume and state is None:
+        raise UsageError(f"--resume: no state.json in {out} (no epoch finished yet?)")
+    if not resume and paths.state.is_file():
+        raise UsageError(f"{out} already holds a run; use --resume or another --out")
+    if chief:
+        out.mkdir(parents=True, exist_ok=True)
+
+    keras.utils.set_random_seed(cfg.seed)
+    mixed = use_mixed_precision(cfg.mixed_precision)
+    if mixed:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    data = prepare_data(cfg)
+    num_classes = len(data.class_names)
+
+    with strategy.scope():
+        if state is not None:
+            model = keras.saving.load_model(out / state.checkpoint)
+        else:
+            model = resolve_model(cfg.model, cfg.image_size, num_classes)
+            model.compile(
+                optimizer=keras.optimizers.Adam(cfg.learning_rate),
+                loss="sparse_categorical_crossentropy",
+                metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(3, name="top3")],
+            )
+    size = input_size(model)
+    replicas = strategy.num_replicas_in_sync
+    global_batch = cfg.batch_size * replicas
+
+    def pipeline(name: str, shuffle: bool):
+        split = data.splits[name]
+        return make_dataset(
+            split.files,
+            split.labels,
+            split.boxes,
+            PipelineConfig(
+                size, global_batch, cfg.crop, cache_path(cfg.cache, name), shuffle, cfg.seed
+            ),
+        )
+
+    train_ds = pipeline("train", shuffle=True)
+    val_ds = pipeline("val", shuffle=False)
+    record = {
+        "config": asdict(cfg),
+        "command": sys.argv,
+        "versions": versions(),
+        "class_names": list(data.class_names),
+        "data": data.summary,
+        "distribute": {
+            "strategy": cfg.strategy,
+            "replicas": replicas,
+            "global_batch": global_batch,
+        },
+        "mixed_precision": mixed,
+        "input_size": list(size),
+        "params": model.count_params(),
+    }
+    if chief:
+        C.write_json_atomic(out / "run.json", {**record, "status": "running"})
+    if state is not None:
+        C.truncate_history(paths.history, state.epoch)
+    state = state or C.TrainState()
+    if state.stopped_early or state.epoch >= cfg.epochs:
+        raise UsageError(f"{out}: the run already finished ({state.epoch} epochs)")
+    callback = C.ResumableTraining(
+        paths, state, cfg.patience, keep=cfg.keep_checkpoints, writer=chief
+    )
+    weights = class_weights(data.splits["train"].labels, num_classes, cfg.class_weight)
+    verbose = cfg.verbose if cfg.verbose == "auto" else int(cfg.verbose)
+    start = time.perf_counter()
+    model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=cfg.epochs,
+        initial_epoch=state.epoch,
+        callbacks=[callback],
+        class_weight=weights,
+        verbose=verbose,
+        steps_per_epoch=cfg.steps_per_epoch,
+    )
+    final = out / "final.keras" if chief else _worker_dir(out) / "final.keras"
+    final.parent.mkdir(parents=True, exist_ok=True)
+    model.save(final)
+    record.update(
+        {
+            "status": "finished",
+            "epochs_run": callback.state.epoch,
+            "best_epoch": callback.state.best_epoch,
+            "best_val_loss": callback.state.best,
+            "stopped_early": callback.state.stopped_early,
+            "seconds_this_session": round(time.perf_counter() - start, 3),
+            "epoch_seconds_this_session": [round(s, 3) for s in callback.epoch_seconds],
+        }
+    )
+    if chief and cfg.evaluate and len(data.splits["test"]) and cfg.strategy != "multiworker":
+        from .evaluate import evaluate_split
+
+        result = evaluate_split(
+            model,
+            pipeline("test", shuffle=False),
+            data.class_names,
+            out / "eval",
+            list(data.splits["test"].files),
+        )
+        record["test"] = {k: result[k] for k in ("top1", "top3", "top5", "n")}
+    if chief:
+        C.write_json_atomic(out / "run.json", record)
+    else:
+        C.write_json_atomic(final.parent / "run.json", record)
+    return record
+
+
+def _quiet_known_warnings() -> None:
+    import warnings
+
+    # Both are expected here and would only confuse a user: the dataset is shuffled by the
+    # pipeline, and its length is unknown until the first epoch ends (the JPEG error guard can
+    # drop elements), which Keras reports as "ran out of data" once.
+    warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
+    warnings.filterwarnings("ignore", message=".*Your input ran out of data.*")
+
+
+def cache_path(cache: str | None, split: str) -> str | None:
+    """None: no cache; "": in memory; else one cache file per split (they must not share)."""
+    if cache is None or cache == "":
+        return cache
+    return f"{cache}.{split}"
+
+
+def _worker_dir(out: Path) -> Path:
+    """Where a non-chief worker writes: its own folder, so workers never race on a file."""
+    from .distribute import task
+
+    kind, index = task()
+    return out / f"{kind or 'worker'}-{index}"
+
+
+def config_with(cfg: TrainConfig, **changes) -> TrainConfig:
+    return replace(cfg, **{k: v for k, v in changes.items() if v is not None})

@@ -1,0 +1,2 @@
+
+“root"_tf_keras_sequential*ô{"class_name": "Sequential", "config": {"name": "sequential", "layers": [{"class_name": "InputLayer", "config": {"name": "input_layer", "dtype": "float32", "batch_input_shape": {"class_name": "__tuple__", "items": [null, 2, 2, 3]}}, "name": "input_layer", "inbound_nodes": []}, {"class_name": "Conv2D", "config": {"name": "conv2d", "filters": 4, "kernel_size": [3, 3]}}]}}

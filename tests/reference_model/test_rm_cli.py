@@ -1,0 +1,60 @@
+"""The console program in a subprocess: synth, scan, and one-line errors with exit code 2."""
+
+import json
+
+import pytest
+from rm_helpers import run_cli
+
+
+def assert_one_line_error(proc, text):
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0].startswith("reference-model: error:") and text in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (("train", "--data", "/no/such/dir", "--out", "/tmp/x"), "no such folder"),
+        (("scan", "--data", "/no/such/dir"), "does not exist"),
+        (("train", "--data", ".", "--out", "/tmp/x", "--epochs", "0"), "positive integer"),
+        (("train", "--out", "/tmp/x", "--strategy", "bogus"), "invalid choice"),
+        (("scan", "--data", ".", "--bogus-flag"), "unrecognized arguments"),
+        (("predict", "--run", "/tmp", "/no/such/image.jpg"), "no such image"),
+        (("evaluate", "--run", "/no/such/run"), "final.keras"),
+        (("nope",), "invalid choice"),
+    ],
+)
+def test_errors_are_one_line_and_exit_2(args, text):
+    assert_one_line_error(run_cli(*args), text)
+
+
+def test_synth_then_scan(tmp_path):
+    out = tmp_path / "df"
+    proc = run_cli(
+        "synth", "--out", str(out), "--classes", "5", "--images-per-class", "4", "--max-size", "64"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "wrote 20 images of 5 classes (+4 damaged or missing)" in proc.stdout
+    for rel in (
+        "Anno/list_category_cloth.txt",
+        "Anno/list_category_img.txt",
+        "Anno/list_bbox.txt",
+        "Eval/list_eval_partition.txt",
+    ):
+        lines = (out / rel).read_text().splitlines()
+        assert int(lines[0]) == len(lines) - 2  # the count line counts the rows
+    scan = run_cli("scan", "--data", str(out), "--split", "item", "--json")
+    assert scan.returncode == 0, scan.stderr
+    summary = json.loads(scan.stdout)
+    assert summary["usable"] == 20 and summary["classes"] == 5
+    assert sum(summary["skipped"].values()) == 4
+    assert {"folder": "Shirt", "official": "Button-Down", "images": 1} in summary[
+        "label_disagreements"
+    ]
+    assert run_cli("scan", "--data", str(tmp_path)).returncode == 2  # no Anno/ folder
+
+
+def test_resume_without_a_run_is_an_error(tmp_path):
+    assert_one_line_error(run_cli("train", "--out", str(tmp_path), "--resume"), "run.json")

@@ -1,0 +1,71 @@
+"""Metrics on hand-made arrays, and the one-pass order of predictions and labels."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from reference_model.evaluate import (
+    confusion_matrix,
+    evaluate_split,
+    metrics,
+    per_class,
+    top_k_accuracy,
+)
+
+
+def test_top_k_accuracy():
+    probs = np.array([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7], [0.2, 0.5, 0.3], [0.6, 0.3, 0.1]])
+    labels = np.array([0, 1, 2, 2])
+    assert top_k_accuracy(probs, labels, 1) == 0.25
+    assert top_k_accuracy(probs, labels, 2) == 0.75
+    assert top_k_accuracy(probs, labels, 5) == 1.0  # k beyond the classes: everything counts
+
+
+def test_confusion_and_per_class_report():
+    labels = np.array([0, 0, 0, 1, 1, 2])
+    preds = np.array([0, 0, 1, 1, 0, 1])
+    cm = confusion_matrix(labels, preds, 4)
+    assert cm.tolist() == [[2, 1, 0, 0], [1, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0]]
+    r = per_class(cm, ["a", "b", "c", "d"])
+    assert r[0].precision == pytest.approx(2 / 3) and r[0].recall == pytest.approx(2 / 3)
+    assert r[1].precision == pytest.approx(1 / 3) and r[1].recall == pytest.approx(1 / 2)
+    assert r[2].recall == 0 and r[2].support == 1 and r[3].support == 0
+
+
+def test_evaluation_keeps_predictions_and_labels_in_one_order(tmp_path):
+    """A model that 'predicts' the label written into the image: any reordering between the
+    prediction pass and the label pass would show as errors."""
+    import keras
+    import tensorflow as tf
+
+    n, k = 37, 5
+    labels = np.arange(n) % k
+    x = np.zeros((n, 4, 4, 3), np.float32)
+    x[np.arange(n), 0, 0, 0] = labels  # the label, hidden in one pixel
+    inp = keras.Input((4, 4, 3))
+    one_hot = keras.layers.Lambda(lambda t: tf.one_hot(tf.cast(t[:, 0, 0, 0], tf.int32), k))(inp)
+    model = keras.Model(inp, one_hot)
+    ds = tf.data.Dataset.from_tensor_slices((x, labels)).shuffle(64, seed=0).batch(8)
+    result = evaluate_split(model, ds, [f"c{i}" for i in range(k)], tmp_path)
+    assert result["top1"] == 1.0 and result["n"] == n
+    assert np.trace(result["confusion"]) == n
+    for name in (
+        "metrics.json",
+        "per_class.csv",
+        "confusion.csv",
+        "confusion.png",
+        "predictions.csv",
+    ):
+        assert (tmp_path / name).stat().st_size > 0
+    with (tmp_path / "confusion.csv").open() as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["true\\predicted", "c0", "c1", "c2", "c3", "c4"]
+    assert [int(v) for v in rows[1][1:]] == [8, 0, 0, 0, 0]
+
+
+def test_metrics_summary_fields():
+    probs = np.eye(3)[[0, 1, 2, 1]]
+    m = metrics(probs, np.array([0, 1, 2, 2]), ["a", "b", "c"])
+    assert m["top1"] == 0.75 and m["n"] == 4
+    assert m["macro_recall"] == pytest.approx((1 + 1 + 0.5) / 3)

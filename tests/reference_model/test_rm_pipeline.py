@@ -1,0 +1,81 @@
+"""The tf.data pipeline on real JPEGs written with Pillow."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from reference_model.data.annotations import BBox
+from reference_model.data.images import clip_bbox
+from reference_model.data.pipeline import PipelineConfig, box_tuple, crop_to_box, make_dataset
+
+
+@pytest.fixture(scope="module")
+def jpegs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("jpegs")
+    files = []
+    for i, (w, h) in enumerate([(40, 30), (120, 90), (64, 200), (300, 150), (33, 33)]):
+        img = np.full((h, w, 3), 20 * i, np.uint8)
+        img[: h // 2, : w // 2] = 250  # a bright top-left quarter
+        path = root / f"img_{i}.jpg"
+        Image.fromarray(img).save(path, "JPEG", quality=95)
+        files.append(str(path))
+    return files
+
+
+def test_batches_have_the_model_size_float_range_and_keep_order(jpegs):
+    cfg = PipelineConfig((24, 32), batch_size=2)
+    ds = make_dataset(jpegs, [0, 1, 2, 3, 4], [box_tuple(None)] * 5, cfg)
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds], strict=True)
+    assert [x.shape for x in xs] == [(2, 24, 32, 3), (2, 24, 32, 3), (1, 24, 32, 3)]
+    assert np.concatenate(ys).tolist() == [0, 1, 2, 3, 4]  # unshuffled: file order
+    x = np.concatenate(xs)
+    assert x.dtype == np.float32 and 0.0 <= x.min() and x.max() <= 1.0
+    # the bright quarter survives the resize in the right place
+    assert x[:, :6, :8].mean() > 0.9 and x[3, 18:, 24:].mean() < 0.3
+
+
+def test_cache_and_shuffle_give_the_same_images_in_a_new_order(jpegs, tmp_path):
+    cfg = PipelineConfig(
+        (16, 16), batch_size=5, cache=str(tmp_path / "cache"), shuffle=True, seed=1
+    )
+    ds = make_dataset(jpegs, [0, 1, 2, 3, 4], [box_tuple(None)] * 5, cfg)
+    first = next(iter(ds))[1].numpy().tolist()
+    second = next(iter(ds))[1].numpy().tolist()
+    assert sorted(first) == sorted(second) == [0, 1, 2, 3, 4]
+    assert list(tmp_path.iterdir())  # the cache file was written
+
+
+def test_crop_matches_the_pure_clip_and_falls_back_to_the_whole_image():
+    import tensorflow as tf
+
+    image = tf.reshape(tf.range(80 * 100 * 3) % 251, (80, 100, 3))
+    for box in [
+        BBox(10, 20, 50, 60),
+        BBox(-5, -5, 500, 400),
+        BBox(90, 70, 140, 120),
+        BBox(120, 10, 150, 50),
+    ]:
+        got = crop_to_box(image, tf.constant(box_tuple(box))).numpy()
+        clipped = clip_bbox(box, 100, 80)
+        want = (
+            image.numpy()
+            if clipped is None
+            else image.numpy()[clipped.y1 : clipped.y2, clipped.x1 : clipped.x2]
+        )
+        assert np.array_equal(got, want)
+    assert crop_to_box(image, tf.constant((-1, -1, -1, -1))).shape == (80, 100, 3)
+
+
+def test_crop_in_the_pipeline_zooms_on_the_box(jpegs):
+    boxes = [(0, 0, 20, 15), (0, 0, 60, 45), (0, 0, 32, 100), (0, 0, 150, 75), (0, 0, 16, 16)]
+    ds = make_dataset(jpegs, [0] * 5, boxes, PipelineConfig((8, 8), 5, crop=True))
+    x = next(iter(ds))[0].numpy()
+    assert x.min() > 0.9  # every box is the bright quarter only
+
+
+def test_an_undecodable_file_is_dropped_not_fatal(jpegs, tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff garbage \xff\xd9")  # passes the byte check, fails decode
+    files = [jpegs[0], str(bad), jpegs[1]]
+    ds = make_dataset(files, [7, 8, 9], [box_tuple(None)] * 3, PipelineConfig((8, 8), 4))
+    assert np.concatenate([y.numpy() for _, y in ds]).tolist() == [7, 9]

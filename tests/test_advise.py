@@ -1,0 +1,127 @@
+"""Acceptance 2: `suggest` on the seed model reaches the target RF, and each written edit is a
+model Keras builds with exactly the params cnncost predicted for it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from cnncost.advise import suggest, write_suggestions
+from cnncost.analysis import Options, analyze
+from cnncost.errors import CnnCostError
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = ROOT / "examples" / "models" / "seed_cnn.keras"
+
+
+def test_seed_target_rf_128_is_reached_with_exact_numbers():
+    advice = suggest(SEED, target_rf=128)
+    reached = [s for s in advice.suggestions if s.meets_target and s.kind == "insert-pooling"]
+    assert reached and min(reached[0].after.rf) >= 128
+    # re-analysing the written model gives the same numbers (the edit is the model)
+    flops = reached[0].after.flops
+    assert flops < advice.before.flops
+
+
+def test_global_pooling_param_drop_is_exact():
+    advice = suggest(SEED)
+    (gap,) = [s for s in advice.suggestions if s.kind == "global-pooling"]
+    # Dense(46) on 30*30*128 = 115200 features -> on 128 channels: the kernel loses
+    # (115200 - 128) * 46 weights; the bias (46) stays.
+    assert advice.before.params - gap.after.params == (30 * 30 * 128 - 128) * 46
+
+
+def test_resize_to_a_flop_budget_and_an_impossible_one():
+    advice = suggest(SEED, max_flops=300_000_000)
+    (resize,) = [s for s in advice.suggestions if s.kind == "resize-input"]
+    assert resize.meets_target and resize.after.flops <= 300_000_000
+    # one pixel larger breaks the budget: the search found the largest size
+    side = resize.after.input_size[0] + 1
+    bigger = analyze(SEED, input_shape=f"{side},{side},3")
+    assert bigger.totals["flops"] > 300_000_000
+    impossible = suggest(SEED, max_flops=1000)
+    (closest,) = [s for s in impossible.suggestions if s.kind == "resize-input"]
+    assert not closest.meets_target and "no input size meets" in closest.detail
+    assert closest.after.input_size == (22, 22)  # the smallest size the seed model accepts
+
+
+def test_bad_budgets_are_errors():
+    with pytest.raises(CnnCostError, match="positive"):
+        suggest(SEED, target_rf=0)
+
+
+def test_written_suggestions_rebuild_in_keras_with_the_predicted_params(tmp_path):
+    keras = pytest.importorskip("keras")
+    advice = suggest(SEED, target_rf=128, max_flops=300_000_000)
+    paths = write_suggestions(advice, tmp_path)
+    editable = [s for s in advice.suggestions if s.config is not None]
+    assert len(paths) == len(editable) >= 5
+    for suggestion, path in zip(editable, paths):
+        config = json.loads(zipfile.ZipFile(path).read("config.json"))
+        model = keras.saving.deserialize_keras_object(config)
+        assert model.count_params() == suggestion.after.params, (suggestion.kind, path)
+        # and cnncost reads the written file back to the same numbers
+        assert analyze(path).totals["flops"] == suggestion.after.flops
+
+
+def test_suggest_cli_json(tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cnncost",
+            "suggest",
+            str(SEED),
+            "--target-rf",
+            "128",
+            "--format",
+            "json",
+            "--write",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    kinds = [s["kind"] for s in data["suggestions"]]
+    assert "insert-pooling" in kinds and "global-pooling" in kinds
+    assert all(Path(s["written"]).exists() for s in data["suggestions"] if s["writable"])
+    bad = subprocess.run(
+        [sys.executable, "-m", "cnncost", "suggest", str(SEED), "--max-flops", "lots"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert bad.returncode == 2 and bad.stderr.startswith("cnncost: error:")
+
+
+def test_unproductive_and_dead_compute_are_found():
+    keras = pytest.importorskip("keras")
+    from keras import layers
+
+    inputs = keras.Input((32, 32, 3))
+    x = layers.Conv2D(4, 3, strides=4, name="skipper")(inputs)  # stride 4 > window 3
+    x = layers.Conv2D(4, 3, padding="same", name="wide")(x)  # RF 3 + 2*4 = 11
+    x = layers.Conv2D(4, 3, padding="same", name="late")(x)  # its input's RF is 11
+    outputs = layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, [outputs])
+    from support.keras_reference import write_config_only
+
+    path = write_config_only(model, Path(__import__("tempfile").mkdtemp()) / "m.keras")
+    advice = suggest(path)
+    kinds = {(s.kind, s.title.split(":")[0]) for s in advice.suggestions}
+    assert ("dead-compute", "skipper") in kinds
+    # RF into `late`: 11 < 32: no unproductive layer at this size
+    assert not any(s.kind == "unproductive-layer" for s in advice.suggestions)
+    # an input of 11x11 is covered by the RF reaching `late`: its 3x3 kernel adds nothing
+    small = suggest(path, options=Options(input_shape="11,11,3"))
+    assert any(
+        s.kind == "unproductive-layer" and s.title.startswith("late") for s in small.suggestions
+    )

@@ -1,0 +1,137 @@
+"""Acceptance 3 and 4: `cnncost audit` marks every wrong seed claim with a named mistake, passes
+the correct ones, and each wrong rule is caught on a purpose-built claim (seed CNN, 256x256x3:
+sizes 254, 127, 125, 62, 60, 30; RF 3, 4, 8, 10, 18, 22 with jumps 1, 2, 2, 4, 4, 8)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cnncost.audit import audit, evaluate_formula
+from cnncost.errors import CnnCostError
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = ROOT / "examples" / "models" / "seed_cnn.keras"
+CLAIMS = ROOT / "examples" / "seed_claims.toml"
+
+
+def judge(tmp_path, body: str):
+    path = tmp_path / "claims.toml"
+    path.write_text('input_shape = "256,256,3"\n' + body)
+    (verdict,) = audit(SEED, path).verdicts
+    return verdict
+
+
+def claim(layer, quantity, value, formula=None) -> str:
+    text = f'[[claim]]\nlayer = "{layer}"\nquantity = "{quantity}"\nvalue = {value}\n'
+    return text + (f'formula = "{formula}"\n' if formula else "")
+
+
+def test_seed_claims_every_wrong_one_named_and_correct_ones_passed():
+    result = audit(SEED, CLAIMS)
+    by_key = {(v.claim.layer, v.claim.quantity, v.claim.value): v for v in result.verdicts}
+    assert by_key[("total", "params", 5_392_494)].correct
+    assert by_key[("conv2d", "rf", 3)].correct
+    wrong = [v for v in result.verdicts if not v.correct]
+    assert len(wrong) == 17
+    assert all(v.mistakes and "unexplained" not in v.mistakes for v in wrong)
+    assert by_key[("total", "rf", 10)].exact == 22
+    assert by_key[("total", "jump", 1)].exact == 8
+
+
+@pytest.mark.parametrize(
+    ("claim_text", "mistake", "exact"),
+    [
+        # RF of conv2d_2 by r += k-1: 1 + 2 + 1 + 2 + 1 + 2 = 9; exact 18
+        (claim("conv2d_2", "rf", 9), "jump-ignored", 18),
+        # convs only and jump ignored: 1 + 2 + 2 + 2 = 7 (the notebook)
+        (claim("total", "rf", 7), "pooling-ignored", 22),
+        (claim("conv2d", "output_size", 128), "stride-padding-assumed", 254),
+        (claim("conv2d_1", "output_size", 128), "same-padding-assumed", 125),
+        # MACs of conv2d_1 at its input size 127 (output 125)
+        (
+            claim("conv2d_1", "macs", 3 * 3 * 32 * 64 * 127 * 127),
+            "input-size-for-output",
+            3 * 3 * 32 * 64 * 125 * 125,
+        ),
+        (claim("conv2d", "flops", 3 * 3 * 3 * 32 * 254 * 254), "flops-equal-macs", 115612672),
+        (
+            claim("conv2d", "flops", 2 * 3 * 3 * 3 * 32 * 254 * 254),
+            "bias-activation-left-out",
+            115612672,
+        ),
+        # the product is right (exact 2*MACs + bias + relu = 1792 * 254*254) but mis-multiplied
+        (
+            claim("conv2d", "flops", 115_000_000, "1792 * 254 * 254"),
+            "arithmetic-slip",
+            115612672,
+        ),
+        (claim("dense", "macs", 524288 * 46, "(64 * 64 * 128) * 46"), "wrong-operand", 5299200),
+    ],
+)
+def test_each_mistake_rule(tmp_path, claim_text, mistake, exact):
+    verdict = judge(tmp_path, claim_text)
+    assert not verdict.correct
+    assert verdict.exact == exact
+    assert verdict.mistakes[0] == mistake or mistake in verdict.mistakes
+
+
+def test_correct_claim_with_its_product_passes(tmp_path):
+    # conv2d MACs: 3*3 kernel, 3 input channels, 32 filters, 254*254 positions
+    verdict = judge(tmp_path, claim("conv2d", "macs", 55741824, "3 * 3 * 3 * 32 * 254 * 254"))
+    assert verdict.correct
+
+
+def test_bad_claims_are_clean_errors(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[claim]\nlayer = 1")
+    with pytest.raises(CnnCostError, match="not valid TOML"):
+        audit(SEED, bad)
+    bad.write_text(claim("conv9", "rf", 3))
+    with pytest.raises(CnnCostError, match="no layer named 'conv9'"):
+        audit(SEED, bad)
+    bad.write_text(claim("conv2d", "speed", 3))
+    with pytest.raises(CnnCostError, match="quantity must be one of"):
+        audit(SEED, bad)
+    with pytest.raises(CnnCostError, match="not a product"):
+        evaluate_formula("2 ** 10")
+
+
+def test_cli_exit_codes_and_json(tmp_path):
+    run = [sys.executable, "-m", "cnncost", "audit", str(SEED)]
+    out = subprocess.run(
+        [*run, str(CLAIMS), "--format", "json"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert out.returncode == 1, out.stderr
+    assert json.loads(out.stdout)["wrong"] == 17
+    good = tmp_path / "good.toml"
+    good.write_text(claim("total", "params", 5392494))
+    assert subprocess.run([*run, str(good)], capture_output=True, cwd=ROOT).returncode == 0
+    good.write_text("not toml [")
+    bad = subprocess.run([*run, str(good)], capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 2 and bad.stderr.startswith("cnncost: error:")
+
+
+def test_seed_corrections_doc_is_the_audit_output():
+    doc = (ROOT / "docs" / "seed-corrections.md").read_text()
+    marker = "<!-- generated by cnncost audit below this line -->\n"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cnncost",
+            "audit",
+            "examples/models/seed_cnn.keras",
+            "examples/seed_claims.toml",
+            "--format",
+            "markdown",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert doc.split(marker, 1)[1] == out.stdout
