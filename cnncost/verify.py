@@ -4,7 +4,9 @@
 the set of input pixels one output unit depends on, as the support of the gradient of that unit
 with respect to the input, in a probe copy of the model where nothing can cancel:
 
-- every kernel is a positive constant (1/fan-in, so values stay O(1)), biases and offsets are 0,
+- every kernel is a positive constant (1/fan-in, so values stay O(1)), biases and offsets are 0
+  (1 for transposed convs, whose outputs that read no input would otherwise be 0),
+  Rescaling is the identity,
   BatchNormalization / Normalization are positive affine maps (mean 0, variance 1, gamma 1);
 - every activation is linear (ReLU units that are off would hide pixels), max pooling becomes
   average pooling (a max routes the gradient to one pixel), Subtract/Maximum/Minimum become Add;
@@ -46,6 +48,8 @@ def _rewrite(config: Any) -> Any:
         inner["dtype"] = "float64"
     if "activation" in inner:
         inner["activation"] = "linear"
+    if class_name == "Rescaling":  # keep values near 1 (see _positive_value)
+        inner["scale"], inner["offset"] = 1.0, 0.0
     renamed = None
     if class_name.startswith("MaxPool"):
         renamed = class_name.replace("MaxPooling", "AveragePooling").replace("MaxPool", "AvgPool")
@@ -73,15 +77,23 @@ def _all_layers(model) -> list:
     return layers
 
 
-def _positive_value(name: str, shape: tuple[int, ...]):
+def _positive_value(layer, name: str, shape: tuple[int, ...]):
+    """Values that keep every activation near 1 (a product of small values, as in a gate
+    x * g, would otherwise shrink geometrically with depth and underflow)."""
     import numpy as np
 
     base = name.rsplit("/", 1)[-1]
+    if base == "bias" and "Transpose" in type(layer).__name__:
+        # A transposed conv's outputs that read no input (kernel < stride) equal the bias: keep
+        # them nonzero so a later Multiply does not zero the other factor's gradient.
+        return np.ones(shape)
     if base in ("moving_mean", "mean", "beta", "bias"):
         return np.zeros(shape)
     if base in ("moving_variance", "variance", "gamma", "count"):
         return np.ones(shape)
-    fan_in = math.prod(shape[:-1]) if len(shape) >= 2 else 1
+    depthwise = base == "depthwise_kernel" or type(layer).__name__.startswith("DepthwiseConv")
+    taps = shape[:-2] if depthwise else shape[:-1]  # depthwise: one input channel per output
+    fan_in = math.prod(taps) if len(shape) >= 2 else 1
     return np.full(shape, 1.0 / fan_in)
 
 
@@ -93,7 +105,7 @@ def probe_model(model):
     probe = keras.saving.deserialize_keras_object(config)
     for layer in _all_layers(probe):
         for variable in layer.weights:
-            variable.assign(_positive_value(variable.name, tuple(variable.shape)))
+            variable.assign(_positive_value(layer, variable.name, tuple(variable.shape)))
     return probe
 
 

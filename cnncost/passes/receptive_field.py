@@ -120,34 +120,34 @@ class AxisMap:
         bounds = self.region(unit)
         return None if bounds is None else Fraction(bounds[0] + bounds[1], 2)
 
-    def unit_at_centre(self, centre: Fraction | int) -> int | None:
-        """The unit whose region is centred at `centre` (the inverse of `centre`), if any."""
-        if self.shift or self.advance == 0:
-            return None
-        guess = (Fraction(centre) * self.period) // self.advance
-        for unit in range(guess - 2 * self.period - 1, guess + 2 * self.period + 2):
-            if self.centre(unit) == centre:
-                return unit
-        return None
-
-    def units_covering(self, pixel: int, units: int | None = None) -> range:
-        """The (contiguous) units whose region contains input pixel `pixel`.
-
-        Lows and highs never decrease with the unit index, so this is one range; `units` bounds
-        it to an output of that many units.
-        """
-        if self.shift or self.advance <= 0:
+    def _candidates(self, coordinate) -> range:
+        """Units whose region can reach input coordinate `coordinate` (a superset)."""
+        known = [(lo, hi) for lo, hi in zip(self.low, self.high) if lo is not None]
+        if not known or self.advance <= 0:
             return range(0)
-        guess = (pixel * self.period) // self.advance
-        reach = (self.size_max // self.advance + 2) * self.period
-        hits = [
+        lowest = min(lo for lo, _ in known)
+        spread = max(hi for _, hi in known) - lowest
+        guess = ((coordinate - lowest) * self.period) // self.advance
+        reach = self.period * (spread // self.advance + 3)
+        return range(guess - reach, guess + reach + 1)
+
+    def unit_at_centre(self, centre: Fraction | int) -> int | None:
+        """A unit whose region is centred at `centre` (the inverse of `centre`), if any."""
+        if self.shift:
+            return None
+        return next((u for u in self._candidates(centre) if self.centre(u) == centre), None)
+
+    def units_covering(self, pixel: int, units: int | None = None) -> tuple[int, ...]:
+        """The units whose region contains input pixel `pixel` (within `units` output units)."""
+        if self.shift:
+            return ()
+        return tuple(
             u
-            for u in range(guess - reach, guess + reach + 1)
-            if (b := self._stored(u)) is not None and b[0] <= pixel <= b[1]
-        ]
-        if units is not None:
-            hits = [u for u in hits if 0 <= u < units]
-        return range(hits[0], hits[-1] + 1) if hits else range(0)
+            for u in self._candidates(pixel)
+            if (units is None or 0 <= u < units)
+            and (b := self._stored(u)) is not None
+            and b[0] <= pixel <= b[1]
+        )
 
 
 def identity_map(size: Any) -> AxisMap:
