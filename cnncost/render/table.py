@@ -39,8 +39,35 @@ def _axes_text(values: Any) -> str:
     return texts[0] if len(set(texts)) == 1 else "x".join(texts)
 
 
+def _size_text(field: Mapping[str, Any]) -> str:
+    """`22`, or `3..5` per axis where the size depends on the unit's position."""
+    low, high = field.get("size_min"), field.get("size_max")
+    if low and high and low != high:
+        return "x".join(f"{a}..{b}" if a != b else str(a) for a, b in zip(low, high, strict=True))
+    return _axes_text(field.get("size"))
+
+
+def _local_rf_text(field: Mapping[str, Any]) -> str:
+    return f"{_size_text(field)}/{_axes_text(field.get('jump'))}"
+
+
+GATED_NOTE = (
+    "* local receptive field behind a channel-only global gate (squeeze-and-excitation); "
+    "the formal receptive field is the whole input"
+)
+
+
+def _is_gated(row: Mapping[str, Any]) -> bool:
+    return any(
+        f and f.get("global") and f.get("local")
+        for f in (row.get("receptive_field") or {}).values()
+    )
+
+
 def rf_text(value: Any) -> str:
-    """`22x22/8x8` (size/jump per axis), `global`, or '' where there is no spatial relation."""
+    """`22/8` (size/jump; per axis `22x18/8x4` when they differ), `851/32*` for the local RF behind
+    a global gate (see GATED_NOTE), `global`, or '' where there is no spatial relation; a trailing
+    `?` where the RF is not exact."""
     if not value:
         return ""
     parts = []
@@ -48,9 +75,10 @@ def rf_text(value: Any) -> str:
         if field is None:  # no spatial relation to that input
             continue
         if field.get("global"):
-            parts.append("global")
+            local = field.get("local")
+            parts.append(f"{_local_rf_text(local)}*" if local else "global")
             continue
-        parts.append(f"{_axes_text(field.get('size'))}/{_axes_text(field.get('jump'))}")
+        parts.append(_local_rf_text(field) + ("" if field.get("exact", True) else "?"))
     return " ".join(parts)
 
 
@@ -85,6 +113,8 @@ def footer_lines(data: Mapping[str, Any], view: View) -> list[str]:
     ]
     if view.hidden_rows:
         lines.append(f"({view.hidden_rows} more rows not shown)")
+    if "receptive_field" in view.columns and any(_is_gated(row) for row in view.rows):
+        lines.append(GATED_NOTE)
     for field in ("flops", "params"):
         shares = heaviest_shares(data, field)
         if shares:
