@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dtypes", default=None, help="comma-separated (default float32,float64 / float32)"
     )
     calibrate.add_argument("--matmul-size", type=int, default=2048, metavar="N")
-    calibrate.add_argument("--repeats", type=int, default=5, metavar="N")
+    calibrate.add_argument("--repeats", type=int, default=10, metavar="N")
     calibrate.add_argument(
         "--out", metavar="FILE.json", help="where to write (default $CNNCOST_DEVICES_DIR/NAME.json)"
     )

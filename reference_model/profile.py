@@ -417,3 +417,38 @@ def check_profile(data: Any) -> dict[str, Any]:
             "profile.tf_profiler",
         )
     return data
+
+
+# -- which model --------------------------------------------------------------------------------
+
+
+def build_named_model(name: str, image_size: int | None = None, dtype_policy: str = "float32"):
+    """A seed variant (`seed`, `seed-gap`, ...), a spec .json / .keras file, or a
+    keras.applications model by class name (`ResNet50`, built with weights=None), under the
+    given dtype policy."""
+    import keras
+
+    from .model import VARIANTS, resolve_model
+
+    keras.config.set_dtype_policy(dtype_policy)
+    if name in VARIANTS or name.endswith((".json", ".keras")):
+        if name.endswith(".keras"):
+            from pathlib import Path
+
+            from .model import keras_file_kind, load_config_only
+
+            path = Path(name)
+            if not path.is_file():
+                raise UsageError(f"no such model file {name}")
+            if keras_file_kind(path) == "config":
+                return load_config_only(path)
+            return keras.saving.load_model(path, compile=False)
+        return resolve_model(name, image_size or 256, 46)
+    application = getattr(keras.applications, name, None)
+    if not callable(application):
+        raise UsageError(
+            f"unknown model {name!r}: a seed variant ({', '.join(VARIANTS)}), a .json/.keras "
+            "file, or a keras.applications name such as ResNet50"
+        )
+    size = image_size or 224
+    return application(weights=None, input_shape=(size, size, 3))
