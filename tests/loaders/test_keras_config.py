@@ -12,7 +12,9 @@ def test_nested_model_called_twice_shares_its_weights(tmp_path):
 
     import cnncost
 
-    inner = keras.Sequential([keras.Input((8, 8, 3)), layers.Conv2D(4, 3, name="conv")], name="inner")
+    inner = keras.Sequential(
+        [keras.Input((8, 8, 3)), layers.Conv2D(4, 3, name="conv")], name="inner"
+    )
     x = keras.Input((8, 8, 3))
     y = keras.Input((8, 8, 3))
     model = keras.Model([x, y], layers.Add()([inner(x), inner(y)]))
