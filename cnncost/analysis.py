@@ -209,6 +209,7 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
                 "peak_flops": device.peak_flops,
                 "bandwidth": profile.bandwidth,
                 "overhead_s": profile.overhead_s,
+                "call_overhead_s": profile.call_overhead_s,
             }
         )
     return Report(

@@ -39,10 +39,11 @@ class DeviceProfile:
     name: str
     peak_flops: Mapping[str, float]  # compute dtype -> dense peak FLOP/s
     bandwidth: float  # bytes/s
-    overhead_s: float = 0.0  # fixed time per layer call
+    overhead_s: float = 0.0  # fixed time per layer inside a compiled model
     description: str = ""
     source: str = ""  # where the figures come from (datasheet URL, or "calibrated ...")
     measured: Mapping[str, Any] = field(default_factory=dict)  # calibration details
+    call_overhead_s: float = 0.0  # fixed time per compiled call (once per model call)
 
     def peak_for(self, dtype: str, tf32: bool = False) -> tuple[str, float]:
         """(dtype key used, peak FLOP/s) for a compute dtype; float32 with `tf32` -> tfloat32."""
@@ -62,6 +63,7 @@ class DeviceProfile:
             "peak_flops": dict(self.peak_flops),
             "bandwidth": self.bandwidth,
             "overhead_s": self.overhead_s,
+            "call_overhead_s": self.call_overhead_s,
             "measured": dict(self.measured),
         }
 
@@ -125,14 +127,18 @@ def profile_from_dict(data: Mapping[str, Any], origin: str) -> DeviceProfile:
     bandwidth = data.get("bandwidth")
     if not isinstance(bandwidth, (int, float)) or isinstance(bandwidth, bool) or bandwidth <= 0:
         raise CnnCostError(f"{origin}: 'bandwidth' must be a positive number of bytes/s")
-    overhead = data.get("overhead_s", 0.0)
-    if not isinstance(overhead, (int, float)) or isinstance(overhead, bool) or overhead < 0:
-        raise CnnCostError(f"{origin}: 'overhead_s' must be a number of seconds >= 0")
+    overheads = []
+    for key in ("overhead_s", "call_overhead_s"):
+        value = data.get(key, 0.0)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise CnnCostError(f"{origin}: {key!r} must be a number of seconds >= 0")
+        overheads.append(float(value))
     return DeviceProfile(
         name=str(data.get("name") or Path(origin).stem),
         peak_flops={str(k): float(v) for k, v in peaks.items()},
         bandwidth=float(bandwidth),
-        overhead_s=float(overhead),
+        overhead_s=overheads[0],
+        call_overhead_s=overheads[1],
         description=str(data.get("description", "")),
         source=str(data.get("source", origin)),
         measured=dict(data.get("measured") or {}),
@@ -231,8 +237,10 @@ def calibrate_keras(
     repeats: int = 5,
 ) -> DeviceProfile:
     """Measure through Keras on its current backend (the engine the profiled models run on):
-    the same matmul / copy / tiny op, each in the backend's compiled form (tf.function,
-    jax.jit; torch eager) and synchronised, so the overhead is one compiled op's dispatch."""
+    the same matmul / copy, each in the backend's compiled form (tf.function, jax.jit; torch
+    eager) and synchronised. Two overheads: `call_overhead_s`, one compiled call of a tiny op
+    (paid once per model call, or per layer when a layer runs alone), and `overhead_s`, the
+    extra time of each further tiny op chained inside one compiled call (paid per layer)."""
     import keras
     import numpy as np
 
@@ -247,18 +255,29 @@ def calibrate_keras(
     best, _ = _best_and_median(run_compiled(lambda x: x + 1.0, src), repeats)
     bandwidth = 2 * (copy_bytes // 4) * 4 / best
     tiny = keras.ops.convert_to_tensor(np.ones(8, dtype=np.float32))
-    _, overhead = _best_and_median(run_compiled(lambda x: x + 1.0, tiny), 200)
+    _, call = _best_and_median(run_compiled(lambda x: x + 1.0, tiny), 200)
+
+    def chain(x):
+        for _ in range(CHAIN):
+            x = keras.ops.sin(x)  # not foldable into one op
+        return x
+
+    _, chained = _best_and_median(run_compiled(chain, tiny), 50)
+    overhead = max(chained - call, 0.0) / (CHAIN - 1)
     measured = {
         "engine": f"keras/{backend}",
         "matmul_size": matmul_size,
         "copy_bytes": copy_bytes // 4 * 4,
         "repeats": repeats,
-        "overhead_op": "compiled add of 8 floats",
+        "overhead_op": f"compiled add of 8 floats; {CHAIN} chained sin ops of 8 floats",
     }
     return DeviceProfile(
         name, peaks, bandwidth, overhead, f"this machine (keras/{backend})", "cnncost calibrate",
-        measured,
+        measured, call,
     )  # fmt: skip
+
+
+CHAIN = 64
 
 
 def _compiled_runner(backend: str):

@@ -189,6 +189,8 @@ def validate(
     """`predicted`: cnncost's report dict with a device (same batch/dtype as the profile);
     `profiler_convention`: cnncost's report at batch 1 in the tf-profiler convention."""
     totals = predicted["totals"]
+    # each layer was measured alone, in a compiled call of its own: it pays the call overhead
+    call = predicted["conventions"].get("call_overhead_s") or 0.0
     join = join_layers(predicted["layers"], profile["layers"])
     layer_rows = []
     for match in join.matched:
@@ -200,7 +202,8 @@ def validate(
             "bytes_moved": match.total("bytes_moved"),
             "floor_s": match.total("floor_s"),
         }
-        row.update(compare(match.total("latency_s"), match.measured["latency_s"]))
+        alone = match.total("latency_s")
+        row.update(compare(None if alone is None else alone + call, match.measured["latency_s"]))
         layer_rows.append(row)
     timed = [r for r in layer_rows if r["predicted"] is not None]
     pred = [r["predicted"] for r in timed]

@@ -23,7 +23,8 @@ The overhead is paid once per kernel-group: forward, input gradient, weight grad
 `floor_s = flops / peak_flops` is a hard lower bound (no device does the work faster than its
 peak); the memory term is not one (caches, fusion and views can avoid the traffic), so a
 measured time below `floor_s` is impossible, one below `time` merely beats the model.
-The whole model's latency is the sum over its layers (layers run one after another).
+The whole model's latency is the sum over its layers (layers run one after another), plus the
+device's `call_overhead_s` once (one compiled call of the model / train step).
 """
 
 from __future__ import annotations
@@ -157,7 +158,10 @@ def roofline(
     def total(kind: str, attr: str) -> float | None:
         if unknown:
             return None
-        return sum(getattr(getattr(n, kind), attr) for n in nodes.values() if getattr(n, kind))
+        call = device.call_overhead_s if attr == "time_s" else 0.0
+        return call + sum(
+            getattr(getattr(n, kind), attr) for n in nodes.values() if getattr(n, kind)
+        )
 
     return RooflineResult(
         nodes,

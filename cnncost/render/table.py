@@ -84,7 +84,13 @@ def title(data: Mapping[str, Any]) -> str:
     conventions = ", ".join(
         f"{k}={v}"
         for k, v in data["conventions"].items()
-        if k not in ("peak_flops", "bandwidth", "overhead_s")  # in the device line below
+        if k
+        not in (
+            "peak_flops",
+            "bandwidth",
+            "overhead_s",
+            "call_overhead_s",
+        )  # in the device line below
     )
     return f"{model['name']} ({model['source']})\ninput {inputs}; {conventions}"
 
@@ -132,7 +138,8 @@ def _device_line(data: Mapping[str, Any]) -> str:
     return (
         f"predicted on {conventions['device']} ({conventions['peak_dtype']} "
         f"{conventions['peak_flops'] / 1e12:.3g} TFLOP/s, {conventions['bandwidth'] / 1e9:.4g} "
-        f"GB/s, {conventions['overhead_s'] * 1e6:.3g} us/layer), batch {conventions['batch']}: "
+        f"GB/s, {conventions['overhead_s'] * 1e6:.3g} us/layer, "
+        f"{conventions.get('call_overhead_s', 0) * 1e6:.3g} us/call), batch {conventions['batch']}: "
         + (", ".join(parts) if parts else "unknown (see warnings)")
     )
 
