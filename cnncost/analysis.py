@@ -27,6 +27,9 @@ class Options:
     flops_convention: str = "full"
     padding_aware: bool = False
     dtype: str = "float32"  # a dtype policy applied to every layer, unless "float32"
+    device: str | None = None  # a device profile name or .json path: adds the roofline
+    dataset_size: int | None = None  # samples per epoch, for the epoch-time estimate
+    tf32: bool = False  # float32 convs/matmuls at the device's TF32 tensor-core peak
 
     def __post_init__(self) -> None:
         from cnncost.conventions import CONVENTIONS
@@ -37,6 +40,14 @@ class Options:
             )
         if not isinstance(self.batch, int) or isinstance(self.batch, bool) or self.batch < 1:
             raise CnnCostError(f"batch must be a positive integer, not {self.batch!r}")
+        if self.dataset_size is not None and (
+            not isinstance(self.dataset_size, int) or self.dataset_size < 1
+        ):
+            raise CnnCostError(
+                f"dataset size must be a positive integer, not {self.dataset_size!r}"
+            )
+        if self.dataset_size is not None and self.device is None:
+            raise CnnCostError("--dataset-size needs --device (the epoch time is a prediction)")
 
 
 def load_graph(model: Any) -> Graph:
@@ -136,6 +147,7 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
     macs = {name: result.macs for name, result in compute.nodes.items()}
     rf = receptive_fields(graph, shapes)
     warnings = list(shapes.warnings)
+    device = _roofline(graph, shapes, params, compute, memory, options)
     rows = []
     for node in graph.nodes:
         node_shapes = shapes.nodes[node.name]
@@ -145,6 +157,8 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
         counted = None if node_compute.flops is None else macs[node.name]
         status = _status(node_shapes.supported, shapes_known, counted)
         extra = _compute_extra(node_compute, memory.nodes[node.name], options)
+        if device is not None:
+            extra.update(_roofline_extra(device.nodes[node.name]))
         if not node_shapes.supported:
             reason = unsupported_reason(node)
             extra["reason"] = reason
@@ -191,6 +205,26 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
             "train_bytes": memory.train_bytes,
         }
     )
+    conventions = {
+        "flops": options.flops_convention,
+        "padding_aware": options.padding_aware,
+        "batch": options.batch,
+        "dtype": options.dtype,
+    }
+    if device is not None:
+        warnings.extend(device.warnings)
+        totals.update(_roofline_totals(device, options))
+        profile = _device_profile(options)
+        conventions.update(
+            {
+                "device": profile.name,
+                "peak_dtype": device.dtype,
+                "peak_flops": device.peak_flops,
+                "bandwidth": profile.bandwidth,
+                "overhead_s": profile.overhead_s,
+                "call_overhead_s": profile.call_overhead_s,
+            }
+        )
     return Report(
         model_name=graph.name,
         source=graph.source,
@@ -200,16 +234,71 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
         outputs=tuple(
             TensorInfo(r.node, shapes.nodes[r.node].outputs[r.index]) for r in graph.outputs
         ),
-        conventions={
-            "flops": options.flops_convention,
-            "padding_aware": options.padding_aware,
-            "batch": options.batch,
-            "dtype": options.dtype,
-        },
+        conventions=conventions,
         layers=tuple(rows),
         totals=totals,
         warnings=tuple(warnings),
     )
+
+
+def _device_profile(options: Options):
+    from cnncost.devices import load_device
+
+    return load_device(options.device)
+
+
+def _roofline(graph, shapes, params, compute, memory, options: Options):
+    """The roofline pass on full-convention FLOPs (the work done), or None without --device."""
+    if options.device is None:
+        return None
+    from cnncost.passes.memory import policy_dtypes
+    from cnncost.passes.roofline import roofline
+
+    if options.flops_convention != "full" or options.padding_aware:
+        compute = count_compute(graph, shapes, params)
+    compute_dtype = policy_dtypes(options.dtype)[1]
+    return roofline(
+        graph, compute, memory, params, options.batch, _device_profile(options), compute_dtype,
+        options.tf32,
+    )  # fmt: skip
+
+
+def _roofline_extra(node) -> dict[str, Any]:
+    forward, training = node.inference, node.training
+    if forward is None:
+        return {
+            "bytes_moved": None,
+            "arithmetic_intensity": None,
+            "bound": None,
+            "latency_s": None,
+            "floor_s": None,
+            "train_latency_s": None,
+        }
+    return {
+        "bytes_moved": forward.bytes_moved,
+        "arithmetic_intensity": forward.intensity,
+        "bound": forward.bound,
+        "latency_s": forward.time_s,
+        "floor_s": forward.floor_s,
+        "train_latency_s": training.time_s,
+    }
+
+
+def _roofline_totals(device, options: Options) -> dict[str, Any]:
+    totals: dict[str, Any] = {
+        "latency_s": device.latency_s,
+        "floor_s": device.floor_s,
+        "train_step_s": device.train_step_s,
+        "train_floor_s": device.train_floor_s,
+        "train_samples_per_s": (
+            options.batch / device.train_step_s if device.train_step_s else None
+        ),
+    }
+    if options.dataset_size is not None:
+        steps = -(-options.dataset_size // options.batch)  # ceil: the last batch is partial
+        totals["steps_per_epoch"] = steps
+        totals["epoch_s"] = None if device.train_step_s is None else steps * device.train_step_s
+    return totals
 
 
 def _times(value: Any, batch: int) -> Any:

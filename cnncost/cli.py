@@ -70,6 +70,21 @@ def _add_output_options(parser: argparse.ArgumentParser, formats: tuple[str, ...
     parser.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
 
 
+def _add_device_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device",
+        metavar="NAME",
+        help="roofline latency on a device: h200, h100, a100, l4, t4, v100, a calibrated "
+        "profile name, or a profile .json",
+    )
+    parser.add_argument(
+        "--dataset-size", type=int, metavar="N", help="samples per epoch: adds the epoch time"
+    )
+    parser.add_argument(
+        "--tf32", action="store_true", help="float32 convs/matmuls at the TF32 tensor-core peak"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cnncost", description="Exact per-layer cost of Keras CNNs.")
     parser.add_argument("--version", action="version", version=f"cnncost {__version__}")
@@ -87,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--depth", type=int, metavar="N", help="collapse nested models below N")
     report.add_argument("--by-type", action="store_true", help="totals per layer type")
     report.add_argument("--strict", action="store_true", help="exit 1 on unsupported/partial rows")
+    _add_device_options(report)
     report.set_defaults(run=_run_report)
 
     diff = commands.add_parser("diff", help="two models (or one at two sizes) side by side")
@@ -103,6 +119,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analysis_options(plot)
     plot.add_argument("--out", required=True, metavar="FILE.png")
     plot.set_defaults(run=_run_plot)
+
+    calibrate = commands.add_parser(
+        "calibrate", help="measure this machine's peak FLOP/s and bandwidth (a device profile)"
+    )
+    calibrate.add_argument("--name", default="local", help="profile name (default: local)")
+    calibrate.add_argument(
+        "--engine",
+        choices=("numpy", "keras"),
+        default="numpy",
+        help="numpy (CPU, no Keras) or keras (the current Keras backend, compiled ops)",
+    )
+    calibrate.add_argument(
+        "--dtypes", default=None, help="comma-separated (default float32,float64 / float32)"
+    )
+    calibrate.add_argument("--matmul-size", type=int, default=2048, metavar="N")
+    calibrate.add_argument("--repeats", type=int, default=10, metavar="N")
+    calibrate.add_argument(
+        "--out", metavar="FILE.json", help="where to write (default $CNNCOST_DEVICES_DIR/NAME.json)"
+    )
+    calibrate.set_defaults(run=_run_calibrate)
 
     conventions = commands.add_parser("conventions", help="the FLOP convention table")
     conventions.add_argument("--format", choices=("table", "json"), default="table")
@@ -140,6 +176,11 @@ def _print_rich(renderable, args) -> None:
 def _analyze(model: str, input_shape, args: argparse.Namespace):
     from cnncost.analysis import analyze
 
+    device = {
+        key: getattr(args, key)
+        for key in ("device", "dataset_size", "tf32")
+        if getattr(args, key, None) not in (None, False)
+    }
     return analyze(
         model,
         input_shape=input_shape,
@@ -147,6 +188,7 @@ def _analyze(model: str, input_shape, args: argparse.Namespace):
         flops_convention=args.flops_convention,
         padding_aware=args.padding_aware,
         dtype=args.dtype,
+        **device,
     )
 
 
@@ -206,6 +248,28 @@ def _run_plot(args: argparse.Namespace) -> int:
     report = _analyze(args.model, args.input_shape, args)
     plot_report(report.to_dict(), args.out)
     sys.stdout.write(f"wrote {args.out}\n")
+    return EXIT_OK
+
+
+def _run_calibrate(args: argparse.Namespace) -> int:
+    from cnncost.devices import calibrate_keras, calibrate_numpy, save_device
+
+    if args.matmul_size < 1 or args.repeats < 1:
+        raise CnnCostError("--matmul-size and --repeats must be positive")
+    measure = calibrate_numpy if args.engine == "numpy" else calibrate_keras
+    kwargs = {"matmul_size": args.matmul_size, "repeats": args.repeats}
+    if args.dtypes:
+        kwargs["dtypes"] = tuple(d.strip() for d in args.dtypes.split(",") if d.strip())
+    try:
+        profile = measure(args.name, **kwargs)
+    except TypeError as exc:  # numpy/keras refusing a dtype name
+        raise CnnCostError(f"calibrate: {exc}") from None
+    path = save_device(profile, args.out)
+    peaks = ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in profile.peak_flops.items())
+    sys.stdout.write(
+        f"{profile.name}: {peaks}; bandwidth {profile.bandwidth / 1e9:.1f} GB/s; "
+        f"overhead {profile.overhead_s * 1e6:.1f} us per layer\nwrote {path}\n"
+    )
     return EXIT_OK
 
 

@@ -105,6 +105,34 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", help="the dataset, if it moved since training")
     e.add_argument("--out")
 
+    def model_args(q):
+        q.add_argument(
+            "model",
+            help="seed | seed-gap | ... | spec.json | model.keras | ResNet50 (keras.applications)",
+        )
+        q.add_argument("--image-size", type=_positive, default=None, help="default 256 (seed), 224")
+        q.add_argument("--batch", type=_positive, default=1)
+        q.add_argument(
+            "--dtype", default="float32", help="float32 | bfloat16 | mixed_bfloat16 | ..."
+        )
+        q.add_argument("--repeats", type=_positive, default=10)
+        q.add_argument("--warmup", type=_positive, default=3)
+        q.add_argument("--no-layers", action="store_true", help="skip the per-layer timings")
+        q.add_argument("--no-train", action="store_true", help="skip the training step")
+
+    pr = sub.add_parser("profile", help="measure latency, throughput, memory (any Keras backend)")
+    model_args(pr)
+    pr.add_argument("--out", default="profile.json")
+
+    v = sub.add_parser("validate", help="cnncost's predictions next to the measurements")
+    model_args(v)
+    v.add_argument("--profile", help="a profile.json (default: profile now)")
+    v.add_argument("--device", default="local", help="cnncost device profile (default: local)")
+    v.add_argument("--tf32", action="store_true", help="predict float32 at the TF32 peak")
+    v.add_argument("--json", dest="json_out", help="write the comparison as JSON")
+    v.add_argument("--plot", help="write predicted vs measured per layer (PNG)")
+    v.add_argument("--top", type=_positive, default=None, help="table: the N slowest layers")
+
     r = sub.add_parser("predict", help="classify images with a run's final model")
     r.add_argument("--run", required=True)
     r.add_argument("images", nargs="+")
@@ -242,7 +270,81 @@ def cmd_predict(a) -> int:
     return 0
 
 
+def _profile(a, model=None) -> dict:
+    from .profile import build_named_model, profile_model
+
+    model = model or build_named_model(a.model, a.image_size, a.dtype)
+    return profile_model(
+        model,
+        batch=a.batch,
+        repeats=a.repeats,
+        warmup=a.warmup,
+        layers=not a.no_layers,
+        train=not a.no_train,
+        label=a.model,
+    )
+
+
+def cmd_profile(a) -> int:
+    result = _profile(a)
+    Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
+    train = result["train_step"]
+    print(
+        f"{result['model']} ({result['backend']}, {result['device']['name']}, batch "
+        f"{result['batch']}, {result['dtype_policy']}): inference "
+        f"{result['inference']['latency_s'] * 1e3:.3f} ms"
+        + (f", train step {train['latency_s'] * 1e3:.3f} ms" if train else "")
+        + f", {len(result['layers'])} layers timed; wrote {a.out}"
+    )
+    return 0
+
+
+def cmd_validate(a) -> int:
+    from cnncost import analyze
+    from cnncost.errors import CnnCostError
+
+    from .profile import build_named_model, check_profile
+    from .validate import plot, render_table, validate
+
+    if a.profile:
+        try:
+            profile = check_profile(json.loads(Path(a.profile).read_text()))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--profile {a.profile}: {exc}") from None
+        image = profile["input_shapes"][0][1] if a.image_size is None else a.image_size
+        model = build_named_model(profile["model"], image, profile["dtype_policy"])
+    else:
+        model = build_named_model(a.model, a.image_size, a.dtype)
+        profile = _profile(a, model)
+    try:
+        predicted = analyze(
+            model,
+            batch=profile["batch"],
+            dtype=profile["dtype_policy"],
+            device=a.device,
+            tf32=a.tf32,
+        ).to_dict()
+        convention = (
+            analyze(model, flops_convention="tf-profiler").to_dict()
+            if profile.get("tf_profiler")
+            else None
+        )
+    except CnnCostError as exc:
+        raise UsageError(str(exc)) from None
+    result = validate(predicted, profile, convention)
+    from rich.console import Console
+
+    Console(soft_wrap=False).print(render_table(result, a.top))
+    if a.json_out:
+        Path(a.json_out).write_text(json.dumps(result, indent=2) + "\n")
+    if a.plot:
+        plot(result, a.plot)
+    return 1 if result["impossible"] else 0
+
+
 COMMANDS = {
+    "profile": cmd_profile,
+    "validate": cmd_validate,
     "synth": cmd_synth,
     "scan": cmd_scan,
     "train": cmd_train,

@@ -37,3 +37,17 @@ def shape_text(shape: Any) -> str:
         return " ".join(shape_text(s) for s in shape)
     dims = list(shape[1:]) if shape and shape[0] is None else list(shape)
     return "x".join("?" if d is None else str(d) for d in dims) or "scalar"
+
+
+def seconds_text(value: Any) -> str:
+    """0.000123 -> '123us', 0.0456 -> '45.6ms', 12.3 -> '12.3s', 4000 -> '1.11h'; None -> '?'."""
+    if value is None:
+        return "?"
+    if value >= 3600:
+        return f"{value / 3600:.3g}h"
+    if value >= 60:
+        return f"{value / 60:.3g}min"
+    for suffix, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if value >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value * 1e9:.3g}ns"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from cnncost.render.numbers import human, shape_text
+from cnncost.render.numbers import human, seconds_text, shape_text
 from cnncost.render.view import View, heaviest_shares, make_view
 from cnncost.report import Report
 
@@ -27,10 +27,18 @@ HEADERS = {
     "count": "Count",
     "inputs": "Inputs",
     "status": "Status",
+    "bytes_moved": "Bytes moved",
+    "arithmetic_intensity": "FLOP/B",
+    "bound": "Bound",
+    "latency_s": "Pred. time",
+    "floor_s": "Floor",
+    "train_latency_s": "Pred. train",
 }
 
 
-TEXT_COLUMNS = frozenset({"name", "type", "output_shape", "receptive_field", "inputs", "status"})
+TEXT_COLUMNS = frozenset(
+    {"name", "type", "output_shape", "receptive_field", "inputs", "status", "bound"}
+)
 
 
 def _axes_text(values: Any) -> str:
@@ -89,6 +97,12 @@ def cell_text(column: str, value: Any, units: str) -> str:
         return rf_text(value)
     if column == "inputs":
         return ",".join(value or [])
+    if column.endswith("_s") and isinstance(value, (int, float)):
+        return seconds_text(value)
+    if column == "arithmetic_intensity" and isinstance(value, float):
+        return f"{value:.3g}"
+    if column == "bound":
+        return value or ""
     if isinstance(value, (int, type(None))) and column not in ("name", "type"):
         return human(value, units)
     return str(value)
@@ -97,7 +111,17 @@ def cell_text(column: str, value: Any, units: str) -> str:
 def title(data: Mapping[str, Any]) -> str:
     model = data["model"]
     inputs = ", ".join(f"{t['name']} {shape_text(t['shape'])}" for t in model["inputs"])
-    conventions = ", ".join(f"{k}={v}" for k, v in data["conventions"].items())
+    conventions = ", ".join(
+        f"{k}={v}"
+        for k, v in data["conventions"].items()
+        if k
+        not in (
+            "peak_flops",
+            "bandwidth",
+            "overhead_s",
+            "call_overhead_s",
+        )  # in the device line below
+    )
     return f"{model['name']} ({model['source']})\ninput {inputs}; {conventions}"
 
 
@@ -111,6 +135,9 @@ def footer_lines(data: Mapping[str, Any], view: View) -> list[str]:
             if isinstance(value, int) or value is None
         )
     ]
+    device = _device_line(data)
+    if device:
+        lines.append(device)
     if view.hidden_rows:
         lines.append(f"({view.hidden_rows} more rows not shown)")
     if "receptive_field" in view.columns and any(_is_gated(row) for row in view.rows):
@@ -121,6 +148,32 @@ def footer_lines(data: Mapping[str, Any], view: View) -> list[str]:
             text = ", ".join(f"{name} {share:.1%}" for name, share in shares)
             lines.append(f"heaviest by {field}: {text}")
     return lines
+
+
+def _device_line(data: Mapping[str, Any]) -> str:
+    """The roofline's whole-model predictions, when the report has them."""
+    totals, conventions = data["totals"], data["conventions"]
+    if "device" not in conventions:
+        return ""
+    parts = [
+        f"{label} {seconds_text(totals[key])}"
+        for key, label in (
+            ("latency_s", "inference"),
+            ("train_step_s", "train step"),
+            ("epoch_s", f"epoch ({totals.get('steps_per_epoch')} steps)"),
+        )
+        if isinstance(totals.get(key), float)
+    ]
+    rate = totals.get("train_samples_per_s")
+    if isinstance(rate, float):
+        parts.append(f"{rate:,.1f} train samples/s")
+    return (
+        f"predicted on {conventions['device']} ({conventions['peak_dtype']} "
+        f"{conventions['peak_flops'] / 1e12:.3g} TFLOP/s, {conventions['bandwidth'] / 1e9:.4g} "
+        f"GB/s, {conventions['overhead_s'] * 1e6:.3g} us/layer, "
+        f"{conventions.get('call_overhead_s', 0) * 1e6:.3g} us/call), batch {conventions['batch']}: "
+        + (", ".join(parts) if parts else "unknown (see warnings)")
+    )
 
 
 def render_table(

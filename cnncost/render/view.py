@@ -21,8 +21,25 @@ SUMMABLE = (
     "train_flops",
     "activation_bytes",
     "weight_bytes",
+    "bytes_moved",
+    "latency_s",
+    "floor_s",
+    "train_latency_s",
 )
-DEFAULT_COLUMNS = ("name", "type", "output_shape", "params", "macs", "flops", "receptive_field")
+DEFAULT_COLUMNS = (
+    "name",
+    "type",
+    "output_shape",
+    "params",
+    "macs",
+    "flops",
+    "receptive_field",
+    # roofline fields: rows only have them with --device
+    "arithmetic_intensity",
+    "bound",
+    "latency_s",
+    "train_latency_s",
+)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,323 @@
+"""Device profiles for the roofline: datasheet dense peaks, user files, and `cnncost calibrate`.
+
+A profile holds a peak FLOP rate per compute dtype (FLOP/s), a memory bandwidth (bytes/s) and a
+fixed per-layer overhead (seconds: the launch/dispatch cost a layer pays even when it does no
+work). The built-in GPU figures are the vendors' *dense* datasheet peaks: the "with sparsity"
+figures (2x) assume 2:4 structured-sparse weights, which a Keras CNN does not have. `tfloat32`
+is the tensor-core rate for float32 matmuls/convs allowed to round inputs to TF32.
+
+Where a profile comes from, in order:
+1. `--device PATH.json`: that file;
+2. `<devices dir>/<name>.json`, the devices dir being `$CNNCOST_DEVICES_DIR` or
+   `~/.config/cnncost/devices` (where `cnncost calibrate` writes);
+3. the built-in table below.
+
+The per-layer overhead of the built-in GPUs (5 microseconds, about one CUDA kernel launch) is an
+assumption, not a datasheet figure; a calibrated profile measures its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnncost.errors import CnnCostError
+
+TERA = 10**12
+GIGA = 10**9
+KERNEL_LAUNCH_S = 5e-6  # assumed per-layer overhead on a GPU (not a datasheet figure)
+DTYPES = ("float64", "float32", "tfloat32", "float16", "bfloat16")
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    name: str
+    peak_flops: Mapping[str, float]  # compute dtype -> dense peak FLOP/s
+    bandwidth: float  # bytes/s
+    overhead_s: float = 0.0  # fixed time per layer inside a compiled model
+    description: str = ""
+    source: str = ""  # where the figures come from (datasheet URL, or "calibrated ...")
+    measured: Mapping[str, Any] = field(default_factory=dict)  # calibration details
+    call_overhead_s: float = 0.0  # fixed time per compiled call (once per model call)
+
+    def peak_for(self, dtype: str, tf32: bool = False) -> tuple[str, float]:
+        """(dtype key used, peak FLOP/s) for a compute dtype; float32 with `tf32` -> tfloat32."""
+        key = "tfloat32" if tf32 and dtype == "float32" and "tfloat32" in self.peak_flops else dtype
+        if key not in self.peak_flops:
+            raise CnnCostError(
+                f"device {self.name!r} has no peak for {dtype}; it has "
+                f"{', '.join(sorted(self.peak_flops))}"
+            )
+        return key, float(self.peak_flops[key])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "source": self.source,
+            "peak_flops": dict(self.peak_flops),
+            "bandwidth": self.bandwidth,
+            "overhead_s": self.overhead_s,
+            "call_overhead_s": self.call_overhead_s,
+            "measured": dict(self.measured),
+        }
+
+
+def _gpu(name, description, source, fp32, tf32, fp16, bf16, bandwidth_gb_s) -> DeviceProfile:
+    peaks = {"float32": fp32 * TERA, "float16": fp16 * TERA}
+    if tf32 is not None:
+        peaks["tfloat32"] = tf32 * TERA
+    if bf16 is not None:
+        peaks["bfloat16"] = bf16 * TERA
+    return DeviceProfile(name, peaks, bandwidth_gb_s * GIGA, KERNEL_LAUNCH_S, description, source)
+
+
+BUILTIN: dict[str, DeviceProfile] = {
+    p.name: p
+    for p in (
+        # NVIDIA H200 datasheet (https://www.nvidia.com/en-us/data-center/h200/), SXM: FP32 67
+        # TFLOPS; TF32 989, BF16/FP16 1,979 TFLOPS "with sparsity" -> dense 494.5 / 989.5;
+        # HBM3e 4.8 TB/s.
+        _gpu("h200", "NVIDIA H200 SXM 141GB", "nvidia.com/en-us/data-center/h200 datasheet",
+             67, 494.5, 989.5, 989.5, 4800),
+        # NVIDIA H100 datasheet (https://www.nvidia.com/en-us/data-center/h100/), SXM: FP32 67;
+        # TF32 989, BF16/FP16 1,979 with sparsity -> dense 494.5 / 989.5; HBM3 3.35 TB/s.
+        _gpu("h100", "NVIDIA H100 SXM 80GB", "nvidia.com/en-us/data-center/h100 datasheet",
+             67, 494.5, 989.5, 989.5, 3350),
+        # NVIDIA A100 datasheet (nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf), 80GB SXM:
+        # FP32 19.5; TF32 156 (312 sparse); BF16/FP16 312 (624 sparse); HBM2e 2,039 GB/s.
+        _gpu("a100", "NVIDIA A100 SXM 80GB", "NVIDIA A100 datasheet (1758950-r4)",
+             19.5, 156, 312, 312, 2039),
+        # NVIDIA L4 datasheet (https://www.nvidia.com/en-us/data-center/l4/): FP32 30.3;
+        # TF32 120, BF16/FP16 242 with sparsity -> dense 60 / 121; GDDR6 300 GB/s.
+        _gpu("l4", "NVIDIA L4 24GB", "nvidia.com/en-us/data-center/l4 datasheet",
+             30.3, 60, 121, 121, 300),
+        # NVIDIA T4 datasheet (https://www.nvidia.com/en-us/data-center/tesla-t4/): FP32 8.1;
+        # mixed FP16/FP32 tensor 65 TFLOPS (Turing: no TF32, no BF16); GDDR6 320 GB/s.
+        _gpu("t4", "NVIDIA T4 16GB", "nvidia.com/en-us/data-center/tesla-t4 datasheet",
+             8.1, None, 65, None, 320),
+        # NVIDIA V100 datasheet (https://www.nvidia.com/en-us/data-center/v100/), SXM2: FP32
+        # 15.7; tensor (FP16) 125 TFLOPS (Volta: no TF32, no BF16); HBM2 900 GB/s.
+        _gpu("v100", "NVIDIA V100 SXM2", "nvidia.com/en-us/data-center/v100 datasheet",
+             15.7, None, 125, None, 900),
+    )
+}  # fmt: skip
+
+
+def devices_dir() -> Path:
+    env = os.environ.get("CNNCOST_DEVICES_DIR")
+    return Path(env) if env else Path.home() / ".config" / "cnncost" / "devices"
+
+
+def profile_from_dict(data: Mapping[str, Any], origin: str) -> DeviceProfile:
+    """A profile from its JSON form; every field checked, one-line errors."""
+    if not isinstance(data, Mapping):
+        raise CnnCostError(f"{origin}: a device profile is a JSON object")
+    peaks = data.get("peak_flops")
+    if not isinstance(peaks, Mapping) or not peaks:
+        raise CnnCostError(f"{origin}: 'peak_flops' must be an object of dtype -> FLOP/s")
+    for key, value in peaks.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            raise CnnCostError(f"{origin}: peak_flops[{key!r}] must be a positive number")
+    bandwidth = data.get("bandwidth")
+    if not isinstance(bandwidth, (int, float)) or isinstance(bandwidth, bool) or bandwidth <= 0:
+        raise CnnCostError(f"{origin}: 'bandwidth' must be a positive number of bytes/s")
+    overheads = []
+    for key in ("overhead_s", "call_overhead_s"):
+        value = data.get(key, 0.0)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise CnnCostError(f"{origin}: {key!r} must be a number of seconds >= 0")
+        overheads.append(float(value))
+    return DeviceProfile(
+        name=str(data.get("name") or Path(origin).stem),
+        peak_flops={str(k): float(v) for k, v in peaks.items()},
+        bandwidth=float(bandwidth),
+        overhead_s=overheads[0],
+        call_overhead_s=overheads[1],
+        description=str(data.get("description", "")),
+        source=str(data.get("source", origin)),
+        measured=dict(data.get("measured") or {}),
+    )
+
+
+def _read(path: Path) -> DeviceProfile:
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise CnnCostError(f"cannot read device profile {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise CnnCostError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    return profile_from_dict(data, str(path))
+
+
+def load_device(name: str) -> DeviceProfile:
+    """The profile `name` means: a JSON path, a user/calibrated profile, or a built-in GPU."""
+    path = Path(name)
+    if name.endswith(".json") or path.is_file():
+        if not path.is_file():
+            raise CnnCostError(f"no device profile file {name}")
+        return _read(path)
+    user = devices_dir() / f"{name}.json"
+    if user.is_file():
+        return _read(user)
+    if name.lower() in BUILTIN:
+        return BUILTIN[name.lower()]
+    known = sorted(set(BUILTIN) | {p.stem for p in devices_dir().glob("*.json")})
+    raise CnnCostError(
+        f"unknown device {name!r}; known: {', '.join(known)} "
+        "(or run `cnncost calibrate` for this machine, or give a profile .json)"
+    )
+
+
+def save_device(profile: DeviceProfile, out: str | Path | None = None) -> Path:
+    path = Path(out) if out else devices_dir() / f"{profile.name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(profile.to_dict(), indent=2) + "\n")
+    return path
+
+
+# -- calibration --------------------------------------------------------------------------------
+
+
+def _best_and_median(run: Callable[[], Any], repeats: int) -> tuple[float, float]:
+    run()  # warm: first-touch page faults, BLAS thread start-up, compilation
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return times[0], times[len(times) // 2]
+
+
+def calibrate_numpy(
+    name: str,
+    dtypes: tuple[str, ...] = ("float32", "float64"),
+    matmul_size: int = 2048,
+    copy_bytes: int = 256 * 2**20,
+    repeats: int = 5,
+) -> DeviceProfile:
+    """Measure this CPU with numpy: n x n matmul (2n^3 FLOPs) per dtype, a large copy (read +
+    write = 2x the array's bytes), and a tiny op's time as the per-layer overhead.
+
+    The peak is the best of `repeats` (a peak is a best case); the overhead is the median.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    peaks: dict[str, float] = {}
+    measured: dict[str, Any] = {"engine": "numpy", "matmul_size": matmul_size, "repeats": repeats}
+    for dtype in dtypes:
+        a = rng.standard_normal((matmul_size, matmul_size)).astype(dtype)
+        b = rng.standard_normal((matmul_size, matmul_size)).astype(dtype)
+        best, _ = _best_and_median(lambda a=a, b=b: a @ b, repeats)
+        peaks[dtype] = 2 * matmul_size**3 / best
+    src = np.ones(copy_bytes // 4, dtype=np.float32)
+    dst = np.empty_like(src)
+    best, _ = _best_and_median(lambda: np.copyto(dst, src), repeats)
+    bandwidth = 2 * src.nbytes / best
+    tiny = np.ones(8, dtype=np.float32)
+    _, overhead = _best_and_median(lambda: np.add(tiny, tiny), 200)
+    measured.update({"copy_bytes": int(src.nbytes), "overhead_op": "numpy add of 8 floats"})
+    return DeviceProfile(
+        name, peaks, bandwidth, overhead, "this machine (numpy)", "cnncost calibrate", measured
+    )
+
+
+def calibrate_keras(
+    name: str,
+    dtypes: tuple[str, ...] = ("float32",),
+    matmul_size: int = 2048,
+    copy_bytes: int = 256 * 2**20,
+    repeats: int = 5,
+) -> DeviceProfile:
+    """Measure through Keras on its current backend (the engine the profiled models run on):
+    the same matmul / copy, each in the backend's compiled form (tf.function, jax.jit; torch
+    eager) and synchronised. Two overheads: `call_overhead_s`, one compiled call of a tiny op
+    (paid once per model call, or per layer when a layer runs alone), and `overhead_s`, the
+    extra time of each further tiny op chained inside one compiled call (paid per layer)."""
+    import keras
+    import numpy as np
+
+    backend = keras.backend.backend()
+    run_compiled = _compiled_runner(backend)
+    peaks: dict[str, float] = {}
+    for dtype in dtypes:
+        a = keras.ops.convert_to_tensor(np.ones((matmul_size, matmul_size)), dtype=dtype)
+        best, _ = _best_and_median(run_compiled(keras.ops.matmul, a, a), repeats)
+        peaks[dtype] = 2 * matmul_size**3 / best
+    src = keras.ops.convert_to_tensor(np.ones(copy_bytes // 4, dtype=np.float32))
+    best, _ = _best_and_median(run_compiled(lambda x: x + 1.0, src), repeats)
+    bandwidth = 2 * (copy_bytes // 4) * 4 / best
+    tiny = keras.ops.convert_to_tensor(np.ones(8, dtype=np.float32))
+    _, call = _best_and_median(run_compiled(lambda x: x + 1.0, tiny), 200)
+
+    def chain(x):
+        for _ in range(CHAIN):
+            x = keras.ops.sin(x)  # not foldable into one op
+        return x
+
+    _, chained = _best_and_median(run_compiled(chain, tiny), 50)
+    overhead = max(chained - call, 0.0) / (CHAIN - 1)
+    measured = {
+        "engine": f"keras/{backend}",
+        "matmul_size": matmul_size,
+        "copy_bytes": copy_bytes // 4 * 4,
+        "repeats": repeats,
+        "overhead_op": f"compiled add of 8 floats; {CHAIN} chained sin ops of 8 floats",
+    }
+    return DeviceProfile(
+        name, peaks, bandwidth, overhead, f"this machine (keras/{backend})", "cnncost calibrate",
+        measured, call,
+    )  # fmt: skip
+
+
+CHAIN = 64
+
+
+def _compiled_runner(backend: str):
+    """run(fn, *args) -> a no-argument callable running `fn` compiled and synchronised."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpu = bool(tf.config.list_logical_devices("GPU"))
+
+        def make(fn, *args):
+            compiled = tf.function(fn)
+
+            def run():
+                out = compiled(*args)
+                if gpu:  # GPU ops are asynchronous; CPU eager calls return when done
+                    tf.test.experimental.sync_devices()
+                return out
+
+            return run
+
+        return make
+    if backend == "jax":
+        import jax
+
+        def make(fn, *args):
+            compiled = jax.jit(fn)
+            return lambda: compiled(*args).block_until_ready()
+
+        return make
+    if backend == "torch":
+        import torch
+
+        def make(fn, *args):
+            def run():
+                out = fn(*args)
+                if out.is_cuda:
+                    torch.cuda.synchronize()
+                return out
+
+            return run
+
+        return make
+    raise CnnCostError(f"calibrate --engine keras: backend {backend!r} is not supported")

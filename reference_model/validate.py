@@ -1,0 +1,399 @@
+"""cnncost's predictions next to a profile's measurements: FLOPs, latency, memory, throughput.
+
+- FLOPs: cnncost's `tf-profiler` convention at batch 1 against the TF profiler's count per layer
+  (keras.ops operations compared as one sum, as their ops are not under layer scopes); they must
+  be equal wherever the profiler sees the work (where it does not, cnncost's convention already
+  says so in a warning, and both are what the profiler reports).
+- Latency: the roofline (`cnncost report --device`) per layer and for the whole model, as ratio
+  predicted/measured, MAPE (mean |pred - meas| / meas) and Spearman rank correlation (Pearson
+  correlation of the average ranks; no scipy needed).
+- The prediction used the other way: `floor_s = flops / peak` is the least time the work can take
+  on the device; a measured time below it is flagged impossible (a wrong measurement, or a wrong
+  device profile).
+- Memory, where the backend reports a device peak: weights + peak live activations (inference),
+  cnncost's training bytes (weights, gradients, Adam slots, kept activations) for a train step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+VALIDATE_SCHEMA = "reference_model.validate/1"
+
+
+# -- the join --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Match:
+    name: str  # the measured layer's name
+    predicted: tuple[Mapping[str, Any], ...]  # cnncost rows (several for a nested model)
+    measured: Mapping[str, Any]
+
+    def total(self, field: str) -> Any:
+        values = [row.get(field) for row in self.predicted]
+        return None if any(v is None for v in values) else sum(values)
+
+
+@dataclass(frozen=True)
+class Join:
+    matched: tuple[Match, ...]
+    inputs: tuple[str, ...]  # cnncost InputLayer rows: no work, nothing to measure
+    unmatched_predicted: tuple[str, ...]
+    unmatched_measured: tuple[str, ...]
+
+
+def join_layers(
+    predicted: Sequence[Mapping[str, Any]], measured: Sequence[Mapping[str, Any]]
+) -> Join:
+    """Each measured layer with the cnncost rows it covers: the row of the same name, or the rows
+    `name/...` of a nested model measured as one layer. Every cnncost row ends up matched, an
+    input, or unmatched; every measured layer matched or unmatched."""
+    by_name = {row["name"]: row for row in predicted}
+    used: set[str] = set()
+    matched, unmatched_measured = [], []
+    for layer in measured:
+        name = layer["name"]
+        rows = [by_name[name]] if name in by_name else []
+        rows += [r for r in predicted if r["name"].startswith(name + "/")]
+        if not rows:
+            unmatched_measured.append(name)
+            continue
+        used.update(r["name"] for r in rows)
+        matched.append(Match(name, tuple(rows), layer))
+    inputs = tuple(r["name"] for r in predicted if r["type"] == "InputLayer")
+    unmatched_predicted = tuple(
+        r["name"] for r in predicted if r["name"] not in used and r["name"] not in inputs
+    )
+    return Join(tuple(matched), inputs, unmatched_predicted, tuple(unmatched_measured))
+
+
+# -- statistics ------------------------------------------------------------------------------------
+
+
+def ranks(values: Sequence[float]) -> list[float]:
+    """1-based ranks, ties sharing their average rank (as Spearman's rho needs)."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    result = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            result[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return result
+
+
+def pearson(a: Sequence[float], b: Sequence[float]) -> float | None:
+    n = len(a)
+    if n < 2:
+        return None
+    mean_a, mean_b = sum(a) / n, sum(b) / n
+    cov = sum((x - mean_a) * (y - mean_b) for x, y in zip(a, b))
+    var_a = sum((x - mean_a) ** 2 for x in a)
+    var_b = sum((y - mean_b) ** 2 for y in b)
+    if var_a == 0 or var_b == 0:
+        return None
+    return cov / math.sqrt(var_a * var_b)
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> float | None:
+    return pearson(ranks(a), ranks(b))
+
+
+def mape(predicted: Sequence[float], measured: Sequence[float]) -> float | None:
+    """Mean absolute percentage error, in percent of the measured values."""
+    pairs = [(p, m) for p, m in zip(predicted, measured) if m > 0]
+    if not pairs:
+        return None
+    return 100 * sum(abs(p - m) / m for p, m in pairs) / len(pairs)
+
+
+def compare(predicted: float | None, measured: float | None) -> dict[str, Any]:
+    if predicted is None or measured is None or measured <= 0:
+        return {"predicted": predicted, "measured": measured, "ratio": None, "error_pct": None}
+    ratio = predicted / measured
+    return {
+        "predicted": predicted,
+        "measured": measured,
+        "ratio": ratio,
+        "error_pct": 100 * (ratio - 1),
+    }
+
+
+def impossible_times(join: Join, totals: Mapping[str, Any], profile: Mapping[str, Any]) -> list:
+    """Measurements faster than the device's compute floor (FLOPs / peak): not possible."""
+    flagged = []
+    for match in join.matched:
+        floor = match.total("floor_s")
+        measured = match.measured["latency_s"]
+        if floor and measured < floor:
+            flagged.append({"what": match.name, "measured_s": measured, "floor_s": floor})
+    for what, measured_key, floor_key in (
+        ("model inference", "inference", "floor_s"),
+        ("model train step", "train_step", "train_floor_s"),
+    ):
+        measured = (profile.get(measured_key) or {}).get("latency_s")
+        floor = totals.get(floor_key)
+        if measured is not None and floor and measured < floor:
+            flagged.append({"what": what, "measured_s": measured, "floor_s": floor})
+    return flagged
+
+
+# -- FLOPs ---------------------------------------------------------------------------------------
+
+
+def flops_check(profiler_rows: Sequence[Mapping[str, Any]], tf_profiler: Mapping[str, Any]):
+    """cnncost's tf-profiler-convention rows (batch 1) against the profiler's per-layer counts."""
+    measured = tf_profiler["layers"]
+    mismatches, compared, ops_ours = [], 0, 0
+    for row in profiler_rows:
+        if row["type"] == "InputLayer":
+            continue
+        if row["name"] not in measured and row["type"].startswith("ops."):
+            ops_ours += row["flops"] or 0
+            continue
+        compared += 1
+        theirs = measured.get(row["name"], 0)
+        if row["flops"] != theirs:
+            mismatches.append({"name": row["name"], "cnncost": row["flops"], "profiler": theirs})
+    ops_theirs = sum(v for k, v in measured.items() if k.startswith("ops:"))
+    ours_total = sum(r["flops"] or 0 for r in profiler_rows)
+    known = {r["name"] for r in profiler_rows}
+    unknown = sorted(k for k in measured if not k.startswith("ops:") and k not in known)
+    return {
+        "profiler_total": tf_profiler["total_flops"],
+        "cnncost_total": ours_total,
+        "equal": ours_total == tf_profiler["total_flops"] and not mismatches,
+        "layers_compared": compared,
+        "layers_equal": compared - len(mismatches),
+        "mismatches": mismatches,
+        "ops_sum": {"cnncost": ops_ours, "profiler": ops_theirs},
+        "profiler_rows_not_in_cnncost": unknown,
+    }
+
+
+# -- the whole comparison ----------------------------------------------------------------------------
+
+
+def validate(
+    predicted: Mapping[str, Any],
+    profile: Mapping[str, Any],
+    profiler_convention: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """`predicted`: cnncost's report dict with a device (same batch/dtype as the profile);
+    `profiler_convention`: cnncost's report at batch 1 in the tf-profiler convention."""
+    totals = predicted["totals"]
+    # each layer was measured alone, in a compiled call of its own: it pays the call overhead
+    call = predicted["conventions"].get("call_overhead_s") or 0.0
+    join = join_layers(predicted["layers"], profile["layers"])
+    layer_rows = []
+    for match in join.matched:
+        row = {
+            "name": match.name,
+            "type": match.measured["type"],
+            "bound": match.predicted[0].get("bound") if len(match.predicted) == 1 else "nested",
+            "flops": match.total("flops"),
+            "bytes_moved": match.total("bytes_moved"),
+            "floor_s": match.total("floor_s"),
+        }
+        alone = match.total("latency_s")
+        row.update(compare(None if alone is None else alone + call, match.measured["latency_s"]))
+        layer_rows.append(row)
+    timed = [r for r in layer_rows if r["predicted"] is not None]
+    pred = [r["predicted"] for r in timed]
+    meas = [r["measured"] for r in timed]
+    sorted_ratios = sorted(r["ratio"] for r in timed)
+    train = profile.get("train_step") or {}
+    measured_memory = {
+        "inference": profile["inference"].get("device_peak_bytes"),
+        "train_step": train.get("device_peak_bytes"),
+    }
+    weights = totals.get("weight_bytes")
+    peak = totals.get("peak_activation_bytes")
+    result = {
+        "schema": VALIDATE_SCHEMA,
+        "model": profile["model"],
+        "backend": profile["backend"],
+        "device": predicted["conventions"].get("device"),
+        "measured_on": profile["device"],
+        "batch": profile["batch"],
+        "dtype_policy": profile["dtype_policy"],
+        "conventions": predicted["conventions"],
+        "latency": {
+            "inference": compare(totals.get("latency_s"), profile["inference"]["latency_s"]),
+            "train_step": compare(totals.get("train_step_s"), train.get("latency_s")),
+            "train_samples_per_s": compare(
+                totals.get("train_samples_per_s"), train.get("samples_per_s")
+            ),
+            "sum_of_measured_layers_s": sum(r["measured"] for r in layer_rows),
+        },
+        "layers": {
+            "matched": len(layer_rows),
+            "timed": len(timed),
+            "mape_pct": mape(pred, meas),
+            "spearman": spearman(pred, meas),
+            "median_ratio": sorted_ratios[len(sorted_ratios) // 2] if sorted_ratios else None,
+            "rows": layer_rows,
+        },
+        "unmatched": {
+            "predicted": list(join.unmatched_predicted),
+            "measured": list(join.unmatched_measured),
+            "inputs": list(join.inputs),
+        },
+        "memory": {
+            "inference": compare(
+                None if weights is None or peak is None else weights + peak,
+                measured_memory["inference"],
+            ),
+            "train_step": compare(totals.get("train_bytes"), measured_memory["train_step"]),
+            "host_peak_rss_bytes": profile.get("host_peak_rss_bytes"),
+        },
+        "impossible": impossible_times(join, totals, profile),
+        "flops": None,
+    }
+    if profile.get("tf_profiler") and profiler_convention is not None:
+        result["flops"] = flops_check(profiler_convention["layers"], profile["tf_profiler"])
+    result["flops_full_convention"] = totals.get("flops")
+    return result
+
+
+# -- output ----------------------------------------------------------------------------------------
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{value:+.0f}%"
+
+
+def _t(value) -> str:
+    from cnncost.render.numbers import seconds_text
+
+    return "-" if value is None else seconds_text(value)
+
+
+def summary_lines(result: Mapping[str, Any]) -> list[str]:
+    lat, layers = result["latency"], result["layers"]
+    lines = [
+        f"{result['model']} on {result['measured_on']['name']} ({result['backend']}), batch "
+        f"{result['batch']}, {result['dtype_policy']}; predicted with device {result['device']}",
+        f"inference: predicted {_t(lat['inference']['predicted'])}, measured "
+        f"{_t(lat['inference']['measured'])} ({_pct(lat['inference']['error_pct'])})",
+        f"train step: predicted {_t(lat['train_step']['predicted'])}, measured "
+        f"{_t(lat['train_step']['measured'])} ({_pct(lat['train_step']['error_pct'])})",
+    ]
+    rho = layers["spearman"]
+    mape_pct = layers["mape_pct"]
+    lines.append(
+        f"per layer ({layers['timed']} timed): MAPE "
+        + ("-" if mape_pct is None else f"{mape_pct:.0f}%")
+        + ", Spearman "
+        + ("-" if rho is None else f"{rho:.3f}")
+        + ", median ratio "
+        + ("-" if layers["median_ratio"] is None else f"{layers['median_ratio']:.2f}")
+    )
+    flops = result.get("flops")
+    if flops:
+        lines.append(
+            f"FLOPs (tf-profiler convention, batch 1): cnncost {flops['cnncost_total']:,} vs "
+            f"profiler {flops['profiler_total']:,}: "
+            + ("equal" if flops["equal"] else f"{len(flops['mismatches'])} layers differ")
+            + f" ({flops['layers_equal']}/{flops['layers_compared']} layers equal)"
+        )
+    for kind in ("inference", "train_step"):
+        memory = result["memory"][kind]
+        if memory["measured"] is not None:
+            lines.append(
+                f"memory ({kind}): predicted {memory['predicted']:,} B, measured "
+                f"{memory['measured']:,} B ({_pct(memory['error_pct'])})"
+            )
+    unmatched = result["unmatched"]
+    if unmatched["predicted"] or unmatched["measured"]:
+        lines.append(
+            f"unmatched: cnncost rows {unmatched['predicted']}, measured {unmatched['measured']}"
+        )
+    for item in result["impossible"]:
+        lines.append(
+            f"IMPOSSIBLE: {item['what']} measured {_t(item['measured_s'])} < the device floor "
+            f"{_t(item['floor_s'])} (FLOPs / peak): a wrong measurement or device profile"
+        )
+    return lines
+
+
+def render_table(result: Mapping[str, Any], top: int | None = None):
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="predicted (roofline) vs measured, per layer", title_justify="left")
+    for column in ("Layer", "Type", "Bound", "FLOPs", "Floor", "Pred.", "Meas.", "Ratio"):
+        table.add_column(
+            column, justify="left" if column in ("Layer", "Type", "Bound") else "right"
+        )
+    rows = sorted(result["layers"]["rows"], key=lambda r: -r["measured"])
+    impossible = {item["what"] for item in result["impossible"]}
+    for row in rows[:top] if top else rows:
+        ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}"
+        table.add_row(
+            row["name"],
+            row["type"],
+            row["bound"] or "",
+            "-" if row["flops"] is None else f"{row['flops']:.3g}",
+            _t(row["floor_s"]),
+            _t(row["predicted"]),
+            _t(row["measured"]),
+            ratio,
+            style="red" if row["name"] in impossible else None,
+        )
+    return Group(table, *(Text(line) for line in summary_lines(result)))
+
+
+def plot(result: Mapping[str, Any], path: str) -> None:
+    """Predicted vs measured per layer, log-log, with y = x and a +-25% band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in result["layers"]["rows"] if r["predicted"]]
+    fig, ax = plt.subplots(figsize=(6.5, 6))
+    for bound, colour in (("compute", "tab:red"), ("memory", "tab:blue"), ("nested", "tab:gray")):
+        chosen = [r for r in rows if r["bound"] == bound]
+        if chosen:
+            ax.scatter(
+                [r["measured"] for r in chosen],
+                [r["predicted"] for r in chosen],
+                s=14,
+                c=colour,
+                label=f"{bound}-bound",
+                alpha=0.8,
+            )
+    values = [v for r in rows for v in (r["measured"], r["predicted"]) if v > 0]
+    if values:
+        low, high = min(values) / 1.5, max(values) * 1.5
+        ax.plot([low, high], [low, high], "k-", lw=1, label="predicted = measured")
+        ax.fill_between([low, high], [low * 0.75, high * 0.75], [low * 1.25, high * 1.25],
+                        color="k", alpha=0.08, label="+-25%")  # fmt: skip
+        ax.set_xlim(low, high)
+        ax.set_ylim(low, high)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("measured per-layer time (s, median)")
+    ax.set_ylabel("predicted (roofline) time (s)")
+    layers = result["layers"]
+    rho = layers["spearman"]
+    mape_pct = layers["mape_pct"]
+    ax.set_title(
+        f"{result['model']}, batch {result['batch']}, device {result['device']}\n"
+        f"Spearman {'-' if rho is None else f'{rho:.3f}'}, "
+        f"MAPE {'-' if mape_pct is None else f'{mape_pct:.0f}%'}",
+        fontsize=10,
+    )
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,138 @@
+"""Roofline arithmetic on hand-checkable layers, on a made-up device with round numbers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cnncost.analysis import analyze
+from cnncost.devices import DeviceProfile
+from cnncost.errors import CnnCostError
+from cnncost.passes.roofline import roofline_time
+
+# 1 GFLOP/s, 1 GB/s, 1 microsecond per call: times are FLOPs or bytes in nanoseconds.
+ROUND = DeviceProfile("round", {"float32": 1e9, "bfloat16": 4e9}, 1e9, 1e-6)
+
+
+@pytest.fixture
+def round_device(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("CNNCOST_DEVICES_DIR", str(tmp_path))
+    (tmp_path / "round.json").write_text(json.dumps(ROUND.to_dict()))
+    return "round"
+
+
+def _conv_model(keras, activation=None):
+    return keras.Sequential(
+        [
+            keras.Input((10, 10, 8)),
+            keras.layers.Conv2D(16, 3, name="conv", activation=activation),
+            keras.layers.Flatten(name="flat"),
+        ]
+    )
+
+
+def test_conv_is_compute_bound_with_hand_counted_flops_and_bytes(round_device):
+    import keras
+
+    report = analyze(_conv_model(keras), batch=2, device=round_device)
+    conv = {r.name: r for r in report.layers}["conv"].extra
+    flops = 2 * (2 * 8 * 8 * 16 * 3 * 3 * 8 + 8 * 8 * 16)  # batch 2: 2*MACs + bias add per output
+    bytes_in = 2 * 10 * 10 * 8 * 4
+    bytes_w = (3 * 3 * 8 * 16 + 16) * 4
+    bytes_out = 2 * 8 * 8 * 16 * 4
+    assert conv["flops"] == flops
+    assert conv["bytes_moved"] == bytes_in + bytes_w + bytes_out
+    assert conv["bound"] == "compute"  # 296,960 FLOPs vs 19,264 bytes at 1 FLOP per byte
+    assert conv["latency_s"] == pytest.approx(flops / 1e9 + 1e-6, rel=1e-12)
+    assert conv["floor_s"] == pytest.approx(flops / 1e9, rel=1e-12)
+    assert conv["arithmetic_intensity"] == pytest.approx(flops / (bytes_in + bytes_w + bytes_out))
+
+
+def test_flatten_is_memory_bound_reads_and_writes_its_tensor(round_device):
+    import keras
+
+    report = analyze(_conv_model(keras), batch=2, device=round_device)
+    flat = {r.name: r for r in report.layers}["flat"].extra
+    tensor = 2 * 8 * 8 * 16 * 4
+    assert flat["flops"] == 0
+    assert flat["bytes_moved"] == 2 * tensor
+    assert flat["bound"] == "memory"
+    assert flat["latency_s"] == pytest.approx(2 * tensor / 1e9 + 1e-6, rel=1e-12)
+    assert flat["floor_s"] == 0
+
+
+def test_training_step_of_a_first_layer_has_no_input_gradient(round_device):
+    import keras
+
+    report = analyze(_conv_model(keras), batch=2, device=round_device)
+    rows = {r.name: r for r in report.layers}
+    conv = rows["conv"].extra
+    bytes_in, bytes_out = 2 * 10 * 10 * 8 * 4, 2 * 8 * 8 * 16 * 4
+    w = (3 * 3 * 8 * 16 + 16) * 4
+    # forward + weight gradient (read dy and x, write dw) + Adam (read w, g, m, v; write w, m, v)
+    train_bytes = (bytes_in + w + bytes_out) + (bytes_out + bytes_in + w) + 7 * w
+    # three calls: forward, weight gradient, update
+    expected = max(conv["train_flops"] / 1e9, train_bytes / 1e9) + 3 * 1e-6
+    assert conv["train_latency_s"] == pytest.approx(expected, rel=1e-12)
+    # Flatten has no weights but passes a gradient back to the trainable conv: 2 calls.
+    flat = rows["flat"].extra
+    tensor = 2 * 8 * 8 * 16 * 4
+    assert flat["train_latency_s"] == pytest.approx(4 * tensor / 1e9 + 2e-6, rel=1e-12)
+    total = sum(r.extra["train_latency_s"] for r in report.layers if r.type != "InputLayer")
+    assert report.totals["train_step_s"] == pytest.approx(total)
+    assert report.totals["latency_s"] == pytest.approx(conv["latency_s"] + flat["latency_s"])
+
+
+def test_epoch_time_is_steps_times_the_step(round_device):
+    import keras
+
+    report = analyze(_conv_model(keras), batch=32, device=round_device, dataset_size=1000)
+    assert report.totals["steps_per_epoch"] == math.ceil(1000 / 32) == 32
+    assert report.totals["epoch_s"] == pytest.approx(32 * report.totals["train_step_s"])
+    assert report.totals["train_samples_per_s"] == pytest.approx(32 / report.totals["train_step_s"])
+
+
+def test_bfloat16_policy_uses_the_bfloat16_peak_and_two_byte_activations(round_device):
+    import keras
+
+    report = analyze(_conv_model(keras), batch=2, device=round_device, dtype="bfloat16")
+    conv = {r.name: r for r in report.layers}["conv"].extra
+    assert report.conventions["peak_dtype"] == "bfloat16"
+    assert conv["floor_s"] == pytest.approx(conv["flops"] / 4e9)
+    assert conv["bytes_moved"] == (2 * 10 * 10 * 8 + 3 * 3 * 8 * 16 + 16 + 2 * 8 * 8 * 16) * 2
+
+
+def test_a_dtype_the_device_lacks_is_an_error(round_device):
+    import keras
+
+    with pytest.raises(CnnCostError, match="no peak for float16"):
+        analyze(_conv_model(keras), device=round_device, dtype="float16")
+
+
+def test_dataset_size_without_device_is_an_error():
+    import keras
+
+    with pytest.raises(CnnCostError, match="needs --device"):
+        analyze(_conv_model(keras), dataset_size=10)
+
+
+@given(
+    flops=st.integers(0, 10**15),
+    moved=st.integers(0, 10**12),
+    peak=st.floats(1e6, 1e16),
+    bandwidth=st.floats(1e6, 1e14),
+    overhead=st.floats(0, 1e-3),
+)
+def test_roofline_time_is_the_larger_bound_plus_overhead(flops, moved, peak, bandwidth, overhead):
+    r = roofline_time(flops, moved, peak, bandwidth, overhead)
+    assert r.time_s >= r.floor_s
+    assert r.time_s >= moved / bandwidth
+    assert r.time_s == pytest.approx(max(flops / peak, moved / bandwidth) + overhead)
+    assert r.bound == ("compute" if flops / peak >= moved / bandwidth else "memory")
+    # Doubling the work never makes it faster.
+    assert roofline_time(2 * flops, moved, peak, bandwidth, overhead).time_s >= r.time_s

@@ -1,0 +1,96 @@
+"""Device profiles: dense datasheet peaks, user files override, calibration writes a profile."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cnncost.devices import BUILTIN, DeviceProfile, load_device, profile_from_dict
+from cnncost.errors import CnnCostError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(
+    "name, key, sparse_tflops",
+    [
+        # datasheets print "with sparsity" figures; the dense peak is half of them
+        ("h100", "bfloat16", 1979),
+        ("h200", "float16", 1979),
+        ("a100", "tfloat32", 312),
+        ("l4", "bfloat16", 242),
+    ],
+)
+def test_builtin_peaks_are_dense_half_of_the_sparse_figures(name, key, sparse_tflops):
+    assert BUILTIN[name].peak_flops[key] == pytest.approx(sparse_tflops * 1e12 / 2, rel=1e-3)
+
+
+def test_builtin_table_covers_the_common_gpus_and_old_ones_lack_bf16():
+    assert set(BUILTIN) >= {"h200", "h100", "a100", "l4", "t4", "v100"}
+    assert "bfloat16" not in BUILTIN["t4"].peak_flops
+    assert "tfloat32" not in BUILTIN["v100"].peak_flops
+    assert BUILTIN["a100"].bandwidth == 2039e9
+
+
+def test_tf32_switch_picks_the_tensor_core_peak():
+    assert BUILTIN["a100"].peak_for("float32", tf32=True) == ("tfloat32", 156e12)
+    assert BUILTIN["a100"].peak_for("float32") == ("float32", 19.5e12)
+    assert BUILTIN["t4"].peak_for("float32", tf32=True) == ("float32", 8.1e12)
+
+
+def test_user_file_overrides_the_builtin(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNCOST_DEVICES_DIR", str(tmp_path))
+    mine = DeviceProfile("a100", {"float32": 1.0e13}, 1.5e12, 0.0, "my A100 40GB")
+    (tmp_path / "a100.json").write_text(json.dumps(mine.to_dict()))
+    assert load_device("a100").bandwidth == 1.5e12
+    assert load_device(str(tmp_path / "a100.json")).peak_flops == {"float32": 1.0e13}
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"bandwidth": 1}, "peak_flops"),
+        ({"peak_flops": {"float32": -1}, "bandwidth": 1}, "positive"),
+        ({"peak_flops": {"float32": 1}, "bandwidth": "fast"}, "bandwidth"),
+        ({"peak_flops": {"float32": 1}, "bandwidth": 1, "overhead_s": -1}, "overhead_s"),
+    ],
+)
+def test_bad_profiles_are_one_line_errors(data, message):
+    with pytest.raises(CnnCostError, match=message):
+        profile_from_dict(data, "x.json")
+
+
+def test_unknown_device_names_the_known_ones(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNCOST_DEVICES_DIR", str(tmp_path))
+    with pytest.raises(CnnCostError, match="h100"):
+        load_device("tpu9000")
+
+
+def test_calibrate_writes_a_profile_report_can_use(tmp_path):
+    out = tmp_path / "devices" / "here.json"
+    env = {"PYTHONPATH": str(REPO), "CNNCOST_DEVICES_DIR": str(tmp_path / "devices")}
+    done = subprocess.run(
+        [sys.executable, "-m", "cnncost", "calibrate", "--name", "here", "--matmul-size", "256",
+         "--repeats", "2", "--out", str(out)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    profile = load_device(str(out))
+    assert profile.name == "here"
+    # a 256 matmul is 2*256^3 FLOPs; no CPU does that faster than ~1 microsecond
+    assert 1e6 < profile.peak_flops["float32"] < 2 * 256**3 / 1e-6
+    assert profile.bandwidth > 1e6 and profile.overhead_s > 0
+    model = REPO / "examples" / "models" / "seed_cnn.keras"
+    report = subprocess.run(
+        [sys.executable, "-m", "cnncost", "report", str(model), "--device", "here",
+         "--format", "json"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    data = json.loads(report.stdout)
+    assert data["conventions"]["device"] == "here"
+    assert data["totals"]["latency_s"] > 0
