@@ -26,15 +26,13 @@ SUMMABLE = (
     "floor_s",
     "train_latency_s",
 )
-DEFAULT_COLUMNS = (
+DEFAULT_COLUMNS = ("name", "type", "output_shape", "params", "macs", "flops", "receptive_field")
+# With --device the rows carry roofline fields; the default view then trades the shape/RF columns
+# for them, so that it still fits an 80-column terminal (`--columns` shows any mix).
+ROOFLINE_COLUMNS = (
     "name",
     "type",
-    "output_shape",
-    "params",
-    "macs",
     "flops",
-    "receptive_field",
-    # roofline fields: rows only have them with --device
     "arithmetic_intensity",
     "bound",
     "latency_s",
@@ -145,7 +143,8 @@ def make_view(
     elif group_by_type:
         chosen = tuple(c for c in ("type", "count", *SUMMABLE) if c in available)
     else:
-        chosen = tuple(c for c in DEFAULT_COLUMNS if c in available)
+        defaults = ROOFLINE_COLUMNS if "latency_s" in available else DEFAULT_COLUMNS
+        chosen = tuple(c for c in defaults if c in available)
     if top is not None and sort is None:
         sort = next((f for f in ("flops", "macs", "params") if f in available), None)
     if sort is not None:
