@@ -141,3 +141,45 @@ def test_version_and_help():
     assert "report" in run("help").stdout
     assert "--input-shape" in run("help", "report").stdout
     assert run("help", "nope").returncode == 2
+
+
+def test_batch_scales_compute_and_activations_not_params():
+    one = _json("report", str(SEED), "--format", "json")["totals"]
+    four = _json("report", str(SEED), "--format", "json", "--batch", "4")["totals"]
+    assert four["macs"] == 4 * one["macs"] and four["flops"] == 4 * one["flops"]
+    assert four["activation_bytes"] == 4 * one["activation_bytes"]
+    assert four["params"] == one["params"] and four["weight_bytes"] == one["weight_bytes"]
+
+
+def test_flops_convention_is_stated_and_changes_the_count():
+    full = _json("report", str(SEED), "--format", "json")
+    tf = _json("report", str(SEED), "--format", "json", "--flops-convention", "tf-profiler")
+    assert tf["conventions"]["flops"] == "tf-profiler" and full["conventions"]["flops"] == "full"
+    # Conv2D: the profiler counts 2*MACs and the bias add, but not the fused ReLU (activations 0).
+    conv_full = full["layers"][1]["flops"]
+    conv_tf = tf["layers"][1]["flops"]
+    assert conv_tf == 2 * 3 * 3 * 3 * 32 * 254 * 254 + 254 * 254 * 32
+    assert conv_full > conv_tf
+    assert run("report", str(SEED), "--flops-convention", "fvcore").returncode == 2
+
+
+def test_padding_aware_counts_fewer_taps_on_same_padding():
+    plain = _json("report", str(RESNET), "--format", "json")["totals"]["macs"]
+    aware = _json("report", str(RESNET), "--format", "json", "--padding-aware")["totals"]["macs"]
+    assert 0 < aware < plain
+    seed = _json("report", str(SEED), "--format", "json", "--padding-aware")["totals"]["macs"]
+    assert seed == 614_461_824  # valid padding everywhere: no tap falls on padding
+
+
+def test_dtype_policy_halves_activation_bytes_not_variables():
+    fp32 = _json("report", str(SEED), "--format", "json")["totals"]
+    mixed = _json("report", str(SEED), "--format", "json", "--dtype", "mixed_float16")["totals"]
+    assert mixed["activation_bytes"] * 2 == fp32["activation_bytes"]
+    assert mixed["weight_bytes"] == fp32["weight_bytes"] == 5_392_494 * 4
+
+
+def test_conventions_command():
+    rows = json.loads(run("conventions", "--format", "json").stdout)
+    keys = {row["key"] for row in rows}
+    assert "bias" in keys and any(k.startswith("activation:") for k in keys)
+    assert run("conventions").returncode == 0
