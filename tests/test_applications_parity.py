@@ -11,6 +11,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from support.keras_reference import assert_parity, write_config_only  # noqa: E402
+from support.models import seed_cnn  # noqa: E402
 
 import cnncost  # noqa: E402
 
@@ -31,26 +32,8 @@ def test_application_parity(tmp_path, name):
     keras.backend.clear_session()
 
 
-def _seed_cnn():
-    from keras import layers
-
-    return keras.Sequential(
-        [
-            keras.Input((256, 256, 3)),
-            layers.Conv2D(32, 3, activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(64, 3, activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(128, 3, activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Flatten(),
-            layers.Dense(46, activation="softmax"),
-        ]
-    )
-
-
 def test_seed_cnn_parity(tmp_path):
-    model = _seed_cnn()
+    model = seed_cnn()
     report = cnncost.analyze(write_config_only(model, tmp_path / "seed.keras"))
     assert_parity(report, model)
     assert report.totals["params"] == 896 + 18_496 + 73_856 + 5_299_246 == 5_392_494
@@ -72,4 +55,4 @@ def test_shipped_seed_example_is_the_seed_cnn():
 
     path = Path(__file__).resolve().parent.parent / "examples" / "models" / "seed_cnn.keras"
     keras.backend.clear_session()  # fresh layer names, as when the example was built
-    assert_parity(cnncost.analyze(path), _seed_cnn())
+    assert_parity(cnncost.analyze(path), seed_cnn())

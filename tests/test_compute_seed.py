@@ -10,23 +10,10 @@ from cnncost.conventions import TABLE
 
 @pytest.fixture(scope="module")
 def seed_path(tmp_path_factory):
-    import keras
     from support.keras_reference import write_config_only
+    from support.models import seed_cnn
 
-    layers = keras.layers
-    model = keras.Sequential(
-        [
-            keras.Input((256, 256, 3)),
-            layers.Conv2D(32, 3, activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(64, 3, activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(128, 3, activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Flatten(),
-            layers.Dense(46, activation="softmax"),
-        ]
-    )
+    model = seed_cnn()
     return write_config_only(model, tmp_path_factory.mktemp("seed") / "seed.keras")
 
 

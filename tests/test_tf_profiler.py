@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from support.models import seed_cnn
 
 from cnncost.analysis import analyze, load_graph
 from cnncost.layers import registry_key
@@ -15,29 +16,10 @@ from cnncost.layers import registry_key
 FULLY_SEEN = ["ResNet50", "MobileNetV2", "EfficientNetB0", "VGG16", "DenseNet121", "InceptionV3"]
 
 
-def _seed():
-    import keras
-
-    layers = keras.layers
-    return keras.Sequential(
-        [
-            keras.Input((256, 256, 3)),
-            layers.Conv2D(32, 3, activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(64, 3, activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(128, 3, activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Flatten(),
-            layers.Dense(46, activation="softmax"),
-        ]
-    )
-
-
 def _model(name):
     import keras
 
-    return _seed() if name == "seed" else getattr(keras.applications, name)(weights=None)
+    return seed_cnn() if name == "seed" else getattr(keras.applications, name)(weights=None)
 
 
 def _compare(model):

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.models import seed_cnn
 
 import cnncost
 
@@ -68,20 +69,7 @@ def _keras3_model(name: str, input_shape):
     import keras
 
     if name == "seed":
-        layers = keras.layers
-        return keras.Sequential(
-            [
-                keras.Input((256, 256, 3)),
-                layers.Conv2D(32, 3, activation="relu"),
-                layers.MaxPooling2D(2),
-                layers.Conv2D(64, 3, activation="relu"),
-                layers.MaxPooling2D(2),
-                layers.Conv2D(128, 3, activation="relu"),
-                layers.MaxPooling2D(2),
-                layers.Flatten(),
-                layers.Dense(46, activation="softmax"),
-            ]
-        )
+        return seed_cnn(keras)
     return getattr(keras.applications, name)(weights=None, input_shape=tuple(input_shape))
 
 
