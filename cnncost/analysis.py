@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,8 +92,11 @@ def _positive_size(dim: Any) -> bool:
     return is_symbolic(dim) and dim.is_positive is True
 
 
-def input_overrides(graph: Graph, input_shape: Any) -> dict[str, Shape]:
-    """Map `--input-shape` onto the model's inputs (one shape, `a;b` in input order, or a dict)."""
+def input_overrides(
+    graph: Graph, input_shape: Any, parse: Callable[[Any], tuple] = parse_shape
+) -> dict[str, Shape]:
+    """Map `--input-shape` onto the model's inputs (one shape, `a;b` in input order, or a dict);
+    `parse` turns one given shape into dims (`symbolic` passes one that accepts letters)."""
     if input_shape is None:
         return {}
     names = [ref.node for ref in graph.inputs]
@@ -117,7 +120,7 @@ def input_overrides(graph: Graph, input_shape: Any) -> dict[str, Shape]:
         given = {names[0]: input_shape}
     overrides = {}
     for name, value in given.items():
-        dims = parse_shape(value)
+        dims = parse(value)
         model_shape = graph.node(name).config.get("batch_shape")
         rank = len(model_shape) if isinstance(model_shape, (list, tuple)) else len(dims) + 1
         if len(dims) == rank - 1:

@@ -26,6 +26,7 @@ from typing import Any
 
 import sympy as sp
 
+from cnncost.analysis import input_overrides
 from cnncost.errors import CnnCostError
 from cnncost.ir import Graph
 from cnncost.layers import Call, rule_for
@@ -70,6 +71,10 @@ def _data_format(graph: Graph) -> str:
     return "channels_first" if formats == {"channels_first"} else "channels_last"
 
 
+def _parse_given(value: Any) -> tuple[Any, ...]:
+    return parse_symbolic_shape(value) if isinstance(value, str) else tuple(value)
+
+
 def symbolic_inputs(graph: Graph, input_shape: Any = None) -> dict[str, tuple[Any, ...]]:
     """Input name -> shape with symbols for the sizes.
 
@@ -80,36 +85,7 @@ def symbolic_inputs(graph: Graph, input_shape: Any = None) -> dict[str, tuple[An
     """
     names = [ref.node for ref in graph.inputs]
     if input_shape is not None:
-        given: dict[str, Any]
-        if isinstance(input_shape, Mapping):
-            given = dict(input_shape)
-        elif isinstance(input_shape, str) and ";" in input_shape:
-            parts = input_shape.split(";")
-            if len(parts) != len(names):
-                raise CnnCostError(
-                    f"{len(parts)} input shapes given; the model has {len(names)} inputs"
-                )
-            given = dict(zip(names, parts))
-        elif len(names) == 1:
-            given = {names[0]: input_shape}
-        else:
-            raise CnnCostError(
-                f"the model has {len(names)} inputs: give one shape each, separated by ';'"
-            )
-        result = {}
-        for name, value in given.items():
-            if name not in names:
-                raise CnnCostError(f"the model has no input named {name!r}")
-            dims = parse_symbolic_shape(value) if isinstance(value, str) else tuple(value)
-            rank = _input_rank(graph, name, len(dims) + 1)
-            if len(dims) == rank - 1:
-                dims = (None, *dims)
-            elif len(dims) != rank:
-                raise CnnCostError(
-                    f"input {name!r} has rank {rank}; the given shape {value!r} has {len(dims)} dims"
-                )
-            result[name] = dims
-        return result
+        return input_overrides(graph, input_shape, parse=_parse_given)
     fmt = _data_format(graph)
     result = {}
     for position, name in enumerate(names):
@@ -124,11 +100,6 @@ def symbolic_inputs(graph: Graph, input_shape: Any = None) -> dict[str, tuple[An
             dims[axis] = size_symbol(letter + suffix)
         result[name] = tuple(dims)
     return result
-
-
-def _input_rank(graph: Graph, name: str, fallback: int) -> int:
-    shape = graph.node(name).config.get("batch_shape")
-    return len(shape) if isinstance(shape, (list, tuple)) else fallback
 
 
 # -- the formulas -----------------------------------------------------------------------------------
