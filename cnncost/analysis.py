@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cnncost.errors import CnnCostError
-from cnncost.ir import Graph, Shape
+from cnncost.ir import Graph, Shape, known_sum
 from cnncost.layers import rule_for, unsupported_reason
 from cnncost.layers.base import is_symbolic
 from cnncost.passes.compute import count_compute
@@ -198,8 +198,8 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
     totals = _totals(rows)
     totals.update(
         {
-            "flops": _sum(r.extra["flops"] for r in rows),
-            "train_flops": _sum(r.extra["train_flops"] for r in rows),
+            "flops": known_sum(r.extra["flops"] for r in rows),
+            "train_flops": known_sum(r.extra["train_flops"] for r in rows),
             "weight_bytes": memory.weight_bytes,
             "activation_bytes": memory.activation_bytes,
             "peak_activation_bytes": memory.peak_activation_bytes,
@@ -318,22 +318,12 @@ def _compute_extra(compute, memory, options: Options) -> dict[str, Any]:
     }
 
 
-def _sum(values) -> Any:
-    """Exact total, or None when any part is unknown."""
-    total = 0
-    for v in values:
-        if v is None:
-            return None
-        total = total + v
-    return total
-
-
 def _totals(rows: list[LayerRow]) -> dict[str, Any]:
     return {
-        "params": _sum(r.params for r in rows),
-        "trainable_params": _sum(r.trainable_params for r in rows),
-        "non_trainable_params": _sum(r.non_trainable_params for r in rows),
-        "macs": _sum(r.macs for r in rows),
+        "params": known_sum(r.params for r in rows),
+        "trainable_params": known_sum(r.trainable_params for r in rows),
+        "non_trainable_params": known_sum(r.non_trainable_params for r in rows),
+        "macs": known_sum(r.macs for r in rows),
     }
 
 

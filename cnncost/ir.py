@@ -6,12 +6,22 @@ A dimension is an `int`, `None` (unknown) or, in symbolic analyses, a sympy expr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 Dim = Any  # int | None | sympy.Expr
 Shape = tuple[Dim, ...]
+
+
+def known_sum(values: Iterable[Dim]) -> Dim:
+    """The exact sum, or None when any term is unknown (never a silent 0 for an unknown)."""
+    total: Dim = 0
+    for value in values:
+        if value is None:
+            return None
+        total = total + value
+    return total
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from cnncost import conventions
 from cnncost.conventions import TABLE, Cost
-from cnncost.ir import Dim, Graph, Node, Shape
+from cnncost.ir import Dim, Graph, Node, Shape, known_sum
 from cnncost.layers import Call, LayerRule, rule_for
 from cnncost.layers.base import Window, guarded, is_int, product
 from cnncost.passes.params import NodeParams
@@ -237,15 +237,6 @@ def _needs_input_gradient(graph: Graph, trainable: set[str]) -> set[str]:
     return result
 
 
-def _plus(*values: Dim) -> Dim:
-    total: Dim = 0
-    for v in values:
-        if v is None:
-            return None
-        total = total + v
-    return total
-
-
 def count_compute(
     graph: Graph,
     shapes: ShapeResult,
@@ -282,7 +273,7 @@ def count_compute(
                 f"{node.name}: no FLOP cost known for {', '.join(work.missing)}; "
                 "its flops and train_flops are not counted"
             )
-        full_flops = _plus(2 * node_macs, work.forward)
+        full_flops = known_sum((2 * node_macs, work.forward))
         if flops_convention == conventions.TF_PROFILER:
             from cnncost.tf_profiler import ProfilerCount, profiler_flops
 
@@ -304,10 +295,14 @@ def count_compute(
         weight_macs = (
             node_macs if rule.weight_macs is None else guarded(call, rule.weight_macs, outputs)
         )
-        input_gradient = _plus(2 * node_macs, work.backward) if node.name in needs_gradient else 0
-        weight_gradient = _plus(2 * weight_macs, work.weights) if node.name in trainable else 0
-        train_forward = _plus(2 * node_macs, work.train_forward)
-        train = _plus(train_forward, input_gradient, weight_gradient)
+        input_gradient = (
+            known_sum((2 * node_macs, work.backward)) if node.name in needs_gradient else 0
+        )
+        weight_gradient = (
+            known_sum((2 * weight_macs, work.weights)) if node.name in trainable else 0
+        )
+        train_forward = known_sum((2 * node_macs, work.train_forward))
+        train = known_sum((train_forward, input_gradient, weight_gradient))
         result[node.name] = NodeCompute(node_macs, flops, train, tuple(notes))
     if profiler_misses:
         total = sum(missed for _, missed in profiler_misses)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cnncost.ir import Dim, Graph
+from cnncost.ir import Dim, Graph, known_sum
 from cnncost.layers.base import product
 from cnncost.passes.params import NodeParams
 from cnncost.passes.shapes import ShapeResult
@@ -72,15 +72,6 @@ class MemoryResult:
     warnings: tuple[str, ...]
 
 
-def _sum(values) -> Dim:
-    total: Dim = 0
-    for v in values:
-        if v is None:
-            return None
-        total = total + v
-    return total
-
-
 def count_memory(
     graph: Graph,
     shapes: ShapeResult,
@@ -109,11 +100,11 @@ def count_memory(
         for shape in shapes.nodes[node.name].outputs:
             size = None if shape is None or compute_size is None else product(shape[1:])
             outputs.append(None if size is None else size * compute_size * batch)
-        nodes[node.name] = NodeMemory(weights, _sum(outputs), tuple(outputs))
-    weight_bytes = _sum(m.weight_bytes for m in nodes.values())
-    activation_bytes = _sum(m.activation_bytes for m in nodes.values())
+        nodes[node.name] = NodeMemory(weights, known_sum(outputs), tuple(outputs))
+    weight_bytes = known_sum(m.weight_bytes for m in nodes.values())
+    activation_bytes = known_sum(m.activation_bytes for m in nodes.values())
     optimizer_bytes = None if gradient_bytes is None else ADAM_SLOTS * gradient_bytes
-    train_bytes = _sum((weight_bytes, gradient_bytes, optimizer_bytes, activation_bytes))
+    train_bytes = known_sum((weight_bytes, gradient_bytes, optimizer_bytes, activation_bytes))
     return MemoryResult(
         nodes,
         weight_bytes,
@@ -142,7 +133,7 @@ def peak_live_bytes(graph: Graph, nodes: Mapping[str, NodeMemory]) -> Dim:
     for step, node in enumerate(graph.nodes):
         for index, size in enumerate(nodes[node.name].output_bytes):
             live[(node.name, index)] = size
-        current = _sum(live.values())
+        current = known_sum(live.values())
         if not isinstance(current, int):
             return None  # unknown, or symbolic (no single peak)
         peak = max(peak, current)

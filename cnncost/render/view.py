@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnncost.errors import CnnCostError
+from cnncost.ir import known_sum
 
 SUMMABLE = (
     "params",
@@ -48,15 +49,6 @@ class View:
     hidden_rows: int = 0  # rows left out by --top
 
 
-def _sum(values: Sequence[Any]) -> Any:
-    total = 0
-    for value in values:
-        if value is None:
-            return None
-        total += value
-    return total
-
-
 def collapse(rows: Sequence[Mapping[str, Any]], depth: int) -> list[dict[str, Any]]:
     """Rows of nested models deeper than `depth` levels merged into one row per prefix.
 
@@ -88,7 +80,7 @@ def collapse(rows: Sequence[Mapping[str, Any]], depth: int) -> list[dict[str, An
             merged["receptive_field"] = members[-1]["receptive_field"]
         for field in SUMMABLE:
             if any(field in m for m in members):
-                merged[field] = _sum([m.get(field) for m in members])
+                merged[field] = known_sum([m.get(field) for m in members])
         result.append(merged)
     return result
 
@@ -103,7 +95,7 @@ def by_type(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         merged: dict[str, Any] = {"type": layer_type, "count": len(members)}
         for field in SUMMABLE:
             if any(field in m for m in members):
-                merged[field] = _sum([m.get(field) for m in members])
+                merged[field] = known_sum([m.get(field) for m in members])
         merged["status"] = "exact" if all(m["status"] == "exact" for m in members) else "partial"
         result.append(merged)
     return result
