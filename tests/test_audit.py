@@ -135,3 +135,14 @@ def test_seed_corrections_doc_is_the_audit_output():
         cwd=ROOT,
     )
     assert doc.split(marker, 1)[1] == out.stdout
+
+
+def test_a_parenthesised_group_is_one_operand():
+    from cnncost.audit import formula_factors
+
+    assert formula_factors("2 * (64 * 64 * 128) * 46") == [
+        ("2", 2),
+        ("(64 * 64 * 128)", 64 * 64 * 128),
+        ("46", 46),
+    ]
+    assert formula_factors("3x3") == [("3", 3), ("3", 3)]
