@@ -350,6 +350,11 @@ def _attention(call: Call, outputs) -> ProfilerCount:
     cfg = call.config
     if cfg.get("use_gate") or cfg.get("sliding_window"):
         return _unknown("use_gate / sliding_window attention is not modelled")
+    kwargs = call.node.keyword_arguments
+    if kwargs.get("use_causal_mask") or kwargs.get("attention_mask") is not None:
+        return _unknown("attention with a mask or use_causal_mask is not modelled")
+    if kwargs.get("return_attention_scores"):
+        return _unknown("attention returning its scores is not modelled")
     spec = _spec(call)
     h, kd, vd = spec.heads, spec.key_dim, spec.value_dim
     rank = len(spec.query)

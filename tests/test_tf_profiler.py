@@ -290,3 +290,137 @@ def test_layer_rule_equals_tensorflow_profiler(name):
     model = builder(_SHAPES.get(name, (4, 6))) if name.startswith("attention") else builder()
     report, _ = _compare(model)
     assert not [w for w in report.warnings if "not modelled" in w], report.warnings
+
+
+# -- fast: the rules as arithmetic (no TensorFlow profiler run) --------------------------------------
+
+
+def _rows(model):
+    report = analyze(model, flops_convention="tf-profiler")
+    return {row.name: row.extra["flops"] for row in report.layers}, report.warnings
+
+
+def test_dilated_conv_counts_the_space_to_batch_padding():
+    import keras
+
+    L = keras.layers
+    model = keras.Sequential(
+        [keras.Input((7, 8, 2)), L.Conv2D(3, 3, dilation_rate=2, padding="same", name="c")]
+    )
+    flops, warnings = _rows(model)
+    # Each axis padded by d*(k-1) = 4 and up to a multiple of 2: 7 -> 11 -> 12, 8 -> 12; the
+    # undilated 3x3 kernel then computes 12 - 4 = 8 positions per axis, not 7 x 8.
+    assert flops["c"] == 2 * (8 * 8 * 3) * 3 * 3 * 2 + 7 * 8 * 3
+    assert any("SpaceToBatchND (c)" in w for w in warnings)
+
+
+def test_normalization_variants():
+    import keras
+
+    L = keras.layers
+    model = keras.Sequential(
+        [
+            keras.Input((3, 4, 6)),
+            L.GroupNormalization(groups=2, name="gn"),
+            L.GroupNormalization(groups=3, center=False, scale=False, name="gn_plain"),
+            L.LayerNormalization(center=False, name="ln_scale"),
+            L.LayerNormalization(scale=False, name="ln_center"),
+            L.BatchNormalization(center=False, name="bn"),
+        ]
+    )
+    flops, _ = _rows(model)
+    n, c = 3 * 4 * 6, 6
+    assert flops["gn"] == 6 * n + 4 * 2 + 3 * c
+    assert flops["gn_plain"] == 6 * n + 5 * 3
+    assert flops["ln_scale"] == 8 * n + 4 * (3 * 4)
+    assert flops["ln_center"] == 7 * n + 5 * (3 * 4)
+    assert flops["bn"] == 2 * n + 6 * c
+
+
+def test_attention_matmuls_are_missed_with_a_warning():
+    import keras
+
+    x = keras.Input((4, 6))
+    model = keras.Model(
+        x, keras.layers.MultiHeadAttention(num_heads=2, key_dim=3, name="mha")(x, x)
+    )
+    flops, warnings = _rows(model)
+    positions, heads, key_dim, scores = 4, 2, 3, 2 * 4 * 4
+    projections = 4 * 2 * positions * 6 * heads * key_dim  # q, k, v, output: matmuls
+    biases = 3 * positions * heads * key_dim + positions * 6
+    assert flops["mha"] == projections + biases + scores + 5 * scores
+    missed = 2 * (scores * key_dim + scores * key_dim)
+    warning = next(w for w in warnings if "does not see" in w)
+    assert f"does not see {missed} FLOPs of 1 layers (mha)" in warning
+    assert "Einsum op" in warning
+
+
+def test_einsum_dense_outside_the_matmul_rewrites_is_missed():
+    import keras
+
+    model = keras.Sequential(
+        [
+            keras.Input((3, 4, 5)),
+            keras.layers.EinsumDense("abcd,de->abce", (None, None, 2), bias_axes="e", name="e"),
+        ]
+    )
+    flops, warnings = _rows(model)
+    assert flops["e"] == 3 * 4 * 2  # the BiasAdd only
+    assert any(f"does not see {2 * 3 * 4 * 5 * 2} FLOPs" in w for w in warnings)
+
+
+def test_zero_counts_and_unmodelled_rows_are_named_in_warnings():
+    import keras
+
+    L = keras.layers
+    model = keras.Sequential(
+        [
+            keras.Input((4, 6, 2)),
+            L.Resizing(8, 8, interpolation="bilinear", name="resize"),
+            L.Resizing(4, 4, pad_to_aspect_ratio=True, name="pad"),
+            L.Activation("relu", name="act"),
+        ]
+    )
+    report = analyze(model, flops_convention="tf-profiler")
+    rows = {row.name: row for row in report.layers}
+    assert rows["resize"].extra["flops"] == 0 and rows["act"].extra["flops"] == 0
+    assert rows["pad"].extra["flops"] is None and rows["pad"].status == "partial"
+    zero = next(w for w in report.warnings if "counts 0 FLOPs" in w)
+    assert "ResizeBilinear (resize)" in zero and "Relu (act)" in zero
+    assert any(w.startswith("pad: tf-profiler convention") for w in report.warnings)
+
+
+def test_relu_layer_variants():
+    import keras
+
+    L = keras.layers
+    model = keras.Sequential(
+        [
+            keras.Input((3, 4)),
+            L.ReLU(max_value=3.0, name="clip"),
+            L.ReLU(max_value=6.0, name="six"),
+            L.ReLU(max_value=3.0, negative_slope=0.1, threshold=0.5, name="all"),
+            L.PReLU(name="prelu"),
+        ]
+    )
+    flops, _ = _rows(model)
+    n = 12
+    assert flops["clip"] == (1 + 1) * n  # Minimum, Maximum
+    assert flops["six"] == 0  # Relu6
+    # Neg, AddV2 (negative part), Greater (threshold), Minimum, Maximum, Mul, Sub
+    assert flops["all"] == 7 * n
+    assert flops["prelu"] == 3 * n + n  # Neg, Mul, AddV2 per element + Neg of alpha
+
+
+def test_causal_attention_is_not_modelled_with_a_reason():
+    import keras
+
+    x = keras.Input((4, 6))
+    layer = keras.layers.MultiHeadAttention(num_heads=2, key_dim=3, name="mha")
+    model = keras.Model(x, layer(x, x, use_causal_mask=True))
+    report = analyze(model, flops_convention="tf-profiler")
+    row = next(r for r in report.layers if r.name == "mha")
+    assert row.extra["flops"] is None and row.status == "partial"
+    assert any(
+        "mha: tf-profiler convention" in w and "use_causal_mask" in w for w in report.warnings
+    )
