@@ -173,6 +173,14 @@ _ROWS: list[CostRow] = [
         "mean 1, sub 1, square 1, sum 1, normalize 1, scale 1, shift 1 (also GroupNormalization)",
         weights=O(2),
     ),
+    _row(
+        "rms_norm",
+        O(4),
+        O(6),
+        "square 1, sum 1, multiply by rsqrt 1, scale 1 (per-vector mean/rsqrt not counted); "
+        "input gradient: dy*scale, *x, sum, *rsqrt, subtract, scale",
+        weights=O(2),
+    ),
     _row("unit_norm", O(3), O(5), "square, sum, multiply by rsqrt (per-vector rsqrt not counted)"),
     _row("normalization", O(2), O(1), "(x - mean) * rsqrt(var) with precomputed statistics"),
     _row("rescaling", O(2), O(1), "x * scale + offset"),

@@ -64,6 +64,7 @@ ROWS = [
     ("layernorm_axes", [(4, 5, 6)], single(layers.LayerNormalization(axis=[1, 2]))),
     ("groupnorm", [(5, 5, 8)], single(layers.GroupNormalization(groups=4))),
     ("unitnorm", [(5, 6)], single(layers.UnitNormalization())),
+    ("rmsnorm", [(5, 6)], single(layers.RMSNormalization())),
     ("normalization", [(5, 5, 3)], single(layers.Normalization())),
     ("rescaling", [(5, 5, 3)], single(layers.Rescaling(1 / 255))),
     ("resizing", [(9, 7, 3)], single(layers.Resizing(4, 5))),
