@@ -79,16 +79,60 @@ def pad_before(n: int, kernel: int, stride: int, dilation: int, padding: str) ->
     return total // 2
 
 
+def floor_sum(count: int, modulus: int, slope: int, offset: int) -> int:
+    """`sum(floor((slope*i + offset) / modulus) for i in range(count))`, for non-negative
+    `slope`/`offset` and positive `modulus`, in O(log) steps (the Euclid-like reduction of the
+    AtCoder Library's `floor_sum`): whole quotients of `slope` and `offset` are arithmetic series
+    taken out in closed form; what is left counts lattice points under a line whose roles of
+    slope and modulus swap, as in Euclid's algorithm.
+    """
+    total = 0
+    while True:
+        if slope >= modulus:
+            total += count * (count - 1) // 2 * (slope // modulus)
+            slope %= modulus
+        if offset >= modulus:
+            total += count * (offset // modulus)
+            offset %= modulus
+        top = slope * count + offset
+        if top < modulus:
+            return total
+        count, offset = divmod(top, modulus)
+        modulus, slope = slope, modulus
+
+
+def _pairs_at_most(limit: int, positions: int, taps: int, stride: int, dilation: int) -> int:
+    """#{(p, t): 0 <= p < positions, 0 <= t < taps, p*stride + t*dilation <= limit}.
+
+    For each tap t the positions allowed are `clamp(floor((limit - t*d)/s) + 1, 0, P)`, which
+    decreases with t: the first `full` taps (those with `limit - t*d >= (P-1)*s`) allow all P
+    positions, taps from `reach` on (`t*d > limit`) allow none, and the taps in between add
+    `floor((limit - t*d)/s) + 1`; with u = reach-1-t this is `floor((d*u + b)/s) + 1`,
+    b = limit - (reach-1)*d >= 0, a `floor_sum`.
+    """
+    if limit < 0 or positions <= 0 or taps <= 0:
+        return 0
+    full = min(max((limit - (positions - 1) * stride) // dilation + 1, 0), taps)
+    reach = min(limit // dilation + 1, taps)
+    partial = reach - full
+    offset = limit - (reach - 1) * dilation
+    return full * positions + partial + floor_sum(partial, stride, dilation, offset)
+
+
+def inside_pairs(
+    positions: int, taps: int, stride: int, dilation: int, before: int, length: int
+) -> int:
+    """#{(p, t): 0 <= p < positions, 0 <= t < taps, 0 <= p*s - before + t*d < length}, exactly,
+    without looping over positions or taps (a difference of two `_pairs_at_most` counts)."""
+    if length <= 0:
+        return 0
+    high = _pairs_at_most(before + length - 1, positions, taps, stride, dilation)
+    return high - _pairs_at_most(before - 1, positions, taps, stride, dilation)
+
+
 def valid_taps(n: int, out: int, kernel: int, stride: int, dilation: int, before: int) -> int:
     """Sum over output positions o of the taps t with 0 <= o*s - before + t*d < n."""
-    total = 0
-    for o in range(out):
-        origin = o * stride - before
-        # 0 <= t < kernel with -origin <= t*d <= n-1-origin
-        low = max(0, (-origin + dilation - 1) // dilation) if origin < 0 else 0
-        high = min(kernel - 1, (n - 1 - origin) // dilation) if n - 1 - origin >= 0 else -1
-        total += max(0, high - low + 1)
-    return total
+    return inside_pairs(out, kernel, stride, dilation, before, n)
 
 
 def transposed_valid_taps(
@@ -103,13 +147,7 @@ def transposed_valid_taps(
         before = padding
     else:
         before = 0 if padding == "valid" else max((n - 1) * stride + effective - out, 0) // 2
-    total = 0
-    for i in range(n):
-        origin = i * stride - before
-        low = max(0, (-origin + dilation - 1) // dilation) if origin < 0 else 0
-        high = min(kernel - 1, (out - 1 - origin) // dilation) if out - 1 - origin >= 0 else -1
-        total += max(0, high - low + 1)
-    return total
+    return inside_pairs(n, kernel, stride, dilation, before, out)
 
 
 def _padding_aware(call: Call, rule: LayerRule, outputs, macs: Dim) -> Dim:

@@ -19,7 +19,15 @@ from hypothesis import strategies as st
 
 from cnncost.ir import Node
 from cnncost.layers import Call, rule_for
-from cnncost.passes.compute import _padding_aware
+from cnncost.layers.conv import transpose_output_length
+from cnncost.passes.compute import (
+    _padding_aware,
+    floor_sum,
+    inside_pairs,
+    pad_before,
+    transposed_valid_taps,
+    valid_taps,
+)
 
 SETTINGS = settings(max_examples=60, deadline=None)
 
@@ -177,6 +185,111 @@ def test_transposed_conv_macs_equal_brute_force(rank, padding_aware, data):
         sizes, kernel, strides, (1,) * rank, padding, _spatial(outputs), padding_aware
     )
     assert macs == pairs * cin * filters
+
+
+# -- the closed-form tap counts against the per-position loops they replace -----------------------
+
+
+def loop_valid_taps(n, out, kernel, stride, dilation, before):
+    """The gather loop: output o, tap t reads input o*s - before + t*d."""
+    return sum(
+        0 <= o * stride - before + t * dilation < n for o in range(out) for t in range(kernel)
+    )
+
+
+def loop_transposed_valid_taps(n, out, kernel, stride, dilation, before):
+    """The scatter loop: input i, tap t writes output i*s - before + t*d."""
+    return sum(
+        0 <= i * stride - before + t * dilation < out for i in range(n) for t in range(kernel)
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    n=st.integers(1, 12),
+    kernel=st.integers(1, 7),
+    stride=st.integers(1, 5),
+    dilation=st.integers(1, 4),
+    padding=st.sampled_from(["valid", "same", "causal"]),
+)
+def test_valid_taps_closed_form_equals_loop(n, kernel, stride, dilation, padding):
+    k_eff = dilation * (kernel - 1) + 1
+    if padding == "valid" and k_eff > n:
+        return  # no output
+    out = (n - k_eff) // stride + 1 if padding == "valid" else -(-n // stride)
+    before = pad_before(n, kernel, stride, dilation, padding)
+    assert before == _tf_pad_before(n, k_eff, stride, padding)
+    expected = loop_valid_taps(n, out, kernel, stride, dilation, before)
+    assert valid_taps(n, out, kernel, stride, dilation, before) == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    n=st.integers(1, 12),
+    kernel=st.integers(1, 7),
+    stride=st.integers(1, 5),
+    dilation=st.integers(1, 4),
+    padding=st.sampled_from(["valid", "same"]),
+    output_padding=st.one_of(st.none(), st.integers(0, 4)),
+)
+def test_transposed_valid_taps_closed_form_equals_loop(
+    n, kernel, stride, dilation, padding, output_padding
+):
+    if output_padding is not None and output_padding >= stride:
+        output_padding = stride - 1  # Keras: output_padding < strides
+    out = transpose_output_length(n, kernel, stride, dilation, padding, output_padding)
+    k_eff = dilation * (kernel - 1) + 1
+    before = 0 if padding == "valid" else max((n - 1) * stride + k_eff - out, 0) // 2
+    expected = loop_transposed_valid_taps(n, out, kernel, stride, dilation, before)
+    assert transposed_valid_taps(n, out, kernel, stride, dilation, padding) == expected
+    assert transposed_valid_taps(n, out, kernel, stride, dilation, before) == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    positions=st.integers(0, 10),
+    taps=st.integers(0, 10),
+    stride=st.integers(1, 6),
+    dilation=st.integers(1, 6),
+    before=st.integers(-20, 40),
+    length=st.integers(-2, 40),
+)
+def test_inside_pairs_equals_loop_for_any_offset(positions, taps, stride, dilation, before, length):
+    expected = sum(
+        0 <= p * stride - before + t * dilation < length
+        for p in range(positions)
+        for t in range(taps)
+    )
+    assert inside_pairs(positions, taps, stride, dilation, before, length) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    count=st.integers(0, 30),
+    modulus=st.integers(1, 40),
+    slope=st.integers(0, 100),
+    offset=st.integers(0, 100),
+)
+def test_floor_sum_equals_loop(count, modulus, slope, offset):
+    expected = sum((slope * i + offset) // modulus for i in range(count))
+    assert floor_sum(count, modulus, slope, offset) == expected
+
+
+def test_tap_counts_do_not_loop_over_huge_sizes():
+    """A kernel, stride or length of 10**9 is counted in closed form (the loops took minutes).
+
+    Expected values by hand: a "same" kernel of 10**9 + 1 (k_eff - 1 = 10**9, left padding
+    5*10**8) over n = 64 has every input position under every output's window: 64 * 64 taps.
+    """
+    huge = 10**9
+    before = pad_before(64, huge + 1, 1, 1, "same")
+    assert before == huge // 2
+    assert valid_taps(64, 64, huge + 1, 1, 1, before) == 64 * 64
+    # n = 10**9, kernel 3, "same": every output sees 3 taps except the two borders (2 each).
+    assert valid_taps(huge, huge, 3, 1, 1, 1) == 3 * huge - 2
+    # transposed, stride 10**6, kernel 3, "same": 16 inputs scatter 3 taps each, all inside
+    # the n*s output (left padding max(3 - 10**6, 0) // 2 = 0).
+    assert transposed_valid_taps(16, 16 * 10**6, 3, 10**6, 1, "same") == 16 * 3
 
 
 @SETTINGS
