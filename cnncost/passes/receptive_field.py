@@ -162,6 +162,28 @@ def _merge_bounds(parts):
     return min(b[0] for b in parts), max(b[1] for b in parts)
 
 
+def _progression_bounds(m: AxisMap, first: int, step: int, count: int):
+    """`_merge_bounds` of the regions of units `first + j*step`, 0 <= j < count, in
+    O(min(count, period)) lookups however large `count` is.
+
+    A unit's region is `[low[r], high[r]] + q*advance` for unit `q*period + r`, and `advance >= 0`,
+    so among units of one residue r the lowest `low` belongs to the smallest unit and the highest
+    `high` to the largest. `first + j*step` runs through the residues with a cycle of
+    `cycle = period / gcd(period, step)` values of j, so for `step > 0` the first `cycle` terms
+    hold the smallest unit of every residue met and the last `cycle` terms the largest (for
+    `step < 0` the other way round).
+    """
+    if count <= 0:
+        return None, None
+    cycle = m.period // gcd(m.period, abs(step)) if step else 1
+    head = range(min(cycle, count))
+    tail = range(max(count - cycle, 0), count)
+    smallest, largest = (head, tail) if step >= 0 else (tail, head)
+    low, _ = _merge_bounds(m._stored(first + j * step) for j in smallest)
+    _, high = _merge_bounds(m._stored(first + j * step) for j in largest)
+    return low, high
+
+
 def window_map(
     m: AxisMap, kernel: int, stride: int, dilation: int, left: int | None, n_in, n_out, key: str
 ) -> AxisMap | None:
@@ -175,9 +197,7 @@ def window_map(
     period = m.period // g
     lows, highs = [], []
     for phase in range(period):
-        low, high = _merge_bounds(
-            m._stored(stride * phase - pad + t * dilation) for t in range(kernel)
-        )
+        low, high = _progression_bounds(m, stride * phase - pad, dilation, kernel)
         lows.append(low)
         highs.append(high)
     shift = m.shift
@@ -204,32 +224,56 @@ def transposed_map(
     period = m.period * stride
     if period > MAX_PERIOD:
         return None
+    g = gcd(dilation, stride)
+    cycle = stride // g  # taps t and t + cycle land on the same phase of the input
+    inverse = pow((dilation // g) % cycle, -1, cycle) if cycle > 1 else 0
 
-    def sources(o: int) -> list[int]:
-        return [
-            (o + left - t * dilation) // stride
-            for t in range(kernel)
-            if (o + left - t * dilation) % stride == 0
-        ]
+    def sources(o: int) -> tuple[int, int, int]:
+        """The inputs output `o` reads, `first - j*step` for 0 <= j < count (decreasing): the
+        taps with `t*d = o + left (mod s)`, i.e. t = t0 (mod s/g) when g divides o + left."""
+        target = o + left
+        if target % g:
+            return 0, 0, 0
+        t0 = (target // g) * inverse % cycle
+        count = max((kernel - 1 - t0) // cycle + 1, 0)
+        return (target - t0 * dilation) // stride, dilation // g, count
 
     lows, highs = [], []
+    read: list[tuple[int, int] | None] = []  # (lowest, highest) input that phase reads
     for phase in range(period):
-        low, high = _merge_bounds(m._stored(i) for i in sources(phase))
+        first, step, count = sources(phase)
+        low, high = _progression_bounds(m, first, -step, count)
         lows.append(low)
         highs.append(high)
+        read.append(_read_range(m, first, step, count))
     interior = None
     if m.interior is not None and is_int(n_out):
-        first, last = m.interior
         # Units that read nothing (empty phases) say nothing about the border: the range is
-        # that of the units that read only interior inputs, among those that read any.
-        inside = [
-            o
-            for o in range(n_out)
-            if (read := [i for i in sources(o) if m._stored(i) is not None])
-            and all(first <= i <= last for i in read)
-        ]
-        interior = (inside[0], inside[-1]) if inside else (0, -1)
+        # that of the units that read only interior inputs, among those that read any. Unit
+        # `phase + q*period` reads what `phase` reads shifted by `q*m.period` inputs.
+        first_in, last_in = m.interior
+        inside = []
+        for phase, bounds in enumerate(read):
+            if bounds is None:
+                continue
+            lowest, highest = bounds
+            q_low = max(-((lowest - first_in) // m.period), 0)  # ceil((first-lowest)/P), >= 0
+            q_high = min((last_in - highest) // m.period, (n_out - 1 - phase) // period)
+            if q_low <= q_high:
+                inside += [phase + q_low * period, phase + q_high * period]
+        interior = (min(inside), max(inside)) if inside else (0, -1)
     return AxisMap(period, m.advance, tuple(lows), tuple(highs), m.shift, interior)
+
+
+def _read_range(m: AxisMap, first: int, step: int, count: int) -> tuple[int, int] | None:
+    """Lowest and highest of the units `first - j*step` (0 <= j < count) whose region is not
+    empty; whether it is depends only on the unit's residue, which repeats every `cycle` j."""
+    cycle = m.period // gcd(m.period, step) if step else 1
+    head = [first - j * step for j in range(min(cycle, count))]
+    tail = [first - j * step for j in range(max(count - cycle, 0), count)]
+    highest = next((u for u in head if m._stored(u) is not None), None)
+    lowest = next((u for u in reversed(tail) if m._stored(u) is not None), None)
+    return None if highest is None else (lowest, highest)
 
 
 def _add_shift(a: Shift, b: Shift) -> Shift:
@@ -401,8 +445,10 @@ def same_left_padding(n, kernel_eff: int, stride: int) -> int | None:
     """
     if is_int(n):
         return max((-(-n // stride) - 1) * stride + kernel_eff - n, 0) // 2
-    candidates = {max(kernel_eff - stride + e, 0) // 2 for e in range(stride)}
-    return candidates.pop() if len(candidates) == 1 else None
+    # The value does not decrease with e: it is the same for every residue iff e = 0 and
+    # e = s - 1 agree.
+    smallest, largest = max(kernel_eff - stride, 0) // 2, max(kernel_eff - 1, 0) // 2
+    return smallest if smallest == largest else None
 
 
 def _left_padding(window: Window, index: int, n) -> int | None:

@@ -223,3 +223,119 @@ def test_unit_region_helpers_on_the_seed():
     assert m.region(0) == (0, 21) and m.region(29) == (29 * 8, 29 * 8 + 21)
     assert m.centre(1) == Fraction(21, 2) + 8 and m.unit_at_centre(Fraction(21, 2) + 8) == 1
     assert m.units_covering(20) == (0, 1, 2)  # units 0..2 start at 0, 8, 16
+
+
+# -- the per-phase closed forms against the loops over every tap and every output unit ----------
+
+
+def _loop_merge(parts):
+    parts = [b for b in parts if b is not None]
+    if not parts:
+        return None, None
+    return min(b[0] for b in parts), max(b[1] for b in parts)
+
+
+def loop_window_bounds(m, kernel, stride, dilation, pad, period):
+    """Per phase: the union of the regions of every tap (the O(kernel) loop it replaces)."""
+    return [
+        _loop_merge(m._stored(stride * phase - pad + t * dilation) for t in range(kernel))
+        for phase in range(period)
+    ]
+
+
+def loop_transposed(m, kernel, stride, dilation, left, n_out):
+    """Per phase bounds and the interior by looping over every tap and every output unit."""
+
+    def sources(o):
+        return [
+            (o + left - t * dilation) // stride
+            for t in range(kernel)
+            if (o + left - t * dilation) % stride == 0
+        ]
+
+    bounds = [_loop_merge(m._stored(i) for i in sources(p)) for p in range(m.period * stride)]
+    first, last = m.interior
+    inside = [
+        o
+        for o in range(n_out)
+        if (read := [i for i in sources(o) if m._stored(i) is not None])
+        and all(first <= i <= last for i in read)
+    ]
+    return bounds, (inside[0], inside[-1]) if inside else (0, -1)
+
+
+@st.composite
+def sized_axis_maps(draw) -> tuple[AxisMap, int]:
+    """A chain of random windows and transposed windows over a known size, and its size."""
+    n = draw(st.integers(1, 30))
+    m = identity_map(n)
+    for _ in range(draw(st.integers(0, 3))):
+        k, s, d = draw(st.integers(1, 5)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        left = draw(st.integers(-1, 4))
+        if draw(st.booleans()):
+            out = (n + 2 * max(left, 0) - d * (k - 1) - 1) // s + 1
+            if out < 1:
+                continue
+            m, n = window_map(m, k, s, d, left, n, out, "x"), out
+        else:
+            out = n * s + max(d * (k - 1) + 1 - s, 0)
+            candidate = transposed_map(m, k, s, d, left, n, out)
+            if candidate is not None:
+                m, n = candidate, out
+    return m, n
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sized_axis_maps(),
+    st.integers(1, 9),
+    st.integers(1, 4),
+    st.integers(1, 4),
+    st.integers(-2, 6),
+)
+def test_window_map_equals_loop_over_taps(mn, kernel, stride, dilation, left):
+    m, n = mn
+    out = max((n + 2 * max(left, 0) - dilation * (kernel - 1) - 1) // stride + 1, 1)
+    new = window_map(m, kernel, stride, dilation, left, n, out, "x")
+    assert list(zip(new.low, new.high)) == loop_window_bounds(
+        m, kernel, stride, dilation, left, new.period
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sized_axis_maps(),
+    st.integers(1, 9),
+    st.integers(1, 4),
+    st.integers(1, 4),
+    st.integers(-2, 6),
+    st.integers(0, 3),
+)
+def test_transposed_map_equals_loop_over_taps_and_units(mn, kernel, stride, dilation, left, extra):
+    m, n = mn
+    n_out = max(n * stride + dilation * (kernel - 1) - 2 * left + extra, 1)
+    new = transposed_map(m, kernel, stride, dilation, left, n, n_out)
+    if new is None:
+        return  # period above MAX_PERIOD
+    bounds, interior = loop_transposed(m, kernel, stride, dilation, left, n_out)
+    assert list(zip(new.low, new.high)) == bounds
+    assert new.interior == interior
+
+
+def test_huge_kernels_and_strides_do_not_loop():
+    """Kernel 10**9 "same" over 64 pixels (left padding (10**9 - 1)//2): unit 0 reads pixels
+    -(10**9-1)//2 .. 10**9 - 1 - (10**9-1)//2 and the interior is empty; a transposed kernel of
+    10**9 makes output o read inputs o - (10**9 - 1) .. o (regions are unclipped), so no
+    unit reads only inputs 0..15 (that needs o - (10**9 - 1) >= 0 and o <= 15).
+    Each took minutes (or all memory) before."""
+    huge = 10**9
+    left = same_left_padding(64, huge, 1)
+    assert left == (huge - 1) // 2
+    m = window_map(identity_map(64), huge, 1, 1, left, 64, 64, "x")
+    assert m.region(0) == (-left, huge - 1 - left)
+    assert m.interior[0] > m.interior[1]  # no unit avoids the padding
+    t = transposed_map(identity_map(16), huge, 1, 1, 0, 16, 16 + huge - 1)
+    assert t.region(0) == (-(huge - 1), 0) and t.region(20) == (20 - (huge - 1), 20)
+    assert t.interior == (0, -1)
+    assert same_left_padding(None, 3, huge) is None  # max(3-s+e,0)//2 takes 0 and 1
+    assert same_left_padding(None, 1, huge) == 0
