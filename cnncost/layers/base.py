@@ -135,9 +135,25 @@ def as_tuple(value: Any, rank: int, what: str) -> tuple[int, ...]:
     raise FieldError(f"{what} must be an int or {rank} ints, not {value!r}")
 
 
+# cnncost's cap on a layer's geometry values (kernel sizes, strides, dilation rates, pool sizes,
+# upsampling factors, paddings and croppings, and a conv's effective window
+# `dilation*(kernel-1)+1`): 2**31 - 1, the largest int32. No buildable layer comes near it (a
+# kernel of 2**31 taps is 8 GiB of float32 per input/output channel pair, and TF's int32 index
+# arithmetic in its conv kernels overflows past it); a larger value is config corruption,
+# reported as a one-line `LayerError` naming the layer and the value.
+MAX_SIZE = 2**31 - 1
+
+
 def positive(values: tuple[int, ...], what: str) -> tuple[int, ...]:
+    """Geometry values must be in 1..MAX_SIZE."""
     if any(v <= 0 for v in values):
         raise FieldError(f"{what} must be positive, got {list(values)}")
+    return at_most_max_size(values, what)
+
+
+def at_most_max_size(values: tuple[int, ...], what: str) -> tuple[int, ...]:
+    if any(v > MAX_SIZE for v in values):
+        raise FieldError(f"{what} {list(values)} is above cnncost's cap of 2**31 - 1 = {MAX_SIZE}")
     return values
 
 

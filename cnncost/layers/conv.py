@@ -13,6 +13,7 @@ from cnncost.layers.base import (
     LayerRule,
     Window,
     as_tuple,
+    at_most_max_size,
     channel_axis,
     data_format,
     expect_rank,
@@ -35,6 +36,10 @@ def _geometry(
     dilation = positive(
         as_tuple(cfg.get("dilation_rate", 1), rank, "dilation_rate"), "dilation_rate"
     )
+    at_most_max_size(
+        tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation)),
+        "effective window dilation_rate*(kernel_size-1)+1",
+    )
     padding = cfg.get("padding", "valid")
     if not isinstance(padding, str):
         raise call.fail(f"padding must be a string, not {padding!r}")
@@ -42,6 +47,17 @@ def _geometry(
     if padding == "causal" and rank != 1:
         raise call.fail("causal padding is only for 1-D convolutions")
     return kernel, strides, dilation, padding
+
+
+def _no_strided_dilation(call: Call, rank: int) -> None:
+    """Keras's Conv and ConvTranspose layers refuse strides > 1 together with dilation > 1
+    (`BaseConv.__init__`); the model cannot exist, so there are no numbers to report."""
+    _, strides, dilation, _ = _geometry(call, rank)
+    if max(strides) > 1 and max(dilation) > 1:
+        raise call.fail(
+            f"strides > 1 is not supported together with dilation_rate > 1 (as in Keras); "
+            f"got strides={list(strides)} and dilation_rate={list(dilation)}"
+        )
 
 
 def _in_channels(call: Call, rank: int) -> int:
@@ -106,6 +122,7 @@ def conv_rule(rank: int) -> LayerRule:
 
     def shapes(call: Call) -> tuple[Shape, ...]:
         groups(call)
+        _no_strided_dilation(call, rank)
         return (_conv_shape(call, rank, _int_field(call, "filters")),)
 
     def weights(call: Call) -> tuple[Weight, ...]:
@@ -212,12 +229,21 @@ def transpose_output_length(
 def transpose_rule(rank: int) -> LayerRule:
     def output_padding(call: Call):
         value = call.config.get("output_padding")
-        return (None,) * rank if value is None else as_tuple(value, rank, "output_padding")
+        if value is None:
+            return (None,) * rank
+        padding = as_tuple(value, rank, "output_padding")
+        strides = _geometry(call, rank)[1]
+        if any(not 0 <= p < s for p, s in zip(padding, strides)):  # Keras's check, with >= 0
+            raise call.fail(
+                f"output_padding {list(padding)} must be >= 0 and less than strides {list(strides)}"
+            )
+        return padding
 
     def shapes(call: Call) -> tuple[Shape, ...]:
         shape = expect_rank(call, rank + 2)
         fmt_ = data_format(call)
         kernel, strides, dilation, padding = _geometry(call, rank)
+        _no_strided_dilation(call, rank)
         if padding not in ("valid", "same"):
             raise call.fail(f"unknown padding {padding!r}")
         axes = spatial_axes(len(shape), fmt_)

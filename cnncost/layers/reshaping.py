@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cnncost.ir import Shape
 from cnncost.layers.base import (
+    MAX_SIZE,
     Call,
     LayerRule,
     Window,
@@ -11,6 +12,7 @@ from cnncost.layers.base import (
     data_format,
     expect_rank,
     is_int,
+    positive,
     product,
     set_axes,
     spatial_axes,
@@ -84,6 +86,8 @@ def _pairs(call: Call, key: str, rank: int) -> tuple[tuple[int, int], ...]:
         pairs = None
     if pairs is None or any(p is None or not all(is_int(x) and x >= 0 for x in p) for p in pairs):
         raise call.fail(f"{key} must be non-negative ints, not {value!r}")
+    if any(x > MAX_SIZE for p in pairs for x in p):
+        raise call.fail(f"{key} {value!r} is above cnncost's cap of 2**31 - 1 = {MAX_SIZE}")
     return pairs
 
 
@@ -116,7 +120,7 @@ def padding_rule(rank: int, key: str, sign: int) -> LayerRule:
 
 def upsampling_rule(rank: int) -> LayerRule:
     def size(call: Call) -> tuple[int, ...]:
-        return as_tuple(call.config.get("size", 2), rank, "size")
+        return positive(as_tuple(call.config.get("size", 2), rank, "size"), "size")
 
     def shapes(call: Call) -> tuple[Shape, ...]:
         shape = expect_rank(call, rank + 2)
