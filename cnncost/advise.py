@@ -532,8 +532,7 @@ def _resize_input(context: _Context, max_flops: int | None, max_params: int | No
             and (max_params is None or result.params <= max_params)
         )
 
-    sizes = [s for s in range(1, height + 1)]
-    valid = [s for s in _bisect_valid(sizes, at)]
+    valid = _bisect_valid(range(1, height + 1), at)  # a range: O(1) memory for any height
     if not valid:
         return None
     low, high, best = valid[0], height, None
@@ -583,7 +582,7 @@ def _resize_input(context: _Context, max_flops: int | None, max_params: int | No
     )
 
 
-def _bisect_valid(sizes: list[int], at) -> list[int]:
+def _bisect_valid(sizes: range, at) -> range:
     """Sizes from the smallest one at which the model builds (validity is monotone)."""
     low, high = 0, len(sizes) - 1
     if at(sizes[high])[1] is None:

@@ -125,3 +125,23 @@ def test_unproductive_and_dead_compute_are_found():
     assert any(
         s.kind == "unproductive-layer" and s.title.startswith("late") for s in small.suggestions
     )
+
+
+def test_resize_search_over_a_huge_input_is_bounded():
+    """The resize search bisects over 1..height: a 10**9-pixel side must not build a list of
+    10**9 sizes (it died with MemoryError). Run under a 2 GiB address-space cap; the answer is
+    the largest square under the budget, as for the 256x256 seed (aspect ratio 1)."""
+    program = (
+        "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)); "
+        "from cnncost.cli import main; sys.exit(main())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program, "suggest", str(SEED), "--format", "json",
+         "--input-shape", "1000000000,1000000000,3", "--max-flops", "3e8"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    (resize,) = [s for s in json.loads(result.stdout)["suggestions"] if s["kind"] == "resize-input"]
+    advice = suggest(SEED, max_flops=300_000_000)
+    (small,) = [s for s in advice.suggestions if s.kind == "resize-input"]
+    assert resize["title"] == small.title
