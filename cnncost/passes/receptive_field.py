@@ -120,34 +120,36 @@ class AxisMap:
         bounds = self.region(unit)
         return None if bounds is None else Fraction(bounds[0] + bounds[1], 2)
 
-    def _candidates(self, coordinate) -> range:
-        """Units whose region can reach input coordinate `coordinate` (a superset)."""
-        known = [(lo, hi) for lo, hi in zip(self.low, self.high) if lo is not None]
-        if not known or self.advance <= 0:
-            return range(0)
-        lowest = min(lo for lo, _ in known)
-        spread = max(hi for _, hi in known) - lowest
-        guess = ((coordinate - lowest) * self.period) // self.advance
-        reach = self.period * (spread // self.advance + 3)
-        return range(guess - reach, guess + reach + 1)
-
     def unit_at_centre(self, centre: Fraction | int) -> int | None:
-        """A unit whose region is centred at `centre` (the inverse of `centre`), if any."""
-        if self.shift:
+        """The smallest unit whose region is centred at `centre` (the inverse of `centre`), if
+        any: per phase m, `(low[m] + high[m])/2 + q*advance = centre` for an integer q."""
+        if self.shift or self.advance <= 0:
             return None
-        return next((u for u in self._candidates(centre) if self.centre(u) == centre), None)
+        found = []
+        for phase, (low, high) in enumerate(zip(self.low, self.high)):
+            if low is None:
+                continue
+            q = (Fraction(centre) - Fraction(low + high, 2)) / self.advance
+            if q.denominator == 1:
+                found.append(int(q) * self.period + phase)
+        return min(found, default=None)
 
     def units_covering(self, pixel: int, units: int | None = None) -> tuple[int, ...]:
-        """The units whose region contains input pixel `pixel` (within `units` output units)."""
-        if self.shift:
+        """The units whose region contains input pixel `pixel` (within `units` output units): per
+        phase m, the q with `low[m] + q*advance <= pixel <= high[m] + q*advance`."""
+        if self.shift or self.advance <= 0:
             return ()
-        return tuple(
-            u
-            for u in self._candidates(pixel)
-            if (units is None or 0 <= u < units)
-            and (b := self._stored(u)) is not None
-            and b[0] <= pixel <= b[1]
-        )
+        found: list[int] = []
+        for phase, (low, high) in enumerate(zip(self.low, self.high)):
+            if low is None:
+                continue
+            q_first = -((high - pixel) // self.advance)  # ceil((pixel - high) / advance)
+            q_last = (pixel - low) // self.advance
+            if units is not None:  # 0 <= q*period + phase < units, with 0 <= phase < period
+                q_first = max(q_first, 0)
+                q_last = min(q_last, (units - 1 - phase) // self.period)
+            found += (q * self.period + phase for q in range(q_first, q_last + 1))
+        return tuple(sorted(u for u in found if units is None or 0 <= u < units))
 
 
 def identity_map(size: Any) -> AxisMap:

@@ -216,6 +216,37 @@ def test_unit_region_round_trip(m, unit):
             assert low <= pixel <= high
 
 
+def _loop_candidates(m, coordinate):
+    """The scan window the helpers used to loop over (a superset of the units that reach
+    `coordinate`), kept as the reference."""
+    known = [(lo, hi) for lo, hi in zip(m.low, m.high) if lo is not None]
+    lowest = min(lo for lo, _ in known)
+    spread = max(hi for _, hi in known) - lowest
+    guess = ((coordinate - lowest) * m.period) // m.advance
+    reach = m.period * (spread // m.advance + 3)
+    return range(guess - reach, guess + reach + 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(axis_maps(), st.integers(-20, 40), st.one_of(st.none(), st.integers(0, 30)))
+def test_unit_helpers_equal_the_scan(m, pixel, units):
+    if all(lo is None for lo in m.low):
+        assert m.units_covering(pixel, units) == () and m.unit_at_centre(pixel) is None
+        return
+    scan = _loop_candidates(m, pixel)
+    expected = tuple(
+        u
+        for u in scan
+        if (units is None or 0 <= u < units)
+        and (b := m.region(u)) is not None
+        and b[0] <= pixel <= b[1]
+    )
+    assert m.units_covering(pixel, units) == expected
+    for centre in (Fraction(pixel), Fraction(2 * pixel + 1, 2)):
+        scan = _loop_candidates(m, centre)
+        assert m.unit_at_centre(centre) == next((u for u in scan if m.centre(u) == centre), None)
+
+
 def test_unit_region_helpers_on_the_seed():
     report = cnncost.analyze(SEED)
     rf = rf_rows(report)["max_pooling2d_2"]
@@ -334,6 +365,7 @@ def test_huge_kernels_and_strides_do_not_loop():
     m = window_map(identity_map(64), huge, 1, 1, left, 64, 64, "x")
     assert m.region(0) == (-left, huge - 1 - left)
     assert m.interior[0] > m.interior[1]  # no unit avoids the padding
+    assert m.unit_at_centre(m.centre(5)) == 5 and m.units_covering(0, 64) == tuple(range(64))
     t = transposed_map(identity_map(16), huge, 1, 1, 0, 16, 16 + huge - 1)
     assert t.region(0) == (-(huge - 1), 0) and t.region(20) == (20 - (huge - 1), 20)
     assert t.interior == (0, -1)
