@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnncost.errors import LayerError
-from cnncost.ir import Dim, Node, Shape, Weight
+from cnncost.ir import Dim, Node, Shape, TensorRef, Weight
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,24 @@ class Call:
             raise LayerError(f"layer {self.node.name!r} ({self.node.class_name}) has no input")
         return self.input_shapes[0]
 
+    @property
+    def operand_count(self) -> int:
+        """Operands of an elementwise call: its tensors plus numeric literals (`x * 2.0` has two),
+        read from the call's arguments; at least the tensor inputs."""
+        return max(_operands(self.node.arguments), len(self.input_shapes))
+
     def fail(self, message: str) -> LayerError:
         return LayerError(f"layer {self.node.name!r} ({self.node.class_name}): {message}")
+
+
+def _operands(value: Any, depth: int = 0) -> int:
+    if isinstance(value, TensorRef) or (
+        isinstance(value, (int, float)) and not isinstance(value, bool)
+    ):
+        return 1
+    if isinstance(value, (list, tuple)) and depth < 8:
+        return sum(_operands(v, depth + 1) for v in value)
+    return 0
 
 
 @dataclass(frozen=True)

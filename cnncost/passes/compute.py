@@ -176,7 +176,7 @@ def _counts(call: Call, rule: LayerRule, outputs) -> _Counts:
     window = guarded(call, rule.window) if rule.window is not None else None
     taps = product(window.kernel) if window is not None else 0  # None: a window not modelled
     return _Counts(
-        _elements(outputs), _elements(call.input_shapes), taps, max(len(call.input_shapes) - 1, 0)
+        _elements(outputs), _elements(call.input_shapes), taps, max(call.operand_count - 1, 0)
     )
 
 

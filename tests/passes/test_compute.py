@@ -245,3 +245,17 @@ def test_attention_macs_equal_einsum_count(heads, key_dim, value_dim, tq, tk, dq
     )
     assert macs == expected
     assert outputs == ((None, tq, dq),)
+
+
+def test_a_scalar_operand_counts_like_a_tensor_operand(tmp_path):
+    """`x * 2.0` does one multiply per element: the literal is an operand, not nothing."""
+    import keras
+    from support.keras_reference import write_config_only
+
+    from cnncost.analysis import analyze
+
+    x = keras.Input((8, 8, 4))
+    y = keras.ops.add(keras.ops.multiply(x, 2.0), 1.0)
+    report = analyze(write_config_only(keras.Model(x, y), tmp_path / "m.keras"))
+    flops = {row.type: row.extra["flops"] for row in report.layers}
+    assert flops["Multiply"] == flops["Add"] == 8 * 8 * 4
