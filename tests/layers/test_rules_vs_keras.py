@@ -58,6 +58,13 @@ ROWS = [
     ("dense_nd", [(5, 6, 7)], single(layers.Dense(3))),
     ("einsum_dense", [(5, 7)], single(layers.EinsumDense("abc,cd->abd", (5, 4), bias_axes="d"))),
     ("embedding", [(6,)], single(layers.Embedding(50, 8))),
+    ("embedding_lora", [(6,)], single(layers.Embedding(50, 8, lora_rank=3))),
+    ("dense_lora", [(5, 7)], single(layers.Dense(4, lora_rank=2))),
+    (
+        "einsum_dense_lora",
+        [(5, 7)],
+        single(layers.EinsumDense("abc,cd->abd", (5, 4), bias_axes="d", lora_rank=2)),
+    ),
     ("batchnorm", [(5, 5, 3)], single(layers.BatchNormalization())),
     ("batchnorm_axis1", [(3, 5, 5)], single(layers.BatchNormalization(axis=1, center=False))),
     ("layernorm", [(5, 6)], single(layers.LayerNormalization())),

@@ -259,3 +259,18 @@ def test_a_scalar_operand_counts_like_a_tensor_operand(tmp_path):
     report = analyze(write_config_only(keras.Model(x, y), tmp_path / "m.keras"))
     flops = {row.type: row.extra["flops"] for row in report.layers}
     assert flops["Multiply"] == flops["Add"] == 8 * 8 * 4
+
+
+def test_lora_merge_cost_is_named_not_silently_added(tmp_path):
+    import keras
+    from support.keras_reference import write_config_only
+
+    from cnncost.analysis import analyze
+
+    x = keras.Input((5, 7))
+    model = keras.Model(x, keras.layers.Dense(4, lora_rank=2, name="adapted")(x))
+    report = analyze(write_config_only(model, tmp_path / "m.keras"))
+    row = next(r for r in report.layers if r.name == "adapted")
+    assert row.macs == 5 * 7 * 4  # the matmul with the (merged) kernel, per sample
+    assert row.trainable_params == 7 * 2 + 2 * 4 + 4 and row.non_trainable_params == 7 * 4
+    assert any("adapted" in w and f"{7 * 2 * 4:,} MACs per call" in w for w in report.warnings)
