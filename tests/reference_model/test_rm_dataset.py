@@ -130,3 +130,25 @@ def test_class_weights():
     assert sq[1] == pytest.approx(2.5**0.5) and sq[0] == pytest.approx(0.625**0.5)
     # balanced weights make every present class contribute equally to the loss
     assert 8 * bal[0] == pytest.approx(2 * bal[1])
+
+
+@pytest.mark.parametrize(
+    "rel", ["Anno/list_bbox.txt", "Eval/list_eval_partition.txt", "Anno/list_category_img.txt"]
+)
+def test_a_wrong_count_line_is_a_warning_for_every_file(synth_root, tmp_path, rel):
+    copy = tmp_path / "df"
+    shutil.copytree(synth_root, copy)
+    path = copy / rel
+    lines = path.read_text().splitlines()
+    rows = len(lines) - 2
+    path.write_text("\n".join([str(rows + 5), *lines[1:]]) + "\n")
+    warnings = D.load_dataset(copy).warnings
+    assert warnings == (f"{path}: declares {rows + 5} rows, has {rows}",)
+
+
+def test_used_splits_leave_out_what_the_fraction_drops(ds):
+    full = D.used_splits(ds, "item", 0, 1.0)
+    half = D.used_splits(ds, "item", 0, 0.5)
+    keep = D.keep_fraction(ds, 0.5, 0)
+    assert half == tuple(s if k else None for s, k in zip(full, keep, strict=True))
+    assert 0 < sum(s is not None for s in half) < len(ds.samples)
