@@ -156,6 +156,10 @@ def test_errors_give_the_files_line_number_counting_blank_lines():
     ],
 )
 def test_an_image_listed_twice_is_an_error_not_an_overwrite(header, row, parse):
-    text = f"3\n{header}\nimg/A_Tee/a.jpg  {row}\nimg/A_Tee/b.jpg  {row}\n\nimg/A_Tee/a.jpg  {row}\n"
-    with pytest.raises(DataError, match=r"^f:6: img/A_Tee/a.jpg is listed again \(first at line 3\)"):
+    text = (
+        f"3\n{header}\nimg/A_Tee/a.jpg  {row}\nimg/A_Tee/b.jpg  {row}\n\nimg/A_Tee/a.jpg  {row}\n"
+    )
+    with pytest.raises(
+        DataError, match=r"^f:6: img/A_Tee/a.jpg is listed again \(first at line 3\)"
+    ):
         parse(A.parse_table(text, "f"))

@@ -1,6 +1,7 @@
 """Metrics on hand-made arrays, and the one-pass order of predictions and labels."""
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -69,3 +70,55 @@ def test_metrics_summary_fields():
     m = metrics(probs, np.array([0, 1, 2, 2]), ["a", "b", "c"])
     assert m["top1"] == 0.75 and m["n"] == 4
     assert m["macro_recall"] == pytest.approx((1 + 1 + 0.5) / 3)
+
+
+def _run_for(tmp_path, data, class_names, outputs):
+    """A run folder as `train` leaves it, with a fresh (untrained) model of `outputs` classes."""
+    from dataclasses import asdict
+
+    from reference_model.model import VARIANTS, build_from_spec
+    from reference_model.train import TrainConfig
+
+    run = tmp_path / "run"
+    run.mkdir()
+    cfg = TrainConfig(data=str(data), out=str(run), image_size=24, batch_size=4, split="item")
+    record = {"config": asdict(cfg), "class_names": list(class_names)}
+    (run / "run.json").write_text(json.dumps(record))
+    build_from_spec(VARIANTS["seed-gap"], (24, 24, 3), outputs).save(run / "final.keras")
+    return run
+
+
+@pytest.fixture(scope="module")
+def seven(tmp_path_factory):
+    from rm_helpers import write_tiny_dataset
+
+    from reference_model.data.dataset import load_dataset, make_labels
+
+    root = write_tiny_dataset(tmp_path_factory.mktemp("seven"), classes=7, images_per_class=4)
+    return root, make_labels(load_dataset(root), "official").class_names
+
+
+def test_evaluate_refuses_data_whose_classes_are_not_the_models(seven, tmp_path):
+    from reference_model.errors import UsageError
+    from reference_model.evaluate import evaluate_run
+
+    root, names = seven
+    assert len(names) == 7
+    run = _run_for(tmp_path, root, names[:6], outputs=6)
+    with pytest.raises(UsageError, match="data's 7 classes are not the 6 the model was trained"):
+        evaluate_run(run, "train")
+    assert not (run / "eval-train").exists()
+
+
+def test_evaluate_refuses_a_model_of_another_width(seven, tmp_path):
+    from reference_model.errors import UsageError
+    from reference_model.evaluate import evaluate_run
+
+    root, names = seven
+    run = _run_for(tmp_path, root, names, outputs=6)
+    with pytest.raises(UsageError, match="outputs 6 classes, run.json names 7"):
+        evaluate_run(run, "train")
+    # the same folder with a model of the right width evaluates
+    (tmp_path / "ok").mkdir()
+    run7 = _run_for(tmp_path / "ok", root, names, outputs=7)
+    assert evaluate_run(run7, "train")["n"] > 0
