@@ -131,7 +131,9 @@ def _layer(spec: dict):
     try:
         return _make_layer(spec)
     except (KeyError, TypeError, ValueError) as exc:
-        raise UsageError(f"model spec layer {spec}: {type(exc).__name__}: {one_line(exc)}") from None
+        raise UsageError(
+            f"model spec layer {spec}: {type(exc).__name__}: {one_line(exc)}"
+        ) from None
 
 
 def _make_layer(spec: dict):
