@@ -83,3 +83,47 @@ def test_predict_on_a_folder_without_run_json(tmp_path):
     Image.new("RGB", (8, 8)).save(image)
     proc = run_cli("predict", "--run", str(tmp_path), str(image))
     assert_one_line_error(proc, "no run.json")
+
+
+def test_importing_the_package_and_its_cli_loads_no_tensorflow_or_keras():
+    import subprocess
+    import sys
+
+    from rm_helpers import REPO, cli_env
+
+    code = (
+        "import sys, reference_model, reference_model.cli, reference_model.train, "
+        "reference_model.runfolder, reference_model.model, reference_model.data.dataset\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'jax'})\n"
+        "print(','.join(heavy))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=cli_env(), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
+
+
+def test_the_installed_console_script_runs():
+    import shutil
+    import subprocess
+
+    from rm_helpers import cli_env
+
+    script = shutil.which("reference-model")
+    if script is None:
+        pytest.skip("the reference-model console script is not installed (pip install -e .)")
+    done = subprocess.run(
+        [script, "train", "--out", "/nonexistent/run", "--resume"],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert_one_line_error(done, "no run.json")
+    assert (
+        "usage: reference-model"
+        in subprocess.run(
+            [script, "--help"], env=cli_env(), capture_output=True, text=True, timeout=120
+        ).stdout
+    )

@@ -4,6 +4,8 @@ import shutil
 from collections import Counter, defaultdict
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reference_model.data import dataset as D
 from reference_model.data.synth import CATEGORIES, EMPTY, MISNAMED, SynthSpec, write_synthetic
@@ -152,3 +154,22 @@ def test_used_splits_leave_out_what_the_fraction_drops(ds):
     keep = D.keep_fraction(ds, 0.5, 0)
     assert half == tuple(s if k else None for s, k in zip(full, keep, strict=True))
     assert 0 < sum(s is not None for s in half) < len(ds.samples)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=60), st.integers(6, 8))
+def test_class_weights_even_out_the_weighted_class_totals(labels, num_classes):
+    counts = Counter(labels)
+    present = len(counts)
+    balanced = class_weights(labels, num_classes, "balanced")
+    sqrt = class_weights(labels, num_classes, "sqrt")
+    assert set(balanced) == set(sqrt) == set(range(num_classes))
+    for c in range(num_classes):
+        if c not in counts:
+            assert balanced[c] == sqrt[c] == 0.0
+            continue
+        # balanced: every present class weighs the same in the loss, n / present in total
+        assert balanced[c] * counts[c] == pytest.approx(len(labels) / present)
+        assert sqrt[c] == pytest.approx(balanced[c] ** 0.5)
+    # so the weighted total is the number of samples, as unweighted
+    assert sum(balanced[c] * n for c, n in counts.items()) == pytest.approx(len(labels))

@@ -5,6 +5,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reference_model.evaluate import (
     confusion_matrix,
@@ -122,3 +124,23 @@ def test_evaluate_refuses_a_model_of_another_width(seven, tmp_path):
     (tmp_path / "ok").mkdir()
     run7 = _run_for(tmp_path / "ok", root, names, outputs=7)
     assert evaluate_run(run7, "train")["n"] > 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_top_k_accuracy_equals_keras_sparse_top_k(data):
+    import keras
+
+    k_classes = data.draw(st.integers(2, 7), label="classes")
+    rows = data.draw(st.integers(1, 12), label="rows")
+    # distinct scores per row (a permutation): Keras's in_top_k and our stable sort agree on
+    # everything but ties, which are resolved differently by design
+    probs = np.array(
+        [data.draw(st.permutations(range(k_classes))) for _ in range(rows)], dtype=np.float32
+    )
+    labels = np.array(data.draw(st.lists(st.integers(0, k_classes - 1), min_size=rows,
+                                         max_size=rows)))  # fmt: skip
+    for k in (1, 3, 5):
+        metric = keras.metrics.SparseTopKCategoricalAccuracy(k=k)
+        metric.update_state(labels, probs)
+        assert top_k_accuracy(probs, labels, k) == pytest.approx(float(metric.result()))

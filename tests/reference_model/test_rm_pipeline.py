@@ -4,6 +4,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from reference_model.data.annotations import BBox
@@ -137,3 +139,19 @@ def test_repeat_gives_as_many_steps_as_asked_and_reshuffles(jpegs):
     # 10 batches of 2 from 5 images: 4 full passes, each a permutation of the 5 labels
     assert len(labels) == 10 * 2
     assert all(sorted(labels[i : i + 5]) == [0, 1, 2, 3, 4] for i in range(0, 20, 5))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 12),
+    st.integers(1, 12),
+    st.tuples(*[st.integers(-6, 20)] * 4),  # any order: x2 < x1 and y2 < y1 included
+)
+def test_crop_to_box_is_clip_bbox_then_a_slice(width, height, coords):
+    import tensorflow as tf
+
+    image = np.arange(height * width * 3, dtype=np.int32).reshape(height, width, 3)
+    got = crop_to_box(tf.constant(image), tf.constant(coords, tf.int32)).numpy()
+    clipped = clip_bbox(BBox(*coords), width, height)
+    want = image if clipped is None else image[clipped.y1 : clipped.y2, clipped.x1 : clipped.x2]
+    assert np.array_equal(got, want)
