@@ -7,8 +7,11 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 from ._env import set_backend_default
 from .errors import UsageError
@@ -54,8 +57,8 @@ class SplitData:
 @dataclass(frozen=True)
 class PreparedData:
     class_names: tuple[str, ...]
-    splits: dict[str, SplitData]
-    summary: dict
+    splits: Mapping[str, SplitData]  # read-only (a MappingProxyType), as the record is frozen
+    summary: Mapping[str, Any]  # the counts for run.json; `dict(summary)` to serialise
 
 
 def prepare_data(cfg: TrainConfig) -> PreparedData:
@@ -83,7 +86,7 @@ def prepare_data(cfg: TrainConfig) -> PreparedData:
             f"split {cfg.split!r} leaves train={len(out['train'])}, "
             f"val={len(out['val'])} images; both must be non-empty"
         )
-    return PreparedData(labels.class_names, out, summary)
+    return PreparedData(labels.class_names, MappingProxyType(out), MappingProxyType(summary))
 
 
 def versions() -> dict:
@@ -237,7 +240,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
         "command": sys.argv,
         "versions": versions(),
         "class_names": list(data.class_names),
-        "data": data.summary,
+        "data": dict(data.summary),
         "distribute": {
             "strategy": cfg.strategy,
             "replicas": replicas,

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from ..errors import DataError
 from . import annotations as A
@@ -39,8 +41,9 @@ class Dataset:
     categories: tuple[A.Category, ...]
     samples: tuple[Sample, ...]
     listed: int  # rows in list_category_img.txt
-    category_counts: dict[int, int]  # images listed per official category (before skipping)
-    skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
+    # images listed per official category (before skipping); read-only, as the record is frozen
+    category_counts: Mapping[int, int]
+    skipped: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     warnings: tuple[str, ...] = ()
 
 
@@ -104,8 +107,8 @@ def load_dataset(root: str | Path, check_images: bool = True) -> Dataset:
         categories,
         tuple(samples),
         len(img_labels),
-        dict(Counter(img_labels.values())),
-        dict(skipped),
+        MappingProxyType(dict(Counter(img_labels.values()))),
+        MappingProxyType(dict(skipped)),
         tuple(warnings),
     )
 
