@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -208,7 +209,7 @@ def validate(
     timed = [r for r in layer_rows if r["predicted"] is not None]
     pred = [r["predicted"] for r in timed]
     meas = [r["measured"] for r in timed]
-    sorted_ratios = sorted(r["ratio"] for r in timed)
+    ratios = [r["ratio"] for r in timed]
     train = profile.get("train_step") or {}
     measured_memory = {
         "inference": profile["inference"].get("device_peak_bytes"),
@@ -238,7 +239,7 @@ def validate(
             "timed": len(timed),
             "mape_pct": mape(pred, meas),
             "spearman": spearman(pred, meas),
-            "median_ratio": sorted_ratios[len(sorted_ratios) // 2] if sorted_ratios else None,
+            "median_ratio": statistics.median(ratios) if ratios else None,
             "rows": layer_rows,
         },
         "unmatched": {
