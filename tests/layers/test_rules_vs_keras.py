@@ -113,6 +113,13 @@ ROWS = [
     ),
     ("ops_add", [(5, 3), (5, 3)], lambda xs: keras.ops.add(xs[0], xs[1])),
     ("ops_multiply", [(5, 3), (1, 3)], lambda xs: keras.ops.multiply(xs[0], xs[1])),
+    ("ops_concatenate", [(4, 6, 3), (4, 6, 2)], lambda xs: keras.ops.concatenate(xs, axis=-1)),
+    ("ops_reshape", [(4, 6, 5)], lambda xs: keras.ops.reshape(xs[0], (-1, 4 * 6 * 5))),
+    ("ops_transpose", [(4, 6, 5)], lambda xs: keras.ops.transpose(xs[0], (0, 3, 1, 2))),
+    ("ops_mean", [(4, 6, 5)], lambda xs: keras.ops.mean(xs[0], axis=(1, 2), keepdims=True)),
+    ("ops_sum", [(4, 6, 5)], lambda xs: keras.ops.sum(xs[0], axis=-1)),
+    ("ops_max", [(4, 6, 5)], lambda xs: keras.ops.max(xs[0], axis=1)),
+    ("ops_min", [(4, 6, 5)], lambda xs: keras.ops.min(xs[0], axis=(1, 2, 3))),
 ]
 
 
