@@ -54,4 +54,3 @@ def _nearest_window_format(graph: Graph, consumers: dict[str, list[str]], start:
                 seen.add(name)
                 queue.append(name)
     return DEFAULT_FORMAT
-

@@ -509,9 +509,7 @@ def receptive_fields(graph: Graph, shapes: ShapeResult) -> ReceptiveFieldResult:
             state = _transfer(node, name, present, shapes, warnings)
             if isinstance(state, Unknown) and not any(s is state for _, s in present):
                 # Warn where an unknown RF starts; the layers after it inherit its reason.
-                warnings.append(
-                    f"{node.name}: receptive field of {name!r} unknown: {state.reason}"
-                )
+                warnings.append(f"{node.name}: receptive field of {name!r} unknown: {state.reason}")
             per_input[name] = state
         states[node.name] = per_input
     nodes = {

@@ -61,4 +61,8 @@ def test_each_input_has_its_own_layout_and_one_d_windows_are_channels_last():
         ("pad_b", "ZeroPadding1D", {"padding": 1}, ("b",)),  # no data_format: channels_last
         ("dense_c", "Dense", {}, ("c",)),  # no windowed consumer: Keras's default
     )
-    assert input_data_formats(g) == {"a": "channels_first", "b": "channels_last", "c": "channels_last"}
+    assert input_data_formats(g) == {
+        "a": "channels_first",
+        "b": "channels_last",
+        "c": "channels_last",
+    }

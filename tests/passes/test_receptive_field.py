@@ -239,9 +239,7 @@ def window_stack(data_format: str):
     x = L.BatchNormalization(axis=1 if data_format == "channels_first" else -1, name="bn")(x)
     x = L.DepthwiseConv2D(3, depth_multiplier=2, padding="same", name="dw", **kw)(x)
     x = L.SeparableConv2D(5, 3, depth_multiplier=3, name="sep", **kw)(x)
-    x = L.Conv2DTranspose(
-        4, 3, strides=2, output_padding=1, padding="same", name="tr", **kw
-    )(x)
+    x = L.Conv2DTranspose(4, 3, strides=2, output_padding=1, padding="same", name="tr", **kw)(x)
     x = L.GlobalAveragePooling2D(keepdims=True, name="gap", **kw)(x)
     x = L.Flatten(name="flat")(x)  # Keras writes data_format "channels_last" here either way
     return keras.Model(inp, L.Dense(3, name="dense")(x))
@@ -295,7 +293,12 @@ def test_every_receptive_field_has_the_same_keys_in_the_same_order(tmp_path):
         if rf is not None
     ]
     kinds = {(rf["global"], rf["exact"], rf["local"] is not None) for rf in fields}
-    assert {(False, True, False), (True, True, False), (True, True, True), (None, False, False)} <= kinds
+    assert {
+        (False, True, False),
+        (True, True, False),
+        (True, True, True),
+        (None, False, False),
+    } <= kinds
     for rf in fields:
         assert tuple(rf) == RF_KEYS, rf
         if rf["local"] is not None:

@@ -206,9 +206,7 @@ def check_model(model, data_format: str = "channels_last") -> int:
     if not probes:
         return 0
     try:
-        measured = empirical_regions(
-            model, probes, chunk=64, data_format=data_format
-        )
+        measured = empirical_regions(model, probes, chunk=64, data_format=data_format)
     except tf.errors.InvalidArgumentError:
         # A configuration Keras builds but TF cannot run (e.g. a "same" transposed conv whose
         # output_padding makes ceil(N/s) != n): not a model anyone can use.
