@@ -111,6 +111,9 @@ class LayerRule:
     (spatial layout changes in a way we do not track: the RF becomes unknown), "input",
     "reduce" (pointwise, but statistics over `reduced_axes(call)`: where those include spatial
     axes, e.g. GroupNormalization, every output depends on the whole input, like a global gate).
+    window: the sliding window of an rf="window" rule; it returns None for a configuration whose
+    window is not modelled (bicubic upsampling): the receptive field is then unknown, with a
+    warning naming the layer.
     cost: the row of the FLOP-convention table (`cnncost.conventions`) for per-element work.
     windowed_macs: the part of `macs` that slides over `window` (the part `--padding-aware`
     scales by the fraction of taps that land inside the input); None means all of `macs` when the
@@ -125,7 +128,7 @@ class LayerRule:
     weights: Callable[[Call], tuple[Weight, ...]] = no_weights
     macs: Callable[[Call, tuple[Shape, ...]], Dim] = no_macs
     rf: str = "pointwise"
-    window: Callable[[Call], Window] | None = None
+    window: Callable[[Call], Window | None] | None = None
     cost: str | None = None
     windowed_macs: Callable[[Call, tuple[Shape, ...]], Dim] | None = None
     element_counts: Callable[[Call, tuple[Shape, ...]], Mapping[str, Dim]] | None = None
