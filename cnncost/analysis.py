@@ -270,6 +270,7 @@ def _roofline_extra(node) -> dict[str, Any]:
     forward, training = node.inference, node.training
     if forward is None:
         return {
+            "layer_kind": node.kind,
             "bytes_moved": None,
             "arithmetic_intensity": None,
             "bound": None,
@@ -278,6 +279,7 @@ def _roofline_extra(node) -> dict[str, Any]:
             "train_latency_s": None,
         }
     return {
+        "layer_kind": node.kind,
         "bytes_moved": forward.bytes_moved,
         "arithmetic_intensity": forward.intensity,
         "bound": forward.bound,

@@ -14,6 +14,12 @@ Where a profile comes from, in order:
 
 The per-layer overhead of the built-in GPUs (5 microseconds, about one CUDA kernel launch) is an
 assumption, not a datasheet figure; a calibrated profile measures its own.
+
+Per-layer-kind factors (`efficiency`, a mapping kind -> `KindFactors`; kinds in
+`cnncost.passes.roofline.KINDS`): how far below the roofline a kind of layer runs on this device,
+measured by `cnncost calibrate --kinds` on synthetic layers (docs/validation.md). A kind with no
+entry runs at the raw roofline (efficiency 1.0, the device's `overhead_s`); the built-in datasheet
+profiles have none (no datasheet gives them).
 """
 
 from __future__ import annotations
@@ -35,6 +41,34 @@ DTYPES = ("float64", "float32", "tfloat32", "float16", "bfloat16")
 
 
 @dataclass(frozen=True)
+class KindFactors:
+    """How one kind of layer runs relative to the raw roofline on a device.
+
+    efficiency: achieved fraction of the roofline, max(FLOPs / peak, bytes / bandwidth) / time;
+        1.0 runs at the roofline, 0.25 four times slower (> 1: faster than the calibrated peak
+        or bandwidth, e.g. a tensor that stays in cache);
+    overhead_s: fixed time per kernel-group of this kind inside a compiled call (replaces the
+        device's `overhead_s`; None keeps it);
+    backward_efficiency: the gradient work's efficiency relative to the forward's (0.5: the
+        backward part of a training step runs at half the forward's rate).
+    """
+
+    efficiency: float = 1.0
+    overhead_s: float | None = None
+    backward_efficiency: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "efficiency": self.efficiency,
+            "overhead_s": self.overhead_s,
+            "backward_efficiency": self.backward_efficiency,
+        }
+
+
+RAW = KindFactors()  # the roofline as it is: what a kind without factors gets
+
+
+@dataclass(frozen=True)
 class DeviceProfile:
     name: str
     peak_flops: Mapping[str, float]  # compute dtype -> dense peak FLOP/s
@@ -44,6 +78,19 @@ class DeviceProfile:
     source: str = ""  # where the figures come from (datasheet URL, or "calibrated ...")
     measured: Mapping[str, Any] = field(default_factory=dict)  # calibration details
     call_overhead_s: float = 0.0  # fixed time per compiled call (once per model call)
+    efficiency: Mapping[str, KindFactors] = field(default_factory=dict)  # layer kind -> factors
+    train_call_overhead_s: float | None = None  # fixed time per training step (None: call's)
+
+    def factors(self, kind: str) -> KindFactors:
+        """The factors of a layer kind; the raw roofline (all 1.0) for a kind not calibrated."""
+        return self.efficiency.get(kind, RAW)
+
+    @property
+    def train_call_s(self) -> float:
+        """Fixed time per training step (loss, optimizer bookkeeping, the compiled call)."""
+        if self.train_call_overhead_s is None:
+            return self.call_overhead_s
+        return self.train_call_overhead_s
 
     def peak_for(self, dtype: str, tf32: bool = False) -> tuple[str, float]:
         """(dtype key used, peak FLOP/s) for a compute dtype; float32 with `tf32` -> tfloat32."""
@@ -64,6 +111,8 @@ class DeviceProfile:
             "bandwidth": self.bandwidth,
             "overhead_s": self.overhead_s,
             "call_overhead_s": self.call_overhead_s,
+            "train_call_overhead_s": self.train_call_overhead_s,
+            "efficiency": {kind: f.to_dict() for kind, f in self.efficiency.items()},
             "measured": dict(self.measured),
         }
 
@@ -133,6 +182,9 @@ def profile_from_dict(data: Mapping[str, Any], origin: str) -> DeviceProfile:
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
             raise CnnCostError(f"{origin}: {key!r} must be a number of seconds >= 0")
         overheads.append(float(value))
+    train_call = data.get("train_call_overhead_s")
+    if train_call is not None and not _number(train_call, minimum=0.0):
+        raise CnnCostError(f"{origin}: 'train_call_overhead_s' must be a number of seconds >= 0")
     return DeviceProfile(
         name=str(data.get("name") or Path(origin).stem),
         peak_flops={str(k): float(v) for k, v in peaks.items()},
@@ -142,7 +194,46 @@ def profile_from_dict(data: Mapping[str, Any], origin: str) -> DeviceProfile:
         description=str(data.get("description", "")),
         source=str(data.get("source", origin)),
         measured=dict(data.get("measured") or {}),
+        efficiency=_efficiency_from_dict(data.get("efficiency"), origin),
+        train_call_overhead_s=None if train_call is None else float(train_call),
     )
+
+
+def _number(value: Any, minimum: float | None = None, positive: bool = False) -> bool:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+        return False
+    if positive and value <= 0:
+        return False
+    return minimum is None or value >= minimum
+
+
+def _efficiency_from_dict(data: Any, origin: str) -> dict[str, KindFactors]:
+    """The `efficiency` object of a profile file; absent (older files) -> no factors (raw)."""
+    from cnncost.passes.roofline import KINDS
+
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise CnnCostError(f"{origin}: 'efficiency' must be an object of layer kind -> factors")
+    factors = {}
+    for kind, entry in data.items():
+        where = f"{origin}: efficiency[{kind!r}]"
+        if kind not in KINDS:
+            raise CnnCostError(f"{where}: unknown layer kind (known: {', '.join(KINDS)})")
+        if not isinstance(entry, Mapping):
+            raise CnnCostError(f"{where} must be an object")
+        for key in ("efficiency", "backward_efficiency"):
+            if key in entry and not _number(entry[key], positive=True):
+                raise CnnCostError(f"{where}: {key!r} must be a positive number")
+        overhead = entry.get("overhead_s")
+        if overhead is not None and not _number(overhead, minimum=0.0):
+            raise CnnCostError(f"{where}: 'overhead_s' must be a number of seconds >= 0")
+        factors[str(kind)] = KindFactors(
+            float(entry.get("efficiency", 1.0)),
+            None if overhead is None else float(overhead),
+            float(entry.get("backward_efficiency", 1.0)),
+        )
+    return factors
 
 
 def _read(path: Path) -> DeviceProfile:
