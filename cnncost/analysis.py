@@ -226,6 +226,8 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
                 "bandwidth": profile.bandwidth,
                 "overhead_s": profile.overhead_s,
                 "call_overhead_s": profile.call_overhead_s,
+                "train_call_overhead_s": profile.train_call_s,
+                "efficiency": {k: f.to_dict() for k, f in profile.efficiency.items()},
             }
         )
     return Report(

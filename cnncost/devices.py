@@ -28,7 +28,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -326,12 +326,15 @@ def calibrate_keras(
     matmul_size: int = 2048,
     copy_bytes: int = 256 * 2**20,
     repeats: int = 5,
+    kinds: bool = False,
 ) -> DeviceProfile:
     """Measure through Keras on its current backend (the engine the profiled models run on):
     the same matmul / copy, each in the backend's compiled form (tf.function, jax.jit; torch
     eager) and synchronised. Two overheads: `call_overhead_s`, one compiled call of a tiny op
     (paid once per model call, or per layer when a layer runs alone), and `overhead_s`, the
-    extra time of each further tiny op chained inside one compiled call (paid per layer)."""
+    extra time of each further tiny op chained inside one compiled call (paid per layer).
+    With `kinds`, also the per-layer-kind factors and the training step's fixed cost
+    (`cnncost.calibrate_kinds`), measured on synthetic layers against the figures above."""
     import keras
     import numpy as np
 
@@ -362,10 +365,21 @@ def calibrate_keras(
         "repeats": repeats,
         "overhead_op": f"compiled add of 8 floats; {CHAIN} chained sin ops of 8 floats",
     }
-    return DeviceProfile(
+    profile = DeviceProfile(
         name, peaks, bandwidth, overhead, f"this machine (keras/{backend})", "cnncost calibrate",
         measured, call,
     )  # fmt: skip
+    if not kinds:
+        return profile
+    from cnncost.calibrate_kinds import SHAPES, measure_kinds, samples_summary
+
+    factors, train_call, samples = measure_kinds(profile, repeats=repeats)
+    measured["kinds"] = {
+        "method": "synthetic chains per kind, batch 1, (size, channels) shapes; median times",
+        "shapes": [list(s) for s in SHAPES],
+        "samples": samples_summary(samples),
+    }
+    return replace(profile, efficiency=factors, train_call_overhead_s=train_call)
 
 
 CHAIN = 64

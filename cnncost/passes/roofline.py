@@ -134,7 +134,17 @@ class KindRoofline:
     raw: Roofline
     factors: KindFactors
     forward_raw_s: float
-    overhead_s: float
+    calls: int  # kernel-groups: 1 for inference; forward, gradients and update for training
+    per_call_s: float  # the kind's overhead per kernel-group
+
+    @property
+    def overhead_s(self) -> float:
+        return self.calls * self.per_call_s
+
+    @property
+    def work_s(self) -> float:
+        """The raw roofline work time, max(compute, memory), before factors and overheads."""
+        return max(self.raw.compute_s, self.raw.memory_s)
 
     @property
     def flops(self) -> int:
@@ -158,7 +168,7 @@ class KindRoofline:
 
     @property
     def time_s(self) -> float:
-        work = max(self.raw.compute_s, self.raw.memory_s)
+        work = self.work_s
         forward = min(self.forward_raw_s, work)
         e, b = self.factors.efficiency, self.factors.backward_efficiency
         return forward / e + (work - forward) / (e * b) + self.overhead_s
@@ -180,7 +190,7 @@ def kind_time(
     raw = roofline_time(flops, bytes_moved, peak_flops, bandwidth)
     per_call = device_overhead_s if factors.overhead_s is None else factors.overhead_s
     forward = max(raw.compute_s, raw.memory_s) if forward_raw_s is None else forward_raw_s
-    return KindRoofline(raw, factors, forward, calls * per_call)
+    return KindRoofline(raw, factors, forward, calls, per_call)
 
 
 @dataclass(frozen=True)
