@@ -14,6 +14,8 @@ validation model is used), then:
    fixed per-step cost (`train_call_overhead_s`: `train_on_batch` of a one-unit Dense model),
    gives the backward efficiency: the b solving
    `step = forward / e + (train - forward) / (e * b) + calls * overhead`, median over shapes.
+   Kinds without weights (pooling, other) have no gradient in a chain of their own: their b
+   stays 1 (not measured).
 
 Every timing is a median: the machine may be shared with other jobs. The fit is per kind, not
 per model, so a validation model checks it rather than feeding it.
@@ -204,7 +206,7 @@ def measure_kinds(
                 run_compiled(lambda t, m=model: m(t, training=False), x), repeats
             )
             step = None
-            if train:
+            if train and model.trainable_weights:  # pooling/other chains have no gradients
                 _, step = _best_and_median(_train_runner(model), repeats)
                 step = max(step - train_call, 0.0)
             samples.append(
