@@ -12,8 +12,9 @@ validation model is used), then:
    shapes by least squares on relative errors (weights 1 / time^2), overhead >= 0;
 4. a training step (`train_on_batch`, Adam, mean squared error) of the same models, minus the
    fixed per-step cost (`train_call_overhead_s`: `train_on_batch` of a one-unit Dense model),
-   gives the backward efficiency: the b solving
-   `step = forward / e + (train - forward) / (e * b) + calls * overhead`, median over shapes.
+   gives the backward efficiency b and the overhead t per training kernel-group (forward, input
+   gradient, weight gradient, update): `step = forward / e + (train - forward) / (e * b) +
+   calls * t`, fitted over the shapes like the inference line.
    Kinds without weights (pooling, other) have no gradient in a chain of their own: their b
    stays 1 (not measured).
 
@@ -136,27 +137,30 @@ def fit_overhead_and_efficiency(
     return overhead, 1.0 / slope
 
 
-def backward_efficiency(samples: Sequence[KindSample], factors: KindFactors) -> float:
-    """Median over samples of the b solving the training-step equation (module docstring);
-    1.0 when no sample has a usable training time."""
-    values = []
+def fit_training(samples: Sequence[KindSample], efficiency: float) -> tuple[float | None, float]:
+    """(train overhead per kernel-group, backward efficiency b) of
+    `step - forward / e = calls * t + backward / (e * b)`, fitted like the inference line, per
+    kernel-group, over the samples with a training time; (None, 1.0) without any."""
+    works, times = [], []
     for s in samples:
-        if s.train_step_s is None:
+        if s.train_step_s is None or s.train_calls == 0:
             continue
-        e, o = factors.efficiency, factors.overhead_s or 0.0
-        backward_work = max(s.train_work_s - s.work_s, 0.0) / e
-        backward_time = s.train_step_s - s.work_s / e - s.train_calls * o
-        if backward_work > 0 and backward_time > 0:
-            values.append(backward_work / backward_time)
-    return statistics.median(values) if values else 1.0
+        backward = max(s.train_work_s - s.work_s, 0.0) / efficiency
+        rest = s.train_step_s - s.work_s / efficiency
+        if backward > 0 and rest > 0:
+            works.append(backward / s.train_calls)
+            times.append(rest / s.train_calls)
+    if not works:
+        return None, 1.0
+    return fit_overhead_and_efficiency(works, times)
 
 
 def fit_kind(samples: Sequence[KindSample]) -> KindFactors:
     overhead, efficiency = fit_overhead_and_efficiency(
         [s.work_s / s.layers for s in samples], [s.inference_s / s.layers for s in samples]
     )
-    first = KindFactors(efficiency, overhead)
-    return KindFactors(efficiency, overhead, backward_efficiency(samples, first))
+    train_overhead, backward = fit_training(samples, efficiency)
+    return KindFactors(efficiency, overhead, backward, train_overhead)
 
 
 def _train_runner(model) -> Callable[[], Any]:
@@ -239,6 +243,7 @@ def samples_summary(samples: Sequence[KindSample]) -> list[Mapping[str, Any]]:
             "layers": s.layers,
             "work_s": s.work_s,
             "train_work_s": s.train_work_s,
+            "train_calls": s.train_calls,
             "inference_s": s.inference_s,
             "train_step_s": s.train_step_s,
         }

@@ -283,7 +283,8 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     for kind, f in profile.efficiency.items():
         sys.stdout.write(
             f"  {kind}: efficiency {f.efficiency:.2f}, overhead {(f.overhead_s or 0) * 1e6:.1f} us"
-            f" per layer, backward efficiency {f.backward_efficiency:.2f}\n"
+            f" per layer; training: backward efficiency {f.backward_efficiency:.2f}, overhead "
+            f"{(f.train_overhead_s or 0) * 1e6:.1f} us per kernel-group\n"
         )
     sys.stdout.write(f"wrote {path}\n")
     return EXIT_OK

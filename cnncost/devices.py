@@ -50,18 +50,22 @@ class KindFactors:
     overhead_s: fixed time per kernel-group of this kind inside a compiled call (replaces the
         device's `overhead_s`; None keeps it);
     backward_efficiency: the gradient work's efficiency relative to the forward's (0.5: the
-        backward part of a training step runs at half the forward's rate).
+        backward part of a training step runs at half the forward's rate);
+    train_overhead_s: fixed time per kernel-group in a training step (forward, input gradient,
+        weight gradient, update; None keeps `overhead_s`).
     """
 
     efficiency: float = 1.0
     overhead_s: float | None = None
     backward_efficiency: float = 1.0
+    train_overhead_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "efficiency": self.efficiency,
             "overhead_s": self.overhead_s,
             "backward_efficiency": self.backward_efficiency,
+            "train_overhead_s": self.train_overhead_s,
         }
 
 
@@ -225,13 +229,17 @@ def _efficiency_from_dict(data: Any, origin: str) -> dict[str, KindFactors]:
         for key in ("efficiency", "backward_efficiency"):
             if key in entry and not _number(entry[key], positive=True):
                 raise CnnCostError(f"{where}: {key!r} must be a positive number")
-        overhead = entry.get("overhead_s")
-        if overhead is not None and not _number(overhead, minimum=0.0):
-            raise CnnCostError(f"{where}: 'overhead_s' must be a number of seconds >= 0")
+        overheads = []
+        for key in ("overhead_s", "train_overhead_s"):
+            value = entry.get(key)
+            if value is not None and not _number(value, minimum=0.0):
+                raise CnnCostError(f"{where}: {key!r} must be a number of seconds >= 0")
+            overheads.append(None if value is None else float(value))
         factors[str(kind)] = KindFactors(
             float(entry.get("efficiency", 1.0)),
-            None if overhead is None else float(overhead),
+            overheads[0],
             float(entry.get("backward_efficiency", 1.0)),
+            overheads[1],
         )
     return factors
 

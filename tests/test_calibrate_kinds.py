@@ -8,12 +8,12 @@ from hypothesis import strategies as st
 
 from cnncost.calibrate_kinds import (
     KindSample,
-    backward_efficiency,
     fit_kind,
     fit_overhead_and_efficiency,
+    fit_training,
     measure_kinds,
 )
-from cnncost.devices import DeviceProfile, KindFactors
+from cnncost.devices import DeviceProfile
 
 
 @given(
@@ -49,30 +49,31 @@ def _sample(work, train_work, calls, inference, step):
     return KindSample("matmul", (8, 8), 2, work, train_work, calls, inference, step)
 
 
-def test_backward_efficiency_solves_the_training_equation_by_hand():
-    factors = KindFactors(efficiency=0.5, overhead_s=1e-5)
-    # forward work 100 us -> 200 us at e=0.5; backward work 200 us -> 400 us at e=0.5; with
-    # 6 calls of 10 us a step of 200 + 400/b + 60 us; measured 1060 us -> b = 400/800 = 0.5
-    sample = _sample(100e-6, 300e-6, 6, 220e-6, 1060e-6)
-    assert backward_efficiency([sample], factors) == pytest.approx(0.5)
-    # the median over samples; a sample without a training time is left out
-    faster = _sample(100e-6, 300e-6, 6, 220e-6, 460e-6)  # b = 400 / 200 = 2
-    none = _sample(100e-6, 300e-6, 6, 220e-6, None)
-    assert backward_efficiency([sample, faster, none], factors) == pytest.approx(1.25)
-    assert backward_efficiency([none], factors) == 1.0
+def test_the_training_fit_by_hand():
+    # e = 0.5; per kernel-group t = 10 us; b = 0.5. A sample with forward work 100 us and
+    # backward work 200 us over 6 kernel-groups: step = 100/0.5 + 200/(0.5*0.5) + 6*10 = 1060 us;
+    # with four times the work: 400/0.5 + 800/0.25 + 60 = 4060 us.
+    small = _sample(100e-6, 300e-6, 6, 220e-6, 1060e-6)
+    large = _sample(400e-6, 1200e-6, 6, 820e-6, 4060e-6)
+    none = _sample(100e-6, 300e-6, 6, 220e-6, None)  # no training time: left out
+    train_overhead, backward = fit_training([small, large, none], efficiency=0.5)
+    assert train_overhead == pytest.approx(10e-6)
+    assert backward == pytest.approx(0.5)
+    assert fit_training([none], efficiency=0.5) == (None, 1.0)
 
 
 def test_fit_kind_combines_both_fits():
-    # per layer (2 layers): 5 us + work / 0.8; training with b = 0.4
+    # per layer (2 layers): 5 us + work / 0.8; training: b = 0.4, 6 kernel-groups of 7 us
     def sample(work):
         inference = 2 * (5e-6 + work / 2 / 0.8)
-        step = work / 0.8 + 2 * work / (0.8 * 0.4) + 6 * 5e-6
+        step = work / 0.8 + 2 * work / (0.8 * 0.4) + 6 * 7e-6
         return _sample(work, 3 * work, 6, inference, step)
 
     factors = fit_kind([sample(1e-5), sample(1e-4), sample(1e-3)])
     assert factors.efficiency == pytest.approx(0.8)
     assert factors.overhead_s == pytest.approx(5e-6)
     assert factors.backward_efficiency == pytest.approx(0.4)
+    assert factors.train_overhead_s == pytest.approx(7e-6)
 
 
 def test_measure_kinds_runs_real_synthetic_layers():

@@ -104,7 +104,7 @@ def test_a_profile_file_from_before_kind_factors_loads_with_none():
     profile = profile_from_dict(old, "cpu-keras.device.json")
     assert profile.efficiency == {}
     for kind in KINDS:
-        assert profile.factors(kind) == KindFactors(1.0, None, 1.0)
+        assert profile.factors(kind) == KindFactors(1.0, None, 1.0, None)
     assert profile.train_call_s == profile.call_overhead_s == old["call_overhead_s"]
 
 
@@ -120,7 +120,7 @@ def test_kind_factors_round_trip_through_json_and_partial_entries_default_to_one
         2e10,
         1e-7,
         call_overhead_s=1e-4,
-        efficiency={"depthwise": KindFactors(0.3, 1.2e-4, 0.1), "pooling": KindFactors(1.5)},
+        efficiency={"depthwise": KindFactors(0.3, 1.2e-4, 0.1, 4e-5), "pooling": KindFactors(1.5)},
         train_call_overhead_s=6e-4,
     )
     again = profile_from_dict(json.loads(json.dumps(profile.to_dict())), "cpu.json")
@@ -147,6 +147,7 @@ def test_kind_factors_round_trip_through_json_and_partial_entries_default_to_one
         ({"matmul": {"efficiency": 0}}, "positive"),
         ({"matmul": {"backward_efficiency": "slow"}}, "positive"),
         ({"matmul": {"overhead_s": -1e-6}}, "overhead_s"),
+        ({"matmul": {"train_overhead_s": "x"}}, "train_overhead_s"),
     ],
 )
 def test_bad_kind_factors_are_one_line_errors(efficiency, message):

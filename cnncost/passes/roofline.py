@@ -29,10 +29,11 @@ train step).
 
 Per-layer-kind efficiency (`DeviceProfile.efficiency`, measured by `cnncost calibrate --kinds`):
 each layer has one kind (`layer_kind`, from its registry rule), and a kind's factors e (efficiency),
-b (backward efficiency) and o (overhead) turn the raw roofline into the predicted time:
+b (backward efficiency), o (overhead per layer) and t (overhead per kernel-group of a training
+step) turn the raw roofline into the predicted time:
 
     inference time = max(compute, memory) / e + o
-    training time  = forward / e + (train - forward) / (e * b) + calls * o
+    training time  = forward / e + (train - forward) / (e * b) + calls * t
 
 where `forward` and `train` are the raw roofline terms max(compute, memory) of the forward call and
 of the whole training work. `floor_s` stays `flops / peak` on the raw peak: the factors describe
@@ -185,10 +186,13 @@ def kind_time(
     device_overhead_s: float,
 ) -> KindRoofline:
     """The roofline of `flops`/`bytes_moved` scaled by `factors`; `forward_raw_s` None means
-    all of it is forward work (inference). `calls` kernel-groups each pay the kind's overhead
-    (the device's when the kind has none)."""
+    all of it is forward work (inference), otherwise it is a training step. `calls`
+    kernel-groups each pay the kind's overhead (training: its train overhead; the device's
+    when the kind has none)."""
     raw = roofline_time(flops, bytes_moved, peak_flops, bandwidth)
     per_call = device_overhead_s if factors.overhead_s is None else factors.overhead_s
+    if forward_raw_s is not None and factors.train_overhead_s is not None:
+        per_call = factors.train_overhead_s
     forward = max(raw.compute_s, raw.memory_s) if forward_raw_s is None else forward_raw_s
     return KindRoofline(raw, factors, forward, calls, per_call)
 

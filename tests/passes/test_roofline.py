@@ -140,15 +140,17 @@ def test_roofline_time_is_the_larger_bound_plus_overhead(flops, moved, peak, ban
 
 # -- per-layer-kind factors ------------------------------------------------------------------------
 
-# matmul kind at half the roofline, 2 us per kernel-group, backward at a quarter of the forward's
-# rate; elementwise four times faster than the roofline (a cached tensor); the rest raw.
+# matmul kind at half the roofline, 2 us per layer, backward at a quarter of the forward's rate,
+# 5 us per kernel-group of a training step; elementwise four times faster than the roofline (a cached tensor); the rest raw.
 FACTORED = DeviceProfile(
     "factored",
     {"float32": 1e9},
     1e9,
     1e-6,
     efficiency={
-        "matmul": KindFactors(efficiency=0.5, overhead_s=2e-6, backward_efficiency=0.25),
+        "matmul": KindFactors(
+            0.5, overhead_s=2e-6, backward_efficiency=0.25, train_overhead_s=5e-6
+        ),
         "elementwise": KindFactors(efficiency=4.0),
     },
     call_overhead_s=1e-4,
@@ -176,9 +178,9 @@ def test_kind_factors_scale_the_conv_and_leave_the_floor_on_the_raw_peak(factore
     # compute-bound: flops / 1e9 at efficiency 0.5, plus the kind's 2 us (not the device's 1 us)
     assert conv["latency_s"] == pytest.approx(flops / 1e9 / 0.5 + 2e-6, rel=1e-12)
     assert conv["floor_s"] == pytest.approx(flops / 1e9, rel=1e-12)  # physics, no factor
-    # training: the forward part at 0.5, the rest at 0.5 * 0.25; three kernel-groups of 2 us
+    # training: the forward part at 0.5, the rest at 0.5 * 0.25; three kernel-groups of 5 us
     forward, train = flops / 1e9, conv["train_flops"] / 1e9  # both compute-bound
-    expected = forward / 0.5 + (train - forward) / (0.5 * 0.25) + 3 * 2e-6
+    expected = forward / 0.5 + (train - forward) / (0.5 * 0.25) + 3 * 5e-6
     assert conv["train_latency_s"] == pytest.approx(expected, rel=1e-12)
     # Flatten is "other", which has no factors: raw roofline with the device's 1 us
     flat = rows["flat"].extra
