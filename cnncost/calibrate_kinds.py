@@ -6,8 +6,9 @@ validation model is used), then:
 
 1. cnncost predicts each model's raw roofline work: per layer max(FLOPs / peak, bytes /
    bandwidth) on the just-calibrated peak and bandwidth, no factors, no overheads;
-2. the model is timed whole, compiled (`model(x, training=False)`), median of `repeats` calls;
-   the per-layer time is (median - call_overhead_s) / layers;
+2. the model is timed whole, compiled (`model(x, training=False)`), median of `repeats` calls,
+   all models timed in interleaved rounds (`interleaved_medians`) so that load from other jobs
+   on a shared machine spreads over every model; per layer: (median - call_overhead_s) / layers;
 3. per kind, `time per layer = overhead + work per layer / efficiency` is fitted over the
    shapes by least squares on relative errors (weights 1 / time^2), overhead >= 0;
 4. a training step (`train_on_batch`, Adam, mean squared error) of the same models, minus the
@@ -26,11 +27,12 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cnncost.devices import DeviceProfile, KindFactors, _best_and_median, _compiled_runner
+from cnncost.devices import DeviceProfile, KindFactors, _compiled_runner
 from cnncost.passes.roofline import DEPTHWISE, ELEMENTWISE, KINDS, MATMUL, OTHER, POOLING
 
 # (height = width, channels) at batch 1: pyramid levels 112..7 with channels doubling (equal
@@ -118,8 +120,12 @@ def fit_overhead_and_efficiency(
     work_per_layer: Sequence[float], time_per_layer: Sequence[float]
 ) -> tuple[float, float]:
     """(overhead_s, efficiency) of `time = overhead + work / efficiency`, least squares on
-    relative errors (weights 1/time^2), overhead >= 0. A slope <= 0 (time not growing with
+    relative errors (weights 1/time^2), overhead >= 0; times <= 0 are left out. A slope <= 0 (time not growing with
     work) gives efficiency 1 and the mean excess time as the overhead."""
+    points = [(x, t) for x, t in zip(work_per_layer, time_per_layer, strict=True) if t > 0]
+    if not points:  # nothing measurable (every time under the call overhead)
+        return 0.0, 1.0
+    work_per_layer, time_per_layer = [x for x, _ in points], [t for _, t in points]
     weights = [1.0 / t**2 for t in time_per_layer]
     sw = sum(weights)
     sx = sum(w * x for w, x in zip(weights, work_per_layer, strict=True))
@@ -172,14 +178,19 @@ def _train_runner(model) -> Callable[[], Any]:
     return lambda: model.train_on_batch(x, y)
 
 
-def train_call_overhead(repeats: int) -> float:
-    """Median `train_on_batch` of a model with one 1-unit Dense on 8 features."""
-    import keras
-
-    x = keras.Input((8,), batch_size=1)
-    model = keras.Model(x, keras.layers.Dense(1)(x))
-    _, median = _best_and_median(_train_runner(model), repeats)
-    return median
+def interleaved_medians(runs: Sequence[Callable[[], Any]], repeats: int) -> list[float]:
+    """Median time of each run, timed in `repeats` rounds that call every run once (after one
+    warm-up call each): a burst of load from another job hits all runs alike instead of all
+    repeats of one."""
+    for run in runs:
+        run()
+    times: list[list[float]] = [[] for _ in runs]
+    for _ in range(repeats):
+        for run, record in zip(runs, times, strict=True):
+            start = time.perf_counter()
+            run()
+            record.append(time.perf_counter() - start)
+    return [statistics.median(record) for record in times]
 
 
 def measure_kinds(
@@ -195,9 +206,8 @@ def measure_kinds(
     import numpy as np
 
     run_compiled = _compiled_runner(keras.backend.backend())
-    train_call = train_call_overhead(repeats) if train else None
     rng = np.random.default_rng(0)
-    samples: list[KindSample] = []
+    cases, inference_runs, train_runs = [], [], []
     for kind in kinds:
         for size, channels in shapes:
             model = _model(kind, size, channels)
@@ -206,26 +216,34 @@ def measure_kinds(
             x = keras.ops.convert_to_tensor(
                 rng.standard_normal((1, size, size, channels)).astype("float32")
             )
-            _, inference = _best_and_median(
-                run_compiled(lambda t, m=model: m(t, training=False), x), repeats
-            )
-            step = None
-            if train and model.trainable_weights:  # pooling/other chains have no gradients
-                _, step = _best_and_median(_train_runner(model), repeats)
-                step = max(step - train_call, 0.0)
-            samples.append(
-                KindSample(
-                    kind,
-                    (size, channels),
-                    len(timed),
-                    sum(n.inference.work_s for n in timed),
-                    sum(n.training.work_s for n in timed),
-                    sum(n.training.calls for n in timed),
-                    max(inference - device.call_overhead_s, 0.0),
-                    step,
-                )
-            )
-            keras.backend.clear_session()
+            inference_runs.append(run_compiled(lambda t, m=model: m(t, training=False), x))
+            trains = train and bool(model.trainable_weights)  # pooling/other: no gradients
+            if trains:
+                train_runs.append(_train_runner(model))
+            cases.append((kind, (size, channels), timed, trains))
+    inference = interleaved_medians(inference_runs, repeats)
+    steps: list[float] = []
+    train_call = None
+    if train:
+        call_model_input = keras.Input((8,), batch_size=1)
+        call_model = keras.Model(call_model_input, keras.layers.Dense(1)(call_model_input))
+        # the fixed cost of a training step is timed in the same rounds as the others
+        train_call, *steps = interleaved_medians([_train_runner(call_model), *train_runs], repeats)
+    steps_left = iter(steps)
+    samples = [
+        KindSample(
+            kind,
+            shape,
+            len(timed),
+            sum(n.inference.work_s for n in timed),
+            sum(n.training.work_s for n in timed),
+            sum(n.training.calls for n in timed),
+            max(median - device.call_overhead_s, 0.0),
+            max(next(steps_left) - train_call, 0.0) if trains else None,
+        )
+        for (kind, shape, timed, trains), median in zip(cases, inference, strict=True)
+    ]
+    keras.backend.clear_session()
     factors = {
         kind: fit_kind([s for s in samples if s.kind == kind])
         for kind in kinds

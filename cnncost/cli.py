@@ -284,7 +284,8 @@ def _run_calibrate(args: argparse.Namespace) -> int:
         sys.stdout.write(
             f"  {kind}: efficiency {f.efficiency:.2f}, overhead {(f.overhead_s or 0) * 1e6:.1f} us"
             f" per layer; training: backward efficiency {f.backward_efficiency:.2f}, overhead "
-            f"{(f.train_overhead_s or 0) * 1e6:.1f} us per kernel-group\n"
+            + ("-" if f.train_overhead_s is None else f"{f.train_overhead_s * 1e6:.1f} us")
+            + " per kernel-group\n"
         )
     sys.stdout.write(f"wrote {path}\n")
     return EXIT_OK
