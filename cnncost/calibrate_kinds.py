@@ -13,9 +13,9 @@ validation model is used), then:
    shapes by least squares on relative errors (weights 1 / time^2), overhead >= 0;
 4. a training step (`train_on_batch`, Adam, mean squared error) of the same models, minus the
    fixed per-step cost (`train_call_overhead_s`: `train_on_batch` of a one-unit Dense model),
-   gives the backward efficiency b and the overhead t per training kernel-group (forward, input
-   gradient, weight gradient, update): `step = forward / e + (train - forward) / (e * b) +
-   calls * t`, fitted over the shapes like the inference line.
+   gives the backward efficiency b of `step = forward / e + (train - forward) / (e * b) +
+   calls * o` (calls: kernel-groups: forward, input gradient, weight gradient, update), as total
+   backward work over total backward time.
    Kinds without weights (pooling, other) have no gradient in a chain of their own: their b
    stays 1 (not measured).
 
@@ -143,30 +143,49 @@ def fit_overhead_and_efficiency(
     return overhead, 1.0 / slope
 
 
-def fit_training(samples: Sequence[KindSample], efficiency: float) -> tuple[float | None, float]:
-    """(train overhead per kernel-group, backward efficiency b) of
-    `step - forward / e = calls * t + backward / (e * b)`, fitted like the inference line, per
-    kernel-group, over the samples with a training time; (None, 1.0) without any."""
-    works, times = [], []
+def fit_training(samples: Sequence[KindSample], factors: KindFactors) -> float:
+    """The backward efficiency b of `step = forward / e + backward / (e * b) + calls * o`, with
+    e and o the inference fit's: total backward work over total backward time across the
+    samples with a training time (a ratio of sums: the large shapes, where the overheads matter
+    least, weigh most); 1.0 without any. One parameter, not a second line fit: a fitted
+    per-kernel-group overhead traded off against b from one calibration to the next."""
+    e, o = factors.efficiency, factors.overhead_s or 0.0
+    work = time = 0.0
     for s in samples:
-        if s.train_step_s is None or s.train_calls == 0:
+        if s.train_step_s is None:
             continue
-        backward = max(s.train_work_s - s.work_s, 0.0) / efficiency
-        rest = s.train_step_s - s.work_s / efficiency
-        if backward > 0 and rest > 0:
-            works.append(backward / s.train_calls)
-            times.append(rest / s.train_calls)
-    if not works:
-        return None, 1.0
-    return fit_overhead_and_efficiency(works, times)
+        backward_work = max(s.train_work_s - s.work_s, 0.0) / e
+        backward_time = s.train_step_s - s.work_s / e - s.train_calls * o
+        if backward_work > 0 and backward_time > 0:
+            work, time = work + backward_work, time + backward_time
+    return work / time if time > 0 else 1.0
 
 
 def fit_kind(samples: Sequence[KindSample]) -> KindFactors:
     overhead, efficiency = fit_overhead_and_efficiency(
         [s.work_s / s.layers for s in samples], [s.inference_s / s.layers for s in samples]
     )
-    train_overhead, backward = fit_training(samples, efficiency)
-    return KindFactors(efficiency, overhead, backward, train_overhead)
+    inference = KindFactors(efficiency, overhead)
+    return KindFactors(efficiency, overhead, fit_training(samples, inference))
+
+
+def samples_from_summary(rows: Sequence[Mapping[str, Any]]) -> list[KindSample]:
+    """The samples a profile stores under `measured.kinds.samples` (to refit them)."""
+    return [
+        KindSample(
+            r["kind"], tuple(r["shape"]), r["layers"], r["work_s"], r["train_work_s"],
+            r["train_calls"], r["inference_s"], r["train_step_s"],
+        )
+        for r in rows
+    ]  # fmt: skip
+
+
+def refit(profile: DeviceProfile) -> DeviceProfile:
+    """The profile with its kind factors fitted again from its stored samples."""
+    samples = samples_from_summary(profile.measured["kinds"]["samples"])
+    kinds = dict.fromkeys(s.kind for s in samples)
+    factors = {kind: fit_kind([s for s in samples if s.kind == kind]) for kind in kinds}
+    return dataclasses.replace(profile, efficiency=factors)
 
 
 def _train_runner(model) -> Callable[[], Any]:

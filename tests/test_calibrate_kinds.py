@@ -12,8 +12,10 @@ from cnncost.calibrate_kinds import (
     fit_overhead_and_efficiency,
     fit_training,
     measure_kinds,
+    refit,
+    samples_summary,
 )
-from cnncost.devices import DeviceProfile
+from cnncost.devices import DeviceProfile, KindFactors
 
 
 @given(
@@ -56,30 +58,35 @@ def _sample(work, train_work, calls, inference, step):
 
 
 def test_the_training_fit_by_hand():
-    # e = 0.5; per kernel-group t = 10 us; b = 0.5. A sample with forward work 100 us and
-    # backward work 200 us over 6 kernel-groups: step = 100/0.5 + 200/(0.5*0.5) + 6*10 = 1060 us;
-    # with four times the work: 400/0.5 + 800/0.25 + 60 = 4060 us.
+    factors = KindFactors(efficiency=0.5, overhead_s=1e-5)
+    # forward work 100 us -> 200 us at e=0.5; backward work 200 us -> 400 us at e=0.5; with
+    # 6 kernel-groups of 10 us a step of 200 + 400/b + 60 us; measured 1060 us -> b = 0.5
     small = _sample(100e-6, 300e-6, 6, 220e-6, 1060e-6)
-    large = _sample(400e-6, 1200e-6, 6, 820e-6, 4060e-6)
+    assert fit_training([small], factors) == pytest.approx(0.5)
+    # a ratio of sums: backward work (400 + 1600) us at e=0.5 over backward time (800 + 1600) us
+    large = _sample(400e-6, 1200e-6, 6, 820e-6, 800e-6 + 1600e-6 + 60e-6)
     none = _sample(100e-6, 300e-6, 6, 220e-6, None)  # no training time: left out
-    train_overhead, backward = fit_training([small, large, none], efficiency=0.5)
-    assert train_overhead == pytest.approx(10e-6)
-    assert backward == pytest.approx(0.5)
-    assert fit_training([none], efficiency=0.5) == (None, 1.0)
+    assert fit_training([small, large, none], factors) == pytest.approx(2000 / 2400)
+    assert fit_training([none], factors) == 1.0
 
 
-def test_fit_kind_combines_both_fits():
-    # per layer (2 layers): 5 us + work / 0.8; training: b = 0.4, 6 kernel-groups of 7 us
+def test_fit_kind_combines_both_fits_and_refit_repeats_it_from_stored_samples():
+    # per layer (2 layers): 5 us + work / 0.8; training: b = 0.4, 6 kernel-groups of 5 us
     def sample(work):
         inference = 2 * (5e-6 + work / 2 / 0.8)
-        step = work / 0.8 + 2 * work / (0.8 * 0.4) + 6 * 7e-6
+        step = work / 0.8 + 2 * work / (0.8 * 0.4) + 6 * 5e-6
         return _sample(work, 3 * work, 6, inference, step)
 
-    factors = fit_kind([sample(1e-5), sample(1e-4), sample(1e-3)])
+    samples = [sample(1e-5), sample(1e-4), sample(1e-3)]
+    factors = fit_kind(samples)
     assert factors.efficiency == pytest.approx(0.8)
     assert factors.overhead_s == pytest.approx(5e-6)
     assert factors.backward_efficiency == pytest.approx(0.4)
-    assert factors.train_overhead_s == pytest.approx(7e-6)
+    assert factors.train_overhead_s is None  # training kernel-groups pay the inference overhead
+    stored = DeviceProfile(
+        "cpu", {"float32": 1e11}, 1e10, measured={"kinds": {"samples": samples_summary(samples)}}
+    )
+    assert refit(stored).efficiency == {"matmul": factors}
 
 
 def test_measure_kinds_runs_real_synthetic_layers():
