@@ -240,14 +240,16 @@ def measure_kinds(
             if trains:
                 train_runs.append(_train_runner(model))
             cases.append((kind, (size, channels), timed, trains))
-    inference = interleaved_medians(inference_runs, repeats)
-    steps: list[float] = []
-    train_call = None
+    train_call_runs = []
     if train:
         call_model_input = keras.Input((8,), batch_size=1)
         call_model = keras.Model(call_model_input, keras.layers.Dense(1)(call_model_input))
-        # the fixed cost of a training step is timed in the same rounds as the others
-        train_call, *steps = interleaved_medians([_train_runner(call_model), *train_runs], repeats)
+        train_call_runs.append(_train_runner(call_model))
+    # one set of rounds for everything: inference, the training step's fixed cost, the steps
+    medians = interleaved_medians([*inference_runs, *train_call_runs, *train_runs], repeats)
+    inference = medians[: len(inference_runs)]
+    train_call = medians[len(inference_runs)] if train else None
+    steps = medians[len(inference_runs) + len(train_call_runs) :]
     steps_left = iter(steps)
     samples = [
         KindSample(
