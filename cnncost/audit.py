@@ -187,19 +187,18 @@ def evaluate_formula(text: str) -> int:
 
 
 def formula_factors(text: str) -> list[tuple[str, int]]:
-    """Top-level factors of a product, as written and as values."""
-    tree = ast.parse(text.replace(",", ""), mode="eval").body
-    factors: list[ast.AST] = []
-
-    def split(node: ast.AST) -> None:
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
-            split(node.left)
-            split(node.right)
-        else:
-            factors.append(node)
-
-    split(tree)
-    return [(ast.unparse(f), evaluate_formula(ast.unparse(f))) for f in factors]
+    """Top-level factors of a product, as written and as values: `2 * (64 * 64 * 128) * 46` has
+    the three factors `2`, `(64 * 64 * 128)` and `46` (a parenthesised group is one operand, as
+    its author meant it)."""
+    text = text.replace("×", "*").replace("x", "*")  # the same spellings evaluate_formula takes
+    factors, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "*" and depth == 0:
+            factors.append(text[start:index].strip())
+            start = index + 1
+    factors.append(text[start:].strip())
+    return [(factor, evaluate_formula(factor)) for factor in factors if factor]
 
 
 # -- exact and rule-based values ------------------------------------------------------------------
@@ -284,6 +283,8 @@ def _rf_values(world: _World, layer: str, flags: frozenset[str]) -> tuple[int, i
         if "pooling-ignored" in flags and node.class_name.startswith(POOLS):
             continue
         window = guarded(Call(node, world.shapes.nodes[name].inputs), rule.window)
+        if window is None:
+            return None  # a window not modelled (bicubic upsampling): no value to compare
         k_eff = window.dilation[0] * (window.kernel[0] - 1) + 1
         size += (k_eff - 1) * (1 if "jump-ignored" in flags else jump)
         jump *= window.strides[0]

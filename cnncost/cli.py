@@ -7,6 +7,7 @@ Errors in the user's input are one line on stderr (`cnncost: error: ...`) and ex
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from pathlib import Path
 
@@ -172,7 +173,7 @@ def _print_rich(renderable, args) -> None:
     from rich.console import Console
 
     if args.output:
-        console = Console(record=True, file=open("/dev/null", "w"), width=120)  # noqa: SIM115
+        console = Console(record=True, file=io.StringIO(), width=120)
         console.print(renderable)
         _write(console.export_text(), args.output)
     else:
@@ -209,6 +210,22 @@ def _run_report(args: argparse.Namespace) -> int:
         return make_view(d, columns, args.sort, args.top, args.depth, args.by_type)
 
     view = view_of(data)  # validates the view options before anything is printed
+    view_flags = [
+        flag
+        for flag, value in (
+            ("--columns", args.columns),
+            ("--sort", args.sort),
+            ("--top", args.top),
+            ("--depth", args.depth),
+            ("--by-type", args.by_type),
+        )
+        if value not in (None, False)
+    ]
+    if args.format == "json" and view_flags:
+        raise CnnCostError(
+            f"{view_flags[0]} shapes the table/csv/markdown views; --format json is always the "
+            "whole report (the JSON contract)"
+        )
     if args.format == "json":
         from cnncost.render.json import render_json
 

@@ -70,7 +70,9 @@ def _row(key, forward, backward, note, weights=Cost(), train_forward=None) -> Co
 O = Cost  # Cost(output=...) reads as "per output element"
 
 _ACTIVATIONS = (
-    # name, forward per element, input-gradient per element, derivation
+    # name, forward, input-gradient (a Cost, or an int per output element), derivation.
+    # Every keras.activations function that serializes to a name has a row
+    # (tests/test_conventions.py checks the list against Keras).
     ("linear", 0, 0, "identity"),
     ("relu", 1, 1, "max(x, 0); gradient: select"),
     ("relu6", 2, 2, "min(max(x, 0), 6); gradient: two compares"),
@@ -81,18 +83,71 @@ _ACTIVATIONS = (
     ("exponential", 1, 1, "exp; gradient: mul by exp(x)"),
     ("sigmoid", 3, 3, "1 / (1 + exp(-x)): exp, add, div; gradient: y*(1-y)*dy"),
     ("hard_sigmoid", 4, 2, "clip(x/6 + 1/2, 0, 1): mul, add, max, min; gradient: mask, mul"),
+    ("sparse_sigmoid", 6, 4, "x<=-1 ? 0 : x>=1 ? 1 : (x+1)/2: 2 compares, add, mul, 2 selects"),
     ("tanh", 1, 3, "tanh; gradient: (1 - y^2) * dy"),
+    ("hard_tanh", 2, 2, "clip(x, -1, 1): max, min; gradient: two compares"),
+    ("tanh_shrink", 2, 2, "x - tanh(x): tanh, sub; gradient: tanh(x)^2 * dy"),
     ("swish", 4, 6, "x * sigmoid(x): sigmoid + mul; gradient: s + x*s*(1-s) times dy"),
     ("silu", 4, 6, "same as swish"),
     ("hard_swish", 5, 4, "x * hard_sigmoid(x)"),
     ("hard_silu", 5, 4, "same as hard_swish"),
-    ("gelu", 5, 8, "x/2 * (1 + erf(x/sqrt 2)): div, erf, add, mul, mul; gradient 8"),
+    (
+        "gelu",
+        5,
+        8,
+        "exact (approximate=False, what a config names): x/2 * (1 + erf(x/sqrt 2)): "
+        "div, erf, add, mul, mul; gradient 8",
+    ),
+    (
+        "gelu_approximate",
+        8,
+        12,
+        "approximate=True: x/2 * (1 + tanh(c*(x + 0.044715*x^3))): pow, "
+        "mul, add, mul, tanh, add, mul, mul; gradient 12 (only from code: configs name `gelu`)",
+    ),
     ("softplus", 3, 3, "log(1 + exp(x)): exp, add, log; gradient: sigmoid(x) * dy"),
     ("softsign", 3, 4, "x / (1 + |x|): abs, add, div"),
+    (
+        "squareplus",
+        5,
+        4,
+        "(x + sqrt(x^2 + b)) / 2: square, add, sqrt, add, div; gradient: (1 + x/sqrt(..))/2 * dy",
+    ),
+    (
+        "sparse_plus",
+        7,
+        6,
+        "x<=-1 ? 0 : x>=1 ? x : (x+1)^2/4: 2 compares, add, square, mul, "
+        "2 selects; gradient: (x+1)/2 on the middle piece: add, mul, 2 compares, select, mul",
+    ),
     ("mish", 5, 10, "x * tanh(softplus(x)): softplus 3, tanh, mul"),
     ("log_sigmoid", 4, 4, "-softplus(-x): neg, softplus 3"),
+    ("hard_shrink", 3, 2, "|x| > t ? x : 0: abs, compare, select; gradient: compare, select"),
+    (
+        "soft_shrink",
+        6,
+        3,
+        "x>t ? x-t : x<-t ? x+t : 0: 2 compares, sub, add, 2 selects; "
+        "gradient: abs, compare, select",
+    ),
+    ("threshold", 2, 1, "x > t ? x : default: compare, select; gradient: select"),
+    (
+        "glu",
+        Cost(input=2),
+        Cost(input=2),
+        "a * sigmoid(b) on the two halves of the last axis, "
+        "per input element: (sigmoid 3 + mul) / 2; gradient: s*dy, (s*dy)*a*(1-s): (1 + 3) / 2",
+    ),
     ("softmax", 5, 4, "max, sub, exp, sum, div; gradient: y * (dy - sum(y*dy))"),
     ("log_softmax", 5, 3, "max, sub, exp, sum, log+sub"),
+    (
+        "sparsemax",
+        10,
+        4,
+        "sort not counted (comparisons, not elementwise); cumsum, k*z, 1 + k*z, "
+        "compare, select, 2 sums, (sum - 1)/k amortised 1, sub, max; gradient: masked mean: sum, "
+        "div amortised, sub, mul",
+    ),
 )
 
 _ROWS: list[CostRow] = [
@@ -118,14 +173,46 @@ _ROWS: list[CostRow] = [
         "mean 1, sub 1, square 1, sum 1, normalize 1, scale 1, shift 1 (also GroupNormalization)",
         weights=O(2),
     ),
+    _row(
+        "rms_norm",
+        O(4),
+        O(6),
+        "square 1, sum 1, multiply by rsqrt 1, scale 1 (per-vector mean/rsqrt not counted); "
+        "input gradient: dy*scale, *x, sum, *rsqrt, subtract, scale",
+        weights=O(2),
+    ),
     _row("unit_norm", O(3), O(5), "square, sum, multiply by rsqrt (per-vector rsqrt not counted)"),
     _row("normalization", O(2), O(1), "(x - mean) * rsqrt(var) with precomputed statistics"),
     _row("rescaling", O(2), O(1), "x * scale + offset"),
     _row("resizing:nearest", O(0), O(0), "gather"),
     _row("resizing:bilinear", O(7), O(7), "4 weighted taps: 4 mul + 3 add"),
     _row("resizing:bicubic", O(31), O(31), "16 weighted taps: 16 mul + 15 add"),
+    _row("resizing:lanczos3", O(71), O(71), "6x6 weighted taps: 36 mul + 35 add"),
+    _row("resizing:lanczos5", O(199), O(199), "10x10 weighted taps: 100 mul + 99 add"),
+    _row(
+        "resizing:area",
+        Cost(input=1),
+        Cost(input=1),
+        "average of the covered input pixels: each input added once, one scale per output "
+        "(exact for integer shrink factors; a convention otherwise)",
+    ),
     _row("upsampling:nearest", O(0), Cost(tap=1), "copy; gradient: sum over the copies"),
     _row("upsampling:bilinear", O(7), O(7), "4 weighted taps: 4 mul + 3 add"),
+    _row("upsampling:bicubic", O(31), O(31), "16 weighted taps: 16 mul + 15 add"),
+    _row("upsampling:lanczos3", O(71), O(71), "6x6 weighted taps: 36 mul + 35 add"),
+    _row("upsampling:lanczos5", O(199), O(199), "10x10 weighted taps: 100 mul + 99 add"),
+    _row(
+        "reduce_sum",
+        Cost(input=1, output=-1),
+        Cost(input=1),
+        "n-1 adds (or compares) per output over its n inputs; gradient: broadcast back",
+    ),
+    _row(
+        "reduce_mean",
+        Cost(input=1),
+        Cost(input=1),
+        "n-1 adds + 1 scale per output over its n inputs; gradient: scaled broadcast",
+    ),
     _row("add", Cost(merge=1), O(0), "n-1 adds (also Subtract); gradient passes through"),
     _row("multiply", Cost(merge=1), Cost(output=1, merge=1), "n-1 muls; gradient dy*other"),
     _row("divide", Cost(merge=1), Cost(output=3), "a/b; gradient: dy/b and -dy*a/b^2"),
@@ -137,7 +224,9 @@ _ROWS: list[CostRow] = [
     _row("softmax", O(5), O(4), "as activation:softmax (attention scores)"),
 ]
 for _name, _forward, _backward, _note in _ACTIVATIONS:
-    _ROWS.append(_row(f"activation:{_name}", O(_forward), O(_backward), _note))
+    _forward = _forward if isinstance(_forward, Cost) else O(_forward)
+    _backward = _backward if isinstance(_backward, Cost) else O(_backward)
+    _ROWS.append(_row(f"activation:{_name}", _forward, _backward, _note))
 
 TABLE: Mapping[str, CostRow] = {row.key: row for row in _ROWS}
 
@@ -173,7 +262,8 @@ def _relu_layer_key(config: Mapping[str, Any]) -> str:
 
 
 def _interpolation_key(prefix: str, config: Mapping[str, Any]) -> str:
-    return f"{prefix}:{str(config.get('interpolation', 'nearest')).lower()}"
+    default = "bilinear" if prefix == "resizing" else "nearest"  # Keras's defaults
+    return f"{prefix}:{str(config.get('interpolation', default)).lower()}"
 
 
 def row_keys(cost: str | None, config: Mapping[str, Any]) -> list[str]:

@@ -3,114 +3,406 @@
 The reference is `tf.compat.v1.profiler.profile(graph, options=ProfileOptionBuilder.
 float_operation())` on the graph of `tf.function(lambda x: model(x, training=False))` at batch 1
 with variables frozen to constants. The profiler sums, per TF op, the statistic registered for the
-op type (`tensorflow/python/profiler/internal/flops_registry.py` and `ops/nn_ops.py`):
+op type (`tensorflow/python/profiler/internal/flops_registry.py` and `ops/nn_ops.py`), truncated
+to an integer:
 
     Conv2D, Conv3D            2 * out_elements * kernel_taps * in_channels   (= 2 * MACs)
-    DepthwiseConv2dNative     2 * out_elements * kernel_taps                 (= 2 * MACs)
+    DepthwiseConv2dNative     2 * out_elements * kernel_taps
     Conv2DBackpropInput       2 * out_elements * kernel_elements / (out_channels * s_h * s_w)
-    MatMul                    2 * k * m * n                                  (= 2 * MACs)
-    BiasAdd, Add(V2), Sub, Mul, RealDiv, Maximum, Minimum, Neg    1 per output element
-    SquaredDifference         2 per output element;  Rsqrt 2 per input element
-    Mean                      1 per input element;   Softmax 5 per input element
+    MatMul, BatchMatMulV2     2 * k * m * n                                  (= 2 * MACs)
+    BiasAdd, Add(V2), Sub, Mul, RealDiv, Maximum, Minimum, Pow, Neg, Square, Log,
+    Greater(Equal), Less(Equal), Equal, NotEqual                1 per output element
+    SquaredDifference 2 per output element;  Rsqrt 2 per input element;  Softmax 5 per element
+    Mean                      1 per input element;   Sum  input - output elements
     MaxPool, AvgPool          kernel_area * out_elements
-    anything else (Relu, Relu6, Sigmoid, Tanh, Erfc, Exp, Pad, Max, ConcatV2, ...)   0
+    anything else             0: Relu, Relu6, LeakyRelu, Elu, Selu, Sigmoid, Tanh, Softplus,
+                              Softsign, Exp, Expm1, Erfc, Sqrt, Abs, SelectV2, Max, Einsum,
+                              Conv3DBackpropInputV2, MaxPool3D, AvgPool3D, Resize*, ...
 
 and an op whose shapes are not fully known contributes 0. Keras 3 builds these ops per layer
-(`keras/src/backend/tensorflow/`); the counts below follow them, and are checked against the real
-profiler on the seed CNN and eight keras.applications models (tests/test_tf_profiler.py).
+(`keras/src/backend/tensorflow/`); the counts below follow them. Every rule here is checked
+against the real profiler on one or more tiny models per layer configuration
+(`tests/test_tf_profiler.py::test_layer_rule_equals_tensorflow_profiler`) and on the seed CNN and
+eight keras.applications models.
 
-Two kinds of work the profiler does not see are reported as `missed`, so that the report can say
-so instead of copying the miss: Keras 3 runs grouped convolutions (`groups > 1`) through an
-XLA-compiled function (one StatefulPartitionedCall, no statistics, no static output shape), and
-ops that follow such a call in the same layer chain lose their shapes (ConvNeXt's LayerNorm after
-its depthwise conv).
+What a rule returns besides the count:
+- `missed`: work the profiler does not see, as the FLOPs it would report for it if it could
+  (`2 * MACs` of a matmul/conv, `taps * out` of a pool): Keras 3 runs grouped convolutions
+  (`groups > 1`) through an XLA-compiled function (one StatefulPartitionedCall, no statistics, no
+  static output shape, so the ops after it count 0 too); `tf.einsum` equations that Keras does
+  not rewrite into a matmul run as an `Einsum` op; Conv3DTranspose and 3-D pooling ops have no
+  statistics.
+- `unseen`: TF op types in the layer that compute something but have no registered statistics
+  (the profiler counts them 0), so that the report can name them.
+- `reason`: why the count is not modelled (`flops` None) or why work is missed.
 """
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 
 from cnncost.ir import Dim, Shape
 from cnncost.layers import Call, LayerRule
 from cnncost.layers.activation import activation_name
-from cnncost.layers.base import channel_axis, data_format, product
+from cnncost.layers.base import channel_axis, data_format, is_int, product
 
 
 @dataclass(frozen=True)
 class ProfilerCount:
-    """`flops`: what the profiler reports (None: not modelled); `missed`: work it does not see."""
+    """What the profiler reports for one layer call.
+
+    `flops`: the profiler's count (None: not modelled, `reason` says why); `missed`: work it does
+    not see (what it would count if it could); `unseen`: op types it counts 0 although they
+    compute; `reason`: why `flops` is None, or what makes `missed` invisible.
+    """
 
     flops: Dim
     missed: Dim = 0
+    unseen: tuple[str, ...] = ()
+    reason: str = ""
+
+    @property
+    def shapeless_output(self) -> bool:
+        """An XLA-compiled call: TF knows no static shape for what comes out of it."""
+        return "StatefulPartitionedCall" in self.unseen
+
+
+def _unknown(reason: str) -> ProfilerCount:
+    return ProfilerCount(None, reason=reason)
 
 
 def _elements(shape: Shape) -> Dim:
     return product(shape[1:])
 
 
-# Activation functions: profiler FLOPs per element of the (Keras 3, TF backend) op sequence.
-# relu/relu6/sigmoid/tanh/elu/selu/softplus/softsign/exp are single ops with no statistics.
-ACTIVATION_FLOPS_PER_ELEMENT = {
-    "linear": 0,
-    "relu": 0,
-    "relu6": 0,
-    "sigmoid": 0,
-    "tanh": 0,
-    "elu": 0,
-    "selu": 0,
-    "softplus": 0,
-    "softsign": 0,
-    "exponential": 0,
-    "softmax": 5,  # Softmax op
-    "gelu": 4,  # exact form: 3 Mul + 1 Neg around Erfc (no statistics)
-    "silu": 2,  # tf.nn.silu: x * sigmoid(beta * x): Sigmoid (none) + 2 Mul
-    "swish": 2,
+def _plus(*counts: ProfilerCount) -> ProfilerCount:
+    """The ops of several parts of one layer call, counted together."""
+    for count in counts:
+        if count.flops is None:
+            return count
+    flops: Dim = sum(c.flops for c in counts)
+    missed: Dim = sum(c.missed for c in counts)
+    unseen = tuple(dict.fromkeys(op for c in counts for op in c.unseen))
+    reason = "; ".join(dict.fromkeys(c.reason for c in counts if c.reason))
+    return ProfilerCount(flops, missed, unseen, reason)
+
+
+# -- activation functions ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActivationOps:
+    """Profiler FLOPs per element of an activation's op sequence and the ops it counts 0."""
+
+    per_element: int
+    unseen: tuple[str, ...] = ()
+    note: str = ""
+
+
+# Measured op sequences of keras.activations on the TF backend (TF 2.21, Keras 3.15).
+ACTIVATIONS: dict[str, ActivationOps] = {
+    "linear": ActivationOps(0),
+    "relu": ActivationOps(0, ("Relu",)),
+    "relu6": ActivationOps(0, ("Relu6",)),
+    "leaky_relu": ActivationOps(0, ("LeakyRelu",)),
+    "elu": ActivationOps(0, ("Elu",)),
+    "selu": ActivationOps(0, ("Selu",)),
+    "sigmoid": ActivationOps(0, ("Sigmoid",)),
+    "tanh": ActivationOps(0, ("Tanh",)),
+    "softplus": ActivationOps(0, ("Softplus",)),
+    "softsign": ActivationOps(0, ("Softsign",)),
+    "exponential": ActivationOps(0, ("Exp",)),
+    "log_softmax": ActivationOps(0, ("LogSoftmax",)),
+    "softmax": ActivationOps(5, (), "Softmax op"),
+    "gelu": ActivationOps(4, ("Erfc",), "exact form: 3 Mul + Neg around Erfc"),
+    "silu": ActivationOps(2, ("Sigmoid",), "x * sigmoid(1 * x): 2 Mul"),
+    "swish": ActivationOps(2, ("Sigmoid",), "as silu"),
+    "hard_sigmoid": ActivationOps(2, ("Relu6",), "relu6(x + 3) / 6: AddV2, RealDiv"),
+    "hard_silu": ActivationOps(3, ("Relu6",), "x * hard_sigmoid(x): AddV2, RealDiv, Mul"),
+    "hard_swish": ActivationOps(3, ("Relu6",), "as hard_silu"),
+    "hard_tanh": ActivationOps(2, (), "clip to [-1, 1]: Minimum, Maximum"),
+    "celu": ActivationOps(5, ("Expm1",), "Maximum, Minimum, RealDiv, Mul, AddV2"),
+    "hard_shrink": ActivationOps(1, ("Abs", "SelectV2"), "Greater"),
+    "soft_shrink": ActivationOps(4, ("SelectV2",), "Greater, Less, Sub, AddV2"),
+    "tanh_shrink": ActivationOps(1, ("Tanh",), "x - tanh(x): Sub"),
+    "log_sigmoid": ActivationOps(2, ("Softplus",), "-softplus(-x): 2 Neg"),
+    "mish": ActivationOps(1, ("Softplus", "Tanh"), "x * tanh(softplus(x)): Mul"),
+    "sparse_plus": ActivationOps(5, ("SelectV2",), "LessEqual, Less, AddV2, Pow, Mul"),
+    "sparse_sigmoid": ActivationOps(4, ("SelectV2",), "LessEqual, GreaterEqual, AddV2, Mul"),
+    "squareplus": ActivationOps(4, ("Sqrt",), "Square, AddV2, AddV2, RealDiv"),
+    # Special forms (see _activation): glu halves the last axis; sparsemax has per-row ops.
+    "glu": ActivationOps(0, ("Sigmoid",), "a * sigmoid(b) on the two halves: 1 Mul per half"),
+    "sparsemax": ActivationOps(8, ("TopKV2", "Cumsum", "SelectV2"), "8 per element + 1"),
 }
 
 
-def _activation(name: str, elements: Dim) -> Dim:
-    per = ACTIVATION_FLOPS_PER_ELEMENT.get(name.lower())
-    return None if per is None or elements is None else per * elements
+def _activation(name: str, elements: Dim) -> ProfilerCount:
+    """Profiler count of activation `name` applied to `elements` values (before any split)."""
+    key = name.lower()
+    ops = ACTIVATIONS.get(key)
+    if ops is None:
+        return _unknown(f"activation {name!r} is not modelled")
+    if elements is None:
+        return _unknown("element count unknown")
+    if key == "glu":
+        return ProfilerCount(elements // 2, unseen=ops.unseen)  # Mul on one half
+    if key == "sparsemax":
+        # Sub, RealDiv, Sub, Greater, Sub, Maximum per element (6N), two Sum reductions
+        # (N - R each), Sub and RealDiv per row (2R), and one scalar AddV2: 8N + 1.
+        return ProfilerCount(8 * elements + 1, unseen=ops.unseen)
+    return ProfilerCount(ops.per_element * elements, unseen=ops.unseen)
 
 
-def _bias_and_activation(call: Call, out: Shape) -> Dim:
-    elements = _elements(out)
+def _bias_and_activation(call: Call, elements: Dim) -> ProfilerCount:
+    if elements is None:
+        return _unknown("output size unknown")
     bias = elements if call.config.get("use_bias", True) else 0
-    act = _activation(activation_name(call.config.get("activation")), elements)
-    return None if act is None or elements is None else bias + act
+    return _plus(
+        ProfilerCount(bias), _activation(activation_name(call.config.get("activation")), elements)
+    )
+
+
+# -- convolutions, dense, einsum ---------------------------------------------------------------------
+
+
+def _space_to_batch_positions(call: Call, rule: LayerRule, outputs) -> Dim:
+    """Output positions TF computes for a dilated conv (tf.nn.convolution's space-to-batch path).
+
+    With `dilation_rate > 1`, TF pads each spatial axis to a multiple of the rate and convolves
+    each of the rate^rank phases with the undilated kernel (VALID): along an axis of input n,
+    base padding `b` (`d*(k-1)` for "same", 0 for "valid"; Keras pads "causal" itself) and
+    `extra = (-(n + b)) % d`, the conv computes `n + b + extra - d*(k-1)` positions.
+    """
+    window = rule.window(call)
+    positions: Dim = 1
+    for axis, k, d in zip(window.axes, window.kernel, window.dilation):
+        n = call.shape[axis]
+        if not is_int(n):
+            return None
+        if window.padding == "causal":
+            n, base = n + d * (k - 1), 0
+        else:
+            base = d * (k - 1) if window.padding == "same" else 0
+        positions *= n + base + (-(n + base)) % d - d * (k - 1)
+    return positions
 
 
 def _weighted(call: Call, rule: LayerRule, outputs, macs: Dim) -> ProfilerCount:
-    rest = _bias_and_activation(call, outputs[0])
-    if rest is None or macs is None:
-        return ProfilerCount(None)
+    rest = _bias_and_activation(call, _elements(outputs[0]))
+    if macs is None:
+        return _unknown("MACs unknown")
+    if rest.flops is None:
+        return rest
     name = call.node.class_name
-    groups = call.config.get("groups", 1) or 1
+    cfg = call.config
+    groups = cfg.get("groups", 1) or 1
     if groups > 1:
         # Keras 3 (TF backend) runs a grouped conv as an XLA-compiled function: no statistics,
         # and its output has no static shape, so the BiasAdd after it counts 0 too.
-        return ProfilerCount(0, 2 * macs + rest)
+        return ProfilerCount(
+            0,
+            2 * macs + rest.flops,
+            ("StatefulPartitionedCall",),
+            "Keras 3 runs grouped convolutions in an XLA-compiled function",
+        )
     if "Transpose" in name:
-        if "2D" not in name:
-            return ProfilerCount(None)
-        # Conv2DBackpropInput: 2 * out * (kh*kw*filters*cin) / (filters * s_h * s_w).
-        kernel, strides = call.config.get("kernel_size"), call.config.get("strides", 1)
-        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
-        sh, sw = (strides, strides) if isinstance(strides, int) else strides
-        cin = call.shape[channel_axis(len(call.shape), data_format(call))]
-        return ProfilerCount(2 * _elements(outputs[0]) * kh * kw * cin // (sh * sw) + rest)
-    return ProfilerCount(2 * macs + rest)
+        return _plus(_transposed(call, rule, outputs, macs), rest)
+    window = rule.window(call) if rule.window is not None else None
+    if window is not None and any(d > 1 for d in window.dilation):
+        if any(s > 1 for s in window.strides):
+            return _unknown("TF does not run a conv with both strides and dilation > 1")
+        spatial = product([outputs[0][a] for a in window.axes])
+        padded = _space_to_batch_positions(call, rule, outputs)
+        if spatial is None or padded is None:
+            return _unknown("spatial size unknown")
+        windowed = macs if rule.windowed_macs is None else rule.windowed_macs(call, outputs)
+        # The sliding part runs on the padded phases; a separable conv's pointwise part does not.
+        conv = 2 * (macs - windowed + windowed // spatial * padded)
+        return _plus(ProfilerCount(conv, unseen=("SpaceToBatchND",)), rest)
+    return _plus(ProfilerCount(2 * macs), rest)
 
 
-def _batch_norm(call: Call, outputs) -> ProfilerCount:
-    # tf.nn.batch_normalization: inv = rsqrt(var + eps) [C add, 2C]; inv *= gamma [C];
-    # x * inv [N]; offset - mean * inv [C mul, C sub]; + [N].
-    n = _elements(outputs[0])
-    channels = product(call.shape[a] for a in _axes(call))
-    if call.config.get("center", True) is False or n is None or channels is None:
-        return ProfilerCount(None)
-    per_channel = 6 if call.config.get("scale", True) else 5
-    return ProfilerCount(2 * n + per_channel * channels)
+def _transposed(call: Call, rule: LayerRule, outputs, macs: Dim) -> ProfilerCount:
+    name = call.node.class_name
+    if "3D" in name:
+        return ProfilerCount(
+            0,
+            2 * macs,
+            ("Conv3DBackpropInputV2",),
+            "Conv3DBackpropInputV2 (Conv3DTranspose) has no registered statistics",
+        )
+    # Conv2DBackpropInput (Conv1DTranspose runs it on an expanded axis):
+    # int(2 * out * (taps * filters * cin) / (filters * stride product)).
+    window = rule.window(call)
+    cin = call.shape[channel_axis(len(call.shape), data_format(call))]
+    out = _elements(outputs[0])
+    if out is None or not is_int(cin):
+        return _unknown("shape unknown")
+    return ProfilerCount(2 * out * product(window.kernel) * cin // product(window.strides))
+
+
+# Equations Keras's TF backend rewrites into tf.matmul (keras/src/backend/tensorflow/numpy.py,
+# `einsum`, after renaming the letters in order of appearance); any other runs as tf.einsum, an
+# `Einsum` op the profiler has no statistics for.
+MATMUL_EQUATIONS = frozenset(
+    {
+        "a,b->ab",
+        "ab,b->a",
+        "ab,bc->ac",
+        "ab,cb->ac",
+        "abc,cd->abd",
+        "abc,dc->abd",
+        "abcd,abde->abce",
+        "abcd,abed->abce",
+        "abcd,acbe->adbe",
+        "abcd,adbe->acbe",
+        "abcd,aecd->acbe",
+        "abcd,aecd->aceb",
+        "abc,cde->abde",
+        "abc,dce->abde",
+        "abc,dec->abde",
+        "abcd,cde->abe",
+        "abcd,ced->abe",
+        "abcd,ecd->abe",
+        "abcde,aebf->adbcf",
+        "abcde,afce->acdbf",
+    }
+)
+
+
+def normalize_equation(equation: str) -> str:
+    """Rename the letters of an einsum equation in order of first appearance (as Keras does)."""
+    mapping: dict[str, str] = {}
+    result = ""
+    for char in equation.replace(" ", ""):
+        if char in string.ascii_letters:
+            mapping.setdefault(char, string.ascii_letters[len(mapping)])
+            result += mapping[char]
+        else:
+            result += char
+    return result
+
+
+_EINSUM_REASON = "tf.einsum runs as an Einsum op with no registered statistics"
+
+
+def _einsum(equation: str, macs: Dim) -> ProfilerCount:
+    """keras.ops.einsum: a matmul for the equations Keras rewrites, else an Einsum op."""
+    if normalize_equation(equation) in MATMUL_EQUATIONS:
+        return ProfilerCount(2 * macs)
+    return ProfilerCount(0, 2 * macs, ("Einsum",), _EINSUM_REASON)
+
+
+def _einsum_dense(call: Call, rule: LayerRule, outputs, macs: Dim) -> ProfilerCount:
+    if macs is None:
+        return _unknown("MACs unknown")
+    elements = _elements(outputs[0])
+    bias = elements if call.config.get("bias_axes") else 0
+    activation = _activation(activation_name(call.config.get("activation")), elements)
+    return _plus(
+        _einsum(str(call.config.get("equation", "")), macs), ProfilerCount(bias), activation
+    )
+
+
+# -- MultiHeadAttention -------------------------------------------------------------------------
+
+
+def _letter(i: int) -> str:
+    return string.ascii_lowercase[i]
+
+
+def _projection_equation(free: int, bound: int, out: int) -> str:
+    """keras `_build_proj_equation`: free input axes, bound (contracted) axes, new output axes."""
+    letters = [_letter(i) for i in range(free + bound + out)]
+    inp = "".join(letters[: free + bound])
+    kernel = "".join(letters[free:])
+    output = "".join(letters[:free] + letters[free + bound :])
+    return f"{inp},{kernel}->{output}"
+
+
+def _attention_equations(rank: int, attention_axes: tuple[int, ...]) -> tuple[str, str]:
+    """keras `_build_attention_equation` for projected tensors of `rank` (heads axis included)."""
+    target = "".join(_letter(i) for i in range(rank))
+    batch_dims = tuple(i for i in range(rank) if i not in (*attention_axes, rank - 1))
+    offset = rank
+    source = ""
+    for i in range(rank):
+        if i in batch_dims or i == rank - 1:
+            source += target[i]
+        else:
+            source += _letter(offset)
+            offset += 1
+    product_notation = "".join(
+        [target[i] for i in batch_dims]
+        + [target[i] for i in attention_axes]
+        + [source[i] for i in attention_axes]
+    )
+    return (
+        f"{source},{target}->{product_notation}",
+        f"{product_notation},{source}->{target}",
+    )
+
+
+def _attention(call: Call, outputs) -> ProfilerCount:
+    from cnncost.layers.attention import _spec
+
+    cfg = call.config
+    if cfg.get("use_gate") or cfg.get("sliding_window"):
+        return _unknown("use_gate / sliding_window attention is not modelled")
+    kwargs = call.node.keyword_arguments
+    if kwargs.get("use_causal_mask") or kwargs.get("attention_mask") is not None:
+        return _unknown("attention with a mask or use_causal_mask is not modelled")
+    if kwargs.get("return_attention_scores"):
+        return _unknown("attention returning its scores is not modelled")
+    spec = _spec(call)
+    h, kd, vd = spec.heads, spec.key_dim, spec.value_dim
+    rank = len(spec.query)
+    pq, pk, pv = (product(s[1:-1]) for s in (spec.query, spec.key, spec.value))
+    lq, lk, rest = spec.length(spec.query), spec.length(spec.key), spec.batch_like
+    if None in (pq, pk, pv, lq, lk, rest):
+        return _unknown("sequence lengths unknown")
+    bias = cfg.get("use_bias", True)
+    out_dims = product(spec.output_dims)
+    project = _projection_equation(rank - 1, 1, 2)
+    parts = [
+        _einsum(project, pq * spec.query[-1] * h * kd),
+        _einsum(project, pk * spec.key[-1] * h * kd),
+        _einsum(project, pv * spec.value[-1] * h * vd),
+        _einsum(_projection_equation(rank - 1, 2, len(spec.output_dims)), pq * h * vd * out_dims),
+    ]
+    if bias:
+        parts.append(ProfilerCount(pq * h * kd + pk * h * kd + pv * h * vd + pq * out_dims))
+    scores = rest * h * lq * lk
+    score_macs, context_macs = scores * kd, scores * vd
+    # Query attention axes in the projected tensor (batch, <axes>, heads, dim): Keras keeps them.
+    axes = spec.attention_axes
+    if cfg.get("dropout", 0.0) == 0.0 and rank == 3:
+        # ops.dot_product_attention (TF): tf.einsum "BTNH,BSNH->BNTS" (called directly, so an
+        # Einsum op), Mul by the scale on the scores, Softmax, tf.einsum "BNTS,BSNH->BTNH".
+        parts += [
+            ProfilerCount(0, 2 * score_macs, ("Einsum",), _EINSUM_REASON),
+            ProfilerCount(scores + 5 * scores),
+            ProfilerCount(0, 2 * context_macs, ("Einsum",), _EINSUM_REASON),
+        ]
+    else:
+        dot, combine = _attention_equations(rank + 1, axes)
+        # query * 1/sqrt(key_dim) (Mul), scores einsum, Softmax layer over the key axes,
+        # (Dropout: identity at inference), context einsum.
+        if len(axes) == 1:
+            softmax = 5 * scores  # tf.nn.softmax over the last axis
+        else:
+            softmax = 3 * scores + scores // lk  # exp(x - logsumexp(x)): see _softmax_layer
+        parts += [
+            ProfilerCount(pq * h * kd),
+            _einsum(dot, score_macs),
+            ProfilerCount(softmax),
+            _einsum(combine, context_macs),
+        ]
+    return _plus(*parts)
+
+
+# -- normalization ---------------------------------------------------------------------------------
 
 
 def _axes(call: Call) -> list[int]:
@@ -120,36 +412,230 @@ def _axes(call: Call) -> list[int]:
     return [a % rank for a in axes]
 
 
+def _batch_norm(call: Call, outputs) -> ProfilerCount:
+    # tf.nn.batch_normalization: inv = rsqrt(var + eps) [C add, 2C]; inv *= gamma [C, with
+    # scale]; x * inv [N]; offset - mean * inv (or -mean * inv) [2C]; + [N]. Measured: center
+    # does not change the count (Sub becomes Neg).
+    n = _elements(outputs[0])
+    channels = product(call.shape[a] for a in _axes(call))
+    if n is None or channels is None:
+        return _unknown("shape unknown")
+    per_channel = 6 if call.config.get("scale", True) else 5
+    return ProfilerCount(2 * n + per_channel * channels)
+
+
 def _layer_norm(call: Call, outputs) -> ProfilerCount:
-    # moments: Mean [N], SquaredDifference [2N], Mean [N]; batch_normalization with gamma/beta:
-    # AddV2 [2N + G], Rsqrt [2G], Mul [3N], Neg [G]  ->  9N + 4G, G = number of normalized groups.
+    # moments: Mean [N], SquaredDifference [2N], Mean [N] = 4N; var + eps [G], Rsqrt [2G]; then
+    #   center+scale: inv*gamma [N], x*inv [N], -mean [G], -mean*inv [N], +beta [N], + [N]
+    #   scale only:   inv*gamma [N], x*inv [N], -mean [G], -mean*inv [N], + [N]
+    #   center only:  x*inv [N], -mean [G], -mean*inv [G], +beta [N], + [N]
+    #   neither:      x*inv [N], -mean [G], -mean*inv [G], + [N]
+    # rms_scaling: reduce_variance (Mean, Sub, Square, Mean = 4N), + eps [G], Rsqrt [2G],
+    #   x*inv [N], *gamma [N].   G = number of groups normalized separately.
     cfg = call.config
-    if not cfg.get("center", True) or not cfg.get("scale", True) or cfg.get("rms_scaling"):
-        return ProfilerCount(None)
     n = _elements(outputs[0])
     normalized = product([call.shape[a] for a in _axes(call)])
     if n is None or normalized is None:
-        return ProfilerCount(None)
-    return ProfilerCount(9 * n + 4 * (n // normalized))
+        return _unknown("shape unknown")
+    groups = n // normalized
+    if cfg.get("rms_scaling"):
+        return ProfilerCount(6 * n + 3 * groups)
+    center, scale = cfg.get("center", True), cfg.get("scale", True)
+    per = {(True, True): (9, 4), (False, True): (8, 4), (True, False): (7, 5)}
+    a, b = per.get((bool(center), bool(scale)), (6, 5))
+    return ProfilerCount(a * n + b * groups)
+
+
+def _group_norm(call: Call, outputs) -> ProfilerCount:
+    # Reshape to (..., G, C/G); moments 4N; + eps [G]; Rsqrt [2G]; then
+    #   center+scale: inv*gamma [C], x*inv [N], -mean [G], -mean*inv [C], beta - .. [C], + [N]
+    #   scale only:   inv*gamma [C], x*inv [N], -mean [G], -mean*inv [C], + [N]
+    #   center only:  x*inv [N], -mean [G], -mean*inv [G], beta + .. [C], + [N]
+    #   neither:      x*inv [N], -mean [G], -mean*inv [G], + [N]
+    cfg = call.config
+    n = _elements(outputs[0])
+    channels = call.shape[_axes(call)[0]]
+    groups = cfg.get("groups", 32)
+    if groups == -1:
+        groups = channels
+    if n is None or not is_int(channels) or not is_int(groups):
+        return _unknown("shape unknown")
+    center, scale = bool(cfg.get("center", True)), bool(cfg.get("scale", True))
+    if scale:
+        flops = 6 * n + 4 * groups + (3 if center else 2) * channels
+    else:
+        flops = 6 * n + 5 * groups + (channels if center else 0)
+    return ProfilerCount(flops)
+
+
+def _unit_norm(call: Call, outputs) -> ProfilerCount:
+    # Square [N], Sum [N - G], Minimum/Maximum with eps [G], Rsqrt [2G], Mul [N]: 3N + 2G.
+    n = _elements(outputs[0])
+    normalized = product([call.shape[a] for a in _axes(call)])
+    if n is None or normalized is None:
+        return _unknown("shape unknown")
+    return ProfilerCount(3 * n + 2 * (n // normalized), unseen=())
 
 
 def _normalization(call: Call, outputs) -> ProfilerCount:
-    # (x - mean) / maximum(sqrt(var), eps): Sub [N], RealDiv [N], Maximum [C] (Sqrt: none).
+    # (x - mean) / maximum(sqrt(var), eps): Sub [N], RealDiv [N], Maximum [C] (Sqrt: none);
+    # invert: x * maximum(sqrt(var), eps) + mean: Mul [N], AddV2 [N], Maximum [C].
     n = _elements(outputs[0])
     channels = product([call.shape[a] for a in _axes(call)])
-    if cfg_invert(call) or n is None or channels is None:
-        return ProfilerCount(None)
-    return ProfilerCount(2 * n + channels)
+    if n is None or channels is None:
+        return _unknown("shape unknown")
+    return ProfilerCount(2 * n + channels, unseen=("Sqrt",))
 
 
-def cfg_invert(call: Call) -> bool:
-    return bool(call.config.get("invert", False))
+# -- activation layers ---------------------------------------------------------------------------
 
 
-def _per_output(per: int):
+def _activation_layer(call: Call, outputs) -> ProfilerCount:
+    return _activation(activation_name(call.config.get("activation")), _elements(call.shape))
+
+
+def _relu_layer(call: Call, outputs) -> ProfilerCount:
+    # keras.activations.relu (ReLU.static_call) on the TF backend, per element N:
+    #   negative_slope only -> LeakyRelu (0); otherwise
+    #   negative part: relu(-x + threshold) [Neg, AddV2] or relu(-x) [Neg], with a slope;
+    #   threshold: where(x > threshold, x, 0) [Greater]; max_value == 6 -> Relu6; else Relu;
+    #   a max_value other than 6 (or with a threshold): clip [Minimum, Maximum];
+    #   slope: x -= slope * negative_part [Mul, Sub].
+    cfg = call.config
+    n = _elements(outputs[0])
+    if n is None:
+        return _unknown("shape unknown")
+    slope = cfg.get("negative_slope") or 0.0
+    threshold = cfg.get("threshold") or 0.0
+    max_value = cfg.get("max_value")
+    if slope != 0.0 and max_value is None and threshold == 0:
+        return ProfilerCount(0, unseen=("LeakyRelu",))
+    per, unseen = 0, []
+    if slope != 0.0:
+        per += 2 if threshold != 0 else 1
+        unseen.append("Relu")
+    clip = max_value is not None
+    if threshold != 0:
+        per += 1
+        unseen.append("SelectV2")
+    elif max_value == 6:
+        unseen.append("Relu6")
+        clip = False
+    else:
+        unseen.append("Relu")
+    if clip:
+        per += 2
+    if slope != 0.0:
+        per += 2
+    return ProfilerCount(per * n, unseen=tuple(dict.fromkeys(unseen)))
+
+
+def _elu_layer(call: Call, outputs) -> ProfilerCount:
+    # alpha == 1: the Elu op; otherwise where(x > 0, x, alpha * elu(x)): Greater, Mul.
+    n = _elements(outputs[0])
+    if n is None:
+        return _unknown("shape unknown")
+    if call.config.get("alpha", 1.0) == 1.0:
+        return ProfilerCount(0, unseen=("Elu",))
+    return ProfilerCount(2 * n, unseen=("Elu", "SelectV2"))
+
+
+def _prelu(call: Call, outputs) -> ProfilerCount:
+    # relu(x) - alpha * relu(-x): Neg of alpha [alpha elements], Neg [N], Mul [N], AddV2 [N].
+    from cnncost.layers.activation import _prelu_weights
+
+    n = _elements(outputs[0])
+    alpha = product(_prelu_weights(call)[0].shape)
+    if n is None or alpha is None:
+        return _unknown("shape unknown")
+    return ProfilerCount(3 * n + alpha, unseen=("Relu",))
+
+
+def _softmax_layer(call: Call, outputs) -> ProfilerCount:
+    # One axis: tf.nn.softmax (5 per element); off the last axis TF transposes around it and
+    # computes the rank - 1 twice (2 scalar Sub). Several axes: exp(x - logsumexp(x)):
+    # Sub [N], Sum [N - R], Log [R], AddV2 [R], Sub [N] (Max, Exp: none) = 3N + R, R = number
+    # of groups normalized separately.
+    n = _elements(outputs[0])
+    if n is None:
+        return _unknown("shape unknown")
+    axis = call.config.get("axis", -1)
+    axes = [axis] if isinstance(axis, int) else list(axis)
+    rank = len(call.shape)
+    axes = [a % rank for a in axes]
+    if len(axes) == 1:
+        return ProfilerCount(5 * n + (0 if axes[0] == rank - 1 else 2))
+    normalized = product([call.shape[a] for a in axes])
+    if normalized is None:
+        return _unknown("shape unknown")
+    return ProfilerCount(3 * n + n // normalized, unseen=("Max", "Exp"))
+
+
+# -- resampling -------------------------------------------------------------------------------------
+
+_RESIZE_OPS = {
+    "nearest": "ResizeNearestNeighbor",
+    "bilinear": "ResizeBilinear",
+    "bicubic": "ResizeBicubic",
+    "area": "ResizeArea",
+    "lanczos3": "ScaleAndTranslate",
+    "lanczos5": "ScaleAndTranslate",
+}
+
+
+def _resize(interpolation: str) -> ProfilerCount:
+    op = _RESIZE_OPS.get(interpolation)
+    if op is None:
+        return _unknown(f"interpolation {interpolation!r} is not modelled")
+    # tf.image.resize: one op with no statistics; lanczos goes through ScaleAndTranslate with
+    # its scale computed as a RealDiv of two 2-vectors (2 FLOPs).
+    flops = 2 if op == "ScaleAndTranslate" else 0
+    return ProfilerCount(flops, unseen=() if interpolation == "nearest" else (op,))
+
+
+def _resizing(call: Call, outputs) -> ProfilerCount:
+    cfg = call.config
+    if cfg.get("pad_to_aspect_ratio"):
+        return _unknown(
+            "pad_to_aspect_ratio builds a tf.cond whose ops have shapes the profiler only "
+            "partly knows"
+        )
+    count = _resize(str(cfg.get("interpolation", "bilinear")).lower())
+    if cfg.get("crop_to_aspect_ratio"):
+        # The crop box: 14 scalar ops (2 each of Mul, RealDiv, Minimum, Maximum, Sub,
+        # RealDiv, AddV2) on the dynamic shape.
+        count = _plus(count, ProfilerCount(14))
+    return count
+
+
+def _upsampling(call: Call, outputs) -> ProfilerCount:
+    name = call.node.class_name
+    rank = 3 if "3D" in name else 1 if "1D" in name else 2
+    interpolation = str(call.config.get("interpolation", "nearest")).lower()
+    if rank != 2 or interpolation == "nearest":
+        # ops.repeat per spatial axis: each computes the repeated length with one scalar Mul.
+        return ProfilerCount(rank)
+    return _resize(interpolation)
+
+
+def _center_crop(call: Call, outputs) -> ProfilerCount:
+    axes = [a for a in range(1, len(call.shape) - 1)]
+    fits = all(
+        is_int(call.shape[a]) and is_int(outputs[0][a]) and outputs[0][a] <= call.shape[a]
+        for a in axes
+    )
+    if fits:
+        return ProfilerCount(0)  # a StridedSlice
+    return _unknown("CenterCrop onto a larger size resizes the input: not modelled")
+
+
+# -- pooling, merges and the rest --------------------------------------------------------------------
+
+
+def _per_output(per: int, unseen: tuple[str, ...] = ()):
     def count(call: Call, outputs) -> ProfilerCount:
         n = _elements(outputs[0])
-        return ProfilerCount(None if n is None else per * n)
+        return _unknown("shape unknown") if n is None else ProfilerCount(per * n, unseen=unseen)
 
     return count
 
@@ -157,8 +643,10 @@ def _per_output(per: int):
 def _merge(per_extra_input: int, per_output: int = 0):
     def count(call: Call, outputs) -> ProfilerCount:
         n = _elements(outputs[0])
-        extra = len(call.input_shapes) - 1
-        return ProfilerCount(None if n is None else (per_extra_input * extra + per_output) * n)
+        extra = call.operand_count - 1
+        if n is None:
+            return _unknown("shape unknown")
+        return ProfilerCount((per_extra_input * extra + per_output) * n)
 
     return count
 
@@ -169,29 +657,18 @@ def _pool(call: Call, outputs) -> ProfilerCount:
     rank = 3 if "3D" in name else 1 if "1D" in name else 2
     taps = pool**rank if isinstance(pool, int) else product(pool)
     n = _elements(outputs[0])
+    if n is None:
+        return _unknown("shape unknown")
     if rank == 3:
-        return ProfilerCount(0, None if n is None else taps * n)  # MaxPool3D/AvgPool3D: none
-    return ProfilerCount(None if n is None else taps * n)
+        op = "MaxPool3D" if "Max" in name else "AvgPool3D"
+        return ProfilerCount(0, taps * n, (op,), f"{op} has no registered statistics")
+    return ProfilerCount(taps * n)  # MaxPool / AvgPool (1-D on an expanded axis)
 
 
 def _global_pool(call: Call, outputs) -> ProfilerCount:
     if "Max" in call.node.class_name:
-        return ProfilerCount(0)  # Max reduction: no statistics (comparisons, not counted)
+        return ProfilerCount(0, unseen=("Max",))  # Max reduction: no statistics
     return ProfilerCount(_elements(call.shape))  # Mean: 1 per input element
-
-
-def _activation_layer(call: Call, outputs) -> ProfilerCount:
-    return ProfilerCount(
-        _activation(activation_name(call.config.get("activation")), _elements(outputs[0]))
-    )
-
-
-def _relu_layer(call: Call, outputs) -> ProfilerCount:
-    cfg = call.config
-    plain = not cfg.get("negative_slope") and not cfg.get("threshold")
-    if plain and cfg.get("max_value") in (None, 6, 6.0):
-        return ProfilerCount(0)  # Relu / Relu6 ops
-    return ProfilerCount(None)
 
 
 def _zero(call: Call, outputs) -> ProfilerCount:
@@ -200,13 +677,27 @@ def _zero(call: Call, outputs) -> ProfilerCount:
 
 _BY_CLASS = {
     "BatchNormalization": _batch_norm,
+    "SyncBatchNormalization": _batch_norm,
     "LayerNormalization": _layer_norm,
+    "GroupNormalization": _group_norm,
+    "UnitNormalization": _unit_norm,
     "Normalization": _normalization,
+    "MultiHeadAttention": _attention,
     "Activation": _activation_layer,
     "ReLU": _relu_layer,
-    "Softmax": _per_output(5),
+    "LeakyReLU": lambda call, outputs: ProfilerCount(0, unseen=("LeakyRelu",)),
+    "ELU": _elu_layer,
+    "PReLU": _prelu,
+    "Softmax": _softmax_layer,
+    "Masking": _per_output(1, ("Any", "SelectV2")),  # NotEqual, then any/where: no statistics
     "LayerScale": _per_output(1),
+    "CustomScaleLayer": _per_output(2),  # x + y * scale: Mul + AddV2
     "Rescaling": _per_output(2),  # x * scale + offset: Mul + AddV2
+    "Resizing": _resizing,
+    "UpSampling1D": _upsampling,
+    "UpSampling2D": _upsampling,
+    "UpSampling3D": _upsampling,
+    "CenterCrop": _center_crop,
     "Add": _merge(1),
     "Subtract": _merge(1),
     "Multiply": _merge(1),
@@ -222,7 +713,8 @@ _BY_CLASS = {
     "ops.Minimum": _merge(1),
 }
 
-# Data movement only (Reshape, Pad, StridedSlice, ConcatV2, Identity, ...): no statistics.
+# Data movement only (Reshape, Pad, StridedSlice, ConcatV2, Identity, ...), or identity at
+# inference (dropout, noise, random augmentation, activity regularization): no statistics.
 _ZERO = {
     "InputLayer",
     "Flatten",
@@ -237,6 +729,13 @@ _ZERO = {
     "GaussianNoise",
     "GaussianDropout",
     "AlphaDropout",
+    "ActivityRegularization",
+    "RandomBrightness",
+    "RandomContrast",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
     "Identity",
     "ZeroPadding1D",
     "ZeroPadding2D",
@@ -247,6 +746,9 @@ _ZERO = {
     "Embedding",
 }
 
+# Classes Keras 3 no longer has (configs from tf.keras): no Keras 3 graph to profile.
+_NOT_IN_KERAS_3 = {"ThresholdedReLU"}
+
 
 def profiler_flops(call: Call, rule: LayerRule, outputs) -> ProfilerCount:
     """FLOPs the TF profiler reports for this call at batch 1 (None where not modelled)."""
@@ -254,13 +756,19 @@ def profiler_flops(call: Call, rule: LayerRule, outputs) -> ProfilerCount:
     from cnncost.layers.base import guarded
 
     key = registry_key(call.node)
-    if rule.cost in ("conv", "dense") and key != "EinsumDense":
-        return _weighted(call, rule, outputs, guarded(call, rule.macs, outputs))
+    if key == "EinsumDense":
+        return _einsum_dense(call, rule, outputs, guarded(call, rule.macs, outputs))
+    if rule.cost in ("conv", "dense"):
+        return guarded(call, _weighted, rule, outputs, guarded(call, rule.macs, outputs))
     if key in _ZERO:
         return ProfilerCount(0)
+    if key in _NOT_IN_KERAS_3:
+        return _unknown(f"{key} is not a Keras 3 layer: there is no TF graph to profile")
     if rule.cost in ("max_pool", "avg_pool"):
         return _pool(call, outputs)
     if rule.cost in ("global_avg_pool", "global_max_pool"):
         return _global_pool(call, outputs)
     count = _BY_CLASS.get(key)
-    return ProfilerCount(None) if count is None else guarded(call, count, outputs)
+    if count is None:
+        return _unknown(f"no tf-profiler rule for {key}")
+    return guarded(call, count, outputs)

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -189,12 +190,12 @@ def by_kind(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
         groups.setdefault(str(row.get("kind")), []).append(row)
     summary = {}
     for kind, group in sorted(groups.items()):
-        ratios = sorted(r["ratio"] for r in group)
+        ratios = [r["ratio"] for r in group]
         summary[kind] = {
             "layers": len(group),
             "predicted_s": sum(r["predicted"] for r in group),
             "measured_s": sum(r["measured"] for r in group),
-            "median_ratio": ratios[len(ratios) // 2],
+            "median_ratio": statistics.median(ratios),
             "mape_pct": mape([r["predicted"] for r in group], [r["measured"] for r in group]),
         }
     return summary
@@ -228,7 +229,7 @@ def validate(
     timed = [r for r in layer_rows if r["predicted"] is not None]
     pred = [r["predicted"] for r in timed]
     meas = [r["measured"] for r in timed]
-    sorted_ratios = sorted(r["ratio"] for r in timed)
+    ratios = [r["ratio"] for r in timed]
     train = profile.get("train_step") or {}
     measured_memory = {
         "inference": profile["inference"].get("device_peak_bytes"),
@@ -258,7 +259,7 @@ def validate(
             "timed": len(timed),
             "mape_pct": mape(pred, meas),
             "spearman": spearman(pred, meas),
-            "median_ratio": sorted_ratios[len(sorted_ratios) // 2] if sorted_ratios else None,
+            "median_ratio": statistics.median(ratios) if ratios else None,
             "by_kind": by_kind(timed),
             "rows": layer_rows,
         },

@@ -35,3 +35,9 @@ def test_seed_table_matches_golden(width):
     if os.environ.get("CNNCOST_UPDATE_GOLDEN"):
         golden.write_text(text)
     assert text == golden.read_text()
+
+
+def test_readme_shows_the_current_table():
+    readme = (ROOT / "README.md").read_text()
+    golden = (GOLDEN / "seed_cnn_table_80.txt").read_text()
+    assert "\n".join(line.rstrip() for line in golden.splitlines()) in readme

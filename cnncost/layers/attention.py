@@ -81,6 +81,10 @@ def _shapes(call: Call) -> tuple[Shape, ...]:
     return (tuple(spec.query[:-1]) + spec.output_dims,)
 
 
+def _gated(call: Call) -> bool:
+    return bool(call.config.get("use_gate", False))
+
+
 def _weights(call: Call) -> tuple[Weight, ...]:
     spec = _spec(call)
     bias = call.config.get("use_bias", True)
@@ -94,6 +98,12 @@ def _weights(call: Call) -> tuple[Weight, ...]:
         weights.append(weight(f"{name}/kernel", (shape[-1], h, dim), True))
         if bias:
             weights.append(weight(f"{name}/bias", (h, dim), True))
+    if _gated(call):
+        # use_gate: a sigmoid EinsumDense from the query to (heads, value_dim) that multiplies
+        # the attention output before the output projection.
+        weights.append(weight("gate/kernel", (spec.query[-1], h, spec.value_dim), True))
+        if bias:
+            weights.append(weight("gate/bias", (h, spec.value_dim), True))
     weights.append(weight("attention_output/kernel", (h, spec.value_dim, *spec.output_dims), True))
     if bias:
         weights.append(weight("attention_output/bias", spec.output_dims, True))
@@ -109,11 +119,13 @@ def _projection_macs(call: Call, outputs) -> Dim:
     positions_v = product(spec.value[1:-1])
     if None in (positions_q, positions_k, positions_v):
         return None
+    gate = positions_q * spec.query[-1] * h * vd if _gated(call) else 0  # gate_dense
     return (
         positions_q * spec.query[-1] * h * kd  # query_dense
         + positions_k * spec.key[-1] * h * kd  # key_dense
         + positions_v * spec.value[-1] * h * vd  # value_dense
         + positions_q * h * vd * product(spec.output_dims)  # output_dense
+        + gate
     )
 
 
@@ -142,12 +154,17 @@ def element_counts(call: Call, outputs) -> dict[str, Dim]:
         "scale": positions_q * h * kd,  # query * 1/sqrt(key_dim)
         "softmax": scores,
     }
+    gated = positions_q * h * vd if _gated(call) else 0
+    if gated:
+        counts["activation:sigmoid"] = gated  # the gate's activation
+        counts["multiply"] = gated  # gate * attention output
     if call.config.get("use_bias", True):
         counts["bias"] = (
             positions_q * h * kd
             + positions_k * h * kd
             + positions_k * h * vd
             + positions_q * product(spec.output_dims)
+            + gated
         )
     return counts
 

@@ -50,6 +50,11 @@ def _group_norm_weights(call: Call) -> tuple[Weight, ...]:
     )
 
 
+def _rms_norm_weights(call: Call) -> tuple[Weight, ...]:
+    # keras.layers.RMSNormalization: one trainable `scale` over the normalised axes.
+    return (weight("scale", _param_shape(call, -1), True),)
+
+
 def _normalization_weights(call: Call) -> tuple[Weight, ...]:
     # keras.layers.Normalization: when mean/variance are not given in the config, it creates
     # adapt_mean and adapt_variance (broadcast over the kept axes) and a scalar count.
@@ -80,6 +85,12 @@ RULES = {
     # Group statistics span all spatial positions.
     "GroupNormalization": LayerRule(
         weights=_group_norm_weights, cost="layer_norm", rf="reduce", reduced_axes=_all_but_batch
+    ),
+    "RMSNormalization": LayerRule(
+        weights=_rms_norm_weights,
+        cost="rms_norm",
+        rf="reduce",
+        reduced_axes=lambda c: tuple(_axes(c, -1)),
     ),
     "UnitNormalization": LayerRule(
         cost="unit_norm", rf="reduce", reduced_axes=lambda c: tuple(_axes(c, -1))

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -173,9 +174,10 @@ def _elements(shapes: tuple[Shape, ...]) -> Dim:
 
 
 def _counts(call: Call, rule: LayerRule, outputs) -> _Counts:
-    taps = product(guarded(call, rule.window).kernel) if rule.window is not None else 0
+    window = guarded(call, rule.window) if rule.window is not None else None
+    taps = product(window.kernel) if window is not None else 0  # None: a window not modelled
     return _Counts(
-        _elements(outputs), _elements(call.input_shapes), taps, max(len(call.input_shapes) - 1, 0)
+        _elements(outputs), _elements(call.input_shapes), taps, max(call.operand_count - 1, 0)
     )
 
 
@@ -237,6 +239,14 @@ def _needs_input_gradient(graph: Graph, trainable: set[str]) -> set[str]:
     return result
 
 
+def _lora_merge_macs(node_params: NodeParams) -> int:
+    """MACs of `lora_a @ lora_b` (Keras recomputes the merged kernel in each call)."""
+    factors = {w.name: w.shape for w in node_params.weights if w.name.startswith("lora_")}
+    a = next((shape for name, shape in factors.items() if name.endswith("_a")), None)
+    b = next((shape for name, shape in factors.items() if name.endswith("_b")), None)
+    return math.prod(a) * b[-1] if a and b else 0
+
+
 def count_compute(
     graph: Graph,
     shapes: ShapeResult,
@@ -255,7 +265,9 @@ def count_compute(
     macs = count_macs(graph, shapes, padding_aware)
     trainable = _trainable_layers(graph, params)
     needs_gradient = _needs_input_gradient(graph, trainable)
-    profiler_misses: list[tuple[str, int]] = []
+    profiler_misses: list[tuple[str, int, str]] = []
+    profiler_unseen: dict[str, list[str]] = {}  # op type -> layers where the profiler counts it 0
+    profiler_unknown: list[tuple[str, str]] = []
     shapeless: set[str] = set()  # outputs whose static shape TF does not know
     warnings: list[str] = []
     result: dict[str, NodeCompute] = {}
@@ -267,6 +279,12 @@ def count_compute(
             continue
         work = elementwise(call, rule, outputs)
         notes: list[str] = []
+        lora = _lora_merge_macs(params[node.name])
+        if lora:
+            warnings.append(
+                f"{node.name}: LoRA adds its low-rank update to the kernel on every call "
+                f"({lora:,} MACs per call, not per sample): not included in its MACs/FLOPs"
+            )
         if work.missing:
             notes.append(f"no FLOP-table row for {', '.join(work.missing)}")
             warnings.append(
@@ -278,18 +296,27 @@ def count_compute(
             from cnncost.tf_profiler import ProfilerCount, profiler_flops
 
             counted = profiler_flops(call, rule, outputs)
-            if counted.missed:
+            if counted.shapeless_output:
                 shapeless.add(node.name)
             elif rule.cost not in ("conv", "dense") and any(
                 ref.node in shapeless for ref in node.inputs
             ):
                 # The op after an XLA call has no static input shape: the profiler counts 0.
                 shapeless.add(node.name)
-                counted = ProfilerCount(0, counted.flops)
+                counted = ProfilerCount(
+                    0,
+                    counted.flops,
+                    reason="its input comes from an XLA call and has no static shape",
+                )
             flops = counted.flops
+            if flops is None:
+                notes.append(f"tf-profiler count not modelled: {counted.reason}")
+                profiler_unknown.append((node.name, counted.reason))
             if counted.missed:
-                profiler_misses.append((node.name, counted.missed))
+                profiler_misses.append((node.name, counted.missed, counted.reason))
                 notes.append(f"the TF profiler misses {counted.missed} FLOPs here")
+            for op in counted.unseen:
+                profiler_unseen.setdefault(op, []).append(node.name)
         else:
             flops = full_flops
         weight_macs = (
@@ -304,14 +331,35 @@ def count_compute(
         train_forward = known_sum((2 * node_macs, work.train_forward))
         train = known_sum((train_forward, input_gradient, weight_gradient))
         result[node.name] = NodeCompute(node_macs, flops, train, tuple(notes))
-    if profiler_misses:
-        total = sum(missed for _, missed in profiler_misses)
-        names = ", ".join(name for name, _ in profiler_misses[:8])
-        more = f" and {len(profiler_misses) - 8} more" if len(profiler_misses) > 8 else ""
+    warnings.extend(_profiler_warnings(profiler_misses, profiler_unseen, profiler_unknown))
+    return ComputeResult(result, tuple(warnings))
+
+
+def _names(names: list[str], limit: int = 8) -> str:
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def _profiler_warnings(misses, unseen, unknown) -> list[str]:
+    """The tf-profiler convention's caveats: work it misses, ops it counts 0, rows not modelled."""
+    warnings = []
+    if misses:
+        total = sum(missed for _, missed, _ in misses)
+        reasons = "; ".join(dict.fromkeys(reason for _, _, reason in misses if reason))
         warnings.append(
             f"tf-profiler convention: TensorFlow's profiler does not see {total} FLOPs of "
-            f"{len(profiler_misses)} layers ({names}{more}): Keras 3 runs them in an "
-            "XLA-compiled function (or as ops with no registered FLOP statistics); "
+            f"{len(misses)} layers ({_names([name for name, _, _ in misses])}): {reasons}; "
             "their flops here are what the profiler reports, not the work done"
         )
-    return ComputeResult(result, tuple(warnings))
+    if unseen:
+        parts = [f"{op} ({_names(names, 4)})" for op, names in unseen.items()]
+        warnings.append(
+            "tf-profiler convention: TensorFlow's profiler counts 0 FLOPs for ops with no "
+            f"registered statistics: {'; '.join(parts)}"
+        )
+    for name, reason in unknown:
+        warnings.append(
+            f"{name}: tf-profiler convention: its count is not modelled ({reason}); "
+            "its flops are not counted"
+        )
+    return warnings

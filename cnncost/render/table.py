@@ -199,6 +199,10 @@ def render_table(
             justify="right" if numeric else "left",
             overflow="fold",
             no_wrap=numeric,
+            # the first column names the row: never squeeze it to nothing
+            min_width=min(12, max((len(str(row.get(column, ""))) for row in view.rows), default=4))
+            if index == 0
+            else None,
         )
     for row in view.rows:
         status = row.get("status")
