@@ -56,7 +56,7 @@ ADAM_UPDATE_ACCESSES = 7  # read w, g, m, v; write w, m, v
 
 # Layer kinds with their own efficiency factors. "matmul": convolutions (not depthwise), Dense,
 # EinsumDense, attention: dense multiply-accumulate. "depthwise": one filter per input channel
-# (DepthwiseConv, a grouped Conv with one input channel per group). "pooling": windowed and
+# (DepthwiseConv, a grouped Conv with one filter per group). "pooling": windowed and
 # global pooling. "elementwise": every other layer with per-element arithmetic (activations,
 # normalizations, merges, rescaling, resizing). "other": no arithmetic (reshapes, padding,
 # cropping, dropout at inference): a copy or a view.
