@@ -137,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--matmul-size", type=int, default=2048, metavar="N")
     calibrate.add_argument("--repeats", type=int, default=10, metavar="N")
     calibrate.add_argument(
+        "--kinds",
+        action="store_true",
+        help="also measure per-layer-kind efficiency factors on synthetic layers (keras engine; "
+        "a few minutes)",
+    )
+    calibrate.add_argument(
         "--out", metavar="FILE.json", help="where to write (default $CNNCOST_DEVICES_DIR/NAME.json)"
     )
     calibrate.set_defaults(run=_run_calibrate)
@@ -275,6 +281,10 @@ def _run_calibrate(args: argparse.Namespace) -> int:
         raise CnnCostError("--matmul-size and --repeats must be positive")
     measure = calibrate_numpy if args.engine == "numpy" else calibrate_keras
     kwargs = {"matmul_size": args.matmul_size, "repeats": args.repeats}
+    if args.kinds:
+        if args.engine != "keras":
+            raise CnnCostError("calibrate --kinds needs --engine keras (it runs Keras layers)")
+        kwargs["kinds"] = True
     if args.dtypes:
         kwargs["dtypes"] = tuple(d.strip() for d in args.dtypes.split(",") if d.strip())
     try:
@@ -285,8 +295,16 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     peaks = ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in profile.peak_flops.items())
     sys.stdout.write(
         f"{profile.name}: {peaks}; bandwidth {profile.bandwidth / 1e9:.1f} GB/s; "
-        f"overhead {profile.overhead_s * 1e6:.1f} us per layer\nwrote {path}\n"
+        f"overhead {profile.overhead_s * 1e6:.1f} us per layer\n"
     )
+    for kind, f in profile.efficiency.items():
+        sys.stdout.write(
+            f"  {kind}: efficiency {f.efficiency:.2f}, overhead {(f.overhead_s or 0) * 1e6:.1f} us"
+            f" per layer; training: backward efficiency {f.backward_efficiency:.2f}, overhead "
+            + ("-" if f.train_overhead_s is None else f"{f.train_overhead_s * 1e6:.1f} us")
+            + " per kernel-group\n"
+        )
+    sys.stdout.write(f"wrote {path}\n")
     return EXIT_OK
 
 

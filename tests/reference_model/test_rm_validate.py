@@ -14,6 +14,7 @@ from rm_helpers import run_cli
 
 from reference_model.profile import PROFILE_SCHEMA, check_profile
 from reference_model.validate import (
+    by_kind,
     impossible_times,
     join_layers,
     mape,
@@ -136,6 +137,22 @@ def _predicted(rows, latency=0.012, floor=0.002, train=0.03, train_floor=0.01):
     }
 
 
+def test_by_kind_groups_rows_by_cnncost_layer_kind():
+    rows = [
+        {"kind": "matmul", "predicted": 2.0, "measured": 4.0, "ratio": 0.5},
+        {"kind": "matmul", "predicted": 3.0, "measured": 2.0, "ratio": 1.5},
+        {"kind": "matmul", "predicted": 1.0, "measured": 1.0, "ratio": 1.0},
+        {"kind": "depthwise", "predicted": 1.0, "measured": 4.0, "ratio": 0.25},
+    ]
+    summary = by_kind(rows)
+    assert list(summary) == ["depthwise", "matmul"]
+    assert summary["matmul"]["layers"] == 3
+    assert summary["matmul"]["predicted_s"] == 6.0 and summary["matmul"]["measured_s"] == 7.0
+    assert summary["matmul"]["median_ratio"] == 1.0
+    assert summary["matmul"]["mape_pct"] == pytest.approx(100 * (0.5 + 0.5 + 0) / 3)
+    assert summary["depthwise"]["mape_pct"] == pytest.approx(75.0)
+
+
 def test_a_measurement_faster_than_the_compute_floor_is_impossible():
     rows = [
         _row("input", "InputLayer"),
@@ -242,3 +259,7 @@ def test_profile_then_validate_the_seed_cnn(tmp_path):
     assert inference["ratio"] == pytest.approx(inference["predicted"] / inference["measured"])
     assert png.stat().st_size > 10_000
     assert "per layer (8 timed)" in done.stdout
+    # the seed has convolutions, pooling, Flatten and Dense: three kinds, every layer in one
+    kinds = result["layers"]["by_kind"]
+    assert set(kinds) == {"matmul", "pooling", "other"}
+    assert sum(k["layers"] for k in kinds.values()) == 8
