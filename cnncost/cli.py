@@ -76,7 +76,8 @@ def _add_device_options(parser: argparse.ArgumentParser) -> None:
         "--device",
         metavar="NAME",
         help="roofline latency on a device: h200, h100, a100, l4, t4, v100, a calibrated "
-        "profile name, or a profile .json",
+        "profile name (`cnncost calibrate --engine keras --kinds` adds per-layer-kind "
+        "efficiencies), or a profile .json",
     )
     parser.add_argument(
         "--dataset-size", type=int, metavar="N", help="samples per epoch: adds the epoch time"

@@ -33,6 +33,7 @@ HEADERS = {
     "latency_s": "Pred. time",
     "floor_s": "Floor",
     "train_latency_s": "Pred. train",
+    "layer_kind": "Kind",
 }
 
 
