@@ -112,16 +112,12 @@ def cell_text(column: str, value: Any, units: str) -> str:
 def title(data: Mapping[str, Any]) -> str:
     model = data["model"]
     inputs = ", ".join(f"{t['name']} {shape_text(t['shape'])}" for t in model["inputs"])
+    # the device's numbers are in the line below the table; empty settings are left out
+    in_device_line = {"peak_flops", "bandwidth", "overhead_s", "call_overhead_s"}
     conventions = ", ".join(
         f"{k}={v}"
         for k, v in data["conventions"].items()
-        if k
-        not in (
-            "peak_flops",
-            "bandwidth",
-            "overhead_s",
-            "call_overhead_s",
-        )  # in the device line below
+        if k not in in_device_line and v not in ({}, None, [])
     )
     return f"{model['name']} ({model['source']})\ninput {inputs}; {conventions}"
 
