@@ -226,6 +226,8 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
                 "bandwidth": profile.bandwidth,
                 "overhead_s": profile.overhead_s,
                 "call_overhead_s": profile.call_overhead_s,
+                "train_call_overhead_s": profile.train_call_s,
+                "efficiency": {k: f.to_dict() for k, f in profile.efficiency.items()},
             }
         )
     return Report(
@@ -270,6 +272,7 @@ def _roofline_extra(node) -> dict[str, Any]:
     forward, training = node.inference, node.training
     if forward is None:
         return {
+            "layer_kind": node.kind,
             "bytes_moved": None,
             "arithmetic_intensity": None,
             "bound": None,
@@ -278,6 +281,7 @@ def _roofline_extra(node) -> dict[str, Any]:
             "train_latency_s": None,
         }
     return {
+        "layer_kind": node.kind,
         "bytes_moved": forward.bytes_moved,
         "arithmetic_intensity": forward.intensity,
         "bound": forward.bound,

@@ -283,6 +283,8 @@ def _rf_values(world: _World, layer: str, flags: frozenset[str]) -> tuple[int, i
         if "pooling-ignored" in flags and node.class_name.startswith(POOLS):
             continue
         window = guarded(Call(node, world.shapes.nodes[name].inputs), rule.window)
+        if window is None:
+            return None  # a window not modelled (bicubic upsampling): no value to compare
         k_eff = window.dilation[0] * (window.kernel[0] - 1) + 1
         size += (k_eff - 1) * (1 if "jump-ignored" in flags else jump)
         jump *= window.strides[0]

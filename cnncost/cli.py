@@ -7,6 +7,7 @@ Errors in the user's input are one line on stderr (`cnncost: error: ...`) and ex
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from pathlib import Path
 
@@ -75,7 +76,8 @@ def _add_device_options(parser: argparse.ArgumentParser) -> None:
         "--device",
         metavar="NAME",
         help="roofline latency on a device: h200, h100, a100, l4, t4, v100, a calibrated "
-        "profile name, or a profile .json",
+        "profile name (`cnncost calibrate --engine keras --kinds` adds per-layer-kind "
+        "efficiencies), or a profile .json",
     )
     parser.add_argument(
         "--dataset-size", type=int, metavar="N", help="samples per epoch: adds the epoch time"
@@ -136,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--matmul-size", type=int, default=2048, metavar="N")
     calibrate.add_argument("--repeats", type=int, default=10, metavar="N")
     calibrate.add_argument(
+        "--kinds",
+        action="store_true",
+        help="also measure per-layer-kind efficiency factors on synthetic layers (keras engine; "
+        "a few minutes)",
+    )
+    calibrate.add_argument(
         "--out", metavar="FILE.json", help="where to write (default $CNNCOST_DEVICES_DIR/NAME.json)"
     )
     calibrate.set_defaults(run=_run_calibrate)
@@ -166,7 +174,7 @@ def _print_rich(renderable, args) -> None:
     from rich.console import Console
 
     if args.output:
-        console = Console(record=True, file=open("/dev/null", "w"), width=120)  # noqa: SIM115
+        console = Console(record=True, file=io.StringIO(), width=120)
         console.print(renderable)
         _write(console.export_text(), args.output)
     else:
@@ -203,6 +211,22 @@ def _run_report(args: argparse.Namespace) -> int:
         return make_view(d, columns, args.sort, args.top, args.depth, args.by_type)
 
     view = view_of(data)  # validates the view options before anything is printed
+    view_flags = [
+        flag
+        for flag, value in (
+            ("--columns", args.columns),
+            ("--sort", args.sort),
+            ("--top", args.top),
+            ("--depth", args.depth),
+            ("--by-type", args.by_type),
+        )
+        if value not in (None, False)
+    ]
+    if args.format == "json" and view_flags:
+        raise CnnCostError(
+            f"{view_flags[0]} shapes the table/csv/markdown views; --format json is always the "
+            "whole report (the JSON contract)"
+        )
     if args.format == "json":
         from cnncost.render.json import render_json
 
@@ -258,6 +282,10 @@ def _run_calibrate(args: argparse.Namespace) -> int:
         raise CnnCostError("--matmul-size and --repeats must be positive")
     measure = calibrate_numpy if args.engine == "numpy" else calibrate_keras
     kwargs = {"matmul_size": args.matmul_size, "repeats": args.repeats}
+    if args.kinds:
+        if args.engine != "keras":
+            raise CnnCostError("calibrate --kinds needs --engine keras (it runs Keras layers)")
+        kwargs["kinds"] = True
     if args.dtypes:
         kwargs["dtypes"] = tuple(d.strip() for d in args.dtypes.split(",") if d.strip())
     try:
@@ -268,8 +296,16 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     peaks = ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in profile.peak_flops.items())
     sys.stdout.write(
         f"{profile.name}: {peaks}; bandwidth {profile.bandwidth / 1e9:.1f} GB/s; "
-        f"overhead {profile.overhead_s * 1e6:.1f} us per layer\nwrote {path}\n"
+        f"overhead {profile.overhead_s * 1e6:.1f} us per layer\n"
     )
+    for kind, f in profile.efficiency.items():
+        sys.stdout.write(
+            f"  {kind}: efficiency {f.efficiency:.2f}, overhead {(f.overhead_s or 0) * 1e6:.1f} us"
+            f" per layer; training: backward efficiency {f.backward_efficiency:.2f}, overhead "
+            + ("-" if f.train_overhead_s is None else f"{f.train_overhead_s * 1e6:.1f} us")
+            + " per kernel-group\n"
+        )
+    sys.stdout.write(f"wrote {path}\n")
     return EXIT_OK
 
 

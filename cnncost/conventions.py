@@ -201,6 +201,18 @@ _ROWS: list[CostRow] = [
     _row("upsampling:bicubic", O(31), O(31), "16 weighted taps: 16 mul + 15 add"),
     _row("upsampling:lanczos3", O(71), O(71), "6x6 weighted taps: 36 mul + 35 add"),
     _row("upsampling:lanczos5", O(199), O(199), "10x10 weighted taps: 100 mul + 99 add"),
+    _row(
+        "reduce_sum",
+        Cost(input=1, output=-1),
+        Cost(input=1),
+        "n-1 adds (or compares) per output over its n inputs; gradient: broadcast back",
+    ),
+    _row(
+        "reduce_mean",
+        Cost(input=1),
+        Cost(input=1),
+        "n-1 adds + 1 scale per output over its n inputs; gradient: scaled broadcast",
+    ),
     _row("add", Cost(merge=1), O(0), "n-1 adds (also Subtract); gradient passes through"),
     _row("multiply", Cost(merge=1), Cost(output=1, merge=1), "n-1 muls; gradient dy*other"),
     _row("divide", Cost(merge=1), Cost(output=3), "a/b; gradient: dy/b and -dy*a/b^2"),

@@ -14,6 +14,12 @@ Where a profile comes from, in order:
 
 The per-layer overhead of the built-in GPUs (5 microseconds, about one CUDA kernel launch) is an
 assumption, not a datasheet figure; a calibrated profile measures its own.
+
+Per-layer-kind factors (`efficiency`, a mapping kind -> `KindFactors`; kinds in
+`cnncost.passes.roofline.KINDS`): how far below the roofline a kind of layer runs on this device,
+measured by `cnncost calibrate --kinds` on synthetic layers (docs/validation.md). A kind with no
+entry runs at the raw roofline (efficiency 1.0, the device's `overhead_s`); the built-in datasheet
+profiles have none (no datasheet gives them).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +41,38 @@ DTYPES = ("float64", "float32", "tfloat32", "float16", "bfloat16")
 
 
 @dataclass(frozen=True)
+class KindFactors:
+    """How one kind of layer runs relative to the raw roofline on a device.
+
+    efficiency: achieved fraction of the roofline, max(FLOPs / peak, bytes / bandwidth) / time;
+        1.0 runs at the roofline, 0.25 four times slower (> 1: faster than the calibrated peak
+        or bandwidth, e.g. a tensor that stays in cache);
+    overhead_s: fixed time per kernel-group of this kind inside a compiled call (replaces the
+        device's `overhead_s`; None keeps it);
+    backward_efficiency: the gradient work's efficiency relative to the forward's (0.5: the
+        backward part of a training step runs at half the forward's rate);
+    train_overhead_s: fixed time per kernel-group in a training step (forward, input gradient,
+        weight gradient, update; None keeps `overhead_s`).
+    """
+
+    efficiency: float = 1.0
+    overhead_s: float | None = None
+    backward_efficiency: float = 1.0
+    train_overhead_s: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "efficiency": self.efficiency,
+            "overhead_s": self.overhead_s,
+            "backward_efficiency": self.backward_efficiency,
+            "train_overhead_s": self.train_overhead_s,
+        }
+
+
+RAW = KindFactors()  # the roofline as it is: what a kind without factors gets
+
+
+@dataclass(frozen=True)
 class DeviceProfile:
     name: str
     peak_flops: Mapping[str, float]  # compute dtype -> dense peak FLOP/s
@@ -44,6 +82,19 @@ class DeviceProfile:
     source: str = ""  # where the figures come from (datasheet URL, or "calibrated ...")
     measured: Mapping[str, Any] = field(default_factory=dict)  # calibration details
     call_overhead_s: float = 0.0  # fixed time per compiled call (once per model call)
+    efficiency: Mapping[str, KindFactors] = field(default_factory=dict)  # layer kind -> factors
+    train_call_overhead_s: float | None = None  # fixed time per training step (None: call's)
+
+    def factors(self, kind: str) -> KindFactors:
+        """The factors of a layer kind; the raw roofline (all 1.0) for a kind not calibrated."""
+        return self.efficiency.get(kind, RAW)
+
+    @property
+    def train_call_s(self) -> float:
+        """Fixed time per training step (loss, optimizer bookkeeping, the compiled call)."""
+        if self.train_call_overhead_s is None:
+            return self.call_overhead_s
+        return self.train_call_overhead_s
 
     def peak_for(self, dtype: str, tf32: bool = False) -> tuple[str, float]:
         """(dtype key used, peak FLOP/s) for a compute dtype; float32 with `tf32` -> tfloat32."""
@@ -64,6 +115,8 @@ class DeviceProfile:
             "bandwidth": self.bandwidth,
             "overhead_s": self.overhead_s,
             "call_overhead_s": self.call_overhead_s,
+            "train_call_overhead_s": self.train_call_overhead_s,
+            "efficiency": {kind: f.to_dict() for kind, f in self.efficiency.items()},
             "measured": dict(self.measured),
         }
 
@@ -133,6 +186,9 @@ def profile_from_dict(data: Mapping[str, Any], origin: str) -> DeviceProfile:
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
             raise CnnCostError(f"{origin}: {key!r} must be a number of seconds >= 0")
         overheads.append(float(value))
+    train_call = data.get("train_call_overhead_s")
+    if train_call is not None and not _number(train_call, minimum=0.0):
+        raise CnnCostError(f"{origin}: 'train_call_overhead_s' must be a number of seconds >= 0")
     return DeviceProfile(
         name=str(data.get("name") or Path(origin).stem),
         peak_flops={str(k): float(v) for k, v in peaks.items()},
@@ -142,7 +198,50 @@ def profile_from_dict(data: Mapping[str, Any], origin: str) -> DeviceProfile:
         description=str(data.get("description", "")),
         source=str(data.get("source", origin)),
         measured=dict(data.get("measured") or {}),
+        efficiency=_efficiency_from_dict(data.get("efficiency"), origin),
+        train_call_overhead_s=None if train_call is None else float(train_call),
     )
+
+
+def _number(value: Any, minimum: float | None = None, positive: bool = False) -> bool:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+        return False
+    if positive and value <= 0:
+        return False
+    return minimum is None or value >= minimum
+
+
+def _efficiency_from_dict(data: Any, origin: str) -> dict[str, KindFactors]:
+    """The `efficiency` object of a profile file; absent (older files) -> no factors (raw)."""
+    from cnncost.passes.roofline import KINDS
+
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise CnnCostError(f"{origin}: 'efficiency' must be an object of layer kind -> factors")
+    factors = {}
+    for kind, entry in data.items():
+        where = f"{origin}: efficiency[{kind!r}]"
+        if kind not in KINDS:
+            raise CnnCostError(f"{where}: unknown layer kind (known: {', '.join(KINDS)})")
+        if not isinstance(entry, Mapping):
+            raise CnnCostError(f"{where} must be an object")
+        for key in ("efficiency", "backward_efficiency"):
+            if key in entry and not _number(entry[key], positive=True):
+                raise CnnCostError(f"{where}: {key!r} must be a positive number")
+        overheads = []
+        for key in ("overhead_s", "train_overhead_s"):
+            value = entry.get(key)
+            if value is not None and not _number(value, minimum=0.0):
+                raise CnnCostError(f"{where}: {key!r} must be a number of seconds >= 0")
+            overheads.append(None if value is None else float(value))
+        factors[str(kind)] = KindFactors(
+            float(entry.get("efficiency", 1.0)),
+            overheads[0],
+            float(entry.get("backward_efficiency", 1.0)),
+            overheads[1],
+        )
+    return factors
 
 
 def _read(path: Path) -> DeviceProfile:
@@ -235,12 +334,15 @@ def calibrate_keras(
     matmul_size: int = 2048,
     copy_bytes: int = 256 * 2**20,
     repeats: int = 5,
+    kinds: bool = False,
 ) -> DeviceProfile:
     """Measure through Keras on its current backend (the engine the profiled models run on):
     the same matmul / copy, each in the backend's compiled form (tf.function, jax.jit; torch
     eager) and synchronised. Two overheads: `call_overhead_s`, one compiled call of a tiny op
     (paid once per model call, or per layer when a layer runs alone), and `overhead_s`, the
-    extra time of each further tiny op chained inside one compiled call (paid per layer)."""
+    extra time of each further tiny op chained inside one compiled call (paid per layer).
+    With `kinds`, also the per-layer-kind factors and the training step's fixed cost
+    (`cnncost.calibrate_kinds`), measured on synthetic layers against the figures above."""
     import keras
     import numpy as np
 
@@ -271,10 +373,21 @@ def calibrate_keras(
         "repeats": repeats,
         "overhead_op": f"compiled add of 8 floats; {CHAIN} chained sin ops of 8 floats",
     }
-    return DeviceProfile(
+    profile = DeviceProfile(
         name, peaks, bandwidth, overhead, f"this machine (keras/{backend})", "cnncost calibrate",
         measured, call,
     )  # fmt: skip
+    if not kinds:
+        return profile
+    from cnncost.calibrate_kinds import SHAPES, measure_kinds, samples_summary
+
+    factors, train_call, samples = measure_kinds(profile, repeats=repeats)
+    measured["kinds"] = {
+        "method": "synthetic chains per kind, batch 1, (size, channels) shapes; median times",
+        "shapes": [list(s) for s in SHAPES],
+        "samples": samples_summary(samples),
+    }
+    return replace(profile, efficiency=factors, train_call_overhead_s=train_call)
 
 
 CHAIN = 64

@@ -31,6 +31,7 @@ from cnncost.errors import CnnCostError
 from cnncost.ir import Graph
 from cnncost.layers import Call, rule_for
 from cnncost.layers.base import guarded, spatial_axes
+from cnncost.layers.layout import input_data_formats
 
 QUANTITIES = ("params", "macs", "flops")
 MAX_VALID_SEARCH = 1 << 20  # valid_from searches input sizes up to this
@@ -66,11 +67,6 @@ def parse_symbolic_shape(text: str) -> tuple[Any, ...]:
     return tuple(dims)
 
 
-def _data_format(graph: Graph) -> str:
-    formats = {n.config.get("data_format") for n in graph.nodes} - {None}
-    return "channels_first" if formats == {"channels_first"} else "channels_last"
-
-
 def _parse_given(value: Any) -> tuple[Any, ...]:
     return parse_symbolic_shape(value) if isinstance(value, str) else tuple(value)
 
@@ -86,13 +82,13 @@ def symbolic_inputs(graph: Graph, input_shape: Any = None) -> dict[str, tuple[An
     names = [ref.node for ref in graph.inputs]
     if input_shape is not None:
         return input_overrides(graph, input_shape, parse=_parse_given)
-    fmt = _data_format(graph)
+    formats = input_data_formats(graph)
     result = {}
     for position, name in enumerate(names):
         shape = graph.node(name).config.get("batch_shape")
         if not isinstance(shape, (list, tuple)) or len(shape) < 3:
             continue  # not an image-like input: keep whatever the model says
-        axes = spatial_axes(len(shape), fmt)
+        axes = spatial_axes(len(shape), formats[name])
         letters = _DEFAULT_NAMES.get(len(axes), tuple(f"n{i}" for i in range(len(axes))))
         suffix = "" if position == 0 else f"_{position}"
         dims = list(shape)
@@ -183,6 +179,7 @@ class Formulas:
             )
             for row in self.rows
         )
+        _check_builds(rows, values, self.valid_from)
         return Formulas(
             self.model_name,
             self.source,
@@ -194,6 +191,27 @@ class Formulas:
             {},
             self.warnings,
         )
+
+
+def _check_builds(
+    rows: tuple[FormulaRow, ...], values: Mapping[str, int], bounds: Mapping[str, int | None]
+) -> None:
+    """Refuse sizes at which the model does not build: some layer's output would be empty.
+
+    Every size is non-decreasing in the input size, so the first empty output in topological
+    order names the layer that fails (as Keras would, building the model at those sizes).
+    """
+    for row in rows:
+        for shape in row.output_shapes:
+            for axis, dim in enumerate(shape or ()):
+                if isinstance(dim, int) and dim < 1:
+                    at = ", ".join(f"{k}={v}" for k, v in values.items())
+                    holds = ", ".join(f"{k} >= {v}" for k, v in bounds.items() if v is not None)
+                    raise CnnCostError(
+                        f"the model does not build at {at}: layer {row.name!r} ({row.type}) "
+                        f"would have output size {dim} on axis {axis}"
+                        + (f" (the formulas hold for {holds})" if holds else "")
+                    )
 
 
 def evaluate_expr(value: Any, subs: Mapping[sp.Symbol, int]) -> Any:

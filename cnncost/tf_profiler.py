@@ -643,7 +643,7 @@ def _per_output(per: int, unseen: tuple[str, ...] = ()):
 def _merge(per_extra_input: int, per_output: int = 0):
     def count(call: Call, outputs) -> ProfilerCount:
         n = _elements(outputs[0])
-        extra = len(call.input_shapes) - 1
+        extra = call.operand_count - 1
         if n is None:
             return _unknown("shape unknown")
         return ProfilerCount((per_extra_input * extra + per_output) * n)

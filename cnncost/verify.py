@@ -11,7 +11,10 @@ with respect to the input, in a probe copy of the model where nothing can cancel
 - every activation is linear (ReLU units that are off would hide pixels), max pooling becomes
   average pooling (a max routes the gradient to one pixel), Subtract/Maximum/Minimum become Add;
 - the input is all ones and the arithmetic is float64, so products of many small positive
-  weights along long paths cannot underflow to zero.
+  weights along long paths cannot underflow to zero. channels_first models are the exception:
+  TensorFlow's CPU kernels have no float64 NCHW convolution (XLA has one, but its gradient of a
+  bilinear resize is wrong), so their probe runs in float32, which holds the products of a few
+  dozen layers' 1/fan-in weights (down to ~1e-45), enough for the small models measured here.
 
 The support is then exactly the set of pixels joined to the unit by a path of nonzero taps.
 """
@@ -30,22 +33,22 @@ _LINEAR_ACTIVATION_LAYERS = {"ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax", "Th
 _TO_ADD = {"Subtract", "Maximum", "Minimum"}
 
 
-def _rewrite(config: Any) -> Any:
-    """The probe's configuration: float64, linear activations, no max, no subtraction."""
+def _rewrite(config: Any, dtype: str = "float64") -> Any:
+    """The probe's configuration: `dtype`, linear activations, no max, no subtraction."""
     if isinstance(config, list):
-        return [_rewrite(v) for v in config]
+        return [_rewrite(v, dtype) for v in config]
     if not isinstance(config, dict):
         return config
-    out = {k: _rewrite(v) for k, v in config.items()}
+    out = {k: _rewrite(v, dtype) for k, v in config.items()}
     inner = out.get("config")
     class_name = out.get("class_name")
     if not isinstance(inner, dict) or not isinstance(class_name, str):
         return out
     if class_name == "DTypePolicy" or class_name == "FloatDTypePolicy":
-        inner["name"] = "float64"
+        inner["name"] = dtype
         return out
     if isinstance(inner.get("dtype"), str):
-        inner["dtype"] = "float64"
+        inner["dtype"] = dtype
     if "activation" in inner:
         inner["activation"] = "linear"
     if class_name == "Rescaling":  # keep values near 1 (see _positive_value)
@@ -97,11 +100,11 @@ def _positive_value(layer, name: str, shape: tuple[int, ...]):
     return np.full(shape, 1.0 / fan_in)
 
 
-def probe_model(model):
+def probe_model(model, dtype: str = "float64"):
     """A copy of `model` (same topology and layer names) in which no dependency can cancel."""
     import keras
 
-    config = _rewrite(keras.saving.serialize_keras_object(model))
+    config = _rewrite(keras.saving.serialize_keras_object(model), dtype)
     probe = keras.saving.deserialize_keras_object(config)
     for layer in _all_layers(probe):
         for variable in layer.weights:
@@ -115,17 +118,21 @@ def empirical_regions(
     input_name: str | None = None,
     chunk: int = 32,
     probe=None,
+    data_format: str = "channels_last",
 ) -> list[tuple[Region, ...]]:
     """For each (layer name, output unit index over the spatial axes), the input region per axis.
 
-    Channels-last layouts; a unit is a spatial position, all its channels together. The model's input must have a known
-    spatial size. Several probes share one backward pass (one per batch element).
+    A unit is a spatial position, all its channels together; `data_format` says where the
+    channels are, in the input and in the measured layers' outputs. The model's input must have
+    a known spatial size. Several probes share one backward pass (one per batch element).
     """
     import keras
     import numpy as np
     import tensorflow as tf
 
-    probe = probe_model(model) if probe is None else probe
+    channels_first = _channels_first(data_format)
+    if probe is None:
+        probe = probe_model(model, "float32" if channels_first else "float64")
     names = [t.name.split(":")[0] for t in probe.inputs]
     inputs = list(probe.inputs)
     target = (
@@ -139,13 +146,15 @@ def empirical_regions(
     shape = tuple(inputs[target].shape[1:])
     if any(d is None for d in shape):
         raise ValueError(f"input {names[target]!r} needs a known size, got {shape}")
+    dtype = inputs[target].dtype
     results: list[tuple[Region, ...]] = []
     for begin in range(0, len(probes), chunk):
         batch = probes[begin : begin + chunk]
         xs = [
-            tf.ones((len(batch), *[1 if d is None else d for d in t.shape[1:]]), tf.float64)
+            tf.ones((len(batch), *[1 if d is None else d for d in t.shape[1:]]), dtype)
             for t in inputs
         ]
+
         with tf.GradientTape() as tape:
             tape.watch(xs[target])
             ys = sub(xs if len(xs) > 1 else xs[0])
@@ -155,11 +164,12 @@ def empirical_regions(
                 y = ys[layer_names.index(name)]
                 # All channels of the position: the union of their supports (a Concatenate's
                 # channels come from different branches).
-                terms.append(tf.reduce_sum(y[(b, *unit)]))
+                position = (b, slice(None), *unit) if channels_first else (b, *unit)
+                terms.append(tf.reduce_sum(y[position]))
             loss = tf.add_n(terms)
         grad = np.abs(tape.gradient(loss, xs[target]).numpy())
         for b in range(len(batch)):
-            support = grad[b].sum(axis=-1) > 0  # over channels
+            support = grad[b].sum(axis=0 if channels_first else -1) > 0  # over channels
             regions = []
             for axis in range(support.ndim):
                 other = tuple(a for a in range(support.ndim) if a != axis)
@@ -167,6 +177,22 @@ def empirical_regions(
                 regions.append((int(hits[0]), int(hits[-1])) if hits.size else None)
             results.append(tuple(regions))
     return results
+
+
+def _channels_first(data_format: str) -> bool:
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(f"unknown data_format {data_format!r}")
+    return data_format == "channels_first"
+
+
+def input_data_format(model, input_name: str | None = None) -> str:
+    """The layout of a model input as cnncost reads it (its nearest windowed consumer's)."""
+    from cnncost.layers.layout import input_data_formats
+    from cnncost.loaders.keras_live import graph_from_model
+
+    graph = graph_from_model(model)
+    name = graph.inputs[0].node if input_name is None else input_name
+    return input_data_formats(graph)[name]
 
 
 def _input_layers(model) -> list:
@@ -241,23 +267,34 @@ def summarize_axis(regions: Mapping[int, Region], input_size: int) -> EmpiricalA
 
 
 def empirical_receptive_field(
-    model, layer: str, units: Sequence[tuple[int, ...]] | None = None, input_name=None
+    model,
+    layer: str,
+    units: Sequence[tuple[int, ...]] | None = None,
+    input_name=None,
+    data_format: str | None = None,
 ) -> EmpiricalReceptiveField:
     """Measure `layer`'s receptive field on `model`'s input (see the module docstring).
 
     `units`: output unit indices over the spatial axes; by default a diagonal run of up to 8
     consecutive units around the middle of the output (enough to see position-dependent sizes of
-    upsampling by up to 4 and the jump).
+    upsampling by up to 4 and the jump). `data_format` of the input and of `layer`'s output:
+    by default the input's, as cnncost reads it (`input_data_format`).
     """
-    probe = probe_model(model)
-    out_shape = tuple(probe.get_layer(layer).output.shape[1:-1])
+    if data_format is None:
+        data_format = input_data_format(model, input_name)
+    channels_first = _channels_first(data_format)
+    spatial = slice(2, None) if channels_first else slice(1, -1)
+    probe = probe_model(model, "float32" if channels_first else "float64")
+    out_shape = tuple(probe.get_layer(layer).output.shape[spatial])
     in_shape = tuple(probe.inputs[0 if input_name is None else _index(probe, input_name)].shape)
-    spatial_in = in_shape[1:-1]
+    spatial_in = in_shape[spatial]
     if units is None:
         run = min(8, *out_shape) if out_shape else 1
         units = [tuple(n // 2 - run // 2 + t for n in out_shape) for t in range(run)]
     units = [tuple(u) for u in units]
-    regions = empirical_regions(model, [(layer, u) for u in units], input_name, probe=probe)
+    regions = empirical_regions(
+        model, [(layer, u) for u in units], input_name, probe=probe, data_format=data_format
+    )
     axes = []
     for axis, n in enumerate(spatial_in):
         per_unit = {}

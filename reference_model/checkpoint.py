@@ -3,100 +3,37 @@
 Keras's EarlyStopping, ModelCheckpoint and CSVLogger each reset their state when `fit` starts,
 so a resumed run would forget the patience counter and the best weights, and a run killed
 between the CSV row and the checkpoint would repeat a row. Here every epoch writes, in order:
-the checkpoint, the best weights (if improved), the history row, and last `state.json`, which
-names the checkpoint. A kill at any point leaves a `state.json` that agrees with a checkpoint,
-and resume drops history rows past it.
+the checkpoint, the best weights (if improved, to a file named after the epoch), the history
+row, and last `state.json`, which names the checkpoint and the best weights' file; only then are
+older checkpoints and best-weight files removed. A kill at any point leaves a `state.json` that
+agrees with a checkpoint and a best-weights file, and resume drops history rows past it.
+The run folder's files and the state are in `runfolder` (no Keras there).
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from ._env import set_backend_default
+from .runfolder import (  # noqa: F401  (re-exported: the run folder's API lives there)
+    RunPaths,
+    TrainState,
+    clear_stale,
+    load_weights_npz,
+    read_state,
+    save_weights_npz,
+    truncate_history,
+    write_json_atomic,
+)
 
 set_backend_default()
 
 import keras  # noqa: E402  (a Callback subclass needs the class at import time)
-import numpy as np  # noqa: E402
-
-
-@dataclass(frozen=True)
-class TrainState:
-    epoch: int = 0  # epochs completed
-    best: float = math.inf  # best monitored value so far
-    best_epoch: int = 0
-    wait: int = 0  # epochs since the last improvement
-    stopped_early: bool = False
-    checkpoint: str | None = None  # relative to the run folder
-
-
-@dataclass(frozen=True)
-class RunPaths:
-    root: Path
-
-    @property
-    def state(self) -> Path:
-        return self.root / "state.json"
-
-    @property
-    def history(self) -> Path:
-        return self.root / "history.csv"
-
-    @property
-    def best_weights(self) -> Path:
-        return self.root / "best.weights.npz"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.root / "checkpoints"
-
-    def checkpoint(self, epoch: int) -> Path:
-        return self.checkpoints / f"epoch-{epoch:03d}.keras"
-
-
-def read_state(paths: RunPaths) -> TrainState | None:
-    if not paths.state.is_file():
-        return None
-    return TrainState(**json.loads(paths.state.read_text()))
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)  # atomic on POSIX: a reader sees the old or the new file, never half
-
-
-def truncate_history(path: Path, epochs: int) -> None:
-    """Keep only the rows of completed epochs 1..epochs (a kill can leave one more)."""
-    if not path.is_file():
-        return
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return
-    fields = list(rows[0].keys())
-    kept = [r for r in rows if int(r["epoch"]) <= epochs]
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fields)
-        w.writeheader()
-        w.writerows(kept)
-
-
-def save_weights_npz(path: Path, weights: list) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, *weights)
-    os.replace(tmp, path)
-
-
-def load_weights_npz(path: Path) -> list:
-    with np.load(path) as z:
-        return [z[f"arr_{i}"] for i in range(len(z.files))]
 
 
 class ResumableTraining(keras.callbacks.Callback):
@@ -114,11 +51,11 @@ class ResumableTraining(keras.callbacks.Callback):
         self.paths, self.state, self.patience = paths, state, patience
         self.monitor, self.keep, self.writer, self.min_delta = monitor, keep, writer, min_delta
         self.epoch_seconds: list[float] = []
-        self._best_weights = (
-            load_weights_npz(paths.best_weights)
-            if state.best_epoch and paths.best_weights.is_file()
-            else None
-        )
+        self._best_weights = None
+        if state.best_epoch:
+            best = paths.root / (state.best_weights or "best.weights.npz")  # older runs: one file
+            if best.is_file():
+                self._best_weights = load_weights_npz(best)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._t0 = time.perf_counter()
@@ -144,6 +81,9 @@ class ResumableTraining(keras.callbacks.Callback):
             state,
             stopped_early=stop,
             checkpoint=str(self.paths.checkpoint(done).relative_to(self.paths.root)),
+            best_weights=(
+                self.paths.best_weights(done).name if improved else self.state.best_weights
+            ),
         )
         # Every worker saves (under MultiWorkerMirroredStrategy saving may need all of them);
         # only the chief's files land in the run folder.
@@ -151,10 +91,10 @@ class ResumableTraining(keras.callbacks.Callback):
         self._save_checkpoint(target)
         if self.writer:
             if improved:
-                save_weights_npz(self.paths.best_weights, self._best_weights)
+                save_weights_npz(self.paths.best_weights(done), self._best_weights)
             self._append_history(done, logs, seconds)
             write_json_atomic(self.paths.state, asdict(state))
-            self._prune(done)
+            self._prune(done, state)
         self.state = state
         if stop:
             self.model.stop_training = True
@@ -190,8 +130,13 @@ class ResumableTraining(keras.callbacks.Callback):
                 w.writeheader()
             w.writerow(row)
 
-    def _prune(self, epoch: int) -> None:
+    def _prune(self, epoch: int, state: TrainState) -> None:
+        """After state.json is written: checkpoints older than the last `keep`, and every
+        best-weights file but the one the state names."""
         for old in range(1, epoch - self.keep + 1):
             path = self.paths.checkpoint(old)
             if path.is_file():
+                path.unlink()
+        for path in self.paths.all_best_weights():
+            if path.name != state.best_weights:
                 path.unlink()

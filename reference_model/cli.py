@@ -163,7 +163,7 @@ def cmd_scan(a) -> int:
 
     ds = D.load_dataset(a.data)
     labels = D.make_labels(ds, a.labels)
-    splits = D.assign_splits(ds, a.split, a.seed)
+    splits = D.used_splits(ds, a.split, a.seed, a.fraction)
     summary = D.summary(ds, labels, splits)
     summary["label_disagreements"] = [
         {"folder": f, "official": o, "images": n} for f, o, n in D.label_disagreements(ds)
@@ -240,15 +240,27 @@ def cmd_evaluate(a) -> int:
     return 0
 
 
-def cmd_predict(a) -> int:
-    import json as _json
+def _read_run_json(run: Path) -> dict:
+    """A run folder's run.json with its class names, or a UsageError."""
+    try:
+        info = json.loads((run / "run.json").read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{run}: no run.json (the class names are kept there)") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{run}/run.json: unreadable ({exc})") from None
+    if not isinstance(info, dict) or not isinstance(info.get("class_names"), list):
+        raise UsageError(f"{run}/run.json: no class_names list")
+    return info
 
+
+def cmd_predict(a) -> int:
     missing = [p for p in a.images if not Path(p).is_file()]
     if missing:
         raise UsageError(f"no such image: {missing[0]}")
     run = Path(a.run)
     if not (run / "final.keras").is_file():
         raise UsageError(f"{run}: no final.keras")
+    info = _read_run_json(run)
     import keras
     import numpy as np
     import tensorflow as tf
@@ -256,7 +268,6 @@ def cmd_predict(a) -> int:
     from .data.pipeline import decode_and_resize
     from .model import input_size
 
-    info = _json.loads((run / "run.json").read_text())
     model = keras.saving.load_model(run / "final.keras")
     size = input_size(model)
     for path in a.images:

@@ -151,19 +151,34 @@ def evaluate_run(
     if not (run_dir / "final.keras").is_file():
         raise UsageError(f"{run_dir}: no final.keras (has the run finished?)")
 
-    import keras
+    from .train import load_run_config, prepare_data, read_run_record
 
-    from .data.pipeline import PipelineConfig, make_dataset
-    from .model import input_size
-    from .train import load_run_config, prepare_data
-
+    trained_names = read_run_record(run_dir).get("class_names")
     cfg = load_run_config(run_dir)
     if data:
         cfg = replace(cfg, data=data)
     prepared = prepare_data(cfg)
+    if list(prepared.class_names) != trained_names:
+        raise UsageError(
+            f"the data's {len(prepared.class_names)} classes are not the "
+            f"{len(trained_names or [])} the model was trained on (run.json class_names); "
+            "evaluate on the dataset and --labels of the run"
+        )
     if split not in prepared.splits or not prepared.splits[split].files:
         raise UsageError(f"split {split!r} is empty for this run")
+
+    import keras
+
+    from .data.pipeline import PipelineConfig, make_dataset
+    from .model import input_size
+
     model = keras.saving.load_model(run_dir / "final.keras")
+    width = model.output_shape[-1]
+    if width != len(prepared.class_names):
+        raise UsageError(
+            f"{run_dir / 'final.keras'} outputs {width} classes, "
+            f"run.json names {len(prepared.class_names)}"
+        )
     s = prepared.splits[split]
     ds = make_dataset(
         s.files, s.labels, s.boxes, PipelineConfig(input_size(model), cfg.batch_size, cfg.crop)

@@ -56,7 +56,87 @@ VARIANTS: dict[str, list[dict]] = {
 }
 
 
+# The spec's layer types and the keys each one cannot do without.
+LAYER_TYPES: dict[str, tuple[str, ...]] = {
+    "conv2d": ("filters",),
+    "maxpool": (),
+    "avgpool": (),
+    "flatten": (),
+    "batchnorm": (),
+    "relu": (),
+    "global_avg_pool": (),
+    "global_max_pool": (),
+    "dropout": ("rate",),
+    "dense": ("units",),
+}
+
+
+def check_spec(spec, source: str = "model spec") -> list[dict]:
+    """The list of layer dicts in a spec (a list, or {"layers": [...]}), or a UsageError naming
+    the first layer that lacks a type or a required key. No Keras here."""
+    layers = spec.get("layers") if isinstance(spec, dict) else spec
+    if not isinstance(layers, list):
+        raise UsageError(f'{source}: expected a list of layers or {{"layers": [...]}}')
+    for index, layer in enumerate(layers):
+        if not isinstance(layer, dict):
+            raise UsageError(f"{source}: layer {index} is {layer!r}, not an object")
+        kind = layer.get("type")
+        if kind not in LAYER_TYPES:
+            raise UsageError(
+                f"{source}: unknown layer type {kind!r} in model spec (layer {index}; "
+                f"choose from {', '.join(LAYER_TYPES)})"
+            )
+        missing = [key for key in LAYER_TYPES[kind] if key not in layer]
+        if missing:
+            raise UsageError(f"{source}: layer {index} ({kind}) needs {', '.join(missing)}")
+    return layers
+
+
+def load_spec(path: Path) -> list[dict]:
+    """A spec file's layers, or a one-line UsageError (not JSON, wrong shape, missing keys)."""
+    try:
+        spec = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--model {path}: cannot read it ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--model {path}: not JSON ({exc})") from None
+    return check_spec(spec, f"--model {path}")
+
+
+def check_model_arg(arg: str) -> None:
+    """The cheap part of `resolve_model`, run before TensorFlow is imported: a variant name, a
+    valid spec file or a .keras zip with a config.json."""
+    if arg in VARIANTS:
+        return
+    path = Path(arg)
+    if not path.is_file():
+        raise UsageError(f"--model {arg}: not a variant ({', '.join(VARIANTS)}) nor a file")
+    if path.suffix == ".json":
+        load_spec(path)
+    elif path.suffix == ".keras":
+        keras_file_kind(path)
+    else:
+        raise UsageError(f"--model {arg}: expected a variant name, .json spec or .keras file")
+
+
+def one_line(exc: Exception, limit: int = 300) -> str:
+    """Keras's multi-line, colour-coded error text as one plain line (the CLI prints one)."""
+    import re
+
+    text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _layer(spec: dict):
+    try:
+        return _make_layer(spec)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(
+            f"model spec layer {spec}: {type(exc).__name__}: {one_line(exc)}"
+        ) from None
+
+
+def _make_layer(spec: dict):
     import keras
 
     kind = spec.get("type")
@@ -97,13 +177,13 @@ def build_from_spec(
 ):
     import keras
 
-    layers = [keras.Input(input_shape)] + [_layer(s) for s in spec]
+    layers = [keras.Input(input_shape)] + [_layer(s) for s in check_spec(spec)]
     # float32 output even under mixed precision: a float16 softmax loses small probabilities.
     layers.append(keras.layers.Dense(num_classes, activation="softmax", dtype="float32"))
     try:
         return keras.Sequential(layers, name=name)
     except (TypeError, ValueError) as exc:
-        raise UsageError(f"model spec does not build: {exc}") from None
+        raise UsageError(f"model spec does not build: {one_line(exc)}") from None
 
 
 def seed_cnn(image_size: int = 256, num_classes: int = 46):
@@ -138,15 +218,11 @@ def resolve_model(arg: str, image_size: int, num_classes: int):
         return build_from_spec(
             VARIANTS[arg], (image_size, image_size, 3), num_classes, name=arg.replace("-", "_")
         )
+    check_model_arg(arg)
     path = Path(arg)
-    if not path.is_file():
-        raise UsageError(f"--model {arg}: not a variant ({', '.join(VARIANTS)}) nor a file")
     if path.suffix == ".json":
-        spec = json.loads(path.read_text())
-        spec = spec["layers"] if isinstance(spec, dict) else spec
+        spec = load_spec(path)
         return build_from_spec(spec, (image_size, image_size, 3), num_classes, name=path.stem)
-    if path.suffix != ".keras":
-        raise UsageError(f"--model {arg}: expected a variant name, .json spec or .keras file")
     if keras_file_kind(path) == "config":
         model = load_config_only(path)
     else:

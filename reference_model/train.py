@@ -7,8 +7,11 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 from ._env import set_backend_default
 from .errors import UsageError
@@ -54,8 +57,8 @@ class SplitData:
 @dataclass(frozen=True)
 class PreparedData:
     class_names: tuple[str, ...]
-    splits: dict[str, SplitData]
-    summary: dict
+    splits: Mapping[str, SplitData]  # read-only (a MappingProxyType), as the record is frozen
+    summary: Mapping[str, Any]  # the counts for run.json; `dict(summary)` to serialise
 
 
 def prepare_data(cfg: TrainConfig) -> PreparedData:
@@ -65,19 +68,16 @@ def prepare_data(cfg: TrainConfig) -> PreparedData:
 
     ds = D.load_dataset(cfg.data)
     labels = D.make_labels(ds, cfg.labels)
-    splits = D.assign_splits(ds, cfg.split, cfg.seed)
-    keep = D.keep_fraction(ds, cfg.fraction, cfg.seed)
+    splits = D.used_splits(ds, cfg.split, cfg.seed, cfg.fraction)
     out = {}
     for name in ("train", "val", "test"):
-        idx = [i for i, s in enumerate(splits) if s == name and keep[i]]
+        idx = [i for i, s in enumerate(splits) if s == name]
         out[name] = SplitData(
             tuple(ds.samples[i].file for i in idx),
             tuple(labels.labels[i] for i in idx),
             tuple(box_tuple(ds.samples[i].bbox) for i in idx),
         )
-    summary = D.summary(
-        ds, labels, tuple(s if k else None for s, k in zip(splits, keep, strict=True))
-    )
+    summary = D.summary(ds, labels, splits)
     summary["label_disagreements"] = [
         {"folder": f, "official": o, "images": n} for f, o, n in D.label_disagreements(ds)
     ]
@@ -86,7 +86,7 @@ def prepare_data(cfg: TrainConfig) -> PreparedData:
             f"split {cfg.split!r} leaves train={len(out['train'])}, "
             f"val={len(out['val'])} images; both must be non-empty"
         )
-    return PreparedData(labels.class_names, out, summary)
+    return PreparedData(labels.class_names, MappingProxyType(out), MappingProxyType(summary))
 
 
 def versions() -> dict:
@@ -113,45 +113,100 @@ def use_mixed_precision(setting: str) -> bool:
     return setting == "on" or (setting == "auto" and bool(tf.config.list_physical_devices("GPU")))
 
 
-def load_run_config(out: Path) -> TrainConfig:
+def read_run_record(out: Path) -> dict:
+    """A run folder's run.json, or a UsageError (missing, not JSON, no config)."""
     path = out / "run.json"
     if not path.is_file():
-        raise UsageError(f"--resume: no run.json in {out}")
-    saved = json.loads(path.read_text())["config"]
+        raise UsageError(f"{out}: no run.json (not a run folder?)")
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: unreadable ({exc})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+        raise UsageError(f"{path}: no config (not a run.json of this program?)")
+    return record
+
+
+def load_run_config(out: Path) -> TrainConfig:
+    saved = read_run_record(out)["config"]
     known = {f.name for f in fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in saved.items() if k in known})
+    try:
+        return TrainConfig(**{k: v for k, v in saved.items() if k in known})
+    except TypeError as exc:  # a required field missing
+        raise UsageError(f"{out / 'run.json'}: incomplete config ({exc})") from None
+
+
+def with_absolute_paths(cfg: TrainConfig) -> TrainConfig:
+    """run.json keeps absolute paths, so `evaluate` and `--resume` work from any directory."""
+    return replace(
+        cfg,
+        data=str(Path(cfg.data).resolve()),
+        out=str(Path(cfg.out).resolve()),
+        cache=str(Path(cfg.cache).resolve()) if cfg.cache else cfg.cache,
+    )
+
+
+def check_run_folder(cfg: TrainConfig, resume: bool):
+    """The state a run continues from (None: a fresh run), or a UsageError. No TensorFlow."""
+    from .runfolder import RunPaths, read_state
+
+    out = Path(cfg.out)
+    paths = RunPaths(out)
+    state = read_state(paths) if resume else None
+    if resume and state is None:
+        raise UsageError(f"--resume: no state.json in {out} (no epoch finished yet?)")
+    if not resume and paths.state.is_file():
+        raise UsageError(f"{out} already holds a run; use --resume or another --out")
+    if state is not None and state.finished(cfg.epochs):
+        how = "stopped early" if state.stopped_early else f"--epochs {cfg.epochs}"
+        raise UsageError(
+            f"{out}: the run already finished ({state.epoch} epochs, {how}); "
+            "give a larger --epochs to continue it"
+        )
+    return state
 
 
 def train(cfg: TrainConfig, resume: bool = False) -> dict:
     """Run (or continue) a training run in `cfg.out`; returns the run.json contents."""
-    from .distribute import is_chief, make_strategy
+    from .distribute import is_chief
+    from .model import check_model_arg
 
-    strategy = make_strategy(cfg.strategy)  # first: multi-worker setup precedes other TF ops
+    # Every cheap check first, before TensorFlow is imported: a user mistake is then the only
+    # line on stderr, and nothing in the run folder is written or changed.
+    cfg = with_absolute_paths(cfg)
+    state = check_run_folder(cfg, resume)
+    check_model_arg(cfg.model)
+    if cfg.cache and not Path(cfg.cache).parent.is_dir():
+        raise UsageError(f"--cache {cfg.cache}: no folder {Path(cfg.cache).parent}")
+    if cfg.mixed_precision not in ("auto", "on", "off"):
+        raise UsageError(f"--mixed-precision must be auto, on or off, not {cfg.mixed_precision!r}")
+    data = prepare_data(cfg)
+    num_classes = len(data.class_names)
+
+    from .distribute import make_strategy
+
+    strategy = make_strategy(cfg.strategy)  # first TF op: multi-worker setup precedes the rest
     _quiet_known_warnings()
     import keras
 
     from . import checkpoint as C
-    from .data.pipeline import PipelineConfig, make_dataset
+    from .data.pipeline import make_dataset
     from .data.weights import class_weights
     from .model import input_size, resolve_model
 
     out = Path(cfg.out)
     chief = is_chief()
     paths = C.RunPaths(out)
-    state = C.read_state(paths) if resume else None
-    if resume and state is None:
-        raise UsageError(f"--resume: no state.json in {out} (no epoch finished yet?)")
-    if not resume and paths.state.is_file():
-        raise UsageError(f"{out} already holds a run; use --resume or another --out")
     if chief:
         out.mkdir(parents=True, exist_ok=True)
+        if state is None:
+            # a run killed during its first epoch leaves history rows and files but no state
+            C.clear_stale(paths)
 
     keras.utils.set_random_seed(cfg.seed)
     mixed = use_mixed_precision(cfg.mixed_precision)
     if mixed:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    data = prepare_data(cfg)
-    num_classes = len(data.class_names)
 
     with strategy.scope():
         if state is not None:
@@ -167,15 +222,15 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     replicas = strategy.num_replicas_in_sync
     global_batch = cfg.batch_size * replicas
 
+    first_epoch = state.epoch if state is not None else 0
+
     def pipeline(name: str, shuffle: bool):
         split = data.splits[name]
         return make_dataset(
             split.files,
             split.labels,
             split.boxes,
-            PipelineConfig(
-                size, global_batch, cfg.crop, cache_path(cfg.cache, name), shuffle, cfg.seed
-            ),
+            pipeline_config(cfg, name, size, global_batch, shuffle, first_epoch),
         )
 
     train_ds = pipeline("train", shuffle=True)
@@ -185,7 +240,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
         "command": sys.argv,
         "versions": versions(),
         "class_names": list(data.class_names),
-        "data": data.summary,
+        "data": dict(data.summary),
         "distribute": {
             "strategy": cfg.strategy,
             "replicas": replicas,
@@ -200,8 +255,6 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     if state is not None:
         C.truncate_history(paths.history, state.epoch)
     state = state or C.TrainState()
-    if state.stopped_early or state.epoch >= cfg.epochs:
-        raise UsageError(f"{out}: the run already finished ({state.epoch} epochs)")
     callback = C.ResumableTraining(
         paths, state, cfg.patience, keep=cfg.keep_checkpoints, writer=chief
     )
@@ -257,11 +310,40 @@ def _quiet_known_warnings() -> None:
     # pipeline, and its length is unknown until the first epoch ends (the JPEG error guard can
     # drop elements), which Keras reports as "ran out of data" once.
     warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
+    # (The training data never runs out with --steps-per-epoch: it repeats; the validation pass
+    # still ends with this warning.)
     warnings.filterwarnings("ignore", message=".*Your input ran out of data.*")
 
 
+def pipeline_config(
+    cfg: TrainConfig,
+    split: str,
+    size: tuple[int, int],
+    global_batch: int,
+    shuffle: bool,
+    first_epoch: int = 0,
+):
+    """The input pipeline's settings for one split of a run that starts after `first_epoch`."""
+    from .data.pipeline import PipelineConfig
+
+    return PipelineConfig(
+        size,
+        global_batch,
+        cfg.crop,
+        cache_path(cfg.cache, split),
+        shuffle,
+        # A resumed run must not replay epoch 1's order: the shuffle seed moves with the epoch
+        # it starts from (the orders then differ from an uninterrupted run's, never repeat).
+        cfg.seed + first_epoch,
+        # With --steps-per-epoch an epoch is that many steps, whatever the data's size: the
+        # training data repeats (reshuffled each pass) instead of running out.
+        repeat=shuffle and cfg.steps_per_epoch is not None,
+    )
+
+
 def cache_path(cache: str | None, split: str) -> str | None:
-    """None: no cache; "": in memory; else one cache file per split (they must not share)."""
+    """None: no cache; "": in memory; else one cache file per split (they must not share).
+    `make_dataset` adds a hash of what is cached, so another run's cache is never read."""
     if cache is None or cache == "":
         return cache
     return f"{cache}.{split}"

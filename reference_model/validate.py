@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -181,6 +182,25 @@ def flops_check(profiler_rows: Sequence[Mapping[str, Any]], tf_profiler: Mapping
 # -- the whole comparison ----------------------------------------------------------------------------
 
 
+def by_kind(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per layer kind (cnncost's `layer_kind`): layers, summed predicted and measured times,
+    median ratio predicted/measured, MAPE."""
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(str(row.get("kind")), []).append(row)
+    summary = {}
+    for kind, group in sorted(groups.items()):
+        ratios = [r["ratio"] for r in group]
+        summary[kind] = {
+            "layers": len(group),
+            "predicted_s": sum(r["predicted"] for r in group),
+            "measured_s": sum(r["measured"] for r in group),
+            "median_ratio": statistics.median(ratios),
+            "mape_pct": mape([r["predicted"] for r in group], [r["measured"] for r in group]),
+        }
+    return summary
+
+
 def validate(
     predicted: Mapping[str, Any],
     profile: Mapping[str, Any],
@@ -198,6 +218,7 @@ def validate(
             "name": match.name,
             "type": match.measured["type"],
             "bound": match.predicted[0].get("bound") if len(match.predicted) == 1 else "nested",
+            "kind": match.predicted[0].get("layer_kind") if len(match.predicted) == 1 else "nested",
             "flops": match.total("flops"),
             "bytes_moved": match.total("bytes_moved"),
             "floor_s": match.total("floor_s"),
@@ -208,7 +229,7 @@ def validate(
     timed = [r for r in layer_rows if r["predicted"] is not None]
     pred = [r["predicted"] for r in timed]
     meas = [r["measured"] for r in timed]
-    sorted_ratios = sorted(r["ratio"] for r in timed)
+    ratios = [r["ratio"] for r in timed]
     train = profile.get("train_step") or {}
     measured_memory = {
         "inference": profile["inference"].get("device_peak_bytes"),
@@ -238,7 +259,8 @@ def validate(
             "timed": len(timed),
             "mape_pct": mape(pred, meas),
             "spearman": spearman(pred, meas),
-            "median_ratio": sorted_ratios[len(sorted_ratios) // 2] if sorted_ratios else None,
+            "median_ratio": statistics.median(ratios) if ratios else None,
+            "by_kind": by_kind(timed),
             "rows": layer_rows,
         },
         "unmatched": {
@@ -296,6 +318,12 @@ def summary_lines(result: Mapping[str, Any]) -> list[str]:
         + ", median ratio "
         + ("-" if layers["median_ratio"] is None else f"{layers['median_ratio']:.2f}")
     )
+    for kind, k in layers.get("by_kind", {}).items():
+        lines.append(
+            f"  {kind}: {k['layers']} layers, predicted {_t(k['predicted_s'])} vs measured "
+            f"{_t(k['measured_s'])} (each alone), median ratio {k['median_ratio']:.2f}, MAPE "
+            + ("-" if k["mape_pct"] is None else f"{k['mape_pct']:.0f}%")
+        )
     flops = result.get("flops")
     if flops:
         lines.append(

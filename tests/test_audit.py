@@ -146,3 +146,20 @@ def test_a_parenthesised_group_is_one_operand():
         ("46", 46),
     ]
     assert formula_factors("3x3") == [("3", 3), ("3", 3)]
+
+
+def test_rf_claim_through_an_unmodelled_window_is_not_a_crash(tmp_path):
+    keras = pytest.importorskip("keras")
+    from keras import layers
+    from support.keras_reference import write_config_only
+
+    inp = keras.Input((16, 16, 1))
+    x = layers.UpSampling2D(2, interpolation="bicubic", name="up")(inp)
+    x = layers.Conv2D(1, 3, name="conv")(x)
+    model = write_config_only(keras.Model(inp, x), tmp_path / "m.keras")
+    claims = tmp_path / "claims.toml"
+    claims.write_text(claim("conv", "rf", 3))
+    (verdict,) = audit(model, claims).verdicts
+    # the RF after a bicubic upsampling is unknown: the claim can be neither confirmed nor
+    # explained by a mistake rule (it used to raise AttributeError on the missing window)
+    assert not verdict.correct and verdict.exact is None

@@ -183,3 +183,9 @@ def test_conventions_command():
     keys = {row["key"] for row in rows}
     assert "bias" in keys and any(k.startswith("activation:") for k in keys)
     assert run("conventions").returncode == 0
+
+
+def test_view_flags_with_json_are_refused_not_ignored():
+    result = run("report", str(SEED), "--format", "json", "--top", "3")
+    assert result.returncode == 2
+    assert "--top" in result.stderr and "whole report" in result.stderr

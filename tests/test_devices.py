@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from cnncost.devices import BUILTIN, DeviceProfile, load_device, profile_from_dict
+from cnncost.devices import BUILTIN, DeviceProfile, KindFactors, load_device, profile_from_dict
 from cnncost.errors import CnnCostError
+from cnncost.passes.roofline import KINDS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,3 +95,72 @@ def test_calibrate_writes_a_profile_report_can_use(tmp_path):
     data = json.loads(report.stdout)
     assert data["conventions"]["device"] == "here"
     assert data["totals"]["latency_s"] > 0
+
+
+def test_a_profile_file_from_before_kind_factors_loads_with_none():
+    # committed by the first validation run: no "efficiency", no "train_call_overhead_s"
+    old = json.loads((REPO / "docs" / "validation" / "cpu-keras.device.json").read_text())
+    assert "efficiency" not in old and "train_call_overhead_s" not in old
+    profile = profile_from_dict(old, "cpu-keras.device.json")
+    assert profile.efficiency == {}
+    for kind in KINDS:
+        assert profile.factors(kind) == KindFactors(1.0, None, 1.0, None)
+    assert profile.train_call_s == profile.call_overhead_s == old["call_overhead_s"]
+
+
+def test_builtin_datasheet_profiles_have_no_kind_factors():
+    # no datasheet gives a depthwise or elementwise efficiency: they keep the raw roofline
+    assert all(p.efficiency == {} and p.train_call_overhead_s is None for p in BUILTIN.values())
+
+
+def test_kind_factors_round_trip_through_json_and_partial_entries_default_to_one():
+    profile = DeviceProfile(
+        "cpu",
+        {"float32": 1e11},
+        2e10,
+        1e-7,
+        call_overhead_s=1e-4,
+        efficiency={"depthwise": KindFactors(0.3, 1.2e-4, 0.1, 4e-5), "pooling": KindFactors(1.5)},
+        train_call_overhead_s=6e-4,
+    )
+    again = profile_from_dict(json.loads(json.dumps(profile.to_dict())), "cpu.json")
+    assert again == profile
+    partial = profile_from_dict(
+        {
+            "peak_flops": {"float32": 1},
+            "bandwidth": 1,
+            "efficiency": {"matmul": {"efficiency": 0.5}},
+        },
+        "p.json",
+    )
+    assert partial.factors("matmul") == KindFactors(0.5, None, 1.0)
+    assert partial.factors("depthwise") == KindFactors()
+    assert partial.train_call_s == 0.0
+
+
+@pytest.mark.parametrize(
+    "efficiency, message",
+    [
+        ([1, 2], "object of layer kind"),
+        ({"convolution": {"efficiency": 0.5}}, "unknown layer kind"),
+        ({"matmul": 0.5}, "must be an object"),
+        ({"matmul": {"efficiency": 0}}, "positive"),
+        ({"matmul": {"backward_efficiency": "slow"}}, "positive"),
+        ({"matmul": {"overhead_s": -1e-6}}, "overhead_s"),
+        ({"matmul": {"train_overhead_s": "x"}}, "train_overhead_s"),
+    ],
+)
+def test_bad_kind_factors_are_one_line_errors(efficiency, message):
+    data = {"peak_flops": {"float32": 1}, "bandwidth": 1, "efficiency": efficiency}
+    with pytest.raises(CnnCostError, match=message):
+        profile_from_dict(data, "x.json")
+
+
+def test_calibrate_kinds_needs_the_keras_engine(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "cnncost", "calibrate", "--kinds", "--out", str(tmp_path / "x.json")],
+        cwd=REPO, env={"PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "--engine keras" in done.stderr
+    assert not (tmp_path / "x.json").exists()

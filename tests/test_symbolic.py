@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import sympy as sp
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cnncost.analysis import Options, analyze_graph, load_graph
@@ -134,11 +134,14 @@ def formula_view(evaluated) -> dict:
 @given(chain(), st.integers(1, 70), st.integers(1, 70))
 def test_formulas_evaluated_equal_the_numeric_analysis(layers, height, width):
     graph = graph_from_config(sequential(layers))
+    result = formulas(graph)
     try:
         expected = numeric_view(graph, (height, width))
     except CnnCostError:
-        assume(False)  # the model does not build at this size
-    result = formulas(graph)
+        # the model does not build at this size: the formulas must refuse it too
+        with pytest.raises(CnnCostError, match="does not build"):
+            result.evaluate({"H": height, "W": width})
+        return
     low_h, low_w = result.valid_from["H"], result.valid_from["W"]
     # the model builds exactly from valid_from on (sizes never shrink as the input grows)
     assert height >= low_h and width >= low_w
@@ -236,3 +239,52 @@ def test_formula_cli_json_latex_and_errors():
     for bad in (["--input-shape", "H,-1,3"], ["--at", "H=256"], ["--at", "H:256"]):
         result = subprocess.run([*run, *bad], capture_output=True, text=True, cwd=ROOT)
         assert result.returncode == 2 and result.stderr.startswith("cnncost: error:"), bad
+
+
+def channels_first_model(height: int, width: int):
+    keras = pytest.importorskip("keras")
+    from keras import layers as L
+
+    cf = {"data_format": "channels_first"}
+    inp = keras.Input((3, height, width))
+    x = L.Conv2D(8, 3, strides=2, padding="same", **cf)(inp)
+    x = L.Conv2D(8, (3, 5), dilation_rate=2, groups=4, **cf)(x)
+    x = L.MaxPooling2D(3, strides=2, padding="same", **cf)(x)
+    x = L.BatchNormalization(axis=1)(x)
+    x = L.SeparableConv2D(5, 3, **cf)(x)
+    x = L.Flatten()(x)  # written as channels_last by Keras
+    return keras.Model(inp, L.Dense(3)(x))
+
+
+def test_channels_first_formulas_are_in_the_spatial_sizes_and_hold_where_keras_builds():
+    from cnncost.loaders.keras_live import graph_from_model
+
+    graph = graph_from_model(channels_first_model(32, 30))
+    result = formulas(graph)
+    (name,) = result.inputs
+    channels, height, width = result.inputs[name][1:]
+    assert channels == 3 and {str(height), str(width)} == {"H", "W"}
+    at_built = result.evaluate({"H": 32, "W": 30})
+    report = analyze_graph(graph)
+    assert [(r.output_shapes, r.params, r.macs) for r in report.layers] == [
+        (r.output_shapes, r.values["params"], r.values["macs"]) for r in at_built.rows
+    ]
+    low_h, low_w = result.valid_from["H"], result.valid_from["W"]
+    channels_first_model(low_h, low_w)  # Keras builds it at the bound...
+    for h, w in ((low_h - 1, low_w), (low_h, low_w - 1)):
+        with pytest.raises(ValueError):  # ...and not one below it, on either axis
+            channels_first_model(h, w)
+        with pytest.raises(CnnCostError, match="does not build at"):
+            result.evaluate({"H": h, "W": w})
+
+
+def test_evaluate_refuses_sizes_where_the_model_does_not_build():
+    result = formulas(SEED)
+    assert result.valid_from == {"H": 22, "W": 22}
+    # 3x3 valid conv, 2x2 pool, three times: 10 -> 8 -> 4 -> 2 -> 1 -> then a 3x3 conv on 1
+    with pytest.raises(CnnCostError, match=r"H=10, W=10: layer 'conv2d_2' \(Conv2D\)"):
+        result.evaluate({"H": 10, "W": 10})
+    # 21 -> 19 -> 9 -> 7 -> 3 -> 1 -> a 2x2 pool on 1: empty; the width alone is fine
+    with pytest.raises(CnnCostError, match="'max_pooling2d_2'"):
+        result.evaluate({"H": 21, "W": 300})
+    assert result.evaluate({"H": 22, "W": 22}).row("max_pooling2d_2").output_shapes[0][1] == 1

@@ -127,6 +127,7 @@ def _tiny_models():
         out = L.Average()([out, x, y])
         out = L.Maximum()([out, x])
         out = L.Minimum()([out, y, x])
+        out = keras.ops.add(keras.ops.multiply(out, 2.0), 1.0)  # a scalar is an operand too
         return keras.Model(x, out)
 
     def custom_scale(shape):

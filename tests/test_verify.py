@@ -64,3 +64,28 @@ def test_summary_finds_the_period_of_upsampled_regions():
     axis = summarize_axis(regions, 100)
     assert axis.jump == Fraction(1, 2) and (axis.size_min, axis.size_max) == (1, 2)
     assert axis.start == 0
+
+
+def layout_twin(data_format: str):
+    cf = data_format == "channels_first"
+    kw = {"data_format": data_format}
+    inp = keras.Input((2, 20, 17) if cf else (20, 17, 2))
+    x = layers.Conv2D(3, (3, 2), strides=2, padding="same", **kw)(inp)
+    x = layers.BatchNormalization(axis=1 if cf else -1)(x)
+    x = layers.MaxPooling2D(2, **kw)(x)
+    x = layers.UpSampling2D(2, **kw)(x)
+    x = layers.Conv2D(2, 3, dilation_rate=2, name="last", **kw)(x)
+    x = layers.Flatten()(x)  # channels_last in the config either way: must not decide
+    return keras.Model(inp, x)
+
+
+def test_channels_first_is_measured_like_its_channels_last_twin():
+    from cnncost.verify import input_data_format
+
+    first, last = layout_twin("channels_first"), layout_twin("channels_last")
+    assert input_data_format(first) == "channels_first"  # read from the windowed layers
+    units = [(1, 2), (2, 2), (3, 1)]
+    measured_first = empirical_receptive_field(first, "last", units)
+    measured_last = empirical_receptive_field(last, "last", units)
+    assert [a.regions for a in measured_first.axes] == [a.regions for a in measured_last.axes]
+    assert measured_first.axes[0].input_size == 20 and measured_first.axes[1].input_size == 17

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnncost.errors import LayerError
-from cnncost.ir import Dim, Node, Shape, Weight
+from cnncost.ir import Dim, Node, Shape, TensorRef, Weight
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,24 @@ class Call:
             raise LayerError(f"layer {self.node.name!r} ({self.node.class_name}) has no input")
         return self.input_shapes[0]
 
+    @property
+    def operand_count(self) -> int:
+        """Operands of an elementwise call: its tensors plus numeric literals (`x * 2.0` has two),
+        read from the call's arguments; at least the tensor inputs."""
+        return max(_operands(self.node.arguments), len(self.input_shapes))
+
     def fail(self, message: str) -> LayerError:
         return LayerError(f"layer {self.node.name!r} ({self.node.class_name}): {message}")
+
+
+def _operands(value: Any, depth: int = 0) -> int:
+    if isinstance(value, TensorRef) or (
+        isinstance(value, (int, float)) and not isinstance(value, bool)
+    ):
+        return 1
+    if isinstance(value, (list, tuple)) and depth < 8:
+        return sum(_operands(v, depth + 1) for v in value)
+    return 0
 
 
 @dataclass(frozen=True)
@@ -95,6 +111,9 @@ class LayerRule:
     (spatial layout changes in a way we do not track: the RF becomes unknown), "input",
     "reduce" (pointwise, but statistics over `reduced_axes(call)`: where those include spatial
     axes, e.g. GroupNormalization, every output depends on the whole input, like a global gate).
+    window: the sliding window of an rf="window" rule; it returns None for a configuration whose
+    window is not modelled (bicubic upsampling): the receptive field is then unknown, with a
+    warning naming the layer.
     cost: the row of the FLOP-convention table (`cnncost.conventions`) for per-element work.
     windowed_macs: the part of `macs` that slides over `window` (the part `--padding-aware`
     scales by the fraction of taps that land inside the input); None means all of `macs` when the
@@ -109,7 +128,7 @@ class LayerRule:
     weights: Callable[[Call], tuple[Weight, ...]] = no_weights
     macs: Callable[[Call, tuple[Shape, ...]], Dim] = no_macs
     rf: str = "pointwise"
-    window: Callable[[Call], Window] | None = None
+    window: Callable[[Call], Window | None] | None = None
     cost: str | None = None
     windowed_macs: Callable[[Call, tuple[Shape, ...]], Dim] | None = None
     element_counts: Callable[[Call, tuple[Shape, ...]], Mapping[str, Dim]] | None = None

@@ -38,10 +38,31 @@ def _dense_shapes(call: Call) -> tuple[Shape, ...]:
     return (call.shape[:-1] + (_units(call),),)
 
 
+def lora_rank(call: Call) -> int:
+    """The `lora_rank` of a Dense/EinsumDense/Embedding config (0: no LoRA)."""
+    rank = call.config.get("lora_rank") or 0
+    if not is_int(rank) or rank < 0:
+        raise call.fail(f"lora_rank must be a non-negative integer, not {rank!r}")
+    return rank
+
+
+def _with_lora(call: Call, name: str, shape: tuple) -> tuple[Weight, ...]:
+    """The kernel, and with LoRA (Keras's `lora_rank`) the frozen kernel plus its two trainable
+    low-rank factors `lora_<name>_a` (kernel dims but the last, rank) and `_b` (rank, last dim)."""
+    rank = lora_rank(call)
+    if not rank:
+        return (weight(name, shape, True),)
+    return (
+        weight(name, shape, False),
+        weight(f"lora_{name}_a", (*shape[:-1], rank), True),
+        weight(f"lora_{name}_b", (rank, shape[-1]), True),
+    )
+
+
 def _dense_weights(call: Call) -> tuple[Weight, ...]:
     units = _units(call)
     bias = (weight("bias", (units,), True),) if call.config.get("use_bias", True) else ()
-    return (weight("kernel", (_last_dim(call), units), True), *bias)
+    return (*_with_lora(call, "kernel", (_last_dim(call), units)), *bias)
 
 
 def _dense_macs(call: Call, outputs):
@@ -100,7 +121,7 @@ def _einsum_shapes(call: Call) -> tuple[Shape, ...]:
 
 def _einsum_weights(call: Call) -> tuple[Weight, ...]:
     spec = _einsum(call)
-    weights = [weight("kernel", spec.shape(spec.kernel_axes), True)]
+    weights = list(_with_lora(call, "kernel", spec.shape(spec.kernel_axes)))
     bias_axes = call.config.get("bias_axes")
     if bias_axes:
         first = min(spec.output_axes.index(a) for a in bias_axes)
@@ -134,7 +155,7 @@ RULES = {
     ),
     "Embedding": LayerRule(
         lambda c: (c.shape + (_embedding_dims(c)[1],),),
-        lambda c: (weight("embeddings", _embedding_dims(c), True),),
+        lambda c: _with_lora(c, "embeddings", _embedding_dims(c)),
         rf="reshape",
     ),
 }

@@ -1,12 +1,15 @@
 """keras.ops operations that appear as nodes of functional graphs (e.g. ConvNeXt's `Add`).
 
-Registered under `ops.<ClassName>` so they never collide with the layer of the same name.
+Registered under `ops.<ClassName>` so they never collide with the layer of the same name. Their
+config holds the op's keyword arguments (`axis`, `newshape`, `axes`, `keepdims`); shapes here
+include the batch axis, as the ops see it.
 """
 
 from __future__ import annotations
 
-from cnncost.layers.base import LayerRule
-from cnncost.layers.merging import _elementwise
+from cnncost.ir import Shape
+from cnncost.layers.base import Call, LayerRule, is_int, product
+from cnncost.layers.merging import _concatenate, _elementwise
 
 _ELEMENTWISE = {
     "Add": "add",
@@ -18,7 +21,69 @@ _ELEMENTWISE = {
     "Minimum": "maximum",
 }
 
+
+def _reshape(call: Call) -> tuple[Shape, ...]:
+    """`ops.reshape(x, newshape)`: newshape covers every axis, batch included; -1 is inferred."""
+    target = call.config.get("newshape")
+    if (
+        not isinstance(target, (list, tuple))
+        or not all(is_int(d) and (d > 0 or d == -1) for d in target)
+        or list(target).count(-1) > 1
+    ):
+        raise call.fail(f"newshape must be positive integers and at most one -1, not {target!r}")
+    total = product(call.shape)
+    if -1 not in target:
+        if total is not None and is_int(total) and product(target) != total:
+            raise call.fail(f"cannot reshape {total} values into {list(target)}")
+        return (tuple(target),)
+    rest = product([d for d in target if d != -1])
+    missing = None if total is None else total // rest
+    if is_int(total) and missing * rest != total:
+        raise call.fail(f"cannot reshape {total} values into {list(target)}")
+    return (tuple(missing if d == -1 else d for d in target),)
+
+
+def _transpose(call: Call) -> tuple[Shape, ...]:
+    rank = len(call.shape)
+    axes = call.config.get("axes")
+    if axes is None:
+        return (tuple(reversed(call.shape)),)
+    if not isinstance(axes, (list, tuple)) or sorted(a % rank for a in axes) != list(range(rank)):
+        raise call.fail(f"axes must be a permutation of 0..{rank - 1}, not {axes!r}")
+    return (tuple(call.shape[a] for a in axes),)
+
+
+def _reduced_axes(call: Call) -> tuple[int, ...]:
+    rank = len(call.shape)
+    axis = call.config.get("axis")
+    axes = list(range(rank)) if axis is None else [axis] if is_int(axis) else axis
+    if not isinstance(axes, (list, tuple)) or not all(
+        is_int(a) and -rank <= a < rank for a in axes
+    ):
+        raise call.fail(f"axis {axis!r} is out of range for an input of rank {rank}")
+    return tuple(sorted({a % rank for a in axes}))
+
+
+def _reduce(call: Call) -> tuple[Shape, ...]:
+    """`ops.mean` / `ops.sum` / `ops.max` ...: the reduced axes become 1 or disappear."""
+    reduced = _reduced_axes(call)
+    if call.config.get("keepdims", False):
+        return (tuple(1 if i in reduced else d for i, d in enumerate(call.shape)),)
+    return (tuple(d for i, d in enumerate(call.shape) if i not in reduced),)
+
+
 RULES = {
-    f"ops.{name}": LayerRule(_elementwise, rf="merge", cost=cost)
-    for name, cost in _ELEMENTWISE.items()
+    **{
+        f"ops.{name}": LayerRule(_elementwise, rf="merge", cost=cost)
+        for name, cost in _ELEMENTWISE.items()
+    },
+    "ops.Concatenate": LayerRule(_concatenate, rf="merge"),
+    # Data movement only: no arithmetic. The receptive field is not tracked through them.
+    "ops.Reshape": LayerRule(_reshape, rf="reshape"),
+    "ops.Transpose": LayerRule(_transpose, rf="reshape"),
+    # Reductions: one add per reduced input element (a mean adds one scale per output).
+    "ops.Mean": LayerRule(_reduce, rf="reshape", cost="reduce_mean"),
+    "ops.Sum": LayerRule(_reduce, rf="reshape", cost="reduce_sum"),
+    "ops.Max": LayerRule(_reduce, rf="reshape", cost="reduce_sum"),
+    "ops.Min": LayerRule(_reduce, rf="reshape", cost="reduce_sum"),
 }

@@ -231,8 +231,10 @@ class _Parser:
             (_, _, in_config), layer = entries[0]
             name = prefix + _layer_name(layer, in_config, where)
             shape = _as_shape(in_config.get("batch_shape", in_config.get("batch_input_shape")))
+            dtype = dtype_policy_name(in_config.get("dtype"))
             entries = entries[1:]
         else:
+            dtype = dtype_policy_name(config.get("dtype"))
             name = prefix + "input_layer"
             shape = _as_shape(config.get("build_input_shape")) or _as_shape(
                 (model.get("build_config") or {}).get("input_shape")
@@ -240,7 +242,6 @@ class _Parser:
             if shape is None and entries:
                 first = entries[0][0][2]
                 shape = _as_shape(first.get("batch_shape", first.get("batch_input_shape")))
-        dtype = "float32"
         current = self._input_node(name, shape, dtype, nested)
         inputs = [current]
         for (class_name, module, layer_config), layer in entries:
@@ -260,8 +261,6 @@ class _Parser:
                 trainable,
                 depth,
             )
-            if len(outputs) != 1 and class_name not in MODEL_CLASSES:
-                outputs = outputs[:1]
             current = outputs[0]
         return inputs, [current]
 

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -214,7 +215,7 @@ def _counts(call: Call, rule: LayerRule, outputs) -> _Counts:
     window = guarded(call, rule.window) if rule.window is not None else None
     taps = product(window.kernel) if window is not None else 0  # None: a window not modelled
     return _Counts(
-        _elements(outputs), _elements(call.input_shapes), taps, max(len(call.input_shapes) - 1, 0)
+        _elements(outputs), _elements(call.input_shapes), taps, max(call.operand_count - 1, 0)
     )
 
 
@@ -276,6 +277,14 @@ def _needs_input_gradient(graph: Graph, trainable: set[str]) -> set[str]:
     return result
 
 
+def _lora_merge_macs(node_params: NodeParams) -> int:
+    """MACs of `lora_a @ lora_b` (Keras recomputes the merged kernel in each call)."""
+    factors = {w.name: w.shape for w in node_params.weights if w.name.startswith("lora_")}
+    a = next((shape for name, shape in factors.items() if name.endswith("_a")), None)
+    b = next((shape for name, shape in factors.items() if name.endswith("_b")), None)
+    return math.prod(a) * b[-1] if a and b else 0
+
+
 def count_compute(
     graph: Graph,
     shapes: ShapeResult,
@@ -308,6 +317,12 @@ def count_compute(
             continue
         work = elementwise(call, rule, outputs)
         notes: list[str] = []
+        lora = _lora_merge_macs(params[node.name])
+        if lora:
+            warnings.append(
+                f"{node.name}: LoRA adds its low-rank update to the kernel on every call "
+                f"({lora:,} MACs per call, not per sample): not included in its MACs/FLOPs"
+            )
         if work.missing:
             notes.append(f"no FLOP-table row for {', '.join(work.missing)}")
             warnings.append(

@@ -56,7 +56,7 @@ def dtype_bytes(dtype: str) -> int | None:
 @dataclass(frozen=True)
 class NodeMemory:
     weight_bytes: Dim
-    activation_bytes: Dim  # all outputs of the node, per sample
+    activation_bytes: Dim  # all outputs of the node, for the whole batch
     output_bytes: tuple[Dim, ...]
 
 

@@ -42,6 +42,7 @@ from typing import Any
 from cnncost.ir import Graph, Node
 from cnncost.layers import Call, rule_for
 from cnncost.layers.base import Window, guarded, is_int, spatial_axes
+from cnncost.layers.layout import input_data_formats
 from cnncost.passes.shapes import ShapeResult
 
 MAX_PERIOD = 4096  # periodic maps longer than this (absurd upsampling chains) become unknown
@@ -370,47 +371,103 @@ class NodeReceptiveField:
         return self.state if isinstance(self.state, Local) else None
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON value: the keys of RF_KEYS, in that order, on every row (null where absent)."""
         state = self.state
+        none = [None] * len(self.input_size)
         if isinstance(state, Unknown):
-            none = [None] * len(self.input_size)
-            return {
-                "size": none,
-                "jump": none,
-                "start": none,
-                "effective_padding": none,
-                "global": None,
-                "aligned": None,
-                "exact": False,
-                "reason": state.reason,
-                "local": None,
-            }
+            return _row(
+                size=none,
+                jump=none,
+                start=none,
+                effective_padding=none,
+                size_min=none,
+                size_max=none,
+                interior=none,
+                exact=False,
+                reason=state.reason,
+            )
         if isinstance(state, Global) or state.gated:
-            none = [None] * len(self.input_size)
-            return {
-                "size": list(self.input_size),
-                "jump": none,
-                "start": none,
-                "effective_padding": none,
-                "global": True,
-                "aligned": True if isinstance(state, Global) else state.aligned,
-                "exact": True,
-                "local": _local_dict(state) if isinstance(state, Local) else None,
-            }
-        return {**_local_dict(state), "global": False, "aligned": state.aligned, "exact": True}
+            whole = list(self.input_size)
+            return _row(
+                size=whole,
+                jump=none,
+                start=none,
+                effective_padding=none,
+                size_min=whole,
+                size_max=whole,
+                interior=none,
+                is_global=True,
+                aligned=True if isinstance(state, Global) else state.aligned,
+                exact=True,
+                local=_local_dict(state) if isinstance(state, Local) else None,
+            )
+        return _local_dict(state)
+
+
+RF_KEYS = (
+    "size",
+    "jump",
+    "start",
+    "effective_padding",
+    "size_min",
+    "size_max",
+    "interior",
+    "global",
+    "aligned",
+    "exact",
+    "reason",
+    "local",
+)
+
+
+def _row(
+    *,
+    size: list,
+    jump: list,
+    start: list,
+    effective_padding: list,
+    size_min: list,
+    size_max: list,
+    interior: list,
+    is_global: bool | None = None,
+    aligned: bool | None = None,
+    exact: bool,
+    reason: str | None = None,
+    local: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One receptive-field value with every key of RF_KEYS, in that order."""
+    values = (
+        size,
+        jump,
+        start,
+        effective_padding,
+        size_min,
+        size_max,
+        interior,
+        is_global,
+        aligned,
+        exact,
+        reason,
+        local,
+    )
+    return dict(zip(RF_KEYS, values, strict=True))
 
 
 def _local_dict(state: Local) -> dict[str, Any]:
+    """The local RF (for a gated state: the one that ignores the global gates)."""
     maps = state.maps
-    return {
-        "size": [m.size_max for m in maps],
-        "jump": [_number(m.jump) for m in maps],
-        "start": [_number(m.start) for m in maps],
-        "effective_padding": [m.effective_padding for m in maps],
-        "size_min": [m.size_min for m in maps],
-        "size_max": [m.size_max for m in maps],
-        "interior": [list(m.interior) if m.interior else None for m in maps],
-        **({"local": None} if not state.gated else {}),
-    }
+    return _row(
+        size=[m.size_max for m in maps],
+        jump=[_number(m.jump) for m in maps],
+        start=[_number(m.start) for m in maps],
+        effective_padding=[m.effective_padding for m in maps],
+        size_min=[m.size_min for m in maps],
+        size_max=[m.size_max for m in maps],
+        interior=[list(m.interior) if m.interior else None for m in maps],
+        is_global=False,
+        aligned=state.aligned,
+        exact=True,
+    )
 
 
 def _number(value: Fraction | None) -> int | float | str | None:
@@ -467,14 +524,9 @@ def _left_padding(window: Window, index: int, n) -> int | None:
     raise ValueError(f"unknown padding {padding!r}")
 
 
-def _data_format(graph: Graph) -> str:
-    formats = {n.config.get("data_format") for n in graph.nodes} - {None}
-    return "channels_first" if formats == {"channels_first"} else "channels_last"
-
-
 def receptive_fields(graph: Graph, shapes: ShapeResult) -> ReceptiveFieldResult:
     """The receptive field of every node with respect to every model input."""
-    fmt = _data_format(graph)
+    formats = input_data_formats(graph)
     input_names = [ref.node for ref in graph.inputs]
     initial: dict[str, tuple[tuple[int, ...], tuple[Any, ...]] | None] = {}
     for name in input_names:
@@ -482,7 +534,7 @@ def receptive_fields(graph: Graph, shapes: ShapeResult) -> ReceptiveFieldResult:
         if shape is None or len(shape) < 3:
             initial[name] = None
         else:
-            axes = spatial_axes(len(shape), fmt)
+            axes = spatial_axes(len(shape), formats[name])
             initial[name] = (axes, tuple(shape[a] for a in axes))
     states: dict[str, dict[str, State | None]] = {}
     warnings: list[str] = []
@@ -502,7 +554,11 @@ def receptive_fields(graph: Graph, shapes: ShapeResult) -> ReceptiveFieldResult:
             if not present:
                 per_input[name] = None
                 continue
-            per_input[name] = _transfer(node, name, present, shapes, warnings)
+            state = _transfer(node, name, present, shapes, warnings)
+            if isinstance(state, Unknown) and not any(s is state for _, s in present):
+                # Warn where an unknown RF starts; the layers after it inherit its reason.
+                warnings.append(f"{node.name}: receptive field of {name!r} unknown: {state.reason}")
+            per_input[name] = state
         states[node.name] = per_input
     nodes = {
         node.name: {
@@ -517,6 +573,9 @@ def receptive_fields(graph: Graph, shapes: ShapeResult) -> ReceptiveFieldResult:
 
 
 def _transfer(node: Node, input_name: str, present, shapes: ShapeResult, warnings) -> State:
+    unknown = next((s for _, s in present if isinstance(s, Unknown)), None)
+    if unknown is not None:
+        return unknown  # unknown upstream stays unknown, for the reason given there
     rule = rule_for(node)
     if rule is None:
         return Unknown(f"unsupported layer class {node.class_name!r}")
@@ -527,8 +586,6 @@ def _transfer(node: Node, input_name: str, present, shapes: ShapeResult, warning
     if len(states) > 1:
         return Unknown(f"{node.class_name} mixes several tensors that depend on the input")
     state = present[0][1]
-    if isinstance(state, Unknown):
-        return state
     kind = rule.rf
     if kind == "input":
         return state
@@ -554,7 +611,9 @@ def _transfer(node: Node, input_name: str, present, shapes: ShapeResult, warning
 def _window(node: Node, state: Local, node_shapes, in_shape, out_shape, rule) -> State:
     window = guarded(Call(node, node_shapes.inputs), rule.window)
     if window is None:
-        return Unknown(f"{node.class_name}: this configuration is not modelled")
+        interpolation = node.config.get("interpolation")
+        detail = f" (interpolation {interpolation!r})" if interpolation else ""
+        return Unknown(f"{node.class_name}: this configuration{detail} is not modelled")
     axes = tuple(a % len(in_shape) for a in window.axes)
     if axes != state.axes:
         return Unknown(f"{node.class_name} slides over axes {list(axes)}, not the spatial ones")
@@ -617,7 +676,6 @@ def _merge(node: Node, input_name: str, present, node_shapes, warnings) -> State
                 if merged.aligned is False
                 else "alignment depends on the unknown input size (give the input shape)"
             )
-            warnings.append(f"{node.name}: receptive field of {input_name!r} unknown: {reason}")
             return Unknown(reason)
         if merged.aligned is False:
             aligned = False

@@ -24,7 +24,20 @@ The overhead is paid once per kernel-group: forward, input gradient, weight grad
 peak); the memory term is not one (caches, fusion and views can avoid the traffic), so a
 measured time below `floor_s` is impossible, one below `time` merely beats the model.
 The whole model's latency is the sum over its layers (layers run one after another), plus the
-device's `call_overhead_s` once (one compiled call of the model / train step).
+device's `call_overhead_s` once (one compiled call of the model; `train_call_overhead_s` for a
+train step).
+
+Per-layer-kind efficiency (`DeviceProfile.efficiency`, measured by `cnncost calibrate --kinds`):
+each layer has one kind (`layer_kind`, from its registry rule), and a kind's factors e (efficiency),
+b (backward efficiency), o (overhead per layer) and t (overhead per kernel-group of a training
+step) turn the raw roofline into the predicted time:
+
+    inference time = max(compute, memory) / e + o
+    training time  = forward / e + (train - forward) / (e * b) + calls * t
+
+where `forward` and `train` are the raw roofline terms max(compute, memory) of the forward call and
+of the whole training work. `floor_s` stays `flops / peak` on the raw peak: the factors describe
+how fast a kind usually runs, never a bound, so the impossible-measurement check is unchanged.
 """
 
 from __future__ import annotations
@@ -32,13 +45,49 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cnncost.devices import DeviceProfile
-from cnncost.ir import Graph
+from cnncost.devices import DeviceProfile, KindFactors
+from cnncost.ir import Graph, Node
+from cnncost.layers import rule_for
 from cnncost.passes.compute import ComputeResult, _needs_input_gradient, _trainable_layers
 from cnncost.passes.memory import MemoryResult
 from cnncost.passes.params import NodeParams
 
 ADAM_UPDATE_ACCESSES = 7  # read w, g, m, v; write w, m, v
+
+# Layer kinds with their own efficiency factors. "matmul": convolutions (not depthwise), Dense,
+# EinsumDense, attention: dense multiply-accumulate. "depthwise": one filter per input channel
+# (DepthwiseConv, a grouped Conv with one filter per group). "pooling": windowed and
+# global pooling. "elementwise": every other layer with per-element arithmetic (activations,
+# normalizations, merges, rescaling, resizing). "other": no arithmetic (reshapes, padding,
+# cropping, dropout at inference): a copy or a view.
+MATMUL, DEPTHWISE, POOLING, ELEMENTWISE, OTHER = (
+    "matmul",
+    "depthwise",
+    "pooling",
+    "elementwise",
+    "other",
+)
+KINDS = (MATMUL, DEPTHWISE, POOLING, ELEMENTWISE, OTHER)
+_MAC_COSTS = frozenset({"conv", "dense", "attention"})
+_POOLING_COSTS = frozenset({"max_pool", "avg_pool", "global_max_pool", "global_avg_pool"})
+_DEPTHWISE_CLASSES = frozenset({"DepthwiseConv1D", "DepthwiseConv2D"})
+
+
+def layer_kind(node: Node) -> str:
+    """The efficiency kind of a layer, from its registry rule's `cost` key (the one place that
+    classifies); a layer without a rule (unsupported or plugin-less) is "other"."""
+    rule = rule_for(node)
+    cost = rule.cost if rule is not None else None
+    if cost in _MAC_COSTS:
+        groups = node.config.get("groups", 1)
+        filters = node.config.get("filters")
+        grouped_depthwise = isinstance(groups, int) and groups > 1 and groups == filters
+        return DEPTHWISE if node.class_name in _DEPTHWISE_CLASSES or grouped_depthwise else MATMUL
+    if cost in _POOLING_COSTS:
+        return POOLING
+    if cost is not None:
+        return ELEMENTWISE
+    return OTHER
 
 
 @dataclass(frozen=True)
@@ -75,9 +124,84 @@ def roofline_time(
 
 
 @dataclass(frozen=True)
+class KindRoofline:
+    """A raw roofline evaluation scaled by a layer kind's factors (see the module docstring).
+
+    `raw` is the roofline at the device's peak and bandwidth (its `floor_s` is the hard bound);
+    `forward_raw_s` is the raw max(compute, memory) of the forward call alone, the part of a
+    training step that runs at the forward efficiency (equal to the raw time for inference).
+    """
+
+    raw: Roofline
+    factors: KindFactors
+    forward_raw_s: float
+    calls: int  # kernel-groups: 1 for inference; forward, gradients and update for training
+    per_call_s: float  # the kind's overhead per kernel-group
+
+    @property
+    def overhead_s(self) -> float:
+        return self.calls * self.per_call_s
+
+    @property
+    def work_s(self) -> float:
+        """The raw roofline work time, max(compute, memory), before factors and overheads."""
+        return max(self.raw.compute_s, self.raw.memory_s)
+
+    @property
+    def flops(self) -> int:
+        return self.raw.flops
+
+    @property
+    def bytes_moved(self) -> int:
+        return self.raw.bytes_moved
+
+    @property
+    def bound(self) -> str:
+        return self.raw.bound
+
+    @property
+    def intensity(self) -> float | None:
+        return self.raw.intensity
+
+    @property
+    def floor_s(self) -> float:
+        return self.raw.floor_s
+
+    @property
+    def time_s(self) -> float:
+        work = self.work_s
+        forward = min(self.forward_raw_s, work)
+        e, b = self.factors.efficiency, self.factors.backward_efficiency
+        return forward / e + (work - forward) / (e * b) + self.overhead_s
+
+
+def kind_time(
+    flops: int,
+    bytes_moved: int,
+    forward_raw_s: float | None,
+    peak_flops: float,
+    bandwidth: float,
+    factors: KindFactors,
+    calls: int,
+    device_overhead_s: float,
+) -> KindRoofline:
+    """The roofline of `flops`/`bytes_moved` scaled by `factors`; `forward_raw_s` None means
+    all of it is forward work (inference), otherwise it is a training step. `calls`
+    kernel-groups each pay the kind's overhead (training: its train overhead; the device's
+    when the kind has none)."""
+    raw = roofline_time(flops, bytes_moved, peak_flops, bandwidth)
+    per_call = device_overhead_s if factors.overhead_s is None else factors.overhead_s
+    if forward_raw_s is not None and factors.train_overhead_s is not None:
+        per_call = factors.train_overhead_s
+    forward = max(raw.compute_s, raw.memory_s) if forward_raw_s is None else forward_raw_s
+    return KindRoofline(raw, factors, forward, calls, per_call)
+
+
+@dataclass(frozen=True)
 class NodeRoofline:
-    inference: Roofline | None  # None for InputLayer rows and unknown (symbolic) sizes
-    training: Roofline | None
+    inference: KindRoofline | None  # None for InputLayer rows and unknown (symbolic) sizes
+    training: KindRoofline | None
+    kind: str | None = None  # the layer's efficiency kind (KINDS)
 
 
 @dataclass(frozen=True)
@@ -130,7 +254,7 @@ def roofline(
         ]
         if any(v is None for v in values):
             unknown.append(node.name)
-            nodes[node.name] = NodeRoofline(None, None)
+            nodes[node.name] = NodeRoofline(None, None, layer_kind(node))
             continue
         flops, train_flops = work.flops * batch, work.train_flops * batch
         w, out, inp = mem.weight_bytes, mem.activation_bytes, sum(in_bytes)
@@ -144,10 +268,14 @@ def roofline(
         if node.name in trainable:
             train_bytes += out + inp + tw + ADAM_UPDATE_ACCESSES * tw
             calls += 2
-        nodes[node.name] = NodeRoofline(
-            roofline_time(flops, forward, peak, bandwidth, overhead),
-            roofline_time(train_flops, train_bytes, peak, bandwidth, calls * overhead),
+        kind = layer_kind(node)
+        factors = device.factors(kind)
+        inference = kind_time(flops, forward, None, peak, bandwidth, factors, 1, overhead)
+        forward_raw = max(inference.raw.compute_s, inference.raw.memory_s)
+        training = kind_time(
+            train_flops, train_bytes, forward_raw, peak, bandwidth, factors, calls, overhead
         )
+        nodes[node.name] = NodeRoofline(inference, training, kind)
     warnings = []
     if unknown:
         warnings.append(
@@ -158,7 +286,9 @@ def roofline(
     def total(kind: str, attr: str) -> float | None:
         if unknown:
             return None
-        call = device.call_overhead_s if attr == "time_s" else 0.0
+        call = 0.0
+        if attr == "time_s":
+            call = device.call_overhead_s if kind == "inference" else device.train_call_s
         return call + sum(
             getattr(getattr(n, kind), attr) for n in nodes.values() if getattr(n, kind)
         )

@@ -33,6 +33,7 @@ HEADERS = {
     "latency_s": "Pred. time",
     "floor_s": "Floor",
     "train_latency_s": "Pred. train",
+    "layer_kind": "Kind",
 }
 
 
@@ -111,16 +112,12 @@ def cell_text(column: str, value: Any, units: str) -> str:
 def title(data: Mapping[str, Any]) -> str:
     model = data["model"]
     inputs = ", ".join(f"{t['name']} {shape_text(t['shape'])}" for t in model["inputs"])
+    # the device's numbers are in the line below the table; empty settings are left out
+    in_device_line = {"peak_flops", "bandwidth", "overhead_s", "call_overhead_s"}
     conventions = ", ".join(
         f"{k}={v}"
         for k, v in data["conventions"].items()
-        if k
-        not in (
-            "peak_flops",
-            "bandwidth",
-            "overhead_s",
-            "call_overhead_s",
-        )  # in the device line below
+        if k not in in_device_line and v not in ({}, None, [])
     )
     return f"{model['name']} ({model['source']})\ninput {inputs}; {conventions}"
 
@@ -199,6 +196,10 @@ def render_table(
             justify="right" if numeric else "left",
             overflow="fold",
             no_wrap=numeric,
+            # the first column names the row: never squeeze it to nothing
+            min_width=min(12, max((len(str(row.get(column, ""))) for row in view.rows), default=4))
+            if index == 0
+            else None,
         )
     for row in view.rows:
         status = row.get("status")

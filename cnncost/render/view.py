@@ -30,6 +30,8 @@ SUMMABLE = (
 DEFAULT_COLUMNS = ("name", "type", "output_shape", "params", "macs", "flops", "receptive_field")
 # With --device the rows carry roofline fields; the default view then trades the shape/RF columns
 # for them, so that it still fits an 80-column terminal (`--columns` shows any mix).
+# --by-type: every summable field would not fit 80 columns; --columns shows the others.
+BY_TYPE_COLUMNS = ("type", "count", "params", "macs", "flops", "train_flops", "latency_s")
 ROOFLINE_COLUMNS = (
     "name",
     "type",
@@ -133,7 +135,7 @@ def make_view(
             raise CnnCostError(f"unknown column {unknown[0]!r}; available: {', '.join(available)}")
         chosen = tuple(columns)
     elif group_by_type:
-        chosen = tuple(c for c in ("type", "count", *SUMMABLE) if c in available)
+        chosen = tuple(c for c in BY_TYPE_COLUMNS if c in available)
     else:
         defaults = ROOFLINE_COLUMNS if "latency_s" in available else DEFAULT_COLUMNS
         chosen = tuple(c for c in defaults if c in available)

@@ -27,6 +27,7 @@ class Table:
     declared_count: int
     columns: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
+    line_numbers: tuple[int, ...] = ()  # 1-based line of each row in the file
 
     @property
     def count_matches(self) -> bool:
@@ -62,21 +63,24 @@ def split_row(line: str, n_columns: int) -> tuple[str, ...]:
 
 def parse_table(text: str, path: str = "<text>") -> Table:
     """Parse the count line, the header line and the rows of one annotation file."""
-    lines = [line for line in text.splitlines() if line.strip()]
+    # (line number, text) of the non-blank lines: numbers are the file's, blank lines counted
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
     if len(lines) < 2:
         raise DataError(f"{path}: expected a count line and a header line")
     try:
-        declared = int(lines[0].strip())
+        declared = int(lines[0][1].strip())
     except ValueError:
-        raise DataError(f"{path}: first line should be a row count, got {lines[0]!r}") from None
-    columns = tuple(lines[1].split())
+        raise DataError(
+            f"{path}:{lines[0][0]}: first line should be a row count, got {lines[0][1]!r}"
+        ) from None
+    columns = tuple(lines[1][1].split())
     rows = []
-    for number, line in enumerate(lines[2:], start=3):
+    for number, line in lines[2:]:
         try:
             rows.append(split_row(line, len(columns)))
         except ValueError as exc:
             raise DataError(f"{path}:{number}: {exc}") from None
-    return Table(path, declared, columns, tuple(rows))
+    return Table(path, declared, columns, tuple(rows), tuple(n for n, _ in lines[2:]))
 
 
 def read_table(path: Path, expected_columns: tuple[str, ...]) -> Table:
@@ -91,24 +95,47 @@ def read_table(path: Path, expected_columns: tuple[str, ...]) -> Table:
 
 def parse_categories(table: Table) -> tuple[Category, ...]:
     cats = []
-    for index, (name, ctype) in enumerate(table.rows, start=1):
-        cats.append(Category(index, name, _int(ctype, table.path)))
+    numbers = table.line_numbers or tuple(range(3, 3 + len(table.rows)))
+    for index, (number, (name, ctype)) in enumerate(zip(numbers, table.rows, strict=True), 1):
+        cats.append(Category(index, name, _int(ctype, table.path, number)))
     return tuple(cats)
 
 
+def by_image(table: Table) -> dict[str, tuple[int, tuple[str, ...]]]:
+    """image name -> (line, the row's other fields); an image listed twice is an error (the
+    second row would silently replace the first)."""
+    out: dict[str, tuple[int, tuple[str, ...]]] = {}
+    numbers = table.line_numbers or tuple(range(3, 3 + len(table.rows)))
+    for number, (name, *values) in zip(numbers, table.rows, strict=True):
+        if name in out:
+            raise DataError(
+                f"{table.path}:{number}: {name} is listed again (first at line {out[name][0]})"
+            )
+        out[name] = (number, tuple(values))
+    return out
+
+
 def parse_category_labels(table: Table) -> dict[str, int]:
-    return {name: _int(label, table.path) for name, label in table.rows}
+    return {
+        name: _int(label, table.path, number)
+        for name, (number, (label,)) in by_image(table).items()
+    }
 
 
 def parse_bboxes(table: Table) -> dict[str, BBox]:
-    return {row[0]: BBox(*(_int(v, table.path) for v in row[1:])) for row in table.rows}
+    return {
+        name: BBox(*(_int(v, table.path, number) for v in values))
+        for name, (number, values) in by_image(table).items()
+    }
 
 
 def parse_partition(table: Table) -> dict[str, str]:
     out = {}
-    for name, status in table.rows:
+    for name, (number, (status,)) in by_image(table).items():
         if status not in SPLIT_NAMES:
-            raise DataError(f"{table.path}: unknown evaluation_status {status!r} for {name}")
+            raise DataError(
+                f"{table.path}:{number}: unknown evaluation_status {status!r} for {name}"
+            )
         out[name] = status
     return out
 
@@ -120,8 +147,9 @@ def find_anno_dir(root: Path) -> Path:
     raise DataError(f"{root}: no Anno/ or Anno_coarse/ folder (is this the DeepFashion root?)")
 
 
-def _int(text: str, path: str) -> int:
+def _int(text: str, path: str, line: int | None = None) -> int:
     try:
         return int(text)
     except ValueError:
-        raise DataError(f"{path}: expected an integer, got {text!r}") from None
+        where = f"{path}:{line}" if line else path
+        raise DataError(f"{where}: expected an integer, got {text!r}") from None

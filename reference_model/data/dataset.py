@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from ..errors import DataError
 from . import annotations as A
@@ -39,8 +41,9 @@ class Dataset:
     categories: tuple[A.Category, ...]
     samples: tuple[Sample, ...]
     listed: int  # rows in list_category_img.txt
-    category_counts: dict[int, int]  # images listed per official category (before skipping)
-    skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
+    # images listed per official category (before skipping); read-only, as the record is frozen
+    category_counts: Mapping[int, int]
+    skipped: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     warnings: tuple[str, ...] = ()
 
 
@@ -71,8 +74,8 @@ def load_dataset(root: str | Path, check_images: bool = True) -> Dataset:
     labels_t = A.read_table(anno / "list_category_img.txt", ("image_name", "category_label"))
     categories = A.parse_categories(cats_t)
     img_labels = A.parse_category_labels(labels_t)
-    bboxes = _optional(anno / "list_bbox.txt", ("image_name", "x_1", "y_1", "x_2", "y_2"))
-    bboxes = A.parse_bboxes(bboxes) if bboxes else {}
+    bbox_t = _optional(anno / "list_bbox.txt", ("image_name", "x_1", "y_1", "x_2", "y_2"))
+    bboxes = A.parse_bboxes(bbox_t) if bbox_t else {}
     part_t = _optional(
         root / "Eval" / "list_eval_partition.txt", ("image_name", "evaluation_status")
     )
@@ -80,8 +83,8 @@ def load_dataset(root: str | Path, check_images: bool = True) -> Dataset:
 
     warnings = [
         f"{t.path}: declares {t.declared_count} rows, has {len(t.rows)}"
-        for t in (cats_t, labels_t)
-        if not t.count_matches
+        for t in (cats_t, labels_t, bbox_t, part_t)
+        if t is not None and not t.count_matches
     ]
     ids = {c.id for c in categories}
     skipped: Counter[str] = Counter()
@@ -104,8 +107,8 @@ def load_dataset(root: str | Path, check_images: bool = True) -> Dataset:
         categories,
         tuple(samples),
         len(img_labels),
-        dict(Counter(img_labels.values())),
-        dict(skipped),
+        MappingProxyType(dict(Counter(img_labels.values()))),
+        MappingProxyType(dict(skipped)),
         tuple(warnings),
     )
 
@@ -177,6 +180,15 @@ def keep_fraction(ds: Dataset, fraction: float, seed: int) -> tuple[bool, ...]:
     if not 0 < fraction <= 1:
         raise DataError(f"--fraction must be in (0, 1], got {fraction}")
     return tuple(fraction >= 1 or unit_hash(seed + 1, s.name) < fraction for s in ds.samples)
+
+
+def used_splits(
+    ds: Dataset, method: str, seed: int = 0, fraction: float = 1.0
+) -> tuple[str | None, ...]:
+    """Each sample's split, None where `--fraction` leaves it out (as `train` and `scan` use)."""
+    splits = assign_splits(ds, method, seed)
+    keep = keep_fraction(ds, fraction, seed)
+    return tuple(s if k else None for s, k in zip(splits, keep, strict=True))
 
 
 def summary(ds: Dataset, labels: Labels, splits: tuple[str | None, ...]) -> dict:

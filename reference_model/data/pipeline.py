@@ -7,6 +7,8 @@ the seed's architecture with nothing prepended.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,6 +32,7 @@ class PipelineConfig:
     # "area-like" antialiased bilinear by default: DeepFashion images are ~300 px and shrink
     # to the model size, where nearest neighbour (Keras 2's default, the seed's) aliases.
     resize: str = "bilinear"  # "bilinear" (antialiased) or "nearest"
+    repeat: bool = False  # repeat (after the shuffle) for a fixed number of steps per epoch
 
 
 def box_tuple(box: BBox | None) -> tuple[int, int, int, int]:
@@ -63,6 +66,38 @@ def crop_to_box(image, box):
     return tf.cond(valid, lambda: image[y1:y2, x1:x2, :], lambda: image)
 
 
+def cache_key(
+    files: Sequence[str],
+    labels: Sequence[int],
+    boxes: Sequence[tuple[int, int, int, int]],
+    cfg: PipelineConfig,
+) -> str:
+    """A hash of everything that decides the cached elements: tf.data reads an existing cache
+    file as it is, whatever the dataset now holds, so a cache file is named after this."""
+    content = {
+        "files": list(files),
+        "labels": [int(v) for v in labels],
+        "boxes": [[int(v) for v in b] for b in boxes],
+        "image_size": [int(v) for v in cfg.image_size],
+        "crop": cfg.crop,
+        "resize": cfg.resize,
+        "ignore_errors": cfg.ignore_errors,
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cache_file(
+    files: Sequence[str],
+    labels: Sequence[int],
+    boxes: Sequence[tuple[int, int, int, int]],
+    cfg: PipelineConfig,
+) -> str | None:
+    """The cache tf.data uses: None (none), "" (in memory), or `<cache>.<key>` (a file)."""
+    if not cfg.cache:
+        return cfg.cache
+    return f"{cfg.cache}.{cache_key(files, labels, boxes, cfg)}"
+
+
 def make_dataset(
     files: Sequence[str],
     labels: Sequence[int],
@@ -83,11 +118,14 @@ def make_dataset(
     )
     if cfg.ignore_errors:
         ds = ds.ignore_errors()
-    if cfg.cache is not None:
-        ds = ds.cache(cfg.cache)
+    cache = cache_file(files, labels, boxes, cfg)
+    if cache is not None:
+        ds = ds.cache(cache)
     if cfg.shuffle:
         # Shuffle after the cache so each epoch sees a new order of the cached images.
         ds = ds.shuffle(min(len(files), 10_000), seed=cfg.seed, reshuffle_each_iteration=True)
+    if cfg.repeat:
+        ds = ds.repeat()  # each pass is reshuffled; batches may span two passes
     ds = ds.batch(cfg.batch_size)
     ds = ds.map(
         lambda x, y: (tf.cast(x, tf.float32) / 255.0, y), num_parallel_calls=tf.data.AUTOTUNE

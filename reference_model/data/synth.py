@@ -131,13 +131,21 @@ def _rows(header: str, rows: list[str]) -> str:
 
 
 def write_synthetic(out: str | Path, spec: SynthSpec = SynthSpec()) -> SynthResult:
-    from PIL import Image  # lazily: only `synth` needs Pillow
-
     if not 16 <= spec.min_size <= spec.max_size:
         raise UsageError(
             f"image sizes must satisfy 16 <= min ({spec.min_size}) <= max ({spec.max_size})"
         )
     out = Path(out)
+    try:
+        return _write(out, spec)
+    except OSError as exc:  # a folder that cannot be made or written (read-only, /proc, ...)
+        where = exc.filename or out
+        raise UsageError(f"cannot write the dataset to {out}: {where}: {exc.strerror}") from None
+
+
+def _write(out: Path, spec: SynthSpec) -> SynthResult:
+    from PIL import Image  # lazily: only `synth` needs Pillow
+
     rng, nprng = random.Random(spec.seed), np.random.default_rng(spec.seed)
     chosen = non_empty_categories()[: max(1, min(spec.classes, 46))]
     cat_rows, img_rows, bbox_rows, part_rows = [], [], [], []

@@ -58,6 +58,13 @@ ROWS = [
     ("dense_nd", [(5, 6, 7)], single(layers.Dense(3))),
     ("einsum_dense", [(5, 7)], single(layers.EinsumDense("abc,cd->abd", (5, 4), bias_axes="d"))),
     ("embedding", [(6,)], single(layers.Embedding(50, 8))),
+    ("embedding_lora", [(6,)], single(layers.Embedding(50, 8, lora_rank=3))),
+    ("dense_lora", [(5, 7)], single(layers.Dense(4, lora_rank=2))),
+    (
+        "einsum_dense_lora",
+        [(5, 7)],
+        single(layers.EinsumDense("abc,cd->abd", (5, 4), bias_axes="d", lora_rank=2)),
+    ),
     ("batchnorm", [(5, 5, 3)], single(layers.BatchNormalization())),
     ("batchnorm_axis1", [(3, 5, 5)], single(layers.BatchNormalization(axis=1, center=False))),
     ("layernorm", [(5, 6)], single(layers.LayerNormalization())),
@@ -106,6 +113,13 @@ ROWS = [
     ),
     ("ops_add", [(5, 3), (5, 3)], lambda xs: keras.ops.add(xs[0], xs[1])),
     ("ops_multiply", [(5, 3), (1, 3)], lambda xs: keras.ops.multiply(xs[0], xs[1])),
+    ("ops_concatenate", [(4, 6, 3), (4, 6, 2)], lambda xs: keras.ops.concatenate(xs, axis=-1)),
+    ("ops_reshape", [(4, 6, 5)], lambda xs: keras.ops.reshape(xs[0], (-1, 4 * 6 * 5))),
+    ("ops_transpose", [(4, 6, 5)], lambda xs: keras.ops.transpose(xs[0], (0, 3, 1, 2))),
+    ("ops_mean", [(4, 6, 5)], lambda xs: keras.ops.mean(xs[0], axis=(1, 2), keepdims=True)),
+    ("ops_sum", [(4, 6, 5)], lambda xs: keras.ops.sum(xs[0], axis=-1)),
+    ("ops_max", [(4, 6, 5)], lambda xs: keras.ops.max(xs[0], axis=1)),
+    ("ops_min", [(4, 6, 5)], lambda xs: keras.ops.min(xs[0], axis=(1, 2, 3))),
 ]
 
 

@@ -24,3 +24,36 @@ def test_nested_model_called_twice_shares_its_weights(tmp_path):
     assert rows["inner:1/conv"].params == 0  # the second call reuses the first call's kernel
     assert rows["inner:1/conv"].macs == rows["inner/conv"].macs == 6 * 6 * 3 * 3 * 3 * 4
     assert report.totals["params"] == model.count_params()
+
+
+def nested_functional(calls: int):
+    """A functional model (its own InputLayer, a branch and a merge) inside another, called
+    `calls` times: the inner graph is joined to each call's tensor, its InputLayer is no row."""
+    keras = pytest.importorskip("keras")
+    from keras import layers
+
+    inner_input = keras.Input((8, 8, 3), name="inner_input")
+    a = layers.Conv2D(4, 3, padding="same", name="conv")(inner_input)
+    b = layers.BatchNormalization(name="bn")(a)
+    inner = keras.Model(inner_input, layers.Add(name="add")([a, b]), name="block")
+    inputs = [keras.Input((8, 8, 3), name=f"image_{i}") for i in range(calls)]
+    outputs = [inner(x) for x in inputs]
+    merged = outputs[0] if calls == 1 else layers.Concatenate(name="cat")(outputs)
+    head = layers.Dense(2, name="head")(layers.GlobalAveragePooling2D(name="gap")(merged))
+    return keras.Model(inputs, head, name="outer")
+
+
+@pytest.mark.parametrize("calls", [1, 2])
+@pytest.mark.parametrize("path", ["file", "live"])
+def test_nested_functional_model_keras_parity(tmp_path, calls, path):
+    from support.keras_reference import assert_parity, keras_rows, write_config_only
+
+    import cnncost
+
+    model = nested_functional(calls)
+    source = write_config_only(model, tmp_path / "m.keras") if path == "file" else model
+    report = cnncost.analyze(source)
+    assert "block/inner_input" not in keras_rows(model)
+    assert_parity(report, model)
+    names = [row.name for row in report.layers]
+    assert "block/conv" in names and ("block:1/conv" in names) == (calls == 2)

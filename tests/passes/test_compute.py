@@ -358,3 +358,47 @@ def test_attention_macs_equal_einsum_count(heads, key_dim, value_dim, tq, tk, dq
     )
     assert macs == expected
     assert outputs == ((None, tq, dq),)
+
+
+def test_a_scalar_operand_counts_like_a_tensor_operand(tmp_path):
+    """`x * 2.0` does one multiply per element: the literal is an operand, not nothing."""
+    import keras
+    from support.keras_reference import write_config_only
+
+    from cnncost.analysis import analyze
+
+    x = keras.Input((8, 8, 4))
+    y = keras.ops.add(keras.ops.multiply(x, 2.0), 1.0)
+    report = analyze(write_config_only(keras.Model(x, y), tmp_path / "m.keras"))
+    flops = {row.type: row.extra["flops"] for row in report.layers}
+    assert flops["Multiply"] == flops["Add"] == 8 * 8 * 4
+
+
+def test_lora_merge_cost_is_named_not_silently_added(tmp_path):
+    import keras
+    from support.keras_reference import write_config_only
+
+    from cnncost.analysis import analyze
+
+    x = keras.Input((5, 7))
+    model = keras.Model(x, keras.layers.Dense(4, lora_rank=2, name="adapted")(x))
+    report = analyze(write_config_only(model, tmp_path / "m.keras"))
+    row = next(r for r in report.layers if r.name == "adapted")
+    assert row.macs == 5 * 7 * 4  # the matmul with the (merged) kernel, per sample
+    assert row.trainable_params == 7 * 2 + 2 * 4 + 4 and row.non_trainable_params == 7 * 4
+    assert any("adapted" in w and f"{7 * 2 * 4:,} MACs per call" in w for w in report.warnings)
+
+
+def test_reductions_cost_one_op_per_reduced_element(tmp_path):
+    import keras
+    from support.keras_reference import write_config_only
+
+    from cnncost.analysis import analyze
+
+    x = keras.Input((4, 6, 5))
+    mean = keras.ops.mean(x, axis=(1, 2), keepdims=True)
+    total = keras.ops.sum(x, axis=-1)
+    report = analyze(write_config_only(keras.Model(x, [mean, total]), tmp_path / "m.keras"))
+    flops = {row.type: row.extra["flops"] for row in report.layers}
+    assert flops["Mean"] == 4 * 6 * 5  # (n - 1) adds + 1 scale for each of the 5 means, n = 24
+    assert flops["Sum"] == 4 * 6 * (5 - 1)  # n - 1 adds for each of the 24 sums, n = 5

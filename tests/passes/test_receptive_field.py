@@ -371,3 +371,83 @@ def test_huge_kernels_and_strides_do_not_loop():
     assert t.interior == (0, -1)
     assert same_left_padding(None, 3, huge) is None  # max(3-s+e,0)//2 takes 0 and 1
     assert same_left_padding(None, 1, huge) == 0
+
+
+# -- layouts, unknowns and the JSON shape -----------------------------------------------------
+
+
+def window_stack(data_format: str):
+    """The same layers in either layout (names fixed, so the two reports' rows match)."""
+    L, kw = layers, {"data_format": data_format}
+    shape = (3, 32, 30) if data_format == "channels_first" else (32, 30, 3)
+    inp = keras.Input(shape, name="image")
+    x = L.Conv2D(8, 3, strides=2, padding="same", name="c1", **kw)(inp)
+    x = L.Conv2D(8, (3, 5), dilation_rate=2, groups=4, name="c2", **kw)(x)
+    x = L.MaxPooling2D(3, strides=2, padding="same", name="pool", **kw)(x)
+    x = L.BatchNormalization(axis=1 if data_format == "channels_first" else -1, name="bn")(x)
+    x = L.DepthwiseConv2D(3, depth_multiplier=2, padding="same", name="dw", **kw)(x)
+    x = L.SeparableConv2D(5, 3, depth_multiplier=3, name="sep", **kw)(x)
+    x = L.Conv2DTranspose(4, 3, strides=2, output_padding=1, padding="same", name="tr", **kw)(x)
+    x = L.GlobalAveragePooling2D(keepdims=True, name="gap", **kw)(x)
+    x = L.Flatten(name="flat")(x)  # Keras writes data_format "channels_last" here either way
+    return keras.Model(inp, L.Dense(3, name="dense")(x))
+
+
+def test_channels_first_receptive_field_equals_its_channels_last_twin(tmp_path):
+    first = analyze_model(window_stack("channels_first"), tmp_path)
+    last = cnncost.analyze(write_config_only(window_stack("channels_last"), tmp_path / "l.keras"))
+    rows_first, rows_last = rf_rows(first), rf_rows(last)
+    assert rows_first == rows_last
+    # spot check against the recurrences: c1 is 3x3 stride 2; c2 a (3, 5) kernel dilated by 2
+    assert rows_first["c1"]["size"] == [3, 3] and rows_first["c1"]["jump"] == [2, 2]
+    assert rows_first["c2"]["size"] == [3 + (2 * (3 - 1)) * 2, 3 + (2 * (5 - 1)) * 2]
+    assert rows_first["dense"]["global"] is True
+    assert not [w for w in first.warnings if "receptive field" in w]
+
+
+def test_unknown_receptive_field_is_warned_where_it_starts(tmp_path):
+    inp = keras.Input((8, 8, 2))
+    x = layers.Conv2D(2, 3, name="conv")(inp)
+    x = layers.UpSampling2D(2, interpolation="bicubic", name="up")(x)
+    x = layers.Conv2D(2, 3, name="after")(x)
+    report = analyze_model(keras.Model(inp, x), tmp_path)
+    rows = rf_rows(report)
+    assert rows["conv"]["exact"] is True
+    for name in ("up", "after"):
+        assert rows[name]["exact"] is False and "bicubic" in rows[name]["reason"]
+    (warning,) = [w for w in report.warnings if "receptive field" in w]
+    assert warning.startswith("up: ") and "'bicubic'" in warning
+
+
+def test_every_receptive_field_has_the_same_keys_in_the_same_order(tmp_path):
+    import json
+
+    from cnncost.passes.receptive_field import RF_KEYS
+    from cnncost.render.json import render_json
+
+    inp = keras.Input((16, 16, 3))
+    x = layers.Conv2D(4, 3, name="conv")(inp)  # local
+    g = layers.GlobalAveragePooling2D(name="gap")(x)  # global
+    gate = layers.Reshape((1, 1, 4))(layers.Dense(4, activation="sigmoid")(g))
+    gated = layers.Multiply(name="gate")([x, gate])  # global, with a local RF
+    unknown = layers.Reshape((14 * 14, 4), name="flat_space")(gated)  # unknown
+    up = layers.UpSampling2D(2, name="up")(x)  # position-dependent sizes
+    model = keras.Model(inp, [unknown, up])
+    data = json.loads(render_json(analyze_model(model, tmp_path)))
+    fields = [
+        rf
+        for row in data["layers"]
+        for rf in (row["receptive_field"] or {}).values()
+        if rf is not None
+    ]
+    kinds = {(rf["global"], rf["exact"], rf["local"] is not None) for rf in fields}
+    assert {
+        (False, True, False),
+        (True, True, False),
+        (True, True, True),
+        (None, False, False),
+    } <= kinds
+    for rf in fields:
+        assert tuple(rf) == RF_KEYS, rf
+        if rf["local"] is not None:
+            assert tuple(rf["local"]) == RF_KEYS

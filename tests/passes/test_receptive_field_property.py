@@ -19,7 +19,7 @@ tf = pytest.importorskip("tensorflow")
 from cnncost.loaders.keras_live import graph_from_model  # noqa: E402
 from cnncost.passes.receptive_field import Local, receptive_fields  # noqa: E402
 from cnncost.passes.shapes import infer_shapes  # noqa: E402
-from cnncost.verify import empirical_regions, probe_model  # noqa: E402
+from cnncost.verify import empirical_regions  # noqa: E402
 
 CHANNELS = 2
 MAX_SIZE = 40
@@ -186,18 +186,19 @@ def test_multiply_with_empty_transposed_units():
     assert check_model(keras.Model(inp, out)) > 0
 
 
-def check_model(model) -> int:
+def check_model(model, data_format: str = "channels_last") -> int:
     """Compare every spatial layer, every unit; returns how many units were compared exactly."""
     graph = graph_from_model(model)
     rf = receptive_fields(graph, infer_shapes(graph))
     input_name = graph.inputs[0].node
-    spatial_in = tuple(model.inputs[0].shape[1:-1])
+    spatial = slice(2, None) if data_format == "channels_first" else slice(1, -1)
+    spatial_in = tuple(model.inputs[0].shape[spatial])
     probes = []
     expected = []
     for layer in model.layers[1:]:
         state = rf.nodes[layer.name][input_name].state
         assert isinstance(state, Local), (layer.name, state)
-        out = tuple(layer.output.shape[1:-1])
+        out = tuple(layer.output.shape[spatial])
         for t in range(max(out)):
             unit = tuple(min(t, n - 1) for n in out)
             probes.append((layer.name, unit))
@@ -205,7 +206,7 @@ def check_model(model) -> int:
     if not probes:
         return 0
     try:
-        measured = empirical_regions(model, probes, probe=probe_model(model), chunk=64)
+        measured = empirical_regions(model, probes, chunk=64, data_format=data_format)
     except tf.errors.InvalidArgumentError:
         # A configuration Keras builds but TF cannot run (e.g. a "same" transposed conv whose
         # output_padding makes ceil(N/s) != n): not a model anyone can use.
@@ -232,6 +233,30 @@ def check_model(model) -> int:
                     regions,
                 )
     return exact
+
+
+def channels_first_model():
+    """Every 2-D window op in channels_first (BN on axis 1, a residual Add), a size whose middle
+    units are interior. Found by review: the layout used to be read as channels_last."""
+    L = keras.layers
+    cf = {"data_format": "channels_first"}
+    inp = keras.Input((CHANNELS, 34, 31))
+    x = L.Conv2D(CHANNELS, 3, strides=2, padding="same", **cf)(inp)
+    x = L.Conv2D(4, (3, 2), dilation_rate=2, groups=2, **cf)(x)
+    x = L.MaxPooling2D(3, strides=2, padding="same", **cf)(x)
+    x = L.BatchNormalization(axis=1)(x)
+    y = L.DepthwiseConv2D(3, padding="same", **cf)(x)
+    x = L.Add()([x, y])
+    x = L.SeparableConv2D(CHANNELS, 3, depth_multiplier=2, **cf)(x)
+    x = L.Conv2DTranspose(CHANNELS, 3, strides=2, output_padding=1, padding="same", **cf)(x)
+    x = L.UpSampling2D(2, interpolation="bilinear", **cf)(x)
+    x = L.ZeroPadding2D(((1, 0), (0, 2)), **cf)(x)
+    x = L.Cropping2D(((0, 2), (1, 1)), **cf)(x)
+    return keras.Model(inp, x)
+
+
+def test_channels_first_model_matches_gradient_support():
+    assert check_model(channels_first_model(), "channels_first") > 0
 
 
 def check_and_record(model) -> None:

@@ -39,3 +39,28 @@ def popen_cli(*args: str, log: Path, **env: str) -> subprocess.Popen:
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
     )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, text: str) -> None:
+    """Exit code 2 and stderr exactly one line, `reference-model: error: ...text...`: no
+    traceback and no TensorFlow/absl start-up lines before it."""
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("reference-model: error:") and text in lines[0], lines[0]
+
+
+def write_tiny_dataset(root: Path, classes: int = 3, images_per_class: int = 8) -> Path:
+    """A few 24-28 px JPEGs per class in the DeepFashion layout, no damaged files: enough for
+    seed-gap at 24x24 to train an epoch in about a second."""
+    from reference_model.data.synth import SynthSpec, write_synthetic
+
+    spec = SynthSpec(
+        classes=classes,
+        images_per_class=images_per_class,
+        max_size=28,
+        min_size=24,
+        corrupt=False,
+    )
+    write_synthetic(root, spec)
+    return root

@@ -134,3 +134,32 @@ def test_clip_bbox(box, expected):
 def test_missing_file_is_a_data_error(tmp_path: Path):
     with pytest.raises(DataError, match="missing annotation"):
         A.read_table(tmp_path / "nope.txt", ("a", "b"))
+
+
+def test_errors_give_the_files_line_number_counting_blank_lines():
+    # line 1 count, 2 header, 3 a row, 4 and 5 blank, 6 the bad row
+    text = "2\nimage_name  category_label\nimg/A_Tee/img_1.jpg  18\n\n   \nimg/A_Tee/img_2.jpg\n"
+    with pytest.raises(DataError, match=r"^f:6: expected 2 fields"):
+        A.parse_table(text, "f")
+    bad_value = "2\nimage_name  category_label\n\nimg/A_Tee/img_1.jpg  18\nimg/A_Tee/img_2.jpg x\n"
+    with pytest.raises(DataError, match=r"^f:5: expected an integer, got 'x'"):
+        A.parse_category_labels(A.parse_table(bad_value, "f"))
+    assert A.parse_table(bad_value, "f").line_numbers == (4, 5)
+
+
+@pytest.mark.parametrize(
+    "header, row, parse",
+    [
+        ("image_name  category_label", "18", A.parse_category_labels),
+        ("image_name  x_1  y_1  x_2  y_2", "1 2 3 4", A.parse_bboxes),
+        ("image_name  evaluation_status", "train", A.parse_partition),
+    ],
+)
+def test_an_image_listed_twice_is_an_error_not_an_overwrite(header, row, parse):
+    text = (
+        f"3\n{header}\nimg/A_Tee/a.jpg  {row}\nimg/A_Tee/b.jpg  {row}\n\nimg/A_Tee/a.jpg  {row}\n"
+    )
+    with pytest.raises(
+        DataError, match=r"^f:6: img/A_Tee/a.jpg is listed again \(first at line 3\)"
+    ):
+        parse(A.parse_table(text, "f"))

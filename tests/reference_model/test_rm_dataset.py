@@ -4,6 +4,8 @@ import shutil
 from collections import Counter, defaultdict
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reference_model.data import dataset as D
 from reference_model.data.synth import CATEGORIES, EMPTY, MISNAMED, SynthSpec, write_synthetic
@@ -130,3 +132,44 @@ def test_class_weights():
     assert sq[1] == pytest.approx(2.5**0.5) and sq[0] == pytest.approx(0.625**0.5)
     # balanced weights make every present class contribute equally to the loss
     assert 8 * bal[0] == pytest.approx(2 * bal[1])
+
+
+@pytest.mark.parametrize(
+    "rel", ["Anno/list_bbox.txt", "Eval/list_eval_partition.txt", "Anno/list_category_img.txt"]
+)
+def test_a_wrong_count_line_is_a_warning_for_every_file(synth_root, tmp_path, rel):
+    copy = tmp_path / "df"
+    shutil.copytree(synth_root, copy)
+    path = copy / rel
+    lines = path.read_text().splitlines()
+    rows = len(lines) - 2
+    path.write_text("\n".join([str(rows + 5), *lines[1:]]) + "\n")
+    warnings = D.load_dataset(copy).warnings
+    assert warnings == (f"{path}: declares {rows + 5} rows, has {rows}",)
+
+
+def test_used_splits_leave_out_what_the_fraction_drops(ds):
+    full = D.used_splits(ds, "item", 0, 1.0)
+    half = D.used_splits(ds, "item", 0, 0.5)
+    keep = D.keep_fraction(ds, 0.5, 0)
+    assert half == tuple(s if k else None for s, k in zip(full, keep, strict=True))
+    assert 0 < sum(s is not None for s in half) < len(ds.samples)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=60), st.integers(6, 8))
+def test_class_weights_even_out_the_weighted_class_totals(labels, num_classes):
+    counts = Counter(labels)
+    present = len(counts)
+    balanced = class_weights(labels, num_classes, "balanced")
+    sqrt = class_weights(labels, num_classes, "sqrt")
+    assert set(balanced) == set(sqrt) == set(range(num_classes))
+    for c in range(num_classes):
+        if c not in counts:
+            assert balanced[c] == sqrt[c] == 0.0
+            continue
+        # balanced: every present class weighs the same in the loss, n / present in total
+        assert balanced[c] * counts[c] == pytest.approx(len(labels) / present)
+        assert sqrt[c] == pytest.approx(balanced[c] ** 0.5)
+    # so the weighted total is the number of samples, as unweighted
+    assert sum(balanced[c] * n for c, n in counts.items()) == pytest.approx(len(labels))

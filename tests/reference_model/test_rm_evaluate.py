@@ -1,9 +1,12 @@
 """Metrics on hand-made arrays, and the one-pass order of predictions and labels."""
 
 import csv
+import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reference_model.evaluate import (
     confusion_matrix,
@@ -69,3 +72,75 @@ def test_metrics_summary_fields():
     m = metrics(probs, np.array([0, 1, 2, 2]), ["a", "b", "c"])
     assert m["top1"] == 0.75 and m["n"] == 4
     assert m["macro_recall"] == pytest.approx((1 + 1 + 0.5) / 3)
+
+
+def _run_for(tmp_path, data, class_names, outputs):
+    """A run folder as `train` leaves it, with a fresh (untrained) model of `outputs` classes."""
+    from dataclasses import asdict
+
+    from reference_model.model import VARIANTS, build_from_spec
+    from reference_model.train import TrainConfig
+
+    run = tmp_path / "run"
+    run.mkdir()
+    cfg = TrainConfig(data=str(data), out=str(run), image_size=24, batch_size=4, split="item")
+    record = {"config": asdict(cfg), "class_names": list(class_names)}
+    (run / "run.json").write_text(json.dumps(record))
+    build_from_spec(VARIANTS["seed-gap"], (24, 24, 3), outputs).save(run / "final.keras")
+    return run
+
+
+@pytest.fixture(scope="module")
+def seven(tmp_path_factory):
+    from rm_helpers import write_tiny_dataset
+
+    from reference_model.data.dataset import load_dataset, make_labels
+
+    root = write_tiny_dataset(tmp_path_factory.mktemp("seven"), classes=7, images_per_class=4)
+    return root, make_labels(load_dataset(root), "official").class_names
+
+
+def test_evaluate_refuses_data_whose_classes_are_not_the_models(seven, tmp_path):
+    from reference_model.errors import UsageError
+    from reference_model.evaluate import evaluate_run
+
+    root, names = seven
+    assert len(names) == 7
+    run = _run_for(tmp_path, root, names[:6], outputs=6)
+    with pytest.raises(UsageError, match="data's 7 classes are not the 6 the model was trained"):
+        evaluate_run(run, "train")
+    assert not (run / "eval-train").exists()
+
+
+def test_evaluate_refuses_a_model_of_another_width(seven, tmp_path):
+    from reference_model.errors import UsageError
+    from reference_model.evaluate import evaluate_run
+
+    root, names = seven
+    run = _run_for(tmp_path, root, names, outputs=6)
+    with pytest.raises(UsageError, match="outputs 6 classes, run.json names 7"):
+        evaluate_run(run, "train")
+    # the same folder with a model of the right width evaluates
+    (tmp_path / "ok").mkdir()
+    run7 = _run_for(tmp_path / "ok", root, names, outputs=7)
+    assert evaluate_run(run7, "train")["n"] > 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_top_k_accuracy_equals_keras_sparse_top_k(data):
+    import keras
+
+    k_classes = data.draw(st.integers(2, 7), label="classes")
+    rows = data.draw(st.integers(1, 12), label="rows")
+    # distinct scores per row (a permutation): Keras's in_top_k and our stable sort agree on
+    # everything but ties, which are resolved differently by design
+    probs = np.array(
+        [data.draw(st.permutations(range(k_classes))) for _ in range(rows)], dtype=np.float32
+    )
+    labels = np.array(data.draw(st.lists(st.integers(0, k_classes - 1), min_size=rows,
+                                         max_size=rows)))  # fmt: skip
+    for k in (1, 3, 5):
+        metric = keras.metrics.SparseTopKCategoricalAccuracy(k=k)
+        metric.update_state(labels, probs)
+        assert top_k_accuracy(probs, labels, k) == pytest.approx(float(metric.result()))

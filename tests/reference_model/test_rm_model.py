@@ -17,27 +17,27 @@ from reference_model.model import (
 )
 
 
+def conv_params(k, c_in, c_out):
+    return k * k * c_in * c_out + c_out  # kernel + bias
+
+
 def test_seed_cnn_is_the_seed_exactly():
     m = seed_cnn()
-    assert m.count_params() == 5_392_494
+    # 256 -(3x3 valid)-> 254 -(pool 2)-> 127 -> 125 -> 62 -> 60 -> 30; Flatten 30*30*128
+    convs = [conv_params(3, 3, 32), conv_params(3, 32, 64), conv_params(3, 64, 128)]
+    dense = 30 * 30 * 128 * 46 + 46
     assert [layer.count_params() for layer in m.layers] == [
-        896,
-        0,
-        18_496,
-        0,
-        73_856,
-        0,
-        0,
-        5_299_246,
-    ]
+        convs[0], 0, convs[1], 0, convs[2], 0, 0, dense
+    ]  # fmt: skip
+    assert m.count_params() == sum(convs) + dense == 5_392_494  # the seed's printed summary
     assert [tuple(layer.output.shape) for layer in m.layers] == [
-        (None, 254, 254, 32),
-        (None, 127, 127, 32),
-        (None, 125, 125, 64),
-        (None, 62, 62, 64),
-        (None, 60, 60, 128),
-        (None, 30, 30, 128),
-        (None, 115_200),
+        (None, 256 - 2, 256 - 2, 32),
+        (None, 254 // 2, 254 // 2, 32),
+        (None, 127 - 2, 127 - 2, 64),
+        (None, 125 // 2, 125 // 2, 64),
+        (None, 62 - 2, 62 - 2, 128),
+        (None, 60 // 2, 60 // 2, 128),
+        (None, 30 * 30 * 128),
         (None, 46),
     ]
     assert all(getattr(layer, "padding", "valid") == "valid" for layer in m.layers)
@@ -45,9 +45,15 @@ def test_seed_cnn_is_the_seed_exactly():
 
 def test_variants_differ_where_they_say():
     counts = {v: resolve_model(v, 64, 10).count_params() for v in VARIANTS}
+    convs = conv_params(3, 3, 32) + conv_params(3, 32, 64) + conv_params(3, 64, 128)
+    # at 64: 62 -> 31 -> 29 -> 14 -> 12 -> 6; the extra pool: 3
+    assert counts["seed"] == convs + 6 * 6 * 128 * 10 + 10
+    assert counts["seed-extra-pool"] == convs + 3 * 3 * 128 * 10 + 10
     # GAP head: Dense sees 128 features, not 6*6*128
-    assert counts["seed-gap"] == 896 + 18_496 + 73_856 + 128 * 10 + 10
-    assert counts["seed-extra-pool"] < counts["seed"]
+    assert counts["seed-gap"] == convs + 128 * 10 + 10
+    # BN variant: conv biases dropped, 4 BN parameters (gamma, beta, mean, variance) per channel
+    bn_convs = convs - (32 + 64 + 128) + 4 * (32 + 64 + 128)
+    assert counts["seed-bn"] == bn_convs + 6 * 6 * 128 * 10 + 10
     bn = resolve_model("seed-bn", 64, 10)
     assert sum(type(layer).__name__ == "BatchNormalization" for layer in bn.layers) == 3
 
@@ -62,7 +68,13 @@ def test_spec_json_file(tmp_path):
     path = tmp_path / "tiny.json"
     path.write_text(json.dumps(spec))
     m = resolve_model(str(path), 20, 5)
-    assert m.output_shape == (None, 5) and m.layers[0].output.shape == (None, 9, 9, 4)
+    # (20 - 3) // 2 + 1 = 9 per side at stride 2, valid padding
+    assert m.output_shape == (None, 5) and m.layers[0].output.shape == (
+        None,
+        (20 - 3) // 2 + 1,
+        9,
+        4,
+    )
     with pytest.raises(UsageError, match="unknown layer type"):
         build_from_spec([{"type": "lstm"}], (8, 8, 3), 2)
 
@@ -100,3 +112,12 @@ def test_model_files_that_do_not_fit_the_data_are_refused(tmp_path):
         resolve_model(str(bad), 32, 7)
     with pytest.raises(UsageError, match="not a variant"):
         resolve_model(str(tmp_path / "missing.keras"), 32, 7)
+
+
+def test_a_spec_keras_refuses_is_a_one_line_usage_error():
+    with pytest.raises(UsageError, match="model spec layer .*bogus") as info:
+        build_from_spec([{"type": "conv2d", "filters": 4, "bogus": 1}], (8, 8, 3), 2)
+    assert "\n" not in str(info.value)
+    with pytest.raises(UsageError, match="does not build") as info:  # pooled down to nothing
+        build_from_spec([{"type": "maxpool", "pool": 2}] * 4, (8, 8, 3), 2)
+    assert "\n" not in str(info.value) and "\x1b" not in str(info.value)

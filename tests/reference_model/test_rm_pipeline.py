@@ -1,12 +1,22 @@
 """The tf.data pipeline on real JPEGs written with Pillow."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from reference_model.data.annotations import BBox
 from reference_model.data.images import clip_bbox
-from reference_model.data.pipeline import PipelineConfig, box_tuple, crop_to_box, make_dataset
+from reference_model.data.pipeline import (
+    PipelineConfig,
+    box_tuple,
+    cache_key,
+    crop_to_box,
+    make_dataset,
+)
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +89,69 @@ def test_an_undecodable_file_is_dropped_not_fatal(jpegs, tmp_path):
     files = [jpegs[0], str(bad), jpegs[1]]
     ds = make_dataset(files, [7, 8, 9], [box_tuple(None)] * 3, PipelineConfig((8, 8), 4))
     assert np.concatenate([y.numpy() for _, y in ds]).tolist() == [7, 9]
+
+
+def labels_and_shapes(ds):
+    batches = [(x.numpy().shape[1:3], y.numpy().tolist()) for x, y in ds]
+    return {shape for shape, _ in batches}, [v for _, ys in batches for v in ys]
+
+
+def test_a_cache_file_never_serves_another_runs_data(jpegs, tmp_path):
+    """tf.data reads an existing cache file as it is; the file is named after what it holds."""
+    cache = str(tmp_path / "cache")
+    boxes = [box_tuple(None)] * 3
+    first = make_dataset(jpegs[:3], [0, 1, 2], boxes, PipelineConfig((16, 16), 4, cache=cache))
+    assert labels_and_shapes(first) == ({(16, 16)}, [0, 1, 2])
+    relabelled = make_dataset(jpegs[:3], [5, 6, 7], boxes, PipelineConfig((16, 16), 4, cache=cache))
+    assert labels_and_shapes(relabelled) == ({(16, 16)}, [5, 6, 7])
+    resized = make_dataset(jpegs[:3], [0, 1, 2], boxes, PipelineConfig((8, 8), 4, cache=cache))
+    assert labels_and_shapes(resized) == ({(8, 8)}, [0, 1, 2])
+    others = make_dataset(jpegs[2:], [0, 1, 2], boxes, PipelineConfig((16, 16), 4, cache=cache))
+    assert labels_and_shapes(others)[1] == [0, 1, 2]
+    # and the same data again reuses its own file: one cache per distinct content, 4 here
+    again = make_dataset(jpegs[:3], [0, 1, 2], boxes, PipelineConfig((16, 16), 4, cache=cache))
+    assert labels_and_shapes(again) == ({(16, 16)}, [0, 1, 2])
+    assert len(list(tmp_path.glob("cache.*.index"))) == 4
+
+
+def test_cache_key_changes_with_each_input_of_the_cached_elements(jpegs):
+    base = (jpegs[:2], [0, 1], [box_tuple(None)] * 2, PipelineConfig((16, 16), 4, cache="c"))
+    key = cache_key(*base)
+    files, labels, boxes, cfg = base
+    variants = [
+        (files[::-1], labels, boxes, cfg),
+        (files, [1, 1], boxes, cfg),
+        (files, labels, [(0, 0, 5, 5), box_tuple(None)], cfg),
+        (files, labels, boxes, replace(cfg, image_size=(16, 8))),
+        (files, labels, boxes, replace(cfg, crop=True)),
+        (files, labels, boxes, replace(cfg, resize="nearest")),
+    ]
+    keys = [cache_key(*v) for v in variants]
+    assert key not in keys and len(set(keys)) == len(variants)
+    # batch size, shuffling and the seed do not change what is cached
+    assert cache_key(files, labels, boxes, replace(cfg, batch_size=1, shuffle=True, seed=9)) == key
+
+
+def test_repeat_gives_as_many_steps_as_asked_and_reshuffles(jpegs):
+    cfg = PipelineConfig((8, 8), 2, shuffle=True, seed=0, repeat=True)
+    ds = make_dataset(jpegs, [0, 1, 2, 3, 4], [box_tuple(None)] * 5, cfg)
+    labels = [v for _, y in ds.take(10) for v in y.numpy().tolist()]
+    # 10 batches of 2 from 5 images: 4 full passes, each a permutation of the 5 labels
+    assert len(labels) == 10 * 2
+    assert all(sorted(labels[i : i + 5]) == [0, 1, 2, 3, 4] for i in range(0, 20, 5))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 12),
+    st.integers(1, 12),
+    st.tuples(*[st.integers(-6, 20)] * 4),  # any order: x2 < x1 and y2 < y1 included
+)
+def test_crop_to_box_is_clip_bbox_then_a_slice(width, height, coords):
+    import tensorflow as tf
+
+    image = np.arange(height * width * 3, dtype=np.int32).reshape(height, width, 3)
+    got = crop_to_box(tf.constant(image), tf.constant(coords, tf.int32)).numpy()
+    clipped = clip_bbox(BBox(*coords), width, height)
+    want = image if clipped is None else image[clipped.y1 : clipped.y2, clipped.x1 : clipped.x2]
+    assert np.array_equal(got, want)

@@ -32,11 +32,15 @@ def _output_shapes(layer) -> list[tuple]:
 def keras_rows(model, prefix: str = "") -> dict[str, dict]:
     """Row name -> {"shape": first output shape, "trainable", "non_trainable"} as Keras has it.
 
-    Nested models are flattened into `outer/inner` rows, as cnncost names them. Only the first
-    call of each layer inside the model is listed (with its weights).
+    Nested models are flattened into `outer/inner` rows, as cnncost names them; a nested
+    functional model's own InputLayer is no row (cnncost joins the inner graph to the tensor the
+    model is called on). Only the first call of each layer inside the model is listed (with its
+    weights).
     """
     rows: dict[str, dict] = {}
     for layer in model.layers:
+        if prefix and type(layer).__name__ == "InputLayer":
+            continue
         name = prefix + layer.name
         if _is_model(layer):
             rows.update(keras_rows(layer, name + "/"))

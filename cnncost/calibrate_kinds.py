@@ -1,0 +1,290 @@
+"""Per-layer-kind efficiency factors, measured on synthetic Keras layers (`calibrate --kinds`).
+
+For each kind (`cnncost.passes.roofline.KINDS`) a few synthetic chain models of that kind only are
+built at a few generic feature-map shapes (an ImageNet-style pyramid, batch 1; no layer of any
+validation model is used), then:
+
+1. cnncost predicts each model's raw roofline work: per layer max(FLOPs / peak, bytes /
+   bandwidth) on the just-calibrated peak and bandwidth, no factors, no overheads;
+2. the model is timed whole, compiled (`model(x, training=False)`), median of `repeats` calls,
+   all models timed in interleaved rounds (`interleaved_medians`) so that load from other jobs
+   on a shared machine spreads over every model; per layer: (median - call_overhead_s) / layers;
+3. per kind, `time per layer = overhead + work per layer / efficiency` is fitted over the
+   shapes by least squares on relative errors (weights 1 / time^2), overhead >= 0;
+4. a training step (`train_on_batch`, Adam, mean squared error) of the same models, minus the
+   fixed per-step cost (`train_call_overhead_s`: `train_on_batch` of a one-unit Dense model),
+   gives the backward efficiency b of `step = forward / e + (train - forward) / (e * b) +
+   calls * o` (calls: kernel-groups: forward, input gradient, weight gradient, update), as total
+   backward work over total backward time.
+   Kinds without weights (pooling, other) have no gradient in a chain of their own: their b
+   stays 1 (not measured).
+
+Every timing is a median: the machine may be shared with other jobs. The fit is per kind, not
+per model, so a validation model checks it rather than feeding it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cnncost.devices import DeviceProfile, KindFactors, _compiled_runner
+from cnncost.passes.roofline import DEPTHWISE, ELEMENTWISE, KINDS, MATMUL, OTHER, POOLING
+
+# (height = width, channels) at batch 1: pyramid levels 112..7 with channels doubling (equal
+# elements or MACs per level), plus off-diagonal shapes so that work varies 16x within a kind.
+SHAPES: tuple[tuple[int, int], ...] = (
+    (112, 32),
+    (56, 64),
+    (28, 128),
+    (14, 256),
+    (7, 512),
+    (112, 64),
+    (28, 32),
+    (7, 128),
+)
+
+
+@dataclass(frozen=True)
+class KindSample:
+    """One synthetic model of one kind at one shape: what cnncost predicts and what ran."""
+
+    kind: str
+    shape: tuple[int, int]
+    layers: int
+    work_s: float  # sum of raw roofline forward work of its layers
+    train_work_s: float  # sum of raw roofline training work
+    train_calls: int  # kernel-groups of the training step (for the per-call overhead)
+    inference_s: float  # measured median, minus the call overhead
+    train_step_s: float | None  # measured median, minus the train call overhead
+
+
+def _model(kind: str, size: int, channels: int):
+    """A chain of layers of one kind only (plus the input), batch 1, channels last."""
+    import keras
+
+    layers = keras.layers
+    x = keras.Input((size, size, channels), batch_size=1)
+    if kind == MATMUL:
+        y = layers.Conv2D(channels, 1, use_bias=False)(x)
+        y = layers.Conv2D(channels, 3, padding="same")(y)
+        y = layers.Conv2D(channels, 1, use_bias=False)(y)
+        y = layers.Conv2D(channels, 3, padding="same")(y)
+    elif kind == DEPTHWISE:
+        y = layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
+        y = layers.DepthwiseConv2D(5, padding="same", use_bias=False)(y)
+        y = layers.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False)(y)
+        y = layers.DepthwiseConv2D(3, padding="same")(y)
+    elif kind == ELEMENTWISE:
+        a = layers.ReLU()(layers.BatchNormalization()(x))
+        b = layers.Activation("swish")(layers.BatchNormalization()(a))
+        y = layers.Multiply()([layers.Add()([a, b]), a])
+    elif kind == POOLING:
+        y = layers.MaxPooling2D(3, strides=1, padding="same")(x)
+        y = layers.AveragePooling2D(3, strides=1, padding="same")(y)
+        y = layers.MaxPooling2D(2)(y)
+        y = layers.GlobalAveragePooling2D()(y)
+    elif kind == OTHER:
+        y = layers.ZeroPadding2D(1)(x)
+        y = layers.Cropping2D(1)(y)
+        y = layers.Reshape((size * size, channels))(y)
+        y = layers.Reshape((size, size, channels))(y)
+    else:
+        raise ValueError(f"no benchmark for layer kind {kind!r}")
+    return keras.Model(x, y, name=f"{kind}_{size}x{size}x{channels}")
+
+
+def _raw_roofline(model, device: DeviceProfile):
+    """cnncost's roofline of a live model on `device` without factors or overheads."""
+    from cnncost.analysis import load_graph
+    from cnncost.passes.compute import count_compute
+    from cnncost.passes.memory import count_memory
+    from cnncost.passes.params import count_params
+    from cnncost.passes.roofline import roofline
+    from cnncost.passes.shapes import infer_shapes
+
+    raw = dataclasses.replace(device, efficiency={}, overhead_s=0.0, call_overhead_s=0.0)
+    graph = load_graph(model)
+    shapes = infer_shapes(graph, {})
+    params = count_params(graph, shapes)
+    compute = count_compute(graph, shapes, params)
+    memory = count_memory(graph, shapes, params, 1)
+    return roofline(graph, compute, memory, params, 1, raw)
+
+
+def fit_overhead_and_efficiency(
+    work_per_layer: Sequence[float], time_per_layer: Sequence[float]
+) -> tuple[float, float]:
+    """(overhead_s, efficiency) of `time = overhead + work / efficiency`, least squares on
+    relative errors (weights 1/time^2), overhead >= 0; times <= 0 are left out. A slope <= 0 (time not growing with
+    work) gives efficiency 1 and the mean excess time as the overhead."""
+    points = [(x, t) for x, t in zip(work_per_layer, time_per_layer, strict=True) if t > 0]
+    if not points:  # nothing measurable (every time under the call overhead)
+        return 0.0, 1.0
+    work_per_layer, time_per_layer = [x for x, _ in points], [t for _, t in points]
+    weights = [1.0 / t**2 for t in time_per_layer]
+    sw = sum(weights)
+    sx = sum(w * x for w, x in zip(weights, work_per_layer, strict=True))
+    sy = sum(w * y for w, y in zip(weights, time_per_layer, strict=True))
+    sxx = sum(w * x * x for w, x in zip(weights, work_per_layer, strict=True))
+    sxy = sum(w * x * y for w, x, y in zip(weights, work_per_layer, time_per_layer, strict=True))
+    det = sw * sxx - sx * sx
+    slope = (sw * sxy - sx * sy) / det if det > 0 else 0.0
+    overhead = (sy - slope * sx) / sw
+    if overhead < 0:  # refit through the origin
+        overhead, slope = 0.0, sxy / sxx if sxx > 0 else 0.0
+    if slope <= 0:
+        excess = [max(y - x, 0.0) for x, y in zip(work_per_layer, time_per_layer, strict=True)]
+        return statistics.fmean(excess), 1.0
+    return overhead, 1.0 / slope
+
+
+def fit_training(samples: Sequence[KindSample], factors: KindFactors) -> float:
+    """The backward efficiency b of `step = forward / e + backward / (e * b) + calls * o`, with
+    e and o the inference fit's: total backward work over total backward time across the
+    samples with a training time (a ratio of sums: the large shapes, where the overheads matter
+    least, weigh most); 1.0 without any. One parameter, not a second line fit: a fitted
+    per-kernel-group overhead traded off against b from one calibration to the next."""
+    e, o = factors.efficiency, factors.overhead_s or 0.0
+    work = time = 0.0
+    for s in samples:
+        if s.train_step_s is None:
+            continue
+        backward_work = max(s.train_work_s - s.work_s, 0.0) / e
+        backward_time = s.train_step_s - s.work_s / e - s.train_calls * o
+        if backward_work > 0 and backward_time > 0:
+            work, time = work + backward_work, time + backward_time
+    return work / time if time > 0 else 1.0
+
+
+def fit_kind(samples: Sequence[KindSample]) -> KindFactors:
+    overhead, efficiency = fit_overhead_and_efficiency(
+        [s.work_s / s.layers for s in samples], [s.inference_s / s.layers for s in samples]
+    )
+    inference = KindFactors(efficiency, overhead)
+    return KindFactors(efficiency, overhead, fit_training(samples, inference))
+
+
+def samples_from_summary(rows: Sequence[Mapping[str, Any]]) -> list[KindSample]:
+    """The samples a profile stores under `measured.kinds.samples` (to refit them)."""
+    return [
+        KindSample(
+            r["kind"], tuple(r["shape"]), r["layers"], r["work_s"], r["train_work_s"],
+            r["train_calls"], r["inference_s"], r["train_step_s"],
+        )
+        for r in rows
+    ]  # fmt: skip
+
+
+def refit(profile: DeviceProfile) -> DeviceProfile:
+    """The profile with its kind factors fitted again from its stored samples."""
+    samples = samples_from_summary(profile.measured["kinds"]["samples"])
+    kinds = dict.fromkeys(s.kind for s in samples)
+    factors = {kind: fit_kind([s for s in samples if s.kind == kind]) for kind in kinds}
+    return dataclasses.replace(profile, efficiency=factors)
+
+
+def _train_runner(model) -> Callable[[], Any]:
+    import numpy as np
+
+    model.compile(optimizer="adam", loss="mse")
+    x = np.random.default_rng(0).standard_normal((1, *model.input_shape[1:])).astype("float32")
+    y = np.zeros((1, *model.output_shape[1:]), dtype="float32")
+    return lambda: model.train_on_batch(x, y)
+
+
+def interleaved_medians(runs: Sequence[Callable[[], Any]], repeats: int) -> list[float]:
+    """Median time of each run, timed in `repeats` rounds that call every run once (after one
+    warm-up call each): a burst of load from another job hits all runs alike instead of all
+    repeats of one."""
+    for run in runs:
+        run()
+    times: list[list[float]] = [[] for _ in runs]
+    for _ in range(repeats):
+        for run, record in zip(runs, times, strict=True):
+            start = time.perf_counter()
+            run()
+            record.append(time.perf_counter() - start)
+    return [statistics.median(record) for record in times]
+
+
+def measure_kinds(
+    device: DeviceProfile,
+    kinds: Sequence[str] = KINDS,
+    shapes: Sequence[tuple[int, int]] = SHAPES,
+    repeats: int = 10,
+    train: bool = True,
+) -> tuple[dict[str, KindFactors], float | None, list[KindSample]]:
+    """(factors per kind, train call overhead, the samples) on the current Keras backend, for
+    a `device` whose peak/bandwidth/call overhead were just calibrated on the same engine."""
+    import keras
+    import numpy as np
+
+    run_compiled = _compiled_runner(keras.backend.backend())
+    rng = np.random.default_rng(0)
+    cases, inference_runs, train_runs = [], [], []
+    for kind in kinds:
+        for size, channels in shapes:
+            model = _model(kind, size, channels)
+            result = _raw_roofline(model, device)
+            timed = [n for n in result.nodes.values() if n.inference is not None]
+            x = keras.ops.convert_to_tensor(
+                rng.standard_normal((1, size, size, channels)).astype("float32")
+            )
+            inference_runs.append(run_compiled(lambda t, m=model: m(t, training=False), x))
+            trains = train and bool(model.trainable_weights)  # pooling/other: no gradients
+            if trains:
+                train_runs.append(_train_runner(model))
+            cases.append((kind, (size, channels), timed, trains))
+    train_call_runs = []
+    if train:
+        call_model_input = keras.Input((8,), batch_size=1)
+        call_model = keras.Model(call_model_input, keras.layers.Dense(1)(call_model_input))
+        train_call_runs.append(_train_runner(call_model))
+    # one set of rounds for everything: inference, the training step's fixed cost, the steps
+    medians = interleaved_medians([*inference_runs, *train_call_runs, *train_runs], repeats)
+    inference = medians[: len(inference_runs)]
+    train_call = medians[len(inference_runs)] if train else None
+    steps = medians[len(inference_runs) + len(train_call_runs) :]
+    steps_left = iter(steps)
+    samples = [
+        KindSample(
+            kind,
+            shape,
+            len(timed),
+            sum(n.inference.work_s for n in timed),
+            sum(n.training.work_s for n in timed),
+            sum(n.training.calls for n in timed),
+            max(median - device.call_overhead_s, 0.0),
+            max(next(steps_left) - train_call, 0.0) if trains else None,
+        )
+        for (kind, shape, timed, trains), median in zip(cases, inference, strict=True)
+    ]
+    keras.backend.clear_session()
+    factors = {
+        kind: fit_kind([s for s in samples if s.kind == kind])
+        for kind in kinds
+        if any(s.kind == kind for s in samples)
+    }
+    return factors, train_call, samples
+
+
+def samples_summary(samples: Sequence[KindSample]) -> list[Mapping[str, Any]]:
+    """The samples as JSON-ready rows (stored in the profile's `measured`)."""
+    return [
+        {
+            "kind": s.kind,
+            "shape": list(s.shape),
+            "layers": s.layers,
+            "work_s": s.work_s,
+            "train_work_s": s.train_work_s,
+            "train_calls": s.train_calls,
+            "inference_s": s.inference_s,
+            "train_step_s": s.train_step_s,
+        }
+        for s in samples
+    ]
