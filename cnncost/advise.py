@@ -268,10 +268,21 @@ class _Context:
 
     def evaluate(self, config: Mapping[str, Any], options: Options | None = None) -> Metrics | None:
         """Metrics of an edited config; None when the edited model does not build."""
+        return self.evaluate_why(config, options)[0]
+
+    def evaluate_why(
+        self, config: Mapping[str, Any], options: Options | None = None
+    ) -> tuple[Metrics | None, str]:
+        """Metrics of an edited config, or None and why the edited model does not build."""
         try:
-            return metrics(analyse_config(config, options or self.options))
-        except CnnCostError:
-            return None
+            return metrics(analyse_config(config, options or self.options)), ""
+        except CnnCostError as exc:
+            return None, str(exc)
+
+    def top_level_names(self) -> set[str]:
+        """Layers of the outer config: the only ones an edit can address by name (a layer of a
+        nested model shows up as `outer/inner` and lives in the nested model's config)."""
+        return {_layer_name(layer) for layer in self.model.layers()}
 
     def row_types(self) -> dict[str, str]:
         return {row.name: row.type for row in self.report.layers}
@@ -280,9 +291,13 @@ class _Context:
 # -- config edits ---------------------------------------------------------------------------------
 
 
+def _layer_name(layer: Mapping[str, Any]) -> str:
+    return layer.get("name") or layer.get("config", {}).get("name")
+
+
 def _layer_index(config: Mapping[str, Any], name: str) -> int:
     for index, layer in enumerate(config["config"]["layers"]):
-        if layer.get("config", {}).get("name") == name or layer.get("name") == name:
+        if _layer_name(layer) == name:
             return index
     raise CnnCostError(f"no layer named {name!r} in the config")
 
@@ -295,12 +310,22 @@ def _set_field(config: dict, name: str, **fields: Any) -> dict:
 
 
 def _fresh_name(config: Mapping[str, Any], base: str) -> str:
-    used = {layer.get("config", {}).get("name") for layer in config["config"]["layers"]}
+    used = {name for layer in config["config"]["layers"] for name in _names_in(layer)}
     for k in itertools.count(1):
         candidate = f"{base}_{k}"
         if candidate not in used:
             return candidate
     raise AssertionError  # pragma: no cover
+
+
+def _names_in(layer: Mapping[str, Any]) -> set[str]:
+    """The layer's name and those of the layers of a nested model it holds (Keras wants names
+    unique across the whole model)."""
+    names = {_layer_name(layer)}
+    for inner in layer.get("config", {}).get("layers") or []:
+        if isinstance(inner, dict):
+            names |= _names_in(inner)
+    return names
 
 
 def _rename_references(value: Any, old: str, new: str) -> Any:
@@ -329,17 +354,21 @@ def _insert_after(config: dict, name: str, new_layer: dict) -> dict:
     if edited.get("class_name") == "Sequential":
         layers.insert(index + 1, new_layer)
         return edited
+    # Keras 3 rebuilds each inbound tensor from its recorded shape and dtype: copy them from a
+    # consumer's reference to `name` (made before the edit; Keras reads only rank and dtype)
+    tensor = _tensor_reference(layers, name) or {"shape": None, "dtype": "float32"}
     rewired = [_rename_references(layer, name, new_name) for layer in layers]
     outer = {k: v for k, v in edited["config"].items() if k != "layers"}
     outer = _rename_references(outer, name, new_name)
     new_layer = {
         **new_layer,
+        "name": new_name,  # Keras 3 Functional configs name each entry at its top level
         "inbound_nodes": [
             {
                 "args": [
                     {
                         "class_name": "__keras_tensor__",
-                        "config": {"keras_history": [name, 0, 0]},
+                        "config": {**tensor, "keras_history": [name, 0, 0]},
                     }
                 ],
                 "kwargs": {},
@@ -349,6 +378,24 @@ def _insert_after(config: dict, name: str, new_layer: dict) -> dict:
     rewired.insert(index + 1, new_layer)
     edited["config"] = {**outer, "layers": rewired}
     return edited
+
+
+def _tensor_reference(value: Any, name: str) -> dict | None:
+    """The shape/dtype recorded with the first `__keras_tensor__` that references layer `name`."""
+    if isinstance(value, dict):
+        history = value.get("keras_history")
+        if isinstance(history, list) and history and history[0] == name:
+            return {k: v for k, v in value.items() if k != "keras_history"}
+        items = list(value.values())
+    elif isinstance(value, list):
+        items = value
+    else:
+        return None
+    for item in items:
+        found = _tensor_reference(item, name)
+        if found is not None:
+            return found
+    return None
 
 
 def _pool_layer(config: Mapping[str, Any], rank: int) -> dict:
@@ -373,11 +420,13 @@ def _spatial_rank(context: _Context) -> int:
 def _windows(context: _Context) -> list[Any]:
     """Rows of conv and pooling layers whose RF is local (before any global layer)."""
     name = context.report.inputs[0].name
+    top = context.top_level_names()
     result = []
     for row in context.report.layers:
         rf = (row.extra.get("receptive_field") or {}).get(name)
         if rf and rf.get("global") is False and row.type in CONV_CLASSES | POOL_CLASSES:
-            result.append(row)
+            if row.name in top:  # layers of nested models are not edited (see top_level_names)
+                result.append(row)
     return result
 
 
@@ -610,8 +659,9 @@ def _global_pooling(context: _Context) -> list[Suggestion]:
     rows = {row.name: row for row in context.report.layers}
     total = context.before.params or 0
     result = []
+    top = context.top_level_names()
     for row in context.report.layers:
-        if row.type != "Flatten" or not total:
+        if row.type != "Flatten" or not total or row.name not in top:
             continue
         consumers = [r for r in context.report.layers if row.name in r.inputs]
         dense = [r for r in consumers if r.type == "Dense"]
@@ -627,6 +677,7 @@ def _global_pooling(context: _Context) -> list[Suggestion]:
             "class_name": f"GlobalAveragePooling{rank}D",
             "config": {"name": new_name, "data_format": "channels_last", "keepdims": False},
             "registered_name": None,
+            **({"name": new_name} if "name" in config["config"]["layers"][index] else {}),
             **(
                 {"inbound_nodes": config["config"]["layers"][index]["inbound_nodes"]}
                 if "inbound_nodes" in config["config"]["layers"][index]
@@ -705,26 +756,32 @@ def _dead_compute(context: _Context) -> list[Suggestion]:
         if all(s <= e for s, e in zip(strides, effective)):
             continue
         edit = _set_field(dict(context.model.config), row.name, strides=effective)
+        after, why = context.evaluate_why(edit)
+        # e.g. ResNet's 1x1 stride-2 convs: stride 1 there doubles the side of one branch of an
+        # Add and the merge no longer builds; the finding stands, the edit is not offered
+        remedy = (
+            "the edit sets the stride to the window"
+            if after is not None
+            else f"no edit: stride {'x'.join(map(str, effective))} there breaks the model ({why})"
+        )
         result.append(
             Suggestion(
                 "dead-compute",
                 f"{row.name}: stride {'x'.join(map(str, strides))} skips input pixels",
                 f"window {'x'.join(map(str, effective))} with stride "
                 f"{'x'.join(map(str, strides))}: the pixels between windows are computed by the "
-                "layers before and never read; the edit sets the stride to the window",
-                edit,
+                f"layers before and never read; {remedy}",
+                edit if after is not None else None,
                 None,
                 context.before,
-                context.evaluate(edit),
+                after,
             )
         )
     dead = _unreachable(context)
     if dead:
         config = copy.deepcopy(dict(context.model.config))
         config["config"]["layers"] = [
-            layer
-            for layer in config["config"]["layers"]
-            if layer.get("config", {}).get("name") not in dead
+            layer for layer in config["config"]["layers"] if _layer_name(layer) not in dead
         ]
         after = context.evaluate(config)
         result.append(
@@ -751,7 +808,7 @@ def _unreachable(context: _Context) -> set[str]:
     for node in reversed(graph.nodes):
         if node.name in needed:
             needed.update(ref.node for ref in node.inputs)
-    top = {layer.get("config", {}).get("name") for layer in context.model.layers()}
+    top = context.top_level_names()
     return {n.name for n in graph.nodes if n.name not in needed and n.name in top}
 
 
