@@ -256,6 +256,7 @@ def suggest(
     suggestions.extend(_unproductive(context))
     suggestions.extend(_dead_compute(context))
     suggestions.extend(_misaligned(context))
+    suggestions = [_refit_nested_inputs(s, context) for s in suggestions]
     return Advice(model_config, options, before, tuple(suggestions), tuple(notes))
 
 
@@ -653,6 +654,39 @@ def _with_input_shape(context: _Context, dims: tuple[int, ...] | None) -> dict:
     index = _layer_index(config, name)
     config["config"]["layers"][index]["config"]["batch_shape"] = [None, *dims]
     return config
+
+
+def _refit_nested_inputs(suggestion: Suggestion, context: _Context) -> Suggestion:
+    """Nested models keep the input shape they were built with (their InputLayer's batch_shape,
+    their build_input_shape), and Keras refuses a call at any other shape: after an edit that
+    changes the shape reaching a nested model (a resized input, an inserted pooling), set it to
+    the shape the edited model feeds it."""
+    if suggestion.config is None:
+        return suggestion
+    layers = suggestion.config["config"]["layers"]
+    nested = [i for i, layer in enumerate(layers) if "layers" in layer.get("config", {})]
+    if not nested:
+        return suggestion
+    options = context.options
+    if suggestion.kind == "resize-input":
+        options = replace(options, input_shape=None)  # the size is in the config
+    rows = {row.name: row for row in analyse_config(suggestion.config, options).layers}
+    config = copy.deepcopy(dict(suggestion.config))
+    for index in nested:
+        layer = config["config"]["layers"][index]
+        prefix = _layer_name(layer) + "/"
+        first = next((r for r in rows.values() if r.name.startswith(prefix)), None)
+        feeds = [n for n in (first.inputs if first else ()) if not n.startswith(prefix)]
+        if len(feeds) != 1 or feeds[0] not in rows:
+            continue
+        shape = [None, *rows[feeds[0]].output_shapes[0][1:]]
+        inner = layer["config"]
+        if "build_input_shape" in inner:
+            inner["build_input_shape"] = shape
+        for entry in inner["layers"]:
+            if entry.get("class_name") == "InputLayer":
+                entry["config"]["batch_shape"] = shape
+    return replace(suggestion, config=config)
 
 
 def _global_pooling(context: _Context) -> list[Suggestion]:
