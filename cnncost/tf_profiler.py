@@ -46,6 +46,7 @@ from cnncost.ir import Dim, Shape
 from cnncost.layers import Call, LayerRule
 from cnncost.layers.activation import activation_name
 from cnncost.layers.base import channel_axis, data_format, is_int, product
+from cnncost.layers.core import INFERENCE_IDENTITY
 
 
 @dataclass(frozen=True)
@@ -716,27 +717,13 @@ _BY_CLASS = {
 # Data movement only (Reshape, Pad, StridedSlice, ConcatV2, Identity, ...), or identity at
 # inference (dropout, noise, random augmentation, activity regularization): no statistics.
 _ZERO = {
+    *INFERENCE_IDENTITY,
     "InputLayer",
     "Flatten",
     "Reshape",
     "Permute",
     "RepeatVector",
     "Concatenate",
-    "Dropout",
-    "SpatialDropout1D",
-    "SpatialDropout2D",
-    "SpatialDropout3D",
-    "GaussianNoise",
-    "GaussianDropout",
-    "AlphaDropout",
-    "ActivityRegularization",
-    "RandomBrightness",
-    "RandomContrast",
-    "RandomFlip",
-    "RandomRotation",
-    "RandomTranslation",
-    "RandomZoom",
-    "Identity",
     "ZeroPadding1D",
     "ZeroPadding2D",
     "ZeroPadding3D",
@@ -744,6 +731,9 @@ _ZERO = {
     "Cropping2D",
     "Cropping3D",
     "Embedding",
+    "ops.Concatenate",
+    "ops.Reshape",
+    "ops.Transpose",
 }
 
 # Classes Keras 3 no longer has (configs from tf.keras): no Keras 3 graph to profile.

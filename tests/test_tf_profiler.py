@@ -130,6 +130,11 @@ def _tiny_models():
         out = keras.ops.add(keras.ops.multiply(out, 2.0), 1.0)  # a scalar is an operand too
         return keras.Model(x, out)
 
+    def ops_data_movement(shape):
+        x = keras.Input(shape)
+        moved = keras.ops.transpose(keras.ops.concatenate([x, x], axis=-1), (0, 2, 1, 3))
+        return keras.Model(x, keras.ops.reshape(moved, (-1, 2 * math.prod(shape))))
+
     def custom_scale(shape):
         from keras.src.applications.convnext import LayerScale
         from keras.src.applications.inception_resnet_v2 import CustomScaleLayer
@@ -272,6 +277,7 @@ def _tiny_models():
         ),
         "merges": lambda: merges((3, 4)),
         "application_layers": lambda: custom_scale((3, 4)),
+        "ops_data_movement": lambda: ops_data_movement((4, 6, 5)),
     }
 
 
@@ -281,6 +287,7 @@ TINY_MODELS = [
     "group_norm", "einsum_dense", "einsum_dense_rank2", "attention_sequence",
     "attention_options", "attention_dropout", "attention_image", "attention_axis", "conv_1d",
     "conv_2d", "conv_3d", "grouped_conv", "resizing", "merges", "application_layers",
+    "ops_data_movement",
 ]  # fmt: skip
 
 

@@ -161,7 +161,7 @@ RULES = {
 }
 
 # Identity at inference: the output is the input, no weights, no arithmetic counted.
-for _name in (
+INFERENCE_IDENTITY = (
     "Dropout",
     "SpatialDropout1D",
     "SpatialDropout2D",
@@ -171,12 +171,13 @@ for _name in (
     "AlphaDropout",
     "ActivityRegularization",
     "Identity",
-    "Masking",
     "RandomFlip",
     "RandomRotation",
     "RandomZoom",
     "RandomTranslation",
     "RandomContrast",
     "RandomBrightness",
-):
+)
+# Masking passes its input through too (its mask is a side output, not counted in `full`).
+for _name in (*INFERENCE_IDENTITY, "Masking"):
     RULES[_name] = LayerRule()
