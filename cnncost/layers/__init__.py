@@ -23,7 +23,10 @@ from cnncost.layers import (
 from cnncost.layers.base import Call, LayerRule, Window
 
 _REGISTRY: dict[str, LayerRule] = {}
-for _family in (
+# Keras classes deliberately given no rule, registry key -> the reason (a family's `EXCLUDED`):
+# tests/layers enumerate keras.layers and keras.ops and fail for any class in neither table.
+_EXCLUDED: dict[str, str] = {}
+_FAMILIES = (
     core,
     conv,
     pooling,
@@ -35,8 +38,10 @@ for _family in (
     preprocessing,
     applications,
     ops,
-):
+)
+for _family in _FAMILIES:
     _REGISTRY.update(_family.RULES)
+    _EXCLUDED.update(getattr(_family, "EXCLUDED", {}))
 
 
 def registry_key(node: Node) -> str:
@@ -72,10 +77,16 @@ def known_classes() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def excluded_classes() -> dict[str, str]:
+    """Registry keys of Keras classes deliberately left without a rule, with the reason."""
+    return dict(_EXCLUDED)
+
+
 __all__ = [
     "Call",
     "LayerRule",
     "Window",
+    "excluded_classes",
     "known_classes",
     "register",
     "registry_key",
