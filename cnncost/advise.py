@@ -152,10 +152,10 @@ def metrics(report: Report) -> Metrics:
     shape = report.inputs[0].shape if report.inputs else ()
     spatial = tuple(shape[1:-1]) if shape else ()
     return Metrics(
-        report.totals.get("params"),
-        report.totals.get("macs"),
-        report.totals.get("flops"),
-        report.totals.get("peak_activation_bytes"),
+        report.exact_total("params"),
+        report.exact_total("macs"),
+        report.exact_total("flops"),
+        report.exact_total("peak_activation_bytes"),
         final_rf(report),
         spatial,
     )

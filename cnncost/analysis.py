@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cnncost.errors import CnnCostError
-from cnncost.ir import Graph, Shape, known_sum
+from cnncost.ir import Graph, Shape, partial_sum
 from cnncost.layers import rule_for, unsupported_reason
 from cnncost.layers.base import is_symbolic
 from cnncost.passes.compute import count_compute
@@ -195,19 +195,9 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
             f"{len(unknown_size)} layers' cost depends on an unknown input size "
             f"(first: {unknown_size[0]}); pass --input-shape"
         )
-    totals = _totals(rows)
-    totals.update(
-        {
-            "flops": known_sum(r.extra["flops"] for r in rows),
-            "train_flops": known_sum(r.extra["train_flops"] for r in rows),
-            "weight_bytes": memory.weight_bytes,
-            "activation_bytes": memory.activation_bytes,
-            "peak_activation_bytes": memory.peak_activation_bytes,
-            "gradient_bytes": memory.gradient_bytes,
-            "optimizer_bytes": memory.optimizer_bytes,
-            "train_bytes": memory.train_bytes,
-        }
-    )
+    totals, left_out = _totals(rows, memory)
+    if left_out:
+        warnings.append(_left_out_warning(left_out))
     conventions = {
         "flops": options.flops_convention,
         "padding_aware": options.padding_aware,
@@ -243,6 +233,7 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
         layers=tuple(rows),
         totals=totals,
         warnings=tuple(warnings),
+        left_out=left_out,
     )
 
 
@@ -322,13 +313,50 @@ def _compute_extra(compute, memory, options: Options) -> dict[str, Any]:
     }
 
 
-def _totals(rows: list[LayerRow]) -> dict[str, Any]:
-    return {
-        "params": known_sum(r.params for r in rows),
-        "trainable_params": known_sum(r.trainable_params for r in rows),
-        "non_trainable_params": known_sum(r.non_trainable_params for r in rows),
-        "macs": known_sum(r.macs for r in rows),
-    }
+# Row values summed into the totals (the memory pass sums its own).
+_ROW_TOTALS: dict[str, Callable[[LayerRow], Any]] = {
+    "params": lambda r: r.params,
+    "trainable_params": lambda r: r.trainable_params,
+    "non_trainable_params": lambda r: r.non_trainable_params,
+    "macs": lambda r: r.macs,
+    "flops": lambda r: r.extra["flops"],
+    "train_flops": lambda r: r.extra["train_flops"],
+}
+_MEMORY_TOTALS = (
+    "weight_bytes",
+    "activation_bytes",
+    "peak_activation_bytes",
+    "gradient_bytes",
+    "optimizer_bytes",
+    "train_bytes",
+)
+
+
+def _totals(rows: list[LayerRow], memory) -> tuple[dict[str, Any], dict[str, tuple[str, ...]]]:
+    """Each total over the rows whose value is known, and per total the rows it leaves out (a
+    total that leaves rows out is a lower bound: the report says so, never a silent total)."""
+    totals: dict[str, Any] = {}
+    left_out: dict[str, tuple[str, ...]] = {}
+    for key, value_of in _ROW_TOTALS.items():
+        totals[key], missing = partial_sum((r.name, value_of(r)) for r in rows)
+        if missing:
+            left_out[key] = missing
+    for key in _MEMORY_TOTALS:
+        totals[key] = getattr(memory, key)
+        if key in memory.left_out:
+            left_out[key] = memory.left_out[key]
+    return totals, left_out
+
+
+def _left_out_warning(left_out: Mapping[str, tuple[str, ...]], shown: int = 8) -> str:
+    names = list(dict.fromkeys(name for names in left_out.values() for name in names))
+    listed = ", ".join(names[:shown]) + (
+        f" and {len(names) - shown} more (JSON: left_out)" if len(names) > shown else ""
+    )
+    return (
+        f"totals are lower bounds (≥) for {', '.join(left_out)}: "
+        f"{len(names)} rows with unknown values are not counted: {listed}"
+    )
 
 
 def analyze(model: Any, input_shape: Any = None, **options: Any) -> Report:

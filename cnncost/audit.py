@@ -222,7 +222,8 @@ def _world(config: Mapping[str, Any], options: Options) -> _World:
     graph = graph_from_config(copy.deepcopy(dict(config)))
     report = analyze_graph(graph, options)
     shapes = infer_shapes(graph, input_overrides(graph, options.input_shape))
-    return _World({r.name: r for r in report.layers}, report.totals, graph, shapes)
+    exact_totals = {key: report.exact_total(key) for key in report.totals}
+    return _World({r.name: r for r in report.layers}, exact_totals, graph, shapes)
 
 
 def _halved(config: Mapping[str, Any], convs_keep_size: bool = False) -> dict:

@@ -68,7 +68,9 @@ def diff_totals(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, tuple[A
     result = {}
     for key in a["totals"]:
         va, vb = a["totals"].get(key), b["totals"].get(key)
-        delta = vb - va if isinstance(va, int) and isinstance(vb, int) else None
+        # a lower-bound total (rows left out) has no exact difference
+        exact = key not in a.get("left_out", {}) and key not in b.get("left_out", {})
+        delta = vb - va if exact and isinstance(va, int) and isinstance(vb, int) else None
         result[key] = (va, vb, delta)
     return result
 

@@ -24,6 +24,19 @@ def known_sum(values: Iterable[Dim]) -> Dim:
     return total
 
 
+def partial_sum(named_values: Iterable[tuple[str, Dim]]) -> tuple[Dim, tuple[str, ...]]:
+    """The sum of the known values and the names of the unknown ones: with any name left out,
+    the sum is a lower bound (every value counted is non-negative), never a silent total."""
+    total: Dim = 0
+    left_out: list[str] = []
+    for name, value in named_values:
+        if value is None:
+            left_out.append(name)
+        else:
+            total = total + value
+    return total, tuple(left_out)
+
+
 @dataclass(frozen=True)
 class TensorRef:
     """Output `index` of the node called `node`."""
@@ -63,6 +76,9 @@ class Node:
     shares_weights_with: str | None = None
     trainable: bool = True
     dtype_policy: str = "float32"
+    # The config's `registered_name`: None for Keras layers, the class name for keras.ops,
+    # "package>Class" for a class registered with keras.saving.register_keras_serializable.
+    registered_name: str | None = None
 
     @property
     def is_input(self) -> bool:

@@ -28,14 +28,14 @@ from typing import Any
 
 from cnncost.errors import CnnCostError, PluginError
 from cnncost.ir import Dim, Shape, Weight
-from cnncost.layers import _REGISTRY, known_classes
+from cnncost.layers import builtin_classes
 from cnncost.layers import register as _register_in_registry
+from cnncost.layers import unregister as _unregister_in_registry
 from cnncost.layers.base import Call, LayerRule, Window, product, weight
 
 ENTRY_POINT_GROUP = "cnncost.plugins"
 RF_KINDS = frozenset({"pointwise", "window", "global", "merge", "reshape"})
-_BUILTIN = frozenset(known_classes())
-_replaced_builtins: dict[str, LayerRule] = {}
+_BUILTIN = frozenset(builtin_classes())
 
 
 class Rule:
@@ -160,18 +160,12 @@ def register_rule(class_name: str, rule: Rule | LayerRule | type, *, replace: bo
         raise PluginError(f"a plugin rule needs a class name, not {class_name!r}")
     if class_name in _BUILTIN and not replace:
         raise PluginError(f"{class_name!r} has a built-in rule: pass replace=True to override it")
-    rule = as_layer_rule(class_name, rule)  # checked before anything is replaced
-    if class_name in _BUILTIN and class_name not in _replaced_builtins:
-        _replaced_builtins[class_name] = _REGISTRY[class_name]
-    _register_in_registry(class_name, rule)
+    _register_in_registry(class_name, as_layer_rule(class_name, rule))
 
 
 def unregister_rule(class_name: str) -> None:
     """Remove a plugin rule (a replaced built-in rule comes back)."""
-    if class_name in _replaced_builtins:
-        _register_in_registry(class_name, _replaced_builtins.pop(class_name))
-    elif class_name not in _BUILTIN:
-        _REGISTRY.pop(class_name, None)
+    _unregister_in_registry(class_name)
 
 
 def layer_rule(class_name: str, *, replace: bool = False) -> Callable[[type], type]:

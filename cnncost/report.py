@@ -49,6 +49,17 @@ class Report:
     layers: tuple[LayerRow, ...]
     totals: Mapping[str, Any]
     warnings: tuple[str, ...]
+    # per total, the rows it could not count: that total is a lower bound (shown with `≥`)
+    left_out: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        """Every total counts every row."""
+        return not self.left_out
+
+    def exact_total(self, key: str) -> Any:
+        """The total when it counts every row, else None (for checks that need the exact value)."""
+        return None if key in self.left_out else self.totals.get(key)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +73,8 @@ class Report:
             },
             "conventions": dict(self.conventions),
             "totals": {k: _jsonable(v) for k, v in self.totals.items()},
+            "complete": self.complete,
+            "left_out": {k: list(v) for k, v in self.left_out.items()},
             "layers": [_row(r) for r in self.layers],
             "warnings": list(self.warnings),
         }

@@ -267,7 +267,7 @@ def formulas(model: Any, input_shape: Any = None, **options: Any) -> Formulas:
                 _row_rf(rf.nodes[row.name], starts.get(row.name, {})),
             )
         )
-    totals = {key: _expr(report.totals.get(key)) for key in QUANTITIES}
+    totals = {key: _expr(report.exact_total(key)) for key in QUANTITIES}
     return Formulas(
         report.model_name,
         report.source,

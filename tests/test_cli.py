@@ -175,7 +175,9 @@ def test_unsupported_layer_is_a_row_a_warning_and_strict_exit(tmp_path):
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     row = next(r for r in data["layers"] if r["name"] == "mystery")
-    assert row["status"] == "unsupported" and row["params"] is None
+    # a Lambda owns no weights (params 0); its cost is unknown and left out of the totals
+    assert row["status"] == "unsupported" and row["params"] == 0 and row["macs"] is None
+    assert data["complete"] is False and data["left_out"]["macs"][0] == "mystery"
     assert any("mystery" in w and "Lambda" in w for w in data["warnings"])
     assert "pwned" not in result.stdout + result.stderr
     assert run("report", str(path), "--strict").returncode == 1

@@ -89,8 +89,13 @@ def test_without_the_plugin_custom_layers_are_unsupported_with_a_reason(tmp_path
     rows = {row.type: row for row in report.layers}
     assert rows["ChannelScale"].status == "unsupported"
     assert "plugin" in rows["ChannelScale"].extra["reason"]
-    assert report.totals["params"] is None  # never a silent 0
+    # never a silent total: the known rows' sum, marked as a lower bound naming the row
+    custom = tuple(r.name for r in report.layers if r.type in ("ChannelScale", "SpaceToDepth"))
+    assert report.left_out["params"] == custom and not report.complete
+    assert report.totals["params"] == sum(r.params for r in report.layers if r.name not in custom)
+    assert report.exact_total("params") is None
     assert any("ChannelScale" in w and "docs/plugins.md" in w for w in report.warnings)
+    assert any("lower bounds" in w and custom[0] in w for w in report.warnings)
 
 
 def _graph_with(class_name: str, config: dict):

@@ -44,6 +44,17 @@ for _family in _FAMILIES:
     _EXCLUDED.update(getattr(_family, "EXCLUDED", {}))
 
 
+# Packages whose classes the built-in rules describe. A config whose `module` names another package
+# (kimm, keras_hub, the user's own code) describes a custom class, even when its class name is a
+# Keras name (kimm's `LayerScale`, a user's `Identity` that owns weights): it gets a plugin rule
+# or none, never Keras's rule.
+KERAS_PACKAGES = frozenset({"keras", "tf_keras", "tensorflow", "keras_core"})
+
+# Plugin rules (cnncost.plugins), by class name or registered name; consulted before the
+# built-in rules, for any class.
+_PLUGINS: dict[str, LayerRule] = {}
+
+
 def registry_key(node: Node) -> str:
     """keras.ops operations live under `ops.<Class>`; layers under their class name."""
     if node.module.startswith("keras.src.ops") or node.module.startswith("keras.ops"):
@@ -51,13 +62,33 @@ def registry_key(node: Node) -> str:
     return node.class_name
 
 
+def is_keras_class(node: Node) -> bool:
+    """Whether the node's class is Keras's own: its module is in a Keras package (or not recorded,
+    as in legacy configs, where the class name is all there is) and it is not registered under a
+    package of its own (`"kimm>LayerScale"`; Keras writes no registered name for its layers and
+    the bare class name for its ops)."""
+    if node.module and node.module.split(".")[0] not in KERAS_PACKAGES:
+        return False
+    return node.registered_name in (None, node.class_name)
+
+
 def rule_for(node: Node) -> LayerRule | None:
-    return _REGISTRY.get(registry_key(node))
+    """A plugin rule for the node's registered or class name, else the built-in rule of a Keras
+    class; None for a custom class without a plugin."""
+    key = registry_key(node)
+    plugin = _PLUGINS.get(node.registered_name or "") or _PLUGINS.get(key)
+    if plugin is not None:
+        return plugin
+    return _REGISTRY.get(key) if is_keras_class(node) else None
 
 
 def register(class_name: str, rule: LayerRule) -> None:
-    """Register (or replace) the rule for a custom layer class."""
-    _REGISTRY[class_name] = rule
+    """Register (or replace) the plugin rule for a class name or registered name."""
+    _PLUGINS[class_name] = rule
+
+
+def unregister(class_name: str) -> None:
+    _PLUGINS.pop(class_name, None)
 
 
 def unsupported_reason(node: Node) -> str:
@@ -67,14 +98,24 @@ def unsupported_reason(node: Node) -> str:
     if node.class_name == "TFOpLambda":
         function = node.config.get("function")
         return f"the TensorFlow function tf.{function} is not modelled; its code is never run"
-    keras_module = node.module.split(".")[0] in ("keras", "tf_keras", "tensorflow")
-    if node.module and not keras_module:
-        return "a custom class: describe it with a plugin rule (docs/plugins.md)"
+    if not is_keras_class(node):
+        shared = " that shares a Keras class name" if node.class_name in _REGISTRY else ""
+        where = node.registered_name or node.module
+        return (
+            f"a custom class{shared} (from {where}): describe it with a plugin rule "
+            "(docs/plugins.md)"
+        )
     return "no rule for it: describe it with a plugin rule (docs/plugins.md)"
 
 
-def known_classes() -> list[str]:
+def builtin_classes() -> list[str]:
+    """Registry keys of the built-in rules."""
     return sorted(_REGISTRY)
+
+
+def known_classes() -> list[str]:
+    """Registry keys with a rule, built-in or plugin."""
+    return sorted(set(_REGISTRY) | set(_PLUGINS))
 
 
 def excluded_classes() -> dict[str, str]:
@@ -86,10 +127,13 @@ __all__ = [
     "Call",
     "LayerRule",
     "Window",
+    "builtin_classes",
     "excluded_classes",
+    "is_keras_class",
     "known_classes",
     "register",
     "registry_key",
     "rule_for",
+    "unregister",
     "unsupported_reason",
 ]

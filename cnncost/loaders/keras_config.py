@@ -151,6 +151,11 @@ def _layer_fields(layer: Any, where: str) -> tuple[str, str, Mapping[str, Any]]:
     return class_name, module, config
 
 
+def _registered_name(layer: Any) -> str | None:
+    name = layer.get("registered_name") if isinstance(layer, Mapping) else None
+    return name if isinstance(name, str) else None
+
+
 def _layer_name(layer: Mapping[str, Any], config: Mapping[str, Any], where: str) -> str:
     name = layer.get("name", config.get("name"))
     if not isinstance(name, str) or not name:
@@ -369,6 +374,7 @@ class _Parser:
             shares_weights_with=owner if owner != node_name else None,
             trainable=layer_trainable,
             dtype_policy=dtype_policy_name(layer_config.get("dtype")),
+            registered_name=_registered_name(layer),
         )
         self.add_node(node)
         self.b.calls.append(_Call(node, scope, tuple(references), tuple(args), dict(kwargs)))

@@ -15,9 +15,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from cnncost.ir import Dim, Graph, known_sum
+from cnncost.ir import Dim, Graph, known_sum, partial_sum
 from cnncost.layers.base import product
 from cnncost.passes.params import NodeParams
 from cnncost.passes.shapes import ShapeResult
@@ -62,6 +62,9 @@ class NodeMemory:
 
 @dataclass(frozen=True)
 class MemoryResult:
+    """Whole-model totals are sums over the rows whose bytes are known; `left_out` names, per
+    total, the rows it could not count (the total is then a lower bound)."""
+
     nodes: Mapping[str, NodeMemory]
     weight_bytes: Dim
     activation_bytes: Dim
@@ -70,6 +73,7 @@ class MemoryResult:
     optimizer_bytes: Dim
     train_bytes: Dim
     warnings: tuple[str, ...]
+    left_out: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def count_memory(
@@ -80,8 +84,8 @@ def count_memory(
     dtype_override: str | None = None,
 ) -> MemoryResult:
     nodes: dict[str, NodeMemory] = {}
+    gradients: dict[str, Dim] = {}
     warnings: list[str] = []
-    gradient_bytes: Dim = 0
     for node in graph.nodes:
         policy = dtype_override or node.dtype_policy or "float32"
         variable_dtype, compute_dtype = policy_dtypes(policy)
@@ -91,29 +95,40 @@ def count_memory(
         node_params = params[node.name]
         known = node_params.known and variable_size is not None
         weights = node_params.total * variable_size if known else None
-        gradient_bytes = (
-            None
-            if gradient_bytes is None or not known
-            else gradient_bytes + node_params.trainable * variable_size
-        )
+        gradients[node.name] = node_params.trainable * variable_size if known else None
         outputs = []
         for shape in shapes.nodes[node.name].outputs:
             size = None if shape is None or compute_size is None else product(shape[1:])
             outputs.append(None if size is None else size * compute_size * batch)
         nodes[node.name] = NodeMemory(weights, known_sum(outputs), tuple(outputs))
-    weight_bytes = known_sum(m.weight_bytes for m in nodes.values())
-    activation_bytes = known_sum(m.activation_bytes for m in nodes.values())
-    optimizer_bytes = None if gradient_bytes is None else ADAM_SLOTS * gradient_bytes
-    train_bytes = known_sum((weight_bytes, gradient_bytes, optimizer_bytes, activation_bytes))
+    weight_bytes, weights_left_out = partial_sum((n, m.weight_bytes) for n, m in nodes.items())
+    activation_bytes, activations_left_out = partial_sum(
+        (n, m.activation_bytes) for n, m in nodes.items()
+    )
+    gradient_bytes, gradients_left_out = partial_sum(gradients.items())
+    optimizer_bytes = ADAM_SLOTS * gradient_bytes
+    train_bytes = weight_bytes + gradient_bytes + optimizer_bytes + activation_bytes
+    peak = peak_live_bytes(graph, nodes)
+    left_out = {
+        "weight_bytes": weights_left_out,
+        "activation_bytes": activations_left_out,
+        "peak_activation_bytes": activations_left_out if peak is not None else (),
+        "gradient_bytes": gradients_left_out,
+        "optimizer_bytes": gradients_left_out,
+        "train_bytes": tuple(
+            dict.fromkeys(weights_left_out + gradients_left_out + activations_left_out)
+        ),
+    }
     return MemoryResult(
         nodes,
         weight_bytes,
         activation_bytes,
-        peak_live_bytes(graph, nodes),
+        peak,
         gradient_bytes,
         optimizer_bytes,
         train_bytes,
         tuple(warnings),
+        {key: names for key, names in left_out.items() if names},
     )
 
 
@@ -133,9 +148,10 @@ def peak_live_bytes(graph: Graph, nodes: Mapping[str, NodeMemory]) -> Dim:
     for step, node in enumerate(graph.nodes):
         for index, size in enumerate(nodes[node.name].output_bytes):
             live[(node.name, index)] = size
-        current = known_sum(live.values())
+        # an unknown size counts 0: the peak is then a lower bound (the caller says which rows)
+        current = sum(size for size in live.values() if size is not None)
         if not isinstance(current, int):
-            return None  # unknown, or symbolic (no single peak)
+            return None  # symbolic: no single peak
         peak = max(peak, current)
         for key in [k for k in live if last_use.get(k, step) <= step]:
             del live[key]

@@ -42,14 +42,19 @@ def _recorded_outputs(graph: Graph) -> dict[tuple[str, int], Shape]:
     return recorded
 
 
-def _unknown_outputs(node: Node, graph: Graph, recorded, overridden: bool) -> tuple[Shape, ...]:
-    count = 1 + max(
-        (ref.index for other in graph.nodes for ref in other.inputs if ref.node == node.name),
-        default=0,
-    )
+def _output_counts(graph: Graph) -> dict[str, int]:
+    """How many outputs of each node the graph uses (its consumers' and the model's outputs): an
+    unsupported layer keeps every output anything refers to."""
+    counts: dict[str, int] = {}
+    for ref in (*(r for node in graph.nodes for r in node.inputs), *graph.outputs):
+        counts[ref.node] = max(counts.get(ref.node, 1), ref.index + 1)
+    return counts
+
+
+def _unknown_outputs(name: str, count: int, recorded, overridden: bool) -> tuple[Shape, ...]:
     if overridden:
         return (None,) * count
-    return tuple(recorded.get((node.name, i)) for i in range(count))
+    return tuple(recorded.get((name, i)) for i in range(count))
 
 
 def _compatible(ours: Shape, theirs: Shape) -> bool:
@@ -62,6 +67,7 @@ def infer_shapes(graph: Graph, input_shapes: Mapping[str, Shape] | None = None) 
     """Shapes for every node; `input_shapes` overrides model input shapes by input node name."""
     overrides = dict(input_shapes or {})
     recorded = _recorded_outputs(graph)
+    output_counts = _output_counts(graph)
     results: dict[str, NodeShapes] = {}
     warnings: list[str] = []
     for node in graph.nodes:
@@ -71,7 +77,8 @@ def infer_shapes(graph: Graph, input_shapes: Mapping[str, Shape] | None = None) 
             results[node.name] = NodeShapes((), (overrides[node.name],), True)
             continue
         if rule is None:
-            outputs = _unknown_outputs(node, graph, recorded, bool(overrides))
+            count = output_counts.get(node.name, 1)
+            outputs = _unknown_outputs(node.name, count, recorded, bool(overrides))
             results[node.name] = NodeShapes(inputs, outputs, False, "unknown layer class")
             continue
         if any(shape is None for shape in inputs):

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cnncost.diff import FIELDS, diff_reports, diff_totals
-from cnncost.render.numbers import human, shape_text
+from cnncost.render.numbers import bound_mark, human, shape_text
 
 
 def _delta(value: Any, units: str) -> str:
@@ -56,7 +56,8 @@ def render_diff(a: Mapping[str, Any], b: Mapping[str, Any], units: str = "auto")
         table.add_row(*cells)
     totals = diff_totals(a, b)
     lines = [
-        f"{key.replace('_', ' ')}: {human(va, 'raw')} -> {human(vb, 'raw')} ({_delta(d, 'raw')})"
+        f"{key.replace('_', ' ')}: {bound_mark(a, key)}{human(va, 'raw')} -> "
+        f"{bound_mark(b, key)}{human(vb, 'raw')} ({_delta(d, 'raw')})"
         for key, (va, vb, d) in totals.items()
     ]
     return Group(table, *(Text(line) for line in lines))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 _UNITS = (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3))
@@ -51,3 +52,11 @@ def seconds_text(value: Any) -> str:
         if value >= scale:
             return f"{value / scale:.3g}{suffix}"
     return f"{value * 1e9:.3g}ns"
+
+
+LOWER_BOUND = "≥"  # marks a total that leaves out rows whose value is unknown
+
+
+def bound_mark(data: Mapping[str, Any], key: str) -> str:
+    """`≥` when the report's total `key` leaves out rows (JSON `left_out`), else nothing."""
+    return LOWER_BOUND if key in data.get("left_out", {}) else ""

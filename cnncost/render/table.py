@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from cnncost.render.numbers import human, seconds_text, shape_text
+from cnncost.render.numbers import bound_mark, human, seconds_text, shape_text
 from cnncost.render.view import View, heaviest_shares, make_view
 from cnncost.report import Report
 
@@ -127,7 +127,7 @@ def footer_lines(data: Mapping[str, Any], view: View) -> list[str]:
     lines = [
         "totals: "
         + ", ".join(
-            f"{key.replace('_', ' ')} {human(value, 'raw')}"
+            f"{key.replace('_', ' ')} {bound_mark(data, key)}{human(value, 'raw')}"
             for key, value in totals.items()
             if isinstance(value, int) or value is None
         )
@@ -188,7 +188,13 @@ def render_table(
     table = Table(title=title(data), title_justify="left", show_footer=True, pad_edge=False)
     for index, column in enumerate(view.columns):
         total = data["totals"].get(column, "")
-        footer = "total" if index == 0 else cell_text(column, total, units) if total != "" else ""
+        footer = (
+            "total"
+            if index == 0
+            else bound_mark(data, column) + cell_text(column, total, units)
+            if total != ""
+            else ""
+        )
         numeric = column not in TEXT_COLUMNS
         table.add_column(
             HEADERS.get(column, column),
