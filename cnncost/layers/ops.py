@@ -81,9 +81,12 @@ RULES = {
     # Data movement only: no arithmetic. The receptive field is not tracked through them.
     "ops.Reshape": LayerRule(_reshape, rf="reshape"),
     "ops.Transpose": LayerRule(_transpose, rf="reshape"),
-    # Reductions: one add per reduced input element (a mean adds one scale per output).
-    "ops.Mean": LayerRule(_reduce, rf="reshape", cost="reduce_mean"),
-    "ops.Sum": LayerRule(_reduce, rf="reshape", cost="reduce_sum"),
-    "ops.Max": LayerRule(_reduce, rf="reshape", cost="reduce_sum"),
-    "ops.Min": LayerRule(_reduce, rf="reshape", cost="reduce_sum"),
+    # Reductions: one add per reduced input element (a mean adds one scale per output). The
+    # receptive field passes pointwise, with statistics over the reduced axes: a reduction over
+    # the spatial axes (an SE gate's `ops.mean(x, axis=[1, 2], keepdims=True)`) is a global
+    # gate, like GlobalAveragePooling2D.
+    "ops.Mean": LayerRule(_reduce, rf="reduce", cost="reduce_mean", reduced_axes=_reduced_axes),
+    "ops.Sum": LayerRule(_reduce, rf="reduce", cost="reduce_sum", reduced_axes=_reduced_axes),
+    "ops.Max": LayerRule(_reduce, rf="reduce", cost="reduce_sum", reduced_axes=_reduced_axes),
+    "ops.Min": LayerRule(_reduce, rf="reduce", cost="reduce_sum", reduced_axes=_reduced_axes),
 }
