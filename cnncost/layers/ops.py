@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from cnncost.ir import Shape
 from cnncost.layers.base import Call, LayerRule, is_int, product
-from cnncost.layers.merging import _concatenate, _elementwise
+from cnncost.layers.merging import _concatenate
+from cnncost.layers.ops_common import broadcast_all, operand_shapes
 
 _ELEMENTWISE = {
     "Add": "add",
@@ -20,6 +21,12 @@ _ELEMENTWISE = {
     "Maximum": "maximum",
     "Minimum": "maximum",
 }
+
+
+def _elementwise(call: Call) -> tuple[Shape, ...]:
+    """numpy broadcasting of the operands: tensors, number literals (shape ()) and constant
+    tensors recorded in the config (`x + np.array([...])`)."""
+    return (broadcast_all(call, operand_shapes(call)),)
 
 
 def _reshape(call: Call) -> tuple[Shape, ...]:

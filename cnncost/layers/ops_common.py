@@ -19,10 +19,17 @@ from cnncost.layers.merging import broadcast
 NOT_ARRAY = object()
 
 
+# How Keras serializes a constant tensor / numpy array passed to an op (`x + np.array(...)`).
+CONSTANTS = ("__tensor__", "__numpy__")
+
+
 def _literal_shape(value: Any, depth: int = 0) -> Shape | object:
-    """numpy's shape of a literal: () for a number, nested lengths for regular lists."""
+    """numpy's shape of a literal: () for a number, nested lengths for regular lists, and the
+    value's shape for a serialized constant tensor."""
     if isinstance(value, bool) or isinstance(value, (int, float)):
         return ()
+    if isinstance(value, Mapping) and value.get("class_name") in CONSTANTS:
+        return _literal_shape(as_mapping(value.get("config")).get("value"), depth + 1)
     if isinstance(value, (list, tuple)) and depth < 16:
         if not value:
             return (0,)
