@@ -150,6 +150,97 @@ _ACTIVATIONS = (
     ),
 )
 
+# keras.ops elementwise functions and reductions (cnncost/layers/ops_numpy.py, ops_math.py):
+# key (row "op:<key>"), forward, input gradient (a Cost, or an int per output element),
+# derivation under the counting rule above. Comparisons, rounding and bit operations have no
+# gradient (0).
+_OPS = (
+    ("abs", 1, 2, "|x|; gradient: sign(x) * dy"),
+    ("negative", 1, 1, "-x (also conj); gradient: -dy"),
+    ("sign", 1, 0, "sign(x); gradient 0"),
+    (
+        "compare",
+        1,
+        0,
+        "one comparison, logical, bit or classification op (isnan, signbit, fmax...)",
+    ),
+    ("round", 1, 0, "floor / ceil / round / trunc; gradient 0"),
+    ("sqrt", 1, 2, "sqrt; gradient: dy / (2 y): mul, div"),
+    ("square", 1, 2, "x*x; gradient: 2 x dy: 2 mul"),
+    ("reciprocal", 1, 3, "1/x; gradient: -dy * y * y: neg, 2 mul"),
+    ("cbrt", 1, 3, "cbrt; gradient: dy / (3 y^2): square, mul, div"),
+    ("exp", 1, 1, "exp (also expm1); gradient: dy * exp(x)"),
+    ("exp2", 2, 2, "exp(x * ln 2): mul, exp; gradient: dy * y * ln 2"),
+    ("log", 1, 1, "log; gradient: dy / x"),
+    ("log2", 2, 2, "log(x) * (1 / ln b) (log2, log10): log, mul; gradient: dy / (x ln b)"),
+    ("log1p", 2, 2, "log(1 + x): add, log; gradient: dy / (1 + x)"),
+    ("sin", 1, 2, "sin / cos / sinh / cosh; gradient: dy * cos(x) (its pair function, mul)"),
+    ("tan", 1, 3, "tan / tanh; gradient: dy * (1 + y^2) (or 1 - y^2): square, add, mul"),
+    ("arcsin", 1, 4, "arcsin / arccos / arcsinh / arccosh; gradient: dy / sqrt(1 -+ x^2)"),
+    ("arctan", 1, 3, "arctan / arctanh; gradient: dy / (1 +- x^2): square, add, div"),
+    ("sinc", 4, 6, "sin(pi x) / (pi x): mul, sin, div, select at 0; gradient: (cos - sinc)/x"),
+    ("i0", 1, 2, "Bessel I0 (one function call); gradient: dy * I1(x)"),
+    ("scale", 1, 1, "multiply by a constant (deg2rad, rad2deg)"),
+    ("angle", 1, 4, "atan2(imag, real); gradient: 4 per element"),
+    ("nan_to_num", 6, 3, "3 tests (nan, +inf, -inf) and 3 selects; gradient: 3 masks"),
+    ("clip", 2, 2, "max, min; gradient: two compares as a mask"),
+    ("power", 1, 4, "x ** y; gradient to x: dy * y * x**(y-1): sub, pow, 2 mul"),
+    ("arctan2", 1, 6, "atan2; gradient: (x dy, -y dy) / (x^2 + y^2): 2 squares, add, div, 2 mul"),
+    ("hypot", 4, 4, "sqrt(x^2 + y^2): 2 squares, add, sqrt; gradient: (x, y) * dy / h"),
+    ("floor_divide", 2, 0, "floor(x / y): div, floor; gradient 0"),
+    ("mod", 4, 0, "x - floor(x / y) * y (also fmod with trunc): div, floor, mul, sub"),
+    ("divide_no_nan", 3, 3, "y == 0 ? 0 : x / y: compare, div, select; gradient as divide"),
+    ("heaviside", 4, 0, "x < 0 ? 0 : x == 0 ? h : 1: 2 compares, 2 selects; gradient 0"),
+    ("ldexp", 2, 1, "x * 2**n: exp2, mul; gradient: dy * 2**n"),
+    ("logaddexp", 7, 6, "max + log1p(exp(-|a - b|)): sub, abs, neg, exp, log1p, max, add"),
+    ("logaddexp2", 9, 6, "logaddexp in base 2: 2 more multiplies by ln 2"),
+    ("isclose", 6, 0, "|a - b| <= atol + rtol |b|: sub, 2 abs, mul, add, compare"),
+    ("select", 1, 1, "one select per output element (where, select); gradient: masked dy"),
+    (
+        "erf",
+        1,
+        5,
+        "erf / erfc / erfinv; gradient: 2/sqrt(pi) exp(-x^2) dy: square, neg, exp, 2 mul",
+    ),
+    ("rsqrt", 1, 3, "1 / sqrt(x); gradient: -y^3 / 2 dy: 3 mul"),
+    ("linspace", 2, 0, "start + i * step: mul, add per output"),
+    ("logspace", 3, 0, "base ** (start + i * step) (also geomspace): mul, add, pow"),
+    ("product", 1, 1, "one multiply per output element (outer, kron); gradient: dy * other"),
+    ("unravel_index", 2, 0, "per output coordinate: one division and one modulo"),
+    (
+        "flop",
+        1,
+        1,
+        "a rule's own exact count (trace, diff, cross, cdist, segment ops, norms): "
+        "1 per counted FLOP; gradient taken as the same count",
+    ),
+    ("ptp", Cost(input=2, output=-1), Cost(input=1), "max and min: 2 (n-1) compares + 1 sub"),
+    ("var", Cost(input=4), Cost(input=3), "mean n, sub n, square n, sum n-1, div 1 = 4n"),
+    ("std", Cost(input=4, output=1), Cost(input=3, output=1), "var + sqrt per output"),
+    (
+        "nan_reduce",
+        Cost(input=3, output=-1),
+        Cost(input=1),
+        "isnan, select, then n-1 "
+        "adds / compares / muls (nansum, nanmax, nanmin, nanprod, nanargmax, nanargmin)",
+    ),
+    (
+        "nanmean",
+        Cost(input=4, output=-1),
+        Cost(input=2),
+        "isnan n, select n, sum n-1, count n-1, div 1",
+    ),
+    (
+        "nanvar",
+        Cost(input=8, output=-1),
+        Cost(input=4),
+        "nanmean 4n-1, sub, square, select n each, sum n-1, div 1",
+    ),
+    ("nanstd", Cost(input=8), Cost(input=4, output=1), "nanvar + sqrt per output"),
+    ("count_nonzero", Cost(input=2, output=-1), O(0), "n compares + n-1 adds"),
+    ("logsumexp", Cost(input=4), Cost(input=3), "max n-1, sub n, exp n, sum n-1, log 1, add 1"),
+)
+
 _ROWS: list[CostRow] = [
     _row("bias", O(1), O(0), "bias add; weight gradient: sum of dy over positions", weights=O(1)),
     _row("scale", O(1), O(1), "multiply by a constant (attention's 1/sqrt(key_dim))"),
@@ -227,6 +318,11 @@ for _name, _forward, _backward, _note in _ACTIVATIONS:
     _forward = _forward if isinstance(_forward, Cost) else O(_forward)
     _backward = _backward if isinstance(_backward, Cost) else O(_backward)
     _ROWS.append(_row(f"activation:{_name}", _forward, _backward, _note))
+
+for _name, _forward, _backward, _note in _OPS:
+    _forward = _forward if isinstance(_forward, Cost) else O(_forward)
+    _backward = _backward if isinstance(_backward, Cost) else O(_backward)
+    _ROWS.append(_row(f"op:{_name}", _forward, _backward, _note))
 
 TABLE: Mapping[str, CostRow] = {row.key: row for row in _ROWS}
 

@@ -16,6 +16,8 @@ from cnncost.layers import (
     merging,
     normalization,
     ops,
+    ops_math,
+    ops_numpy,
     pooling,
     preprocessing,
     reshaping,
@@ -38,6 +40,8 @@ _FAMILIES = (
     preprocessing,
     applications,
     ops,
+    ops_numpy,
+    ops_math,
 )
 for _family in _FAMILIES:
     _REGISTRY.update(_family.RULES)

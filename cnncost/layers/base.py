@@ -50,6 +50,8 @@ def _operands(value: Any, depth: int = 0) -> int:
         isinstance(value, (int, float)) and not isinstance(value, bool)
     ):
         return 1
+    if isinstance(value, Mapping) and value.get("class_name") in ("__tensor__", "__numpy__"):
+        return 1  # a constant tensor argument (`x + np.array(...)`)
     if isinstance(value, (list, tuple)) and depth < 8:
         return sum(_operands(v, depth + 1) for v in value)
     return 0

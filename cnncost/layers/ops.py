@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from cnncost.ir import Shape
 from cnncost.layers.base import Call, LayerRule, is_int, product
-from cnncost.layers.merging import _concatenate, _elementwise
+from cnncost.layers.merging import _concatenate
+from cnncost.layers.ops_common import broadcast_all, operand_shapes
 
 _ELEMENTWISE = {
     "Add": "add",
@@ -20,6 +21,12 @@ _ELEMENTWISE = {
     "Maximum": "maximum",
     "Minimum": "maximum",
 }
+
+
+def _elementwise(call: Call) -> tuple[Shape, ...]:
+    """numpy broadcasting of the operands: tensors, number literals (shape ()) and constant
+    tensors recorded in the config (`x + np.array([...])`)."""
+    return (broadcast_all(call, operand_shapes(call)),)
 
 
 def _reshape(call: Call) -> tuple[Shape, ...]:
@@ -81,9 +88,12 @@ RULES = {
     # Data movement only: no arithmetic. The receptive field is not tracked through them.
     "ops.Reshape": LayerRule(_reshape, rf="reshape"),
     "ops.Transpose": LayerRule(_transpose, rf="reshape"),
-    # Reductions: one add per reduced input element (a mean adds one scale per output).
-    "ops.Mean": LayerRule(_reduce, rf="reshape", cost="reduce_mean"),
-    "ops.Sum": LayerRule(_reduce, rf="reshape", cost="reduce_sum"),
-    "ops.Max": LayerRule(_reduce, rf="reshape", cost="reduce_sum"),
-    "ops.Min": LayerRule(_reduce, rf="reshape", cost="reduce_sum"),
+    # Reductions: one add per reduced input element (a mean adds one scale per output). The
+    # receptive field passes pointwise, with statistics over the reduced axes: a reduction over
+    # the spatial axes (an SE gate's `ops.mean(x, axis=[1, 2], keepdims=True)`) is a global
+    # gate, like GlobalAveragePooling2D.
+    "ops.Mean": LayerRule(_reduce, rf="reduce", cost="reduce_mean", reduced_axes=_reduced_axes),
+    "ops.Sum": LayerRule(_reduce, rf="reduce", cost="reduce_sum", reduced_axes=_reduced_axes),
+    "ops.Max": LayerRule(_reduce, rf="reduce", cost="reduce_sum", reduced_axes=_reduced_axes),
+    "ops.Min": LayerRule(_reduce, rf="reduce", cost="reduce_sum", reduced_axes=_reduced_axes),
 }

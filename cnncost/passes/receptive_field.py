@@ -602,6 +602,8 @@ def _transfer(node: Node, input_name: str, present, shapes: ShapeResult, warning
     if kind == "reduce" and rule.reduced_axes is not None:
         call = Call(node, node_shapes.inputs)
         reduced = {a % len(in_shape) for a in guarded(call, rule.reduced_axes)}
+        if state.axes and set(state.axes) <= reduced and out_shape != in_shape:
+            return Global()  # reduced over every spatial axis (ops.mean(x, [1, 2])): like GAP
         return replace(state, gated=True) if reduced & set(state.axes) else state
     if kind == "window" and rule.window is not None and in_shape is not None:
         return _window(node, state, node_shapes, in_shape, out_shape, rule)

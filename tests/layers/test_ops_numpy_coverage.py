@@ -1,0 +1,49 @@
+"""Every Operation class of keras.ops numpy/math/linalg/einops has a rule or a documented
+exclusion (the classes are enumerated from Keras itself)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("keras")
+from support.coverage import keras_op_classes, uncovered  # noqa: E402
+
+FAMILIES = ("numpy", "math", "linalg", "einops")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_op_class_has_a_rule_or_an_exclusion(family):
+    classes = keras_op_classes(family)
+    assert classes, f"keras.src.ops.{family} defines no Operation classes?"
+    assert uncovered([f"ops.{c}" for c in classes]) == []
+
+
+def test_exclusions_are_keras_classes_with_a_reason():
+    from cnncost.layers import ops_math, ops_numpy
+
+    known = {f"ops.{c}" for family in FAMILIES for c in keras_op_classes(family)}
+    for module in (ops_numpy, ops_math):
+        for key, reason in module.EXCLUDED.items():
+            assert key in known, key
+            assert len(reason) > 30, (key, reason)
+            assert key not in module.RULES, key
+
+
+def test_no_class_is_both_ruled_and_excluded_or_ruled_twice():
+    from cnncost.layers import _FAMILIES, excluded_classes
+
+    seen: dict[str, str] = {}
+    for module in _FAMILIES:
+        for key in module.RULES:
+            assert key not in seen, (key, seen.get(key), module.__name__)
+            seen[key] = module.__name__
+    assert set(seen) & set(excluded_classes()) == set()
+
+
+def test_documented_table_lists_every_class():
+    """docs/ops.md names every class of the four families, with its rule kind or exclusion."""
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "ops.md").read_text()
+    missing = [c for family in FAMILIES for c in keras_op_classes(family) if f"`{c}`" not in text]
+    assert missing == []

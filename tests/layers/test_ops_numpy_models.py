@@ -1,0 +1,120 @@
+"""The keras.ops named in issue 12 (GetItem, Split, Pad, Stack, Matmul, Power, Square, Sqrt,
+ExpandDims, and resnet50.preprocess_input's slicing) give complete totals, live and from a file,
+with the expected MACs / FLOPs written as arithmetic."""
+
+from __future__ import annotations
+
+import pytest
+
+keras = pytest.importorskip("keras")
+from keras import layers, ops  # noqa: E402
+from support.keras_reference import assert_parity  # noqa: E402
+
+import cnncost  # noqa: E402
+
+
+def _issue_model():
+    x = keras.Input((8, 8, 3))
+    y = keras.applications.resnet50.preprocess_input(x)  # GetItem x3, Stack, Add of a constant
+    c = layers.Conv2D(4, 3, padding="same", name="conv")(y)  # (8, 8, 4)
+    a, b = ops.split(c, 2, axis=-1)  # two (8, 8, 2)
+    p = ops.pad(a, [[0, 0], [1, 1], [1, 1], [0, 0]])  # (10, 10, 2)
+    g = p[:, 1:-1, 1:-1, :]  # (8, 8, 2)
+    s = ops.stack([g, b], axis=-1)  # (8, 8, 2, 2)
+    e = ops.expand_dims(ops.sqrt(ops.square(b) + 1.0), -1)  # (8, 8, 2, 1)
+    m = ops.matmul(s, e)  # (8, 8, 2, 1)
+    w = ops.power(m, 2)
+    out = layers.Dense(3, name="dense")(layers.Flatten(name="flatten")(w))
+    return keras.Model(x, out)
+
+
+def _rows(report):
+    return {row.type: row for row in report.layers}
+
+
+@pytest.mark.parametrize("source", ["live", "file"])
+def test_issue_ops_give_complete_totals(tmp_path, source):
+    model = _issue_model()
+    if source == "file":
+        path = tmp_path / "m.keras"
+        model.save(path)
+        report = cnncost.analyze(path)
+    else:
+        report = cnncost.analyze(model)
+    assert_parity(report, model)
+    assert all(row.status == "exact" for row in report.layers), [
+        (row.name, row.status) for row in report.layers if row.status != "exact"
+    ]
+    rows = _rows(report)
+    hw = 8 * 8
+    assert rows["Matmul"].macs == hw * 2 * 1 * 2  # (2 x 2) @ (2 x 1) per pixel and channel pair
+    assert rows["Power"].extra["flops"] == hw * 2 * 1
+    assert rows["Square"].extra["flops"] == hw * 2
+    assert rows["Sqrt"].extra["flops"] == hw * 2
+    assert rows["Split"].extra["flops"] == 0
+    assert rows["Pad"].output_shapes[0] == (None, 10, 10, 2)
+    conv = hw * 4 * 3 * 3 * 3
+    dense = hw * 2 * 3
+    assert report.totals["macs"] == conv + hw * 2 * 2 + dense
+    # Adds: preprocess_input's mean subtraction (one per input element), `square + 1`, and the
+    # biases; the rest is elementwise work of the rows above.
+    preprocess = hw * 3
+    expected = (
+        2 * (conv + hw * 2 * 2 + dense)
+        + preprocess
+        + hw * 4  # conv bias
+        + hw * 2 * 4  # square, + 1.0, sqrt, power
+        + 3  # dense bias
+    )
+    assert report.totals["flops"] == expected
+    assert report.totals["params"] == model.count_params()
+
+
+def test_preprocess_input_constant_is_an_operand():
+    """`x + constant` (a serialized tensor argument) is an add per element, not a copy."""
+    x = keras.Input((4, 5, 3))
+    model = keras.Model(x, keras.applications.resnet50.preprocess_input(x))
+    rows = _rows(cnncost.analyze(model))
+    assert rows["Add"].extra["flops"] == 4 * 5 * 3
+    assert rows["Stack"].output_shapes[0] == (None, 4, 5, 3)
+
+
+def test_constant_operand_broadcasts_the_shape():
+    import numpy as np
+
+    x = keras.Input((3,))
+    model = keras.Model(x, ops.add(x, np.zeros((2, 1, 3), "float32")))
+    report = cnncost.analyze(model)
+    assert _rows(report)["Add"].output_shapes[0] == (2, None, 3)
+
+
+def test_spatial_mean_is_a_global_gate():
+    """An SE gate written with ops.mean over the spatial axes keeps the receptive field known
+    (as GlobalAveragePooling2D(keepdims=True) does)."""
+
+    def model(gate):
+        x = keras.Input((16, 16, 4))
+        c = layers.Conv2D(4, 3, name="c1")(x)
+        g = layers.Dense(4, activation="sigmoid")(gate(c))
+        out = layers.Conv2D(4, 3, name="c2")(layers.Multiply()([c, g]))
+        return keras.Model(x, out)
+
+    with_ops = cnncost.analyze(model(lambda c: ops.mean(c, axis=[1, 2], keepdims=True)))
+    with_gap = cnncost.analyze(model(layers.GlobalAveragePooling2D(keepdims=True)))
+    rf_ops = {r.name: r.extra["receptive_field"] for r in with_ops.layers}
+    rf_gap = {r.name: r.extra["receptive_field"] for r in with_gap.layers}
+    (ours,) = rf_ops["c2"].values()
+    (reference,) = rf_gap["c2"].values()
+    assert ours["global"] is True and ours["exact"] is True
+    assert ours == reference
+    assert not any("receptive field" in w for w in with_ops.warnings)
+
+
+def test_channel_mean_keeps_the_local_receptive_field():
+    """A reduction over the channels only (spatial attention) is pointwise in space."""
+    x = keras.Input((16, 16, 4))
+    c = layers.Conv2D(4, 3, name="c1")(x)
+    m = ops.mean(c, axis=-1, keepdims=True)
+    out = layers.Conv2D(2, 3, name="c2")(m)
+    (rf,) = cnncost.analyze(keras.Model(x, out)).layers[-1].extra["receptive_field"].values()
+    assert rf["size"] == [3 + 2, 3 + 2] and rf["global"] is False
