@@ -16,6 +16,7 @@ from cnncost.layers import (
     merging,
     normalization,
     ops,
+    ops_nn,
     pooling,
     preprocessing,
     reshaping,
@@ -38,6 +39,7 @@ _FAMILIES = (
     preprocessing,
     applications,
     ops,
+    ops_nn,
 )
 for _family in _FAMILIES:
     _REGISTRY.update(_family.RULES)
