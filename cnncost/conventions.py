@@ -258,6 +258,13 @@ _ROWS: list[CostRow] = [
         "(per-vector rsqrt not counted), as unit_norm",
     ),
     _row(
+        "elementary",
+        O(1),
+        O(1),
+        "one elementary operation (square, add, max, sqrt, log, arctan2, compare) per element; "
+        "the rule gives the count (spectrogram post-processing, Discretization's binary search)",
+    ),
+    _row(
         "lstm_cell",
         O(9),
         O(12),
@@ -343,6 +350,8 @@ def row_keys(cost: str | None, config: Mapping[str, Any]) -> list[str]:
         return [activation_key("softmax")]
     if cost == "prelu_layer":
         return ["prelu"]
+    if cost == "dot":  # the Dot layer: only normalize=True adds elementwise work
+        return ["l2_normalize_inputs"] if config.get("normalize") else []
     if cost == "gelu_op":  # ops.gelu: approximate=True by default (keras.ops signature)
         return [activation_key("gelu_approximate" if config.get("approximate", True) else "gelu")]
     if cost == "layer_norm_op":  # ops.layer_normalization: rms_scaling switches to RMS

@@ -11,6 +11,7 @@ from cnncost.layers import (
     activation,
     applications,
     attention,
+    augmentation,
     conv,
     core,
     merging,
@@ -19,6 +20,7 @@ from cnncost.layers import (
     ops_nn,
     pooling,
     preprocessing,
+    recurrent,
     reshaping,
 )
 from cnncost.layers.base import Call, LayerRule, Window
@@ -40,6 +42,8 @@ _FAMILIES = (
     applications,
     ops,
     ops_nn,
+    recurrent,
+    augmentation,
 )
 for _family in _FAMILIES:
     _REGISTRY.update(_family.RULES)

@@ -26,7 +26,6 @@ from cnncost.layers.base import (
     channel_axis,
     data_format,
     is_int,
-    is_size,
     positive,
     product,
     set_axes,
@@ -35,7 +34,7 @@ from cnncost.layers.base import (
 )
 from cnncost.layers.conv import conv_rule, depthwise_rule, separable_rule, transpose_rule
 from cnncost.layers.merging import broadcast
-from cnncost.layers.pooling import pooling_rule
+from cnncost.layers.pooling import adaptive_rule, pooling_rule
 
 # -- operands ---------------------------------------------------------------------------------
 
@@ -173,58 +172,6 @@ def _pool(cost: str) -> LayerRule:
     return replace(
         _by_rank(lambda r: pooling_rule(r, cost), lambda c: c), cost=cost, windowed_macs=None
     )
-
-
-# -- adaptive pooling (also the AdaptiveAveragePooling/AdaptiveMaxPooling layers) ------------------
-
-
-def adaptive_bins(n: int, out: int) -> list[tuple[int, int]]:
-    """PyTorch/Keras adaptive windows on one axis: bin i covers [floor(i*n/out), ceil((i+1)*n/out))."""
-    return [(i * n // out, -((-(i + 1) * n) // out)) for i in range(out)]
-
-
-def _output_size(call: Call, rank: int) -> tuple[int, ...]:
-    return positive(as_tuple(call.config.get("output_size"), rank, "output_size"), "output_size")
-
-
-def adaptive_shapes(call: Call) -> tuple[Shape, ...]:
-    # (N, *output_size, C) channels_last, (N, C, *output_size) channels_first. (Keras 3.15's
-    # symbolic ops.adaptive_*_pool keeps a spurious axis for channels_last; the op computes this.)
-    rank = _rank(call)
-    axes = spatial_axes(rank + 2, data_format(call))
-    return (set_axes(call.shape, dict(zip(axes, _output_size(call, rank)))),)
-
-
-def adaptive_taps(call: Call) -> Dim:
-    """Window taps summed over every output position of one channel: the product over axes of
-    sum_i (end_i - start_i), the windows being separable."""
-    rank = _rank(call)
-    total: Dim = 1
-    for axis, out in zip(spatial_axes(rank + 2, data_format(call)), _output_size(call, rank)):
-        n = call.shape[axis]
-        if not is_int(n):
-            return None
-        total *= sum(end - start for start, end in adaptive_bins(n, out))
-    return total
-
-
-def _adaptive_counts(kind: str):
-    def counts(call: Call, outputs) -> dict[str, Dim]:
-        # Average: per window k-1 adds + 1 scale = k ops; max: k-1 compares. Per channel.
-        taps = adaptive_taps(call)
-        channels = call.shape[channel_axis(len(call.shape), data_format(call))]
-        outs = product(outputs[0][1:])
-        if taps is None or not is_size(channels) or outs is None:
-            return {"window_tap": None}
-        per_out = 0 if kind == "avg" else outs
-        return {"window_tap": taps * channels - per_out}
-
-    return counts
-
-
-def adaptive_rule(kind: str) -> LayerRule:
-    # Overlapping windows of varying size: the receptive field is not tracked.
-    return LayerRule(adaptive_shapes, rf="reshape", element_counts=_adaptive_counts(kind))
 
 
 # -- activations --------------------------------------------------------------------------------
