@@ -313,6 +313,69 @@ _ROWS: list[CostRow] = [
     _row("layer_scale", O(1), O(1), "x * gamma (ConvNeXt's LayerScale)", weights=O(2)),
     _row("prelu", O(2), O(2), "max(x, 0) + alpha*min(x, 0)", weights=O(2)),
     _row("softmax", O(5), O(4), "as activation:softmax (attention scores)"),
+    # keras.ops nn/core/image and the recurrent/attention layers (cnncost/layers/ops_nn.py, ...)
+    _row(
+        "batch_norm_op",
+        O(2),
+        O(1),
+        "ops.batch_normalization with given statistics: x * inv + shift, inv = rsqrt(var + eps) "
+        "* scale per channel (not counted); gradient: dy * inv",
+    ),
+    _row(
+        "moments",
+        Cost(input=4),
+        Cost(input=4),
+        "ops.moments: per input element 1 add for the mean, then sub, square, add for the "
+        "variance (the two per-output divides not counted)",
+    ),
+    _row("polar", O(4), O(6), "ops.polar: r*cos(t) + i*r*sin(t): cos, sin, 2 mul"),
+    _row("saturate_cast", O(2), O(1), "ops.saturate_cast: clip to the target range (max, min)"),
+    _row(
+        "window_tap",
+        O(1),
+        O(1),
+        "one operation per window tap; the rule gives the tap count (adaptive pooling: average "
+        "k-1 adds + 1 scale per window of k taps, max k-1 compares)",
+    ),
+    _row("pointwise_add", O(1), O(0), "one add (or compare) per element; gradient passes through"),
+    _row(
+        "pointwise_multiply", O(1), O(2), "one multiply per element; gradient: dy*other both ways"
+    ),
+    _row(
+        "l2_normalize_inputs",
+        Cost(input=3),
+        Cost(input=5),
+        "Dot(normalize=True): each input vector l2-normalised: square, sum, multiply by rsqrt "
+        "(per-vector rsqrt not counted), as unit_norm",
+    ),
+    _row(
+        "elementary",
+        O(1),
+        O(1),
+        "one elementary operation (square, add, max, sqrt, log, arctan2, compare) per element; "
+        "the rule gives the count (spectrogram post-processing, Discretization's binary search)",
+    ),
+    _row(
+        "lstm_cell",
+        O(9),
+        O(12),
+        "per unit per step, besides the matmuls, the bias and the activations (their own rows): "
+        "4 adds of x@W + h@U, c = f*c + i*g (3), h = o*act(c) (1), and 1 for the state carry; "
+        "gradient: dc, do, di, df, dg, dc_prev products and the 4 gate sums (estimate 12)",
+    ),
+    _row(
+        "gru_cell",
+        O(8),
+        O(11),
+        "per unit per step, besides the matmuls, biases and activations: 2 adds (z, r gates), "
+        "r * (h@U_h) and its add (2), h = z*h + (1-z)*hh (4); gradient estimate 11",
+    ),
+    _row(
+        "simple_rnn_cell",
+        O(1),
+        O(0),
+        "per unit per step: x@W + h@U (1 add); bias and activation have their own rows",
+    ),
 ]
 for _name, _forward, _backward, _note in _ACTIVATIONS:
     _forward = _forward if isinstance(_forward, Cost) else O(_forward)
@@ -383,6 +446,12 @@ def row_keys(cost: str | None, config: Mapping[str, Any]) -> list[str]:
         return [activation_key("softmax")]
     if cost == "prelu_layer":
         return ["prelu"]
+    if cost == "dot":  # the Dot layer: only normalize=True adds elementwise work
+        return ["l2_normalize_inputs"] if config.get("normalize") else []
+    if cost == "gelu_op":  # ops.gelu: approximate=True by default (keras.ops signature)
+        return [activation_key("gelu_approximate" if config.get("approximate", True) else "gelu")]
+    if cost == "layer_norm_op":  # ops.layer_normalization: rms_scaling switches to RMS
+        return ["rms_norm" if config.get("rms_scaling") else "layer_norm"]
     if cost in ("resizing", "upsampling"):
         return [_interpolation_key(cost, config)]
     return [cost]

@@ -11,6 +11,7 @@ from cnncost.layers import (
     activation,
     applications,
     attention,
+    augmentation,
     conv,
     core,
     merging,
@@ -18,8 +19,10 @@ from cnncost.layers import (
     ops,
     ops_math,
     ops_numpy,
+    ops_nn,
     pooling,
     preprocessing,
+    recurrent,
     reshaping,
 )
 from cnncost.layers.base import Call, LayerRule, Window
@@ -42,6 +45,9 @@ _FAMILIES = (
     ops,
     ops_numpy,
     ops_math,
+    ops_nn,
+    recurrent,
+    augmentation,
 )
 for _family in _FAMILIES:
     _REGISTRY.update(_family.RULES)

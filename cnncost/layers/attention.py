@@ -180,3 +180,241 @@ RULES = {
         weight_macs=_projection_macs,
     ),
 }
+
+
+# -- Attention (Luong) and AdditiveAttention (Bahdanau) ----------------------------------------------
+# keras/src/layers/attention/attention.py: inputs [query (B, Tq, dim), value (B, Tv, dv),
+# key (B, Tv, dim) = value by default]; scores (B, Tq, Tv), softmax over Tv, output
+# scores @ value: (B, Tq, dv). `return_attention_scores=True` adds the scores as an output.
+
+
+def _luong_dims(call: Call) -> tuple[Dim, Dim, int, int]:
+    shapes = call.input_shapes
+    if len(shapes) < 2:
+        raise call.fail("needs [query, value] or [query, value, key] inputs")
+    query, value = shapes[0], shapes[1]
+    key = shapes[2] if len(shapes) > 2 else value
+    for name, shape in (("query", query), ("value", value), ("key", key)):
+        if len(shape) != 3 or not is_int(shape[-1]):
+            raise call.fail(f"{name} must be (batch, steps, features) with known features")
+    if query[-1] != key[-1]:
+        raise call.fail(f"query and key features differ: {query[-1]} and {key[-1]}")
+    return query[1], value[1], query[-1], value[-1]
+
+
+def _scores_output(call: Call) -> bool:
+    return bool(call.node.keyword_arguments.get("return_attention_scores"))
+
+
+def _luong_shapes(call: Call) -> tuple[Shape, ...]:
+    tq, tv, _, dv = _luong_dims(call)
+    query = call.input_shapes[0]
+    out = (query[0], tq, dv)
+    return (out, (query[0], tq, tv)) if _scores_output(call) else (out,)
+
+
+def _luong_weights(call: Call) -> tuple[Weight, ...]:
+    # use_scale: a scalar `scale`; score_mode="concat": a scalar `concat_score_weight`
+    weights = []
+    if call.config.get("use_scale", False):
+        weights.append(weight("scale", (), True))
+    if call.config.get("score_mode", "dot") == "concat":
+        weights.append(weight("concat_score_weight", (), True))
+    return tuple(weights)
+
+
+def _luong_macs(call: Call, outputs) -> Dim:
+    # dot: q . k per score (Tq*Tv*dim); concat: the scores are elementwise. Then weights @ value.
+    tq, tv, dim, dv = _luong_dims(call)
+    scores = product([tq, tv])
+    if scores is None:
+        return None
+    dot = scores * dim if call.config.get("score_mode", "dot") == "dot" else 0
+    return dot + scores * dv
+
+
+def _luong_counts(call: Call, outputs) -> dict[str, Dim]:
+    tq, tv, dim, _ = _luong_dims(call)
+    scores = product([tq, tv])
+    if scores is None:
+        return {"softmax": None}
+    scaled = call.config.get("use_scale", False)
+    counts: dict[str, Dim] = {"softmax": scores}
+    if call.config.get("score_mode", "dot") == "dot":
+        if scaled:
+            counts["scale"] = scores  # scores * scale
+        return counts
+    # concat: w * sum(tanh(scale * (q + k)), axis=-1): add, (scale), tanh, dim-1 adds, w *
+    counts["pointwise_add"] = scores * dim + scores * (dim - 1)
+    counts["activation:tanh"] = scores * dim
+    counts["scale"] = scores * dim * scaled + scores
+    return counts
+
+
+def _additive_weights(call: Call) -> tuple[Weight, ...]:
+    # use_scale (default True): `scale` of shape (dim,)
+    _, _, dim, _ = _luong_dims(call)
+    return (weight("scale", (dim,), True),) if call.config.get("use_scale", True) else ()
+
+
+def _additive_weight_macs(call: Call, outputs) -> Dim:
+    # sum(scale * tanh(q + k), axis=-1) is a dot with `scale`: Tq*Tv*dim MACs (use_scale)
+    tq, tv, dim, _ = _luong_dims(call)
+    scores = product([tq, tv])
+    if scores is None:
+        return None
+    return scores * dim if call.config.get("use_scale", True) else 0
+
+
+def _additive_macs(call: Call, outputs) -> Dim:
+    tq, tv, _, dv = _luong_dims(call)
+    scores = product([tq, tv])
+    weighted = _additive_weight_macs(call, outputs)
+    return None if scores is None or weighted is None else weighted + scores * dv
+
+
+def _additive_counts(call: Call, outputs) -> dict[str, Dim]:
+    tq, tv, dim, _ = _luong_dims(call)
+    scores = product([tq, tv])
+    if scores is None:
+        return {"softmax": None}
+    adds = scores * dim  # q + k
+    if not call.config.get("use_scale", True):
+        adds += scores * (dim - 1)  # the plain sum over dim (with a scale it is in the MACs)
+    return {"pointwise_add": adds, "activation:tanh": scores * dim, "softmax": scores}
+
+
+# -- GroupedQueryAttention --------------------------------------------------------------------------
+# keras/src/layers/attention/grouped_query_attention.py: query (B, Tq, m) -> u query heads,
+# key/value (B, Tk, m_k / m_v) -> v key-value heads (repeated u/v times), head_dim h; output
+# projected back to m (the query's features).
+
+
+@dataclass(frozen=True)
+class _Grouped:
+    heads: int
+    kv_heads: int
+    head_dim: int
+    query: Shape
+    key: Shape
+    value: Shape
+
+
+def _grouped(call: Call) -> _Grouped:
+    cfg = call.config
+    shapes = call.input_shapes
+    if len(shapes) < 2:
+        raise call.fail("needs query and value inputs")
+    query, value = shapes[0], shapes[1]
+    key = shapes[2] if len(shapes) > 2 else value
+    heads = _positive(call, "num_query_heads", cfg.get("num_query_heads"))
+    kv_heads = _positive(call, "num_key_value_heads", cfg.get("num_key_value_heads"))
+    head_dim = _positive(call, "head_dim", cfg.get("head_dim"))
+    if heads % kv_heads:
+        raise call.fail(f"num_query_heads {heads} is not a multiple of {kv_heads}")
+    for name, shape in (("query", query), ("key", key), ("value", value)):
+        if len(shape) != 3 or not is_int(shape[-1]):
+            raise call.fail(f"{name} must be (batch, steps, features) with known features")
+    return _Grouped(heads, kv_heads, head_dim, query, key, value)
+
+
+def _grouped_shapes(call: Call) -> tuple[Shape, ...]:
+    spec = _grouped(call)
+    out = spec.query
+    if _scores_output(call):
+        return (out, (out[0], spec.heads, spec.query[1], spec.key[1]))
+    return (out,)
+
+
+def _grouped_weights(call: Call) -> tuple[Weight, ...]:
+    spec = _grouped(call)
+    bias = call.config.get("use_bias", True)
+    u, v, h, m = spec.heads, spec.kv_heads, spec.head_dim, spec.query[-1]
+    weights: list[Weight] = []
+    projections = [("query", m, u), ("key", spec.key[-1], v), ("value", spec.value[-1], v)]
+    if call.config.get("use_gate", False):
+        projections.append(("gate", m, u))  # a sigmoid EinsumDense on the query
+    for name, features, n in projections:
+        weights.append(weight(f"{name}/kernel", (features, n, h), True))
+        if bias:
+            weights.append(weight(f"{name}/bias", (n, h), True))
+    weights.append(weight("attention_output/kernel", (u, h, m), True))
+    if bias:
+        weights.append(weight("attention_output/bias", (m,), True))
+    return tuple(weights)
+
+
+def _grouped_projection_macs(call: Call, outputs) -> Dim:
+    spec = _grouped(call)
+    u, v, h, m = spec.heads, spec.kv_heads, spec.head_dim, spec.query[-1]
+    tq, tk = spec.query[1], spec.key[1]
+    if None in (tq, tk):
+        return None
+    gate = tq * m * u * h if call.config.get("use_gate", False) else 0
+    return (
+        tq * m * u * h  # query
+        + tk * spec.key[-1] * v * h  # key
+        + tk * spec.value[-1] * v * h  # value
+        + tq * u * h * m  # output
+        + gate
+    )
+
+
+def _grouped_macs(call: Call, outputs) -> Dim:
+    spec = _grouped(call)
+    projections = _grouped_projection_macs(call, outputs)
+    if projections is None:
+        return None
+    # scores "bquh,bkuh->buqk" and context "buqk,bkuh->bquh" on the repeated heads
+    return projections + 2 * spec.heads * spec.query[1] * spec.key[1] * spec.head_dim
+
+
+def _grouped_counts(call: Call, outputs) -> dict[str, Dim]:
+    spec = _grouped(call)
+    u, v, h, m = spec.heads, spec.kv_heads, spec.head_dim, spec.query[-1]
+    tq, tk = spec.query[1], spec.key[1]
+    if None in (tq, tk):
+        return {"softmax": None}
+    scores = u * tq * tk
+    # dropout > 0 scales the query (Tq*u*h); otherwise ops.dot_product_attention scales scores
+    scale = tq * u * h if call.config.get("dropout", 0.0) else scores
+    counts: dict[str, Dim] = {"scale": scale, "softmax": scores}
+    gated = tq * u * h if call.config.get("use_gate", False) else 0
+    if gated:
+        counts["activation:sigmoid"] = gated
+        counts["pointwise_multiply"] = gated
+    if call.config.get("use_bias", True):
+        counts["bias"] = tq * u * h + 2 * tk * v * h + tq * m + gated
+    return counts
+
+
+RULES.update(
+    {
+        "Attention": LayerRule(
+            _luong_shapes,
+            _luong_weights,
+            _luong_macs,
+            rf="reshape",
+            element_counts=_luong_counts,
+            weight_macs=lambda c, o: 0,
+        ),
+        "AdditiveAttention": LayerRule(
+            _luong_shapes,
+            _additive_weights,
+            _additive_macs,
+            rf="reshape",
+            element_counts=_additive_counts,
+            weight_macs=_additive_weight_macs,
+        ),
+        # the class GroupedQueryAttention, exported and serialized as GroupQueryAttention
+        "GroupQueryAttention": LayerRule(
+            _grouped_shapes,
+            _grouped_weights,
+            _grouped_macs,
+            rf="reshape",
+            cost="attention",
+            element_counts=_grouped_counts,
+            weight_macs=_grouped_projection_macs,
+        ),
+    }
+)

@@ -301,7 +301,7 @@ RULES = {
     **{f"Conv{r}D": conv_rule(r) for r in (1, 2, 3)},
     **{f"Convolution{r}D": conv_rule(r) for r in (1, 2, 3)},
     **{f"Conv{r}DTranspose": transpose_rule(r) for r in (1, 2, 3)},
-    **{f"Convolution{r}DTranspose": transpose_rule(r) for r in (2, 3)},
+    **{f"Convolution{r}DTranspose": transpose_rule(r) for r in (1, 2, 3)},
     "DepthwiseConv1D": depthwise_rule(1),
     "DepthwiseConv2D": depthwise_rule(2),
     "SeparableConv1D": separable_rule(1),

@@ -181,3 +181,79 @@ INFERENCE_IDENTITY = (
 # Masking passes its input through too (its mask is a side output, not counted in `full`).
 for _name in (*INFERENCE_IDENTITY, "Masking"):
     RULES[_name] = LayerRule()
+
+
+# -- ReversibleEmbedding (keras/src/layers/core/reversible_embedding.py) ---------------------------
+# An Embedding (input_dim, output_dim) plus, with tie_weights=False, a trainable
+# `reverse_embeddings` (output_dim, input_dim). Called with reverse=True it projects the last
+# axis (output_dim) to logits over the vocabulary: output_dim * input_dim MACs per position;
+# logit_soft_cap c: c * tanh(logits / c).
+
+
+def _reverse(call: Call) -> bool:
+    return bool(call.node.keyword_arguments.get("reverse"))
+
+
+def _reversible_shapes(call: Call) -> tuple[Shape, ...]:
+    input_dim, output_dim = _embedding_dims(call)
+    if not _reverse(call):
+        return (call.shape + (output_dim,),)
+    if call.shape[-1] is not None and call.shape[-1] != output_dim:
+        raise call.fail(f"reverse=True needs a last axis of {output_dim}, got {call.shape[-1]}")
+    return (call.shape[:-1] + (input_dim,),)
+
+
+def _reversible_weights(call: Call) -> tuple[Weight, ...]:
+    input_dim, output_dim = _embedding_dims(call)
+    weights = [weight("embeddings", (input_dim, output_dim), True)]
+    if not call.config.get("tie_weights", True):
+        weights.append(weight("reverse_embeddings", (output_dim, input_dim), True))
+    return tuple(weights)
+
+
+def _reversible_macs(call: Call, outputs):
+    if not _reverse(call):
+        return 0
+    input_dim, output_dim = _embedding_dims(call)
+    positions = product(call.shape[1:-1])
+    return None if positions is None else positions * output_dim * input_dim
+
+
+def _reversible_counts(call: Call, outputs):
+    if not (_reverse(call) and call.config.get("logit_soft_cap")):
+        return {}
+    logits = product(outputs[0][1:])
+    return {
+        "activation:tanh": logits,
+        "pointwise_multiply": None if logits is None else 2 * logits,  # / c, * c
+    }
+
+
+RULES["ReversibleEmbedding"] = LayerRule(
+    _reversible_shapes,
+    _reversible_weights,
+    _reversible_macs,
+    rf="reshape",
+    element_counts=_reversible_counts,
+)
+
+# keras.layers classes that are not layers a model config can describe with numbers.
+EXCLUDED = {
+    "Layer": "the base class: a custom subclass is costed by a plugin rule (docs/plugins.md)",
+    "Wrapper": "an abstract base class of wrappers (TimeDistributed, Bidirectional, ...)",
+    "InputSpec": "describes the inputs a layer accepts; not a layer, never in a model graph",
+    "Lambda": "runs arbitrary Python code that cnncost never runs (row `unsupported`)",
+    "TFSMLayer": (
+        "wraps a TensorFlow SavedModel endpoint: the graph is in the SavedModel, not in the "
+        "Keras config (cnncost reads a SavedModel folder directly)"
+    ),
+    "JaxLayer": "wraps a JAX function whose code is not in the config and is never run",
+    "FlaxLayer": "wraps a Flax module whose code is not in the config and is never run",
+    "TorchModuleWrapper": (
+        "wraps a PyTorch module, serialized as a pickled object that cnncost never loads"
+    ),
+    "Pipeline": (
+        "a preprocessing container meant for tf.data pipelines (its layers run outside the "
+        "model); not expanded"
+    ),
+}

@@ -62,3 +62,55 @@ RULES = {
     "Minimum": LayerRule(_elementwise, rf="merge", cost="maximum"),
     "Concatenate": LayerRule(_concatenate, rf="merge"),
 }
+
+
+# -- Dot: batched dot product of two inputs over `axes` ------------------------------------------------
+# keras/src/layers/merging/dot.py: the output is x1's shape without axes[0], then x2's without
+# axes[1] and without the batch axis; a lone batch axis gets a trailing 1. Each output element
+# is a sum over the contracted axis: `n` MACs, n = x1.shape[axes[0]]. normalize=True first
+# l2-normalises both inputs along their axes.
+
+
+def _dot_axes(call: Call) -> tuple[int, int]:
+    shapes = call.input_shapes
+    if len(shapes) != 2:
+        raise call.fail("needs exactly two inputs")
+    axes = call.config.get("axes")
+    values = [axes, axes] if is_int(axes) else axes
+    if not isinstance(values, (list, tuple)) or len(values) != 2 or not all(map(is_int, values)):
+        raise call.fail(f"axes must be an int or two ints, not {axes!r}")
+    result = []
+    for value, shape in zip(values, shapes):
+        if not -len(shape) <= value < len(shape) or value % len(shape) == 0:
+            raise call.fail(f"axis {value} is out of range for input shape {list(shape)}")
+        result.append(value % len(shape))
+    a, b = shapes[0][result[0]], shapes[1][result[1]]
+    if is_int(a) and is_int(b) and a != b:
+        raise call.fail(f"the contracted axes differ: {a} and {b}")
+    return result[0], result[1]
+
+
+def _dot_shapes(call: Call) -> tuple[Shape, ...]:
+    a, b = _dot_axes(call)
+    first = [d for i, d in enumerate(call.input_shapes[0]) if i != a]
+    second = [d for i, d in enumerate(call.input_shapes[1]) if i != b][1:]
+    out = first + second
+    return (tuple(out + [1] if len(out) == 1 else out),)
+
+
+def _dot_macs(call: Call, outputs) -> Dim:
+    a, _ = _dot_axes(call)
+    n = call.input_shapes[0][a]
+    size = 1
+    for d in outputs[0][1:]:
+        size = None if d is None or size is None else size * d
+    return None if n is None or size is None else size * n
+
+
+RULES["Dot"] = LayerRule(
+    _dot_shapes,
+    macs=_dot_macs,
+    rf="reshape",
+    cost="dot",
+    weight_macs=lambda c, o: 0,
+)
