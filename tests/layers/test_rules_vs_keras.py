@@ -348,8 +348,10 @@ def test_every_registered_class_has_a_row():
         "RandomBrightness",
         "ThresholdedReLU",
     }
-    # keras.ops nn/core/image rules: tests/layers/test_ops_nn.py has a row for every one.
-    from cnncost.layers import ops_nn
+    # keras.ops rules: tests/layers/test_ops_nn.py (nn/core/image) and
+    # tests/layers/test_ops_numpy_vs_keras.py (numpy/math/linalg/einops) have a row for every one.
+    from cnncost.layers import ops, ops_math, ops_nn, ops_numpy
 
-    covered_elsewhere |= set(ops_nn.RULES)
+    for family in (ops, ops_math, ops_nn, ops_numpy):
+        covered_elsewhere |= set(family.RULES)
     assert sorted(set(untested) - covered_elsewhere) == []
