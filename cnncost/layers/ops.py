@@ -82,8 +82,8 @@ RULES = {
     "ops.Reshape": LayerRule(_reshape, rf="reshape"),
     "ops.Transpose": LayerRule(_transpose, rf="reshape"),
     # Reductions: one add per reduced input element (a mean adds one scale per output).
-    "ops.Mean": LayerRule(_reduce, rf="reshape", cost="reduce_mean"),
-    "ops.Sum": LayerRule(_reduce, rf="reshape", cost="reduce_sum"),
-    "ops.Max": LayerRule(_reduce, rf="reshape", cost="reduce_sum"),
-    "ops.Min": LayerRule(_reduce, rf="reshape", cost="reduce_sum"),
+    "ops.Mean": LayerRule(_reduce, rf="reduce", cost="reduce_mean", reduced_axes=_reduced_axes),
+    "ops.Sum": LayerRule(_reduce, rf="reduce", cost="reduce_sum", reduced_axes=_reduced_axes),
+    "ops.Max": LayerRule(_reduce, rf="reduce", cost="reduce_sum", reduced_axes=_reduced_axes),
+    "ops.Min": LayerRule(_reduce, rf="reduce", cost="reduce_sum", reduced_axes=_reduced_axes),
 }
