@@ -16,6 +16,7 @@ from typing import Any
 
 from cnncost.errors import ModelFileError
 from cnncost.ir import Graph
+from cnncost.loaders.keras2 import normalize_config
 from cnncost.loaders.keras_config import graph_from_config
 
 MAX_CONFIG_BYTES = 64 * 1024 * 1024  # the config of EfficientNetB7 is ~1 MB; 64 MB is generous
@@ -85,5 +86,7 @@ def read_keras_archive(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]
 
 
 def load_keras_file(path: str | Path) -> Graph:
-    config, _metadata = read_keras_archive(path)
+    config, metadata = read_keras_archive(path)
+    if str(metadata.get("keras_version", "")).startswith(("1.", "2.")):  # tf-keras's .keras
+        config = normalize_config(config)
     return graph_from_config(config, source=str(path))

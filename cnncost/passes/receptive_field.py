@@ -599,15 +599,37 @@ def _transfer(node: Node, input_name: str, present, shapes: ShapeResult, warning
         if in_shape is not None and out_shape is not None and len(in_shape) != len(out_shape):
             return Unknown(f"{node.class_name} changes the rank")
         return state
-    if kind == "reduce" and rule.reduced_axes is not None:
+    if kind == "reduce" and rule.reduced_axes is not None and in_shape is not None:
         call = Call(node, node_shapes.inputs)
         reduced = {a % len(in_shape) for a in guarded(call, rule.reduced_axes)}
-        if state.axes and set(state.axes) <= reduced and out_shape != in_shape:
-            return Global()  # reduced over every spatial axis (ops.mean(x, [1, 2])): like GAP
-        return replace(state, gated=True) if reduced & set(state.axes) else state
+        return _reduce(node, state, reduced, in_shape, out_shape)
     if kind == "window" and rule.window is not None and in_shape is not None:
         return _window(node, state, node_shapes, in_shape, out_shape, rule)
     return Unknown(f"{node.class_name} changes the spatial layout")
+
+
+def _reduce(node: Node, state: Local, reduced: set[int], in_shape, out_shape) -> State:
+    """Statistics over `reduced` axes.
+
+    - Shape kept (GroupNormalization, LayerNormalization over space): pointwise, plus a global
+      gate when the statistics span a spatial axis.
+    - A reduction (`ops.mean(x, axis=[1, 2], keepdims=True)`): over every spatial axis, each
+      output depends on the whole input, exactly like GlobalAveragePooling2D(keepdims=...), so
+      the state is Global and a later `x * gate` is gated as after GAP; over no spatial axis
+      (a mean over channels, CBAM-style), pointwise, the spatial axes renumbered when reduced
+      axes before them are dropped; over some spatial axes only, the layout changes (unknown).
+    """
+    spatial = set(state.axes)
+    if out_shape is not None and tuple(out_shape) == tuple(in_shape):
+        return replace(state, gated=True) if reduced & spatial else state
+    if spatial <= reduced:
+        return Global()
+    if reduced & spatial:
+        return Unknown(f"{node.class_name} reduces some spatial axes, not all")
+    if out_shape is not None and len(out_shape) < len(in_shape):  # keepdims=False
+        axes = tuple(a - sum(1 for r in reduced if r < a) for a in state.axes)
+        return replace(state, axes=axes)
+    return state
 
 
 def _window(node: Node, state: Local, node_shapes, in_shape, out_shape, rule) -> State:
