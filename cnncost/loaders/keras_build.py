@@ -73,8 +73,7 @@ def _named_class(config: Mapping[str, Any]) -> dict[str, Any]:
         imported = importlib.import_module(module)
     except Exception as exc:  # not installed, or its own import failed
         raise ModelConfigError(
-            f"cannot import {module!r}, the module of the model class "
-            f"({type(exc).__name__}: {exc})"
+            f"cannot import {module!r}, the module of the model class ({first_line(exc)})"
         ) from None
     found = getattr(imported, class_name, None) if isinstance(class_name, str) else None
     if not (isinstance(found, type) and issubclass(found, keras.Model)):
@@ -94,13 +93,19 @@ def build_model(config: Mapping[str, Any], source: str) -> Any:
             config, custom_objects=custom_objects, safe_mode=True
         )
     except Exception as exc:  # the package's own code, or Keras refusing it in safe mode
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        if len(message) > 300:
-            message = message[:300] + "..."
         raise ModelConfigError(
             f"{source}: Keras could not build the model {code_built_class(config) or ''}"
-            f" ({type(exc).__name__}{': ' + message if message else ''})"
+            f" ({first_line(exc)})"
         ) from None
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """`Type: first line of the message`, cut at `limit` characters (errors are one line)."""
+    text = str(exc).strip()
+    message = text.splitlines()[0] if text else ""
+    if len(message) > limit:
+        message = message[:limit] + "..."
+    return type(exc).__name__ + (f": {message}" if message else "")
 
 
 def graph_from_code_built(

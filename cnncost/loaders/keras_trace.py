@@ -347,10 +347,10 @@ def traced_config(model: Any, input_shape: Any = None) -> dict[str, Any]:
     except ModelConfigError:
         raise
     except Exception as exc:  # the model's own code failed on symbolic inputs
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        from cnncost.loaders.keras_build import first_line
+
         raise ModelConfigError(
-            f"tracing {type(model).__name__} {model.name!r} failed: {type(exc).__name__}"
-            + (f": {message}" if message else "")
+            f"tracing {type(model).__name__} {model.name!r} failed ({first_line(exc)})"
         ) from None
     finally:
         _forget(record.created)
