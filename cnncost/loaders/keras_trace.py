@@ -11,7 +11,8 @@ three Keras hooks are wrapped, the way torchinfo records PyTorch modules:
 - `Operation.symbolic_call`: a `keras.ops` call (and Python operators on tensors: `x + y` is
   `keras.ops.add`) is one row, like in a functional graph.
 - `Node.__init__`: each call Keras records at the traced level becomes a row, with its input and
-  output tensors.
+  output tensors. Calls Keras makes below that level (inside a recorded layer's shape inference,
+  or while a layer builds itself: `Layer._maybe_build`) are not rows.
 
 The record is then written as the configuration of a Functional model with those rows (shared
 layers: one entry called several times), and parsed like any other. What a trace cannot see is
@@ -100,8 +101,17 @@ def _hooks(record: _Record) -> Iterator[None]:
     from keras.src.ops.operation import Operation
 
     layer_symbolic_call = Layer.symbolic_call
+    layer_maybe_build = Layer._maybe_build
     operation_symbolic_call = Operation.symbolic_call
     node_init = Node.__init__
+
+    def maybe_build(self, *args, **kwargs):
+        # Building runs below the traced level (a Sequential builds its own graph on a new Input).
+        record.depth += 1
+        try:
+            return layer_maybe_build(self, *args, **kwargs)
+        finally:
+            record.depth -= 1
 
     def layer_call(self, *args, **kwargs):
         if record.depth == 0 and _is_composite(self):
@@ -141,12 +151,14 @@ def _hooks(record: _Record) -> Iterator[None]:
 
     with _LOCK:
         Layer.symbolic_call = layer_call
+        Layer._maybe_build = maybe_build
         Operation.symbolic_call = operation_call
         Node.__init__ = node_created
         try:
             yield
         finally:
             Layer.symbolic_call = layer_symbolic_call
+            Layer._maybe_build = layer_maybe_build
             Operation.symbolic_call = operation_symbolic_call
             Node.__init__ = node_init
 
@@ -214,15 +226,16 @@ def _inputs(model: Any, input_shape: Any) -> tuple[Any, list[Any]]:
                 "built: pass input_shape= (--input-shape) so cnncost can trace it on a symbolic "
                 "input of that shape"
             )
+        # The batch size the model was built with is not the model's: it stays unknown.
         if _is_shape(built):
-            tensor = keras.Input(batch_shape=tuple(built), name="input_layer")
+            tensor = keras.Input(batch_shape=(None, *built[1:]), name="input_layer")
             return tensor, [tensor]
-        if isinstance(built, Mapping):
-            tensors = {k: keras.Input(batch_shape=tuple(v), name=k) for k, v in built.items()}
+        if isinstance(built, Mapping) and all(_is_shape(s) for s in built.values()):
+            tensors = {k: keras.Input(batch_shape=(None, *v[1:]), name=k) for k, v in built.items()}
             return tensors, list(tensors.values())
         if isinstance(built, (list, tuple)) and all(_is_shape(s) for s in built):
             tensors = [
-                keras.Input(batch_shape=tuple(s), name=f"input_layer_{i}")
+                keras.Input(batch_shape=(None, *s[1:]), name=f"input_layer_{i}")
                 for i, s in enumerate(built)
             ]
             return tensors, tensors
