@@ -38,11 +38,19 @@ def code_built_class(config: Any) -> str | None:
     if not isinstance(class_name, str) or class_name in MODEL_CLASSES:
         return None
     module = config.get("module")
-    if isinstance(module, str) and (module == "keras" or module.startswith("keras.")):
+    if isinstance(module, str) and module.split(".")[0] in ("keras", "tf_keras"):
         return None  # a Keras built-in that is not a model: the parser's own error says so
+    if not module and class_name in _keras_layer_names():
+        return None  # a Keras 2 config of a built-in layer (Keras 2 writes no module)
     registered = config.get("registered_name")
     described = registered if isinstance(registered, str) and registered else class_name
     return f"{described!r}" + (f" from {module!r}" if isinstance(module, str) and module else "")
+
+
+def _keras_layer_names() -> set[str]:
+    from cnncost.layers import excluded_classes, known_classes
+
+    return {"InputLayer", *known_classes(), *excluded_classes()}
 
 
 def refuse(described: str) -> ModelConfigError:
