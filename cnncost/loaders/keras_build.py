@@ -108,9 +108,18 @@ def build_model(config: Mapping[str, Any], source: str) -> Any:
 
 
 def first_line(exc: BaseException, limit: int = 300) -> str:
-    """`Type: first line of the message`, cut at `limit` characters (errors are one line)."""
-    text = str(exc).strip()
-    message = text.splitlines()[0] if text else ""
+    """`Type: first line of the message`, cut at `limit` characters (errors are one line).
+    Keras wraps errors raised in `call` as "Exception encountered when calling X.call()." with
+    the original message below, in ANSI bold: that message is the one shown."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    lines = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.strip().startswith("Exception encountered when calling")
+    ]
+    message = lines[0] if lines else ""
     if len(message) > limit:
         message = message[:limit] + "..."
     return type(exc).__name__ + (f": {message}" if message else "")

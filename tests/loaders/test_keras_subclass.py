@@ -330,6 +330,23 @@ def test_trace_error_is_one_line():
     with pytest.raises(ModelConfigError, match="tracing Broken") as caught:
         analyze(Broken(), input_shape="5")
     assert "\n" not in str(caught.value)
+    assert "Exception encountered" not in str(caught.value)  # Keras's wrapper line is dropped
+
+
+def test_value_dependent_control_flow_is_a_one_line_error():
+    class Branchy(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(2)
+
+        def call(self, x):
+            if keras.ops.mean(x) > 0:  # depends on values: a trace cannot take this branch
+                return self.dense(x)
+            return -self.dense(x)
+
+    with pytest.raises(ModelConfigError, match="cannot be used as a boolean") as caught:
+        analyze(Branchy(), input_shape="3")
+    assert "\n" not in str(caught.value)
 
 
 def test_model_with_own_weights_is_refused():
