@@ -74,8 +74,11 @@ def functional_config(model: Any) -> dict[str, Any]:
     nodes = model._nodes  # the node keys of this model's graph
     reindex: dict[str, int] = {}
     for operation in model.operations:
-        # A nested functional model starts with the node linking its own inputs to outputs.
-        kept = 1 if _has_graph(operation) else 0
+        # Keras starts this count at 1 for a nested Functional model (its own first node links
+        # its inputs to its outputs) but writes the calls in `inbound_nodes` counted from 0
+        # (`serialize_node`); its loader subtracts 1 again. We count from 0 everywhere, as the
+        # parser reads `inbound_nodes`.
+        kept = 0
         for index, _node in enumerate(operation._inbound_nodes):
             key = make_node_key(operation, index)
             if key in nodes:
@@ -83,13 +86,15 @@ def functional_config(model: Any) -> dict[str, Any]:
                 kept += 1
     layers = []
     for operation in model.operations:
-        inbound = []
+        inbound, calls = [], []
         for index, node in enumerate(operation._inbound_nodes):
             if make_node_key(operation, index) in nodes:
                 data = serialize_node(node, own_nodes=nodes)
                 if data is not None:
                     inbound.append(data)
-        entry = dict(serialize_layer(operation))
+                    calls.append(node)
+        traced = _traced_layer(operation, calls[0]) if calls else None
+        entry = dict(traced or serialize_layer(operation))
         entry["name"] = operation.name
         entry["inbound_nodes"] = inbound
         layers.append(entry)
@@ -103,16 +108,43 @@ def functional_config(model: Any) -> dict[str, Any]:
             "name": model.name,
             "trainable": model.trainable,
             "layers": layers,
-            "input_layers": tree.map_structure(reference, model._inputs_struct),
-            "output_layers": tree.map_structure(reference, model._outputs_struct),
+            # flattened: a model called on a dict has its inputs in the dict's (sorted) order
+            "input_layers": [reference(t) for t in tree.flatten(model._inputs_struct)],
+            "output_layers": [reference(t) for t in tree.flatten(model._outputs_struct)],
         }
     )
 
 
-def _has_graph(layer: Any) -> bool:
-    from keras.src.models.functional import Functional
+def _traced_layer(layer: Any, node: Any) -> dict[str, Any] | None:
+    """A composite custom layer (a user class made of sub-layers, `keras_trace.is_composite`)
+    called in a functional model, traced on the inputs of its first call and written as a nested
+    Functional model: its rows are `layer/sub_layer`. None when it is not composite or its call
+    cannot be traced this way (one tensor structure as the only positional argument, no tensor
+    keyword arguments); it then stays one row."""
+    from keras import tree
+    from keras.src.backend import KerasTensor
 
-    return isinstance(layer, Functional)
+    from cnncost.errors import ModelConfigError
+    from cnncost.loaders.keras_trace import is_composite, traced_config
+
+    if not is_composite(layer):
+        return None
+    args, kwargs = node.arguments.args, node.arguments.kwargs
+    if len(args) != 1 or any(isinstance(v, KerasTensor) for v in tree.flatten(kwargs)):
+        return None
+    if not all(isinstance(t, KerasTensor) for t in tree.flatten(args[0])):
+        return None
+    try:
+        config = traced_config(layer, like=args[0], call_kwargs=kwargs)
+    except ModelConfigError:
+        return None
+    return {
+        "module": "keras",
+        "class_name": "Functional",
+        "config": config["config"],
+        "registered_name": None,
+        "name": layer.name,
+    }
 
 
 def live_config(model: Any, input_shape: Any = None) -> dict[str, Any]:

@@ -80,18 +80,26 @@ class _Record:
             self.alive.append(tensor)
 
 
-def _is_composite(layer: Any) -> bool:
-    """A user layer/model built from sub-layers, with no weights of its own: traced through."""
-    from keras.src.models.functional import Functional
-
-    if isinstance(layer, Functional) or type(layer).__module__.split(".")[0] == "keras":
-        return False
-    if not getattr(layer, "_layers", None):
-        return False
+def _owns_weights(layer: Any) -> bool:
+    """Whether the layer created variables itself (`add_weight`), not only through sub-layers."""
     own = list(getattr(layer, "_trainable_variables", ())) + list(
         getattr(layer, "_non_trainable_variables", ())
     )
-    return not own
+    return bool(own)
+
+
+def is_composite(layer: Any) -> bool:
+    """A user layer/model built from sub-layers, with no weights of its own and no plugin rule
+    for its class: traced through. Keras's own classes and models with a graph never are."""
+    from keras.src.models.functional import Functional
+
+    from cnncost.layers import known_classes
+
+    if isinstance(layer, Functional) or type(layer).__module__.split(".")[0] == "keras":
+        return False
+    if not getattr(layer, "_layers", None) or _owns_weights(layer):
+        return False
+    return type(layer).__name__ not in known_classes()  # a plugin describes it as one row
 
 
 @contextmanager
@@ -114,7 +122,7 @@ def _hooks(record: _Record) -> Iterator[None]:
             record.depth -= 1
 
     def layer_call(self, *args, **kwargs):
-        if record.depth == 0 and _is_composite(self):
+        if record.depth == 0 and is_composite(self):
             prefix = [] if id(self) == record.top else [self.name]
             record.prefix.extend(prefix)
             try:
@@ -318,19 +326,39 @@ def _reference(tensor: Any, record: _Record, what: str) -> list:
     return list(producer)
 
 
-def traced_config(model: Any, input_shape: Any = None) -> dict[str, Any]:
-    """The Functional configuration of one symbolic call of `model` (see the module docstring)."""
+def traced_config(
+    model: Any,
+    input_shape: Any = None,
+    like: Any = None,
+    call_kwargs: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The Functional configuration of one symbolic call of `model` (see the module docstring).
+
+    Inputs: `like` (a structure of KerasTensors the model was called on, for a composite layer
+    inside a functional model), else `input_shape`, else the shape the model was built with.
+    `call_kwargs` are non-tensor keyword arguments of that call (`training=...`)."""
+    import keras
     from keras import tree
     from keras.src.layers.layer import Layer
 
     if not isinstance(model, Layer):
         raise ModelConfigError(f"cannot trace a {type(model).__name__}: not a Keras layer")
-    if not _is_composite(model) and getattr(model, "_layers", None):
+    if _owns_weights(model) and getattr(model, "_layers", None):
         raise ModelConfigError(
             f"{type(model).__name__} {model.name!r} creates weights itself, outside its "
             "sub-layers: a trace cannot attribute them to rows"
         )
-    structure, tensors = _inputs(model, input_shape)
+    if like is not None:
+        names = iter(range(len(tree.flatten(like))))
+        structure = tree.map_structure(
+            lambda t: keras.Input(
+                batch_shape=tuple(t.shape), dtype=t.dtype, name=f"input_layer_{next(names)}"
+            ),
+            like,
+        )
+        tensors = tree.flatten(structure)
+    else:
+        structure, tensors = _inputs(model, input_shape)
     record = _Record(top=id(model))
     inputs = []
     for tensor in tensors:
@@ -351,7 +379,7 @@ def traced_config(model: Any, input_shape: Any = None) -> dict[str, Any]:
         )
     try:
         with _hooks(record):
-            outputs = model(structure)
+            outputs = model(structure, **dict(call_kwargs or {}))
         input_layers = {id(t._keras_history.operation) for t in tensors}
         layers = inputs + [
             _layer_entry(op, record) for op in record.operations if id(op) not in input_layers

@@ -16,7 +16,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 sys.path.insert(0, str(Path(__file__).parent))  # the test models' module, by its own name
-from subclass_models import SubclassedNet, TinyBackbone  # noqa: E402
+from subclass_models import ConvBlock, ResidualStage, SubclassedNet, TinyBackbone  # noqa: E402
 
 from cnncost import analyze  # noqa: E402
 from cnncost.errors import ModelConfigError  # noqa: E402
@@ -86,6 +86,16 @@ def test_functional_subclass_nested_in_a_functional_model():
     report = analyze(model)
     _assert_functional_parity(report, model)
     assert "backbone/stem" in {r.name for r in report.layers}
+
+
+def test_functional_subclass_as_the_model_output():
+    # Keras writes a nested Functional model's output reference counting its calls from 1 (its
+    # own first node); the live path counts from 0 like `inbound_nodes`.
+    inputs = keras.Input((24, 24, 3))
+    model = keras.Model(inputs, TinyBackbone(name="backbone")(inputs))
+    report = analyze(model)
+    _assert_functional_parity(report, model)
+    assert report.outputs[0].name == "backbone/logits"
 
 
 @pytest.fixture(scope="module")
@@ -246,7 +256,7 @@ def _layer_by_row(model, row):
     return found[0] if found else None
 
 
-def _assert_traced_parity(report, model, batch: np.ndarray) -> None:
+def _assert_traced_parity(report, model, batch: np.ndarray, leaf_calls: int | None = None) -> None:
     eager = _eager_reference(model, batch)
     calls: dict[int, int] = {}
     checked = 0
@@ -263,7 +273,8 @@ def _assert_traced_parity(report, model, batch: np.ndarray) -> None:
         checked += 1
     # Every leaf layer Keras ran is a row, as often as it ran.
     assert calls == {key: len(shapes) for key, shapes in eager.items()}
-    assert checked == 3 + 2 * 3 + 2 + 1 + 2  # stem, two blocks, mix twice, side, head
+    if leaf_calls is not None:
+        assert checked == leaf_calls
     final = report.outputs[0].shape
     assert tuple(final[1:]) == tuple(model(batch).shape[1:])
     assert report.totals["params"] == model.count_params()
@@ -275,7 +286,7 @@ def test_subclassed_model_traced_built():
     batch = np.random.default_rng(0).normal(size=(2, 16, 16, 3)).astype("float32")
     model(batch)
     report = analyze(model)
-    _assert_traced_parity(report, model, batch)
+    _assert_traced_parity(report, model, batch, 3 + 2 * 3 + 2 + 1 + 2)  # stem, blocks, mix x2, ...
     names = [row.name for row in report.layers]
     # composite layers become path prefixes; the model's own rows have none
     assert "stem/" + model.stem.conv.name in names
@@ -291,6 +302,33 @@ def test_subclassed_model_traced_built():
     assert stem.macs == 8 * 8 * 3 * 3 * 3 * 8
 
 
+def test_composite_layers_in_a_functional_model_are_traced():
+    inputs = keras.Input((16, 16, 3))
+    x = ConvBlock(8, strides=2, name="cb")(inputs)
+    x = ResidualStage(8, 2, name="rs")(x, training=False)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="out")(x))
+    report = analyze(model)
+    batch = np.ones((1, 16, 16, 3), "float32")
+    _assert_traced_parity(report, model, batch, 3 + 2 * 3 + 2 + 2)  # cb, rs blocks, mix x2, ...
+    names = [row.name for row in report.layers]
+    assert "cb/" + model.get_layer("cb").conv.name in names
+    assert (
+        "rs/" + model.get_layer("rs").blocks[0].name + "/" + model.get_layer("rs").blocks[0].bn.name
+        in names
+    )
+
+
+def test_subclassed_model_inside_a_functional_model():
+    inputs = keras.Input((16, 16, 3))
+    inner = SubclassedNet(name="sub")
+    model = keras.Model(inputs, inner(inputs))
+    report = analyze(model)
+    batch = np.ones((1, 16, 16, 3), "float32")
+    _assert_traced_parity(report, model, batch, 3 + 2 * 3 + 2 + 1 + 2)
+    assert all(r.name.startswith("sub/") for r in report.layers if r.type != "InputLayer")
+
+
 def test_subclassed_model_unbuilt_needs_an_input_shape():
     model = SubclassedNet()
     with pytest.raises(ModelConfigError, match="input_shape") as caught:
@@ -299,7 +337,7 @@ def test_subclassed_model_unbuilt_needs_an_input_shape():
     report = analyze(model, input_shape="20,20,3")
     assert report.inputs[0].shape == (None, 20, 20, 3)
     batch = np.zeros((1, 20, 20, 3), "float32")
-    _assert_traced_parity(report, model, batch)
+    _assert_traced_parity(report, model, batch, 3 + 2 * 3 + 2 + 1 + 2)
 
 
 def test_trace_leaves_the_model_unchanged():
