@@ -7,7 +7,9 @@ Three kinds of live model:
   `super().__init__(inputs, outputs)`): serialized *as a plain Functional/Sequential*, whatever
   its class and whatever its own `get_config` returns (such classes save their constructor
   arguments, not the layer graph). Nested models are serialized the same way, at every depth.
-- a subclassed model with its own `call`: traced (`cnncost.loaders.keras_trace`).
+- a subclassed model with its own `call`: traced (`cnncost.loaders.keras_trace`); so is a
+  composite custom layer (a user class made of sub-layers) called inside a functional model,
+  which becomes a nested model.
 
 Needs keras (it is a live object); the file path never comes here without `--trust-model-code`.
 """
