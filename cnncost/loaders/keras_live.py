@@ -31,13 +31,17 @@ def serialize_layer(layer: Any) -> dict[str, Any]:
     from keras.src.saving import serialization_lib
 
     if isinstance(layer, Sequential):
-        return {
+        entry = {
             "module": "keras",
             "class_name": "Sequential",
             "config": sequential_config(layer),
             "registered_name": None,
             "name": layer.name,
         }
+        build_config = layer.get_build_config() if layer.built else None
+        if build_config:
+            entry["build_config"] = build_config  # the parser's fallback for the input shape
+        return entry
     if isinstance(layer, Functional):
         return {
             "module": "keras",
