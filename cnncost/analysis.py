@@ -30,6 +30,9 @@ class Options:
     device: str | None = None  # a device profile name or .json path: adds the roofline
     dataset_size: int | None = None  # samples per epoch, for the epoch-time estimate
     tf32: bool = False  # float32 convs/matmuls at the device's TF32 tensor-core peak
+    # build model classes a file names (Functional subclasses, subclassed models) with Keras:
+    # imports and runs their package's code, so off by default (loaders/keras_build.py)
+    trust_model_code: bool = False
 
     def __post_init__(self) -> None:
         from cnncost.conventions import CONVENTIONS
@@ -50,18 +53,22 @@ class Options:
             raise CnnCostError("--dataset-size needs --device (the epoch time is a prediction)")
 
 
-def load_graph(model: Any) -> Graph:
-    """A Graph from a path to a `.keras` file or from a live `keras.Model`."""
+def load_graph(model: Any, options: Options | None = None) -> Graph:
+    """A Graph from a model file path (`.keras`, `.h5`, SavedModel folder, JSON config) or a
+    live keras model: through its graph if it has one (also Functional subclasses), traced if it
+    is a subclassed model (`options.input_shape` gives the traced input when it is not built).
+    `options.trust_model_code` lets a file's own model class be built with Keras."""
+    options = options or Options()
     if isinstance(model, Graph):
         return model
     if isinstance(model, (str, Path)):
         from cnncost.loaders.dispatch import load_model_file
 
-        return load_model_file(model)
+        return load_model_file(model, options.trust_model_code, options.input_shape)
     if hasattr(model, "get_config") and hasattr(model, "layers"):
         from cnncost.loaders.keras_live import graph_from_model
 
-        return graph_from_model(model)
+        return graph_from_model(model, options.input_shape)
     raise CnnCostError(
         f"cannot analyse a {type(model).__name__}: pass a .keras path (or .h5, SavedModel folder) or a keras.Model"
     )
@@ -361,8 +368,8 @@ def _left_out_warning(left_out: Mapping[str, tuple[str, ...]], shown: int = 8) -
 
 def analyze(model: Any, input_shape: Any = None, **options: Any) -> Report:
     """Analyse a `.keras` path, a live `keras.Model`, or a `Graph`."""
-    graph = load_graph(model)
-    return analyze_graph(graph, Options(input_shape=input_shape, **options))
+    settings = Options(input_shape=input_shape, **options)
+    return analyze_graph(load_graph(model, settings), settings)
 
 
 def is_supported(graph: Graph) -> bool:

@@ -54,6 +54,15 @@ def _add_cost_options(parser: argparse.ArgumentParser) -> None:
     _add_plugin_option(parser)
 
 
+def _add_trust_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trust-model-code",
+        action="store_true",
+        help="build a model class the file names (a Functional subclass such as kimm or "
+        "keras-hub models) with Keras, without weights: imports and runs that package's code",
+    )
+
+
 def _add_plugin_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--plugin",
@@ -97,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         "model", help="a .keras file, a Keras 2/3 .h5 file or a Keras 2 SavedModel folder"
     )
     _add_analysis_options(report)
+    _add_trust_option(report)
     _add_output_options(report, ("table", "json", "csv", "markdown"))
     report.add_argument("--columns", metavar="A,B,..", help="columns to show (JSON field names)")
     report.add_argument("--sort", metavar="COLUMN", help="sort rows by COLUMN (largest first)")
@@ -113,12 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--a-input-shape", metavar="SHAPE", help="input shape for model A")
     diff.add_argument("--b-input-shape", metavar="SHAPE", help="input shape for model B")
     _add_cost_options(diff)
+    _add_trust_option(diff)
     _add_output_options(diff, ("table", "json"))
     diff.set_defaults(run=_run_diff)
 
     plot = commands.add_parser("plot", help="per-layer FLOPs/params bars and RF growth (PNG)")
     plot.add_argument("model")
     _add_analysis_options(plot)
+    _add_trust_option(plot)
     plot.add_argument("--out", required=True, metavar="FILE.png")
     plot.set_defaults(run=_run_plot)
 
@@ -186,7 +198,7 @@ def _analyze(model: str, input_shape, args: argparse.Namespace):
 
     device = {
         key: getattr(args, key)
-        for key in ("device", "dataset_size", "tf32")
+        for key in ("device", "dataset_size", "tf32", "trust_model_code")
         if getattr(args, key, None) not in (None, False)
     }
     return analyze(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from cnncost.errors import ModelFileError
 from cnncost.ir import Graph
@@ -58,8 +59,9 @@ def detect_format(path: str | Path) -> str:
     )
 
 
-def _load_json(path: Path) -> Graph:
+def _load_json(path: Path, trust_model_code: bool = False, input_shape: Any = None) -> Graph:
     from cnncost.loaders.keras2 import normalize_config
+    from cnncost.loaders.keras_build import graph_from_code_built
     from cnncost.loaders.keras_config import graph_from_config
 
     with open(path, "rb") as stream:
@@ -72,17 +74,26 @@ def _load_json(path: Path) -> Graph:
         raise ModelFileError(f"{path}: not valid JSON ({exc})") from None
     except RecursionError:
         raise ModelFileError(f"{path}: nested too deeply") from None
+    built = graph_from_code_built(config, str(path), trust_model_code, input_shape)
+    if built is not None:
+        return built
     return graph_from_config(normalize_config(config), source=str(path))
 
 
-def load_model_file(path: str | Path) -> Graph:
-    """A `Graph` from any model file or folder cnncost reads (see the module docstring)."""
+def load_model_file(
+    path: str | Path, trust_model_code: bool = False, input_shape: Any = None
+) -> Graph:
+    """A `Graph` from any model file or folder cnncost reads (see the module docstring).
+
+    `trust_model_code` lets a `.keras` or JSON config that names a model class only its own code
+    can build (a Functional subclass, a subclassed model) be built by Keras (`keras_build`);
+    `input_shape` is then used if that model must be traced and was saved unbuilt."""
     path = Path(path)
     kind = detect_format(path)
     if kind == "keras":
         from cnncost.loaders.keras_file import load_keras_file
 
-        return load_keras_file(path)
+        return load_keras_file(path, trust_model_code, input_shape)
     if kind == "h5":
         from cnncost.loaders.keras_h5 import load_h5_file
 
@@ -91,4 +102,4 @@ def load_model_file(path: str | Path) -> Graph:
         from cnncost.loaders.saved_model import load_saved_model
 
         return load_saved_model(path if path.is_dir() else path.parent)
-    return _load_json(path)
+    return _load_json(path, trust_model_code, input_shape)

@@ -2,7 +2,8 @@
 
 The file is untrusted. We read members with a size cap (a zip bomb or an oversized config stops
 with an error instead of filling memory) and parse them as plain JSON; nothing in the file is
-imported or executed.
+imported or executed, unless the caller opts in with `trust_model_code` for a model class that
+only its own code can build (`keras_build`).
 """
 
 from __future__ import annotations
@@ -85,8 +86,18 @@ def read_keras_archive(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]
     return config, metadata if isinstance(metadata, dict) else {}
 
 
-def load_keras_file(path: str | Path) -> Graph:
+def load_keras_file(
+    path: str | Path, trust_model_code: bool = False, input_shape: Any = None
+) -> Graph:
+    """The graph of a `.keras` file. A config that names a model class only its own code can
+    build (a Functional subclass, a subclassed model) is built with Keras when
+    `trust_model_code`, refused otherwise (`keras_build`); nothing is imported before that."""
     config, metadata = read_keras_archive(path)
     if str(metadata.get("keras_version", "")).startswith(("1.", "2.")):  # tf-keras's .keras
         config = normalize_config(config)
+    from cnncost.loaders.keras_build import graph_from_code_built
+
+    built = graph_from_code_built(config, str(path), trust_model_code, input_shape)
+    if built is not None:
+        return built
     return graph_from_config(config, source=str(path))

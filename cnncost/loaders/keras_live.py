@@ -1,17 +1,175 @@
-"""A live `keras.Model` -> the same config parser as files, plus Keras's own shapes as a check."""
+"""A live `keras.Model` -> a Keras model configuration -> the same parser as files.
+
+Three kinds of live model:
+
+- a model with a graph (`keras.Model(inputs, outputs)`, `keras.Sequential`, and any subclass of
+  Keras's `Functional`: kimm models, keras-hub backbones, a class whose `__init__` ends in
+  `super().__init__(inputs, outputs)`): serialized *as a plain Functional/Sequential*, whatever
+  its class and whatever its own `get_config` returns (such classes save their constructor
+  arguments, not the layer graph). Nested models are serialized the same way, at every depth.
+- a subclassed model with its own `call`: traced (`cnncost.loaders.keras_trace`); so is a
+  composite custom layer (a user class made of sub-layers) called inside a functional model,
+  which becomes a nested model.
+
+Needs keras (it is a live object); the file path never comes here without `--trust-model-code`.
+"""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from cnncost.ir import Graph
 from cnncost.loaders.keras_config import graph_from_config
 
 
-def graph_from_model(model: Any) -> Graph:
-    import keras
+def serialize_layer(layer: Any) -> dict[str, Any]:
+    """`keras.saving.serialize_keras_object(layer)`, except that a model with a graph is written
+    as its graph (class `Functional`/`Sequential`), also for subclasses and nested models."""
+    from keras import Sequential
+    from keras.src.models.functional import Functional
+    from keras.src.saving import serialization_lib
 
-    config = keras.saving.serialize_keras_object(model)
+    if isinstance(layer, Sequential):
+        entry = {
+            "module": "keras",
+            "class_name": "Sequential",
+            "config": sequential_config(layer),
+            "registered_name": None,
+            "name": layer.name,
+        }
+        build_config = layer.get_build_config() if layer.built else None
+        if build_config:
+            entry["build_config"] = build_config  # the parser's fallback for the input shape
+        return entry
+    if isinstance(layer, Functional):
+        return {
+            "module": "keras",
+            "class_name": "Functional",
+            "config": functional_config(layer),
+            "registered_name": None,
+            "name": layer.name,
+        }
+    return serialization_lib.serialize_keras_object(layer)
+
+
+def sequential_config(model: Any) -> dict[str, Any]:
+    """`Sequential.get_config`, with nested models serialized by `serialize_layer`."""
+    import keras
+    from keras import Sequential
+
+    config = Sequential.get_config(model)
+    # `Model.layers` of a Sequential includes its InputLayer, as `get_config` lists it.
+    layers = keras.Model.layers.fget(model)
+    if len(layers) == len(config["layers"]):
+        config["layers"] = [
+            serialize_layer(layer) if isinstance(layer, keras.Model) else entry
+            for layer, entry in zip(layers, config["layers"])
+        ]
+    return config
+
+
+def functional_config(model: Any) -> dict[str, Any]:
+    """What `Functional.get_config` writes for a plain Functional model, for any Functional
+    instance: Keras writes the constructor arguments instead for subclasses whose `__init__`
+    differs from Functional's (`functional_like_constructor`), and a class may override
+    `get_config` altogether. This is Keras 3's own loop, with `serialize_layer` per layer."""
+    from keras import tree
+    from keras.src.models.functional import make_node_key, serialize_node
+
+    nodes = model._nodes  # the node keys of this model's graph
+    reindex: dict[str, int] = {}
+    for operation in model.operations:
+        # Keras starts this count at 1 for a nested Functional model (its own first node links
+        # its inputs to its outputs) but writes the calls in `inbound_nodes` counted from 0
+        # (`serialize_node`); its loader subtracts 1 again. We count from 0 everywhere, as the
+        # parser reads `inbound_nodes`.
+        kept = 0
+        for index, _node in enumerate(operation._inbound_nodes):
+            key = make_node_key(operation, index)
+            if key in nodes:
+                reindex[key] = kept
+                kept += 1
+    layers = []
+    for operation in model.operations:
+        inbound, calls = [], []
+        for index, node in enumerate(operation._inbound_nodes):
+            if make_node_key(operation, index) in nodes:
+                data = serialize_node(node, own_nodes=nodes)
+                if data is not None:
+                    inbound.append(data)
+                    calls.append(node)
+        traced = _traced_layer(operation, calls[0]) if calls else None
+        entry = dict(traced or serialize_layer(operation))
+        entry["name"] = operation.name
+        entry["inbound_nodes"] = inbound
+        layers.append(entry)
+
+    def reference(tensor: Any) -> list:
+        operation, node_index, tensor_index = tensor._keras_history
+        return [operation.name, reindex[make_node_key(operation, node_index)], tensor_index]
+
+    return copy.deepcopy(
+        {
+            "name": model.name,
+            "trainable": model.trainable,
+            "layers": layers,
+            # flattened: a model called on a dict has its inputs in the dict's (sorted) order
+            "input_layers": [reference(t) for t in tree.flatten(model._inputs_struct)],
+            "output_layers": [reference(t) for t in tree.flatten(model._outputs_struct)],
+        }
+    )
+
+
+def _traced_layer(layer: Any, node: Any) -> dict[str, Any] | None:
+    """A composite custom layer (a user class made of sub-layers, `keras_trace.is_composite`)
+    called in a functional model, traced on the inputs of its first call and written as a nested
+    Functional model: its rows are `layer/sub_layer`. None when it is not composite or its call
+    cannot be traced this way (one tensor structure as the only positional argument, no tensor
+    keyword arguments); it then stays one row."""
+    from keras import tree
+    from keras.src.backend import KerasTensor
+
+    from cnncost.errors import ModelConfigError
+    from cnncost.loaders.keras_trace import is_composite, traced_config
+
+    if not is_composite(layer):
+        return None
+    args, kwargs = node.arguments.args, node.arguments.kwargs
+    if len(args) != 1 or any(isinstance(v, KerasTensor) for v in tree.flatten(kwargs)):
+        return None
+    if not all(isinstance(t, KerasTensor) for t in tree.flatten(args[0])):
+        return None
+    try:
+        config = traced_config(layer, like=args[0], call_kwargs=kwargs)
+    except ModelConfigError:
+        return None
+    return {
+        "module": "keras",
+        "class_name": "Functional",
+        "config": config["config"],
+        "registered_name": None,
+        "name": layer.name,
+    }
+
+
+def live_config(model: Any, input_shape: Any = None) -> dict[str, Any]:
+    """The Keras model configuration cnncost parses for a live model (graph, or traced)."""
+    from keras import Sequential
+    from keras.src.models.functional import Functional
+
+    if isinstance(model, (Sequential, Functional)):
+        return serialize_layer(model)
+    from cnncost.loaders.keras_trace import traced_config
+
+    return traced_config(model, input_shape)
+
+
+def graph_from_model(model: Any, input_shape: Any = None) -> Graph:
+    """A `Graph` from a live keras model or layer. `input_shape` (one shape without the batch
+    dimension, `a;b` or a list for several inputs, a dict for dict inputs) is needed only to
+    trace a subclassed model that has not been built."""
+    config = live_config(model, input_shape)
     return graph_from_config(config, source=f"<live {type(model).__name__} {model.name!r}>")
 
 
