@@ -79,6 +79,9 @@ class Node:
     # The config's `registered_name`: None for Keras layers, the class name for keras.ops,
     # "package>Class" for a class registered with keras.saving.register_keras_serializable.
     registered_name: str | None = None
+    # The variables of the live layer, where a live model is analysed and cnncost has no rule for
+    # its class (params are then counted from them); None from files.
+    recorded_weights: tuple[Weight, ...] | None = None
 
     @property
     def is_input(self) -> bool:

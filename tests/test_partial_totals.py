@@ -102,3 +102,30 @@ def test_an_unsupported_multi_output_layer_keeps_every_output(tmp_path):
     assert [(t.name, t.shape) for t in report.outputs] == [("halves", None), ("halves", None)]
     assert report.left_out["params"] == ("halves",)
     assert report.totals["params"] == 5 * 5 + 5
+
+
+def test_live_custom_layers_count_their_own_variables():
+    """A live model's custom layer (no rule) is still unsupported for its cost, but its params
+    are its variables', trainable and not, at the top level and inside a nested model."""
+    import keras
+
+    class Affine(keras.layers.Layer):
+        def build(self, input_shape):
+            self.scale = self.add_weight(shape=(input_shape[-1],), name="scale")
+            self.shift = self.add_weight(shape=(input_shape[-1],), name="shift", trainable=False)
+
+        def call(self, x):
+            return x * self.scale + self.shift
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    x = Affine(name="affine")(x)
+    nested = keras.Sequential([keras.Input((6, 6, 4)), Affine(name="inner")], name="nested")
+    model = keras.Model(inputs, nested(x))
+    report = cnncost.analyze(model)
+    rows = {row.name: row for row in report.layers}
+    for name in ("affine", "nested/inner"):
+        assert rows[name].status == "unsupported"
+        assert (rows[name].trainable_params, rows[name].non_trainable_params) == (4, 4)
+    assert "params" not in report.left_out
+    assert report.totals["params"] == model.count_params() == (3 * 3 * 3 * 4 + 4) + 2 * (4 + 4)

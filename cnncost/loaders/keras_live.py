@@ -170,7 +170,46 @@ def graph_from_model(model: Any, input_shape: Any = None) -> Graph:
     dimension, `a;b` or a list for several inputs, a dict for dict inputs) is needed only to
     trace a subclassed model that has not been built."""
     config = live_config(model, input_shape)
-    return graph_from_config(config, source=f"<live {type(model).__name__} {model.name!r}>")
+    graph = graph_from_config(config, source=f"<live {type(model).__name__} {model.name!r}>")
+    return with_recorded_weights(graph, model)
+
+
+def _layers_by_path(layer: Any, prefix: str = "", found: dict | None = None) -> dict[str, Any]:
+    """Every layer under `layer` by the parser's row path (`outer/inner`), depth-first."""
+    found = {} if found is None else found
+    for child in layer._flatten_layers(include_self=False, recursive=False):
+        path = prefix + child.name
+        found.setdefault(path, child)
+        _layers_by_path(child, path + "/", found)
+    return found
+
+
+def with_recorded_weights(graph: Graph, model: Any) -> Graph:
+    """Rows without a rule get the variables of their live layer (`Node.recorded_weights`), so
+    their params are exact although their cost is unknown (a custom layer's `add_weight`s)."""
+    from dataclasses import replace
+
+    from cnncost.ir import Weight
+    from cnncost.layers import rule_for
+
+    unknown = [node for node in graph.nodes if not node.is_input and rule_for(node) is None]
+    if not unknown:
+        return graph
+    layers = _layers_by_path(model)
+    recorded = {}
+    for node in unknown:
+        layer = layers.get(node.layer or node.name)
+        if layer is not None:
+            recorded[node.name] = replace(
+                node,
+                recorded_weights=tuple(
+                    Weight(v.path, tuple(int(d) for d in v.shape), bool(v.trainable))
+                    for v in layer.weights
+                ),
+            )
+    if not recorded:
+        return graph
+    return replace(graph, nodes=tuple(recorded.get(n.name, n) for n in graph.nodes))
 
 
 def keras_output_shapes(model: Any) -> dict[str, tuple]:

@@ -52,11 +52,18 @@ def count_params(graph: Graph, shapes: ShapeResult) -> Mapping[str, NodeParams]:
         if rule is None and owns_no_weights(node):
             result[node.name] = NO_PARAMS
             continue
+        if rule is None and node.recorded_weights is not None:
+            result[node.name] = _from_weights(node.recorded_weights, node.trainable)
+            continue
         if rule is None or any(shape is None for shape in node_shapes.inputs):
             result[node.name] = UNKNOWN_PARAMS
             continue
         weights = tuple(guarded(Call(node, node_shapes.inputs), rule.weights))
-        trainable = sum(numel(w.shape) for w in weights if w.trainable and node.trainable)
-        total = sum(numel(w.shape) for w in weights)
-        result[node.name] = NodeParams(weights, trainable, total - trainable)
+        result[node.name] = _from_weights(weights, node.trainable)
     return result
+
+
+def _from_weights(weights: tuple[Weight, ...], layer_trainable: bool) -> NodeParams:
+    trainable = sum(numel(w.shape) for w in weights if w.trainable and layer_trainable)
+    total = sum(numel(w.shape) for w in weights)
+    return NodeParams(weights, trainable, total - trainable)
