@@ -50,7 +50,7 @@ class Options:
                 f"dataset size must be a positive integer, not {self.dataset_size!r}"
             )
         if self.dataset_size is not None and self.device is None:
-            raise CnnCostError("--dataset-size needs --device (the epoch time is a prediction)")
+            raise CnnCostError("a dataset size needs a device (the epoch time is a prediction)")
 
 
 def load_graph(model: Any, options: Options | None = None) -> Graph:
@@ -366,9 +366,54 @@ def _left_out_warning(left_out: Mapping[str, tuple[str, ...]], shown: int = 8) -
     )
 
 
-def analyze(model: Any, input_shape: Any = None, **options: Any) -> Report:
-    """Analyse a `.keras` path, a live `keras.Model`, or a `Graph`."""
-    settings = Options(input_shape=input_shape, **options)
+def analyze(
+    model: Any,
+    input_shape: Any = None,
+    *,
+    batch: int = 1,
+    flops_convention: str = "full",
+    padding_aware: bool = False,
+    dtype: str = "float32",
+    device: str | None = None,
+    dataset_size: int | None = None,
+    tf32: bool = False,
+    trust_model_code: bool = False,
+) -> Report:
+    """Analyse a model: per-layer shapes, params, MACs, FLOPs, memory, receptive fields.
+
+    model: a `.keras` path (also `.h5`, a SavedModel folder, a JSON config), a live
+        `keras.Model` (Functional, Sequential, a Functional subclass, or a subclassed model,
+        which is traced), or a `cnncost.ir.Graph`.
+    input_shape: override the input size: "256,256,3" (batch unknown), "1x256x256x3", a tuple,
+        "a;b" for several inputs in order, or {input name: shape}; `?`/None for an unknown dim.
+        Needed to trace a subclassed model that was never built.
+    batch: samples per step; MACs, FLOPs and activation bytes are for the whole batch.
+    flops_convention: "full" (every multiply and add), "macs", or "tf-profiler" (what
+        TensorFlow's profiler reports); `cnncost conventions` lists them.
+    padding_aware: count only the taps of a "same"-padded window that land inside the input.
+    dtype: a dtype policy for every layer ("mixed_bfloat16", ...); "float32" keeps each layer's.
+    device: a device profile ("h200", "a100", ..., a calibrated name or a .json path): adds the
+        roofline latency columns and totals.
+    dataset_size: samples per epoch (needs `device`): adds steps and time per epoch.
+    tf32: with `device`, float32 convs/matmuls at the TF32 tensor-core peak.
+    trust_model_code: build a model class a file names (a Functional subclass such as a kimm
+        model or a keras-hub backbone) with Keras; this imports and runs that package's code,
+        so it is off by default.
+
+    Returns a `Report`: `print(report)` shows the table, `report.to_dict()` is the JSON contract,
+    `report.to_dataframe()` a pandas frame. Bad input raises `cnncost.errors.CnnCostError`.
+    """
+    settings = Options(
+        input_shape=input_shape,
+        batch=batch,
+        flops_convention=flops_convention,
+        padding_aware=padding_aware,
+        dtype=dtype,
+        device=device,
+        dataset_size=dataset_size,
+        tf32=tf32,
+        trust_model_code=trust_model_code,
+    )
     return analyze_graph(load_graph(model, settings), settings)
 
 

@@ -96,6 +96,27 @@ class Report:
 
         return render_table(self)
 
+    def __str__(self) -> str:
+        """The table, totals and warnings as plain text (what `print(report)` shows)."""
+        from cnncost.render.table import table_text
+
+        return table_text(self)
+
+    def __repr__(self) -> str:
+        totals = self.totals
+        bound = "complete" if self.complete else f"lower bounds: {', '.join(self.left_out)}"
+        return (
+            f"<cnncost.Report {self.model_name!r}: {len(self.layers)} rows, "
+            f"params {totals.get('params')}, macs {totals.get('macs')}, "
+            f"flops {totals.get('flops')} ({bound})>"
+        )
+
+    def _repr_html_(self) -> str:
+        """Jupyter/IPython: the same table as HTML."""
+        from cnncost.render.table import table_html
+
+        return table_html(self)
+
 
 def _shape(shape: Any) -> Any:
     if shape is None:

@@ -214,3 +214,29 @@ def render_table(
     parts = [table, *(Text(line) for line in footer_lines(data, view))]
     parts += [Text(f"warning: {w}", style="yellow") for w in data["warnings"]]
     return Group(*parts)
+
+
+def _recording_console(width: int):
+    from io import StringIO
+
+    from rich.console import Console
+
+    return Console(
+        file=StringIO(), width=width, record=True, color_system=None, highlight=False, markup=False
+    )
+
+
+def table_text(report: Report | Mapping[str, Any], width: int = 100) -> str:
+    """The rendered table as plain text (no colour codes), `width` columns wide."""
+    console = _recording_console(width)
+    console.print(render_table(report))
+    return "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
+
+
+def table_html(report: Report | Mapping[str, Any], width: int = 120) -> str:
+    """The rendered table as a self-contained HTML fragment (inline styles) for notebooks."""
+    console = _recording_console(width)
+    console.print(render_table(report))
+    return console.export_html(
+        inline_styles=True, code_format='<pre style="font-family: monospace">{code}</pre>'
+    )
