@@ -344,8 +344,11 @@ def markdown(result: Mapping[str, Any]) -> str:
         + f", {result.get('started_utc', '?')}. Script time {result.get('seconds', '?')} s; "
         f"steps that did not finish: {', '.join(result.get('missing', [])) or 'none'}.",
         "",
-        f"Primary prediction: cnncost device profile `{summary['primary_device']}` (the "
-        "datasheet figures), as first predicted; other profiles are listed apart.",
+        result.get(
+            "primary_note",
+            f"Primary prediction: cnncost device profile `{summary['primary_device']}` (the "
+            "datasheet figures), as first predicted; other profiles are listed apart.",
+        ),
         "",
         "## Per-layer latency, pooled over every configuration",
         "",
@@ -470,6 +473,150 @@ def build_report(workdir: Path, primary: str, started_utc: str, seconds: float |
     }
 
 
+# -- afterwards: other device profiles, figures -----------------------------------------------------
+
+
+def revalidate(result: Mapping[str, Any], devices: Sequence[str]) -> dict[str, Any]:
+    """The same measurements (every `config` step of a result) against other device profiles,
+    e.g. the profile calibrated on the machine itself: a later change kept apart from the first
+    prediction. Builds each model again (Keras on any backend, no accelerator needed)."""
+    from cnncost import analyze
+    from cnncost.errors import CnnCostError
+
+    from .profile import build_named_model
+    from .validate import validate
+
+    steps, skipped = [], []
+    for step in result["steps"]:
+        if step.get("step") != "config":
+            continue
+        import keras
+
+        keras.backend.clear_session()  # layer names as in the fresh process that measured
+        model = build_named_model(step["model"], step["image_size"], step["dtype"])
+        validations = {}
+        for device in devices_for(devices, step["dtype"]):
+            name, tf32 = split_device(device)
+            try:
+                predicted = analyze(
+                    model, batch=step["batch"], dtype=step["dtype"], device=name, tf32=tf32
+                ).to_dict()
+            except CnnCostError as exc:  # e.g. a profile calibrated for float32 only
+                skipped.append(f"{device} b{step['batch']} {step['dtype']}: {exc}")
+                continue
+            validations[device] = validate(predicted, step["profile"])
+        steps.append({**step, "validations": validations})
+    return {
+        "schema": RESULT_SCHEMA,
+        "revalidated_from": result.get("started_utc"),
+        "started_utc": result.get("started_utc"),
+        "seconds": result.get("seconds"),
+        "primary_note": (
+            "A later prediction, not the first: the same measurements against device profiles "
+            f"{', '.join(f'`{d}`' for d in devices)} (calibrated afterwards)."
+        ),
+        "environment": result.get("environment"),
+        "summary": summarise(steps, devices[0]),
+        "skipped": skipped,
+        "steps": steps,
+    }
+
+
+def plot_layers(result: Mapping[str, Any], device: str, path: str, title: str = "") -> None:
+    """Per-layer predicted vs measured, every configuration pooled, log-log, with y = x."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colours = {"float32": "tab:blue", "mixed_bfloat16": "tab:red", "bfloat16": "tab:orange"}
+    fig, ax = plt.subplots(figsize=(6.5, 6))
+    values = []
+    for step in result["steps"]:
+        if step.get("step") != "config" or device not in step["validations"]:
+            continue
+        rows = [r for r in step["validations"][device]["layers"]["rows"] if r["predicted"]]
+        precision = step.get("precision", "default")
+        label = f"b{step['batch']} {step['dtype']}" + (
+            "" if precision == "default" else f" ({precision})"
+        )
+        ax.scatter(
+            [r["measured"] for r in rows],
+            [r["predicted"] for r in rows],
+            s=22 if step["batch"] > 32 else 12,
+            marker="x" if precision != "default" else "o",
+            c=colours.get(step["dtype"], "tab:gray"),
+            alpha=0.75,
+            label=label,
+        )
+        values += [v for r in rows for v in (r["measured"], r["predicted"])]
+    if values:
+        low, high = min(values) / 1.5, max(values) * 1.5
+        ax.plot([low, high], [low, high], "k-", lw=1, label="predicted = measured")
+        ax.set_xlim(low, high)
+        ax.set_ylim(low, high)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("measured per-layer time (s, median, each layer alone)")
+    ax.set_ylabel(f"predicted (roofline, device {device}) (s)")
+    layers = result["summary"]["layers"].get(device) or {}
+    mape_pct, rho = layers.get("mape_pct"), layers.get("spearman")
+    ax.set_title(
+        (title + "\n" if title else "")
+        + f"{layers.get('layers', 0)} layer timings: MAPE "
+        + ("-" if mape_pct is None else f"{mape_pct:.0f}%")
+        + ", Spearman "
+        + ("-" if rho is None else f"{rho:.3f}"),
+        fontsize=10,
+    )
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_whole(result: Mapping[str, Any], devices: Sequence[str], path: str) -> None:
+    """Whole-model inference and training step: measured and predicted bars per configuration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["summary"]["configs"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), sharey=False)
+    for ax, kind in zip(axes, ("inference", "train_step")):
+        names = [
+            f"b{r['batch']} {r['dtype']}"
+            + ("" if r.get("precision", "default") == "default" else f"\n({r['precision']})")
+            for r in rows
+        ]
+        series = [("measured", [r["measured"][f"{kind}_s"] for r in rows])]
+        for device in devices:
+            series.append(
+                (
+                    f"predicted ({device})",
+                    [(r["predicted"].get(device) or {}).get(f"{kind}_s") for r in rows],
+                )
+            )
+        width = 0.8 / len(series)
+        for i, (label, ys) in enumerate(series):
+            xs = [k + i * width for k in range(len(rows))]
+            ax.bar(
+                [x for x, y in zip(xs, ys) if y],
+                [y * 1e3 for y in ys if y],
+                width,
+                label=label,
+            )
+        ax.set_xticks([k + 0.4 - width / 2 for k in range(len(rows))])
+        ax.set_xticklabels(names, rotation=45, ha="right", fontsize=7)
+        ax.set_ylabel("ms")
+        ax.set_title("inference (model call)" if kind == "inference" else "training step")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 # -- command line ----------------------------------------------------------------------------------
 
 
@@ -501,7 +648,32 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--seconds", type=float, default=None)
     r.add_argument("--json", dest="json_out", required=True)
     r.add_argument("--md", required=True)
+    v = sub.add_parser("revalidate", help="a result's measurements against other profiles")
+    v.add_argument("result")
+    v.add_argument("--devices", required=True)
+    v.add_argument("--json", dest="json_out", required=True)
+    v.add_argument("--md")
+    f = sub.add_parser("plot", help="per-layer and whole-model figures of a result")
+    f.add_argument("result")
+    f.add_argument("--device", required=True, help="the profile of the per-layer figure")
+    f.add_argument("--layers", required=True, help="PNG: per-layer predicted vs measured")
+    f.add_argument("--whole", help="PNG: whole-model bars for --whole-devices")
+    f.add_argument("--whole-devices", default="")
+    f.add_argument("--title", default="")
     a = p.parse_args(argv)
+    if a.command == "revalidate":
+        result = revalidate(json.loads(Path(a.result).read_text()), a.devices.split(","))
+        Path(a.json_out).write_text(json.dumps(result, indent=1) + "\n")
+        if a.md:
+            Path(a.md).write_text(markdown(result))
+        print(markdown(result))
+        return 0
+    if a.command == "plot":
+        result = json.loads(Path(a.result).read_text())
+        plot_layers(result, a.device, a.layers, a.title)
+        if a.whole:
+            plot_whole(result, [d for d in a.whole_devices.split(",") if d], a.whole)
+        return 0
     devices = [d for d in getattr(a, "devices", "").split(",") if d]
     if a.command == "config":
         result = run_config(a.model, a.image_size, a.batch, a.dtype, a.repeats, a.warmup, devices)
