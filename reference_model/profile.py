@@ -85,10 +85,14 @@ def compiled_call(layer, args: tuple, kwargs: Mapping[str, Any]) -> Callable[[],
 
         trainable = [v.value for v in layer.trainable_variables]
         frozen = [v.value for v in layer.non_trainable_variables]
-        function = jax.jit(lambda t, f, a, k: layer.stateless_call(t, f, *a, **k)[0])
+        # Python values (`training=False`, `mask=None`, ints, strings) are fixed when the call
+        # is compiled; only arrays are traced. Passing `training` traced made every layer that
+        # branches on it (BatchNormalization, Dropout) fail with a TracerBoolConversionError.
+        static, traced = split_static_kwargs(kwargs)
+        function = jax.jit(lambda t, f, a, k: layer.stateless_call(t, f, *a, **k, **static)[0])
 
         def run():
-            out = function(trainable, frozen, args, kwargs)
+            out = function(trainable, frozen, args, traced)
             sync(out)
             return out
 
@@ -104,6 +108,21 @@ def compiled_call(layer, args: tuple, kwargs: Mapping[str, Any]) -> Callable[[],
 
         return run
     return lambda: layer(*args, **kwargs)
+
+
+def split_static_kwargs(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(Python values, arrays) of a call's keyword arguments: what a compiler must fix at trace
+    time (bools, None, numbers, strings, and containers of nothing else) and what it traces."""
+
+    def static(value) -> bool:
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return True
+        if isinstance(value, (tuple, list)):
+            return all(static(v) for v in value)
+        return False
+
+    fixed = {k: v for k, v in kwargs.items() if static(v)}
+    return fixed, {k: v for k, v in kwargs.items() if k not in fixed}
 
 
 def median_time(run: Callable[[], Any], repeats: int, warmup: int) -> tuple[float, list[float]]:
