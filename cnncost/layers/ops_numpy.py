@@ -783,6 +783,31 @@ def _isin(call: Call) -> tuple[Shape, ...]:
     return (call.shape,)
 
 
+def _unique(call: Call) -> tuple[Shape, ...]:
+    """Unique values (and, on request, first indices, inverse indices, counts). Their number
+    is data-dependent unless `size` fixes it (padded or truncated): unknown (None) without it."""
+    size = call.config.get("size")
+    if size is not None and (not is_int(size) or size < 0):
+        raise call.fail(f"size must be a non-negative int, not {size!r}")
+    axis = call.config.get("axis")
+    shape = call.shape
+    if axis is None:
+        values: Shape = (size,)
+        inverse: Shape = shape
+    else:
+        a = axis_index(call, axis, len(shape))
+        values = tuple(size if i == a else d for i, d in enumerate(shape))
+        inverse = (shape[a],)
+    outputs = [values]
+    if call.config.get("return_index"):
+        outputs.append((size,))
+    if call.config.get("return_inverse"):
+        outputs.append(inverse)
+    if call.config.get("return_counts"):
+        outputs.append((size,))
+    return tuple(outputs)
+
+
 def _slogdet(call: Call) -> tuple[Shape, ...]:
     """(sign, log|det|) of the trailing square matrices. Keras's symbolic sign is a scalar ()
     whatever the batch (its call returns one sign per matrix); the graph is built on it."""
@@ -1188,6 +1213,7 @@ RULES: dict[str, LayerRule] = {
     "ops.Geomspace": rule(_linspace, cost="op:logspace"),
     # Sorting and searching: comparisons that depend on the algorithm.
     "ops.Sort": rule(_sort, macs=unknown_macs),
+    "ops.Unique": rule(_unique, macs=unknown_macs),
     "ops.Argsort": rule(_sort, macs=unknown_macs),
     "ops.Argpartition": rule(_argpartition, macs=unknown_macs),
     "ops.SearchSorted": rule(_searchsorted, macs=unknown_macs),
@@ -1211,14 +1237,12 @@ RULES: dict[str, LayerRule] = {
 
 EXCLUDED: dict[str, str] = {
     "ops.Nonzero": "data-dependent output shape: the number of nonzero elements",
-    "ops.Unique": "data-dependent output shape: the number of distinct values (size= pads it "
-    "only on the JAX backend)",
     "ops.Bincount": "data-dependent output shape: the last axis is max(x) + 1 (Keras records "
     "it as None)",
-    "ops.Arange": "never a graph node on static arguments (computed eagerly); with tensor "
-    "start/stop/step its length is data-dependent",
+    "ops.Arange": "its length (stop - start) / step depends on the values of its tensor "
+    "arguments (with static arguments it is computed eagerly and is no graph node)",
     "ops.View": "reinterprets the bytes as another dtype: the last axis depends on the input "
-    "dtype's item size, which the op's config does not record",
+    "dtype's item size, and cnncost's graph keeps shapes, not dtypes",
 }
 
 
