@@ -186,4 +186,8 @@ def test_every_registered_class_has_a_row():
         "RandomBrightness",
         "ThresholdedReLU",
     }
+    # keras.ops numpy/math/linalg/einops rules: their own table (test_ops_numpy_vs_keras.py).
+    from cnncost.layers import ops_math, ops_numpy
+
+    covered_elsewhere |= set(ops_numpy.RULES) | set(ops_math.RULES)
     assert sorted(set(untested) - covered_elsewhere) == []
