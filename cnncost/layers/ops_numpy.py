@@ -321,6 +321,11 @@ def _slice_length(call: Call, length: Dim, item: dict) -> Dim:
         return len(range(*slice(start, stop, step).indices(length)))
     if start is None and stop is None and step in (None, 1):
         return length  # the whole axis, of any (unknown or symbolic) size
+    if length is not None and (step or 1) > 0 and (start or 0) >= 0 and (stop is None or stop < 0):
+        # A symbolic size (assumed large enough, as for a valid convolution): both bounds are
+        # offsets from the ends, so the length is exact: ceil((n + stop - start) / step).
+        span = length + (stop or 0) - (start or 0)
+        return (span + (step or 1) - 1) // (step or 1)
     return None
 
 
@@ -380,7 +385,8 @@ def _sections(call: Call, n: Dim, value: Any, exact: bool) -> list[Dim]:
         if value <= 0:
             raise call.fail(f"cannot split into {value} sections")
         if not is_int(n):
-            return [None] * value
+            # An unknown length stays unknown; a symbolic one splits evenly (Split requires it).
+            return [n // value if n is not None and exact else None] * value
         if exact and n % value:
             raise call.fail(f"an axis of {n} does not split into {value} equal sections")
         # numpy.array_split: the first n % value pieces are one longer.

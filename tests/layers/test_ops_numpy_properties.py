@@ -367,3 +367,22 @@ def test_tensordot(data):
     assert tuple(got[0]) == expected
     per_sample = int(np.prod(expected[1:])) if expected else 1
     assert macs == per_sample * int(np.prod(a[len(a) - n :]))
+
+
+@SETTINGS
+@given(
+    st.one_of(st.none(), st.integers(0, 3)),
+    st.one_of(st.none(), st.integers(-3, -1)),
+    st.one_of(st.none(), st.integers(1, 3)),
+    st.integers(8, 40),
+)
+def test_slicing_a_symbolic_size_matches_numpy_once_substituted(start, stop, step, n):
+    """`x[:, 1:-1]` on an input of symbolic height H is H - 2 (sizes assumed large enough, as
+    for valid convolutions); any concrete H >= 8 gives numpy's length."""
+    import sympy
+
+    h = sympy.Symbol("H", integer=True, positive=True)
+    key = (_encode(slice(None)), _encode(slice(start, stop, step)))
+    (got,) = outputs("GetItem", [(None, h, 3)], arguments=(_ref(0), key))[0]
+    assert got[1] is not None
+    assert int(got[1].subs(h, n)) == len(range(n)[start:stop:step])
