@@ -1243,8 +1243,8 @@ RULES: dict[str, LayerRule] = {
 
 EXCLUDED: dict[str, str] = {
     "ops.Nonzero": "data-dependent output shape: the number of nonzero elements",
-    "ops.Bincount": "data-dependent output shape: the last axis is max(x) + 1 (Keras records "
-    "it as None)",
+    "ops.Bincount": "data-dependent output shape: the last axis is max(max(x) + 1, minlength) "
+    "(Keras records it as None)",
     "ops.Arange": "its length (stop - start) / step depends on the values of its tensor "
     "arguments (with static arguments it is computed eagerly and is no graph node)",
     "ops.View": "reinterprets the bytes as another dtype: the last axis depends on the input "

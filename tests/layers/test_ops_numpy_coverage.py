@@ -51,7 +51,7 @@ def test_documented_table_lists_every_class():
     lines = {
         line.split("`")[1]: line
         for line in text.splitlines()
-        if line.startswith("| `") and line.count("|") == 4  # | class | work | rf |
+        if line.startswith("| `") and line.count("|") == 5  # | class | work | rf | tf |
     }
     wrong = []
     for family in FAMILIES:
