@@ -712,7 +712,35 @@ _BY_CLASS = {
     "ops.TrueDivide": _merge(1),
     "ops.Maximum": _merge(1),
     "ops.Minimum": _merge(1),
+    # keras.ops numpy/math elementwise ops and matmul, each measured on the profiler
+    # (tests/layers/test_ops_numpy_models.py): Square, Pow, Neg, Log and the comparisons count 1
+    # per output element; Rsqrt 2; clip is Maximum + Minimum; Sqrt/Abs/Exp/SelectV2 have none.
+    "ops.Square": _per_output(1),
+    "ops.Power": _per_output(1),
+    "ops.Negative": _per_output(1),
+    "ops.Log": _per_output(1),
+    **{
+        f"ops.{name}": _per_output(1)
+        for name in ("Greater", "GreaterEqual", "Less", "LessEqual", "Equal", "NotEqual")
+    },
+    "ops.Rsqrt": _per_output(2),
+    "ops.Clip": _per_output(2),
+    "ops.Sqrt": _per_output(0, ("Sqrt",)),
+    "ops.Abs": _per_output(0, ("Abs",)),
+    "ops.Absolute": _per_output(0, ("Abs",)),
+    "ops.Exp": _per_output(0, ("Exp",)),
+    "ops.Where": _per_output(0, ("SelectV2",)),
+    "ops.Matmul": lambda call, outputs: _ops_matmul(call, outputs),
 }
+
+
+def _ops_matmul(call: Call, outputs) -> ProfilerCount:
+    """keras.ops.matmul is one MatMul / BatchMatMulV2: 2 * k * m * n at batch 1."""
+    from cnncost.layers.ops_numpy import _matmul_macs
+
+    macs = _matmul_macs(call, outputs)
+    return _unknown("shape unknown") if macs is None else ProfilerCount(2 * macs)
+
 
 # Data movement only (Reshape, Pad, StridedSlice, ConcatV2, Identity, ...), or identity at
 # inference (dropout, noise, random augmentation, activity regularization): no statistics.
@@ -734,6 +762,16 @@ _ZERO = {
     "ops.Concatenate",
     "ops.Reshape",
     "ops.Transpose",
+    # StridedSlice, Split, Pack, Pad/MirrorPad, ExpandDims, Squeeze, Tile, ReverseV2 (measured)
+    "ops.GetItem",
+    "ops.Split",
+    "ops.Stack",
+    "ops.Pad",
+    "ops.ExpandDims",
+    "ops.Squeeze",
+    "ops.Tile",
+    "ops.Flip",
+    "ops.Swapaxes",
 }
 
 # Classes Keras 3 no longer has (configs from tf.keras): no Keras 3 graph to profile.

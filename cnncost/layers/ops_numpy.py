@@ -321,6 +321,11 @@ def _slice_length(call: Call, length: Dim, item: dict) -> Dim:
         return len(range(*slice(start, stop, step).indices(length)))
     if start is None and stop is None and step in (None, 1):
         return length  # the whole axis, of any (unknown or symbolic) size
+    if length is not None and (step or 1) > 0 and (start or 0) >= 0 and (stop is None or stop < 0):
+        # A symbolic size (assumed large enough, as for a valid convolution): both bounds are
+        # offsets from the ends, so the length is exact: ceil((n + stop - start) / step).
+        span = length + (stop or 0) - (start or 0)
+        return (span + (step or 1) - 1) // (step or 1)
     return None
 
 
@@ -380,7 +385,8 @@ def _sections(call: Call, n: Dim, value: Any, exact: bool) -> list[Dim]:
         if value <= 0:
             raise call.fail(f"cannot split into {value} sections")
         if not is_int(n):
-            return [None] * value
+            # An unknown length stays unknown; a symbolic one splits evenly (Split requires it).
+            return [n // value if n is not None and exact else None] * value
         if exact and n % value:
             raise call.fail(f"an axis of {n} does not split into {value} equal sections")
         # numpy.array_split: the first n % value pieces are one longer.
@@ -781,6 +787,31 @@ def _searchsorted(call: Call) -> tuple[Shape, ...]:
 
 def _isin(call: Call) -> tuple[Shape, ...]:
     return (call.shape,)
+
+
+def _unique(call: Call) -> tuple[Shape, ...]:
+    """Unique values (and, on request, first indices, inverse indices, counts). Their number
+    is data-dependent unless `size` fixes it (padded or truncated): unknown (None) without it."""
+    size = call.config.get("size")
+    if size is not None and (not is_int(size) or size < 0):
+        raise call.fail(f"size must be a non-negative int, not {size!r}")
+    axis = call.config.get("axis")
+    shape = call.shape
+    if axis is None:
+        values: Shape = (size,)
+        inverse: Shape = shape
+    else:
+        a = axis_index(call, axis, len(shape))
+        values = tuple(size if i == a else d for i, d in enumerate(shape))
+        inverse = (shape[a],)
+    outputs = [values]
+    if call.config.get("return_index"):
+        outputs.append((size,))
+    if call.config.get("return_inverse"):
+        outputs.append(inverse)
+    if call.config.get("return_counts"):
+        outputs.append((size,))
+    return tuple(outputs)
 
 
 def _slogdet(call: Call) -> tuple[Shape, ...]:
@@ -1188,6 +1219,7 @@ RULES: dict[str, LayerRule] = {
     "ops.Geomspace": rule(_linspace, cost="op:logspace"),
     # Sorting and searching: comparisons that depend on the algorithm.
     "ops.Sort": rule(_sort, macs=unknown_macs),
+    "ops.Unique": rule(_unique, macs=unknown_macs),
     "ops.Argsort": rule(_sort, macs=unknown_macs),
     "ops.Argpartition": rule(_argpartition, macs=unknown_macs),
     "ops.SearchSorted": rule(_searchsorted, macs=unknown_macs),
@@ -1211,14 +1243,12 @@ RULES: dict[str, LayerRule] = {
 
 EXCLUDED: dict[str, str] = {
     "ops.Nonzero": "data-dependent output shape: the number of nonzero elements",
-    "ops.Unique": "data-dependent output shape: the number of distinct values (size= pads it "
-    "only on the JAX backend)",
-    "ops.Bincount": "data-dependent output shape: the last axis is max(x) + 1 (Keras records "
-    "it as None)",
-    "ops.Arange": "never a graph node on static arguments (computed eagerly); with tensor "
-    "start/stop/step its length is data-dependent",
+    "ops.Bincount": "data-dependent output shape: the last axis is max(max(x) + 1, minlength) "
+    "(Keras records it as None)",
+    "ops.Arange": "its length (stop - start) / step depends on the values of its tensor "
+    "arguments (with static arguments it is computed eagerly and is no graph node)",
     "ops.View": "reinterprets the bytes as another dtype: the last axis depends on the input "
-    "dtype's item size, which the op's config does not record",
+    "dtype's item size, and cnncost's graph keeps shapes, not dtypes",
 }
 
 

@@ -118,3 +118,41 @@ def test_channel_mean_keeps_the_local_receptive_field():
     out = layers.Conv2D(2, 3, name="c2")(m)
     (rf,) = cnncost.analyze(keras.Model(x, out)).layers[-1].extra["receptive_field"].values()
     assert rf["size"] == [3 + 2, 3 + 2] and rf["global"] is False
+
+
+def _profiled_model():
+    """One input; every op here has a tf-profiler rule (measured on TensorFlow's profiler)."""
+    x = keras.Input((6, 5, 4))
+    y = keras.applications.resnet50.preprocess_input(x[..., :3])  # GetItem, Stack, Add (BiasAdd)
+    a, b = ops.split(ops.pad(x, [[0, 0], [1, 1], [0, 0], [0, 0]]), 2, axis=-1)  # (8, 5, 2) each
+    c = ops.clip(ops.square(a), 0.0, 4.0) + ops.power(b, 3.0)
+    d = ops.where(ops.greater(c, 1.0), ops.sqrt(ops.abs(c)), ops.negative(ops.exp(c)))
+    e = ops.rsqrt(ops.log(ops.square(d) + 1.0))
+    m = ops.matmul(e, ops.swapaxes(e, 2, 3))  # (8, 5, 5)
+    f = ops.squeeze(ops.expand_dims(ops.tile(ops.flip(m, 1), [1, 1, 1, 2]), 1), 1)
+    g = layers.Conv2D(2, 3, name="conv")(y)
+    return keras.Model(x, [f, g])
+
+
+def test_tf_profiler_rows_for_ops_as_arithmetic():
+    report = cnncost.analyze(_profiled_model(), flops_convention="tf-profiler")
+    assert not [w for w in report.warnings if "not modelled" in w], report.warnings
+    flops = {row.type: row.extra["flops"] for row in report.layers}
+    half = 8 * 5 * 2  # one half of the padded, split input
+    assert flops["Add"] == 6 * 5 * 3  # preprocess_input's mean: BiasAdd, 1 per element
+    assert flops["Clip"] == 2 * half  # Maximum + Minimum
+    assert flops["Power"] == half and flops["Greater"] == half and flops["Negative"] == half
+    assert flops["Sqrt"] == 0 and flops["Exp"] == 0 and flops["Where"] == 0
+    assert flops["Rsqrt"] == 2 * half and flops["Log"] == half
+    assert flops["Matmul"] == 2 * (8 * 5 * 5) * 2  # BatchMatMulV2: 2 * k * m * n
+    assert flops["GetItem"] == flops["Split"] == flops["Tile"] == 0
+
+
+@pytest.mark.slow
+def test_tf_profiler_convention_equals_tensorflow_profiler_on_ops():
+    from support.tf_profiler_reference import profile_model
+
+    model = _profiled_model()
+    total, _ = profile_model(model)
+    report = cnncost.analyze(model, flops_convention="tf-profiler")
+    assert report.totals["flops"] == total
