@@ -271,3 +271,14 @@ def test_dot_shapes_match_keras(first, second, contracted, data):
     assert_parity(report, model)
     out = report.layers[-1]
     assert out.macs == int(np.prod(out.output_shapes[0][1:])) * contracted
+
+
+def test_docs_list_every_exclusion():
+    from pathlib import Path
+
+    from cnncost.layers import ops_nn
+
+    text = (Path(__file__).parents[2] / "docs" / "layers.md").read_text()
+    documented = {k for k in excluded_classes() if not k.startswith("ops.")} | set(ops_nn.EXCLUDED)
+    missing = [k for k in documented if f"`{k.removeprefix('ops.')}`" not in text]
+    assert missing == []
