@@ -540,6 +540,16 @@ def _extract_patches(call: Call) -> tuple[Shape, ...]:
     return (set_axes(call.shape, values),)
 
 
+def _extract_patches_macs(call: Call, outputs) -> Dim:
+    # Keras computes the patches as a convolution with an identity kernel
+    # (kh, kw, C, kh*kw*C) (keras/src/ops/image.py): kh*kw*C MACs per output element.
+    _, c = _image_axes(call)
+    size = positive(as_tuple(call.config.get("size"), 2, "size"), "size")
+    elements = product(outputs[0][1:])
+    channels = call.shape[c]
+    return None if elements is None or channels is None else elements * size[0] * size[1] * channels
+
+
 def _map_coordinates(call: Call) -> tuple[Shape, ...]:
     # the output has the shape of `coordinates` without its first axis (one per input axis)
     coordinates = operand_shape(call, 1, "coordinates")
@@ -643,7 +653,9 @@ RULES: dict[str, LayerRule] = {
         weight_macs=lambda c, o: 0,
     ),
     "ops.SobelEdges": LayerRule(_sobel, macs=_sobel_macs, rf="reshape", weight_macs=lambda c, o: 0),
-    "ops.ExtractPatches": LayerRule(_extract_patches, rf="reshape"),
+    "ops.ExtractPatches": LayerRule(
+        _extract_patches, macs=_extract_patches_macs, rf="reshape", weight_macs=lambda c, o: 0
+    ),
     "ops.PadImages": LayerRule(_pad_crop(+1, "padding"), rf="reshape"),
     "ops.CropImages": LayerRule(_pad_crop(-1, "cropping"), rf="reshape"),
     # sampling at computed coordinates: the work per output depends on the interpolation and
