@@ -282,3 +282,45 @@ def test_docs_list_every_exclusion():
     documented = {k for k in excluded_classes() if not k.startswith("ops.")} | set(ops_nn.EXCLUDED)
     missing = [k for k in documented if f"`{k.removeprefix('ops.')}`" not in text]
     assert missing == []
+
+
+@SETTINGS
+@given(
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.integers(1, 4),
+    st.integers(1, 5),
+    st.integers(1, 5),
+    st.booleans(),
+    st.booleans(),
+)
+def test_group_query_attention_params_match_keras(groups, kv_heads, head_dim, tq, tk, bias, gate):
+    heads = groups * kv_heads
+    layer = layers.GroupQueryAttention(head_dim, heads, kv_heads, use_bias=bias, use_gate=gate)
+    q, v = keras.Input((tq, 6)), keras.Input((tk, 6))
+    model = keras.Model([q, v], layer(q, v))
+    report = cnncost.analyze(model)
+    assert_parity(report, model)
+    projections = (2 if gate else 1) * tq * 6 * heads * head_dim + 2 * tk * 6 * kv_heads * head_dim
+    projections += tq * heads * head_dim * 6
+    assert report.layers[-1].macs == projections + 2 * heads * tq * tk * head_dim
+
+
+@SETTINGS
+@given(
+    st.integers(1, 3),
+    st.integers(3, 7),
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.sampled_from(["valid", "same"]),
+    st.booleans(),
+)
+def test_conv_lstm_params_and_shapes_match_keras(steps, size, channels, filters, k, padding, seq):
+    layer = layers.ConvLSTM1D(filters, k, padding=padding, return_sequences=seq)
+    inputs = keras.Input((steps, size, channels))
+    model = keras.Model(inputs, layer(inputs))
+    report = cnncost.analyze(model)
+    assert_parity(report, model)
+    positions = size - k + 1 if padding == "valid" else size
+    assert report.layers[-1].macs == steps * positions * (k * channels + k * filters) * 4 * filters
