@@ -408,7 +408,10 @@ def _scatter_update_counts(call: Call, outputs) -> dict[str, Dim]:
     if call.config.get("reduction") is None:
         return {}
     updates = operand_shape(call, 2, "updates")
-    return {"pointwise_add": None if updates is None else product(updates)}
+    count = None if updates is None else product(updates)
+    if count is None:
+        return {"scatter reduction (updates size unknown)": None}  # FLOPs unknown, a warning
+    return {"pointwise_add": count}
 
 
 def _unstack(call: Call) -> tuple[Shape, ...]:

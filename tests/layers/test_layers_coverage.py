@@ -324,3 +324,24 @@ def test_conv_lstm_params_and_shapes_match_keras(steps, size, channels, filters,
     assert_parity(report, model)
     positions = size - k + 1 if padding == "valid" else size
     assert report.layers[-1].macs == steps * positions * (k * channels + k * filters) * 4 * filters
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: layers.AdaptiveAveragePooling2D(2),
+        lambda: layers.Discretization([0.0, 1.0]),
+        lambda: layers.CategoryEncoding(10, output_mode="count"),
+    ],
+)
+def test_unknown_input_size_gives_unknown_flops_not_a_guess(build):
+    """Work that depends on the input size: unknown size -> FLOPs unknown, with a warning."""
+    shape = (4, 4, 3) if isinstance(build(), layers.AdaptiveAveragePooling2D) else (4,)
+    inputs = keras.Input(shape)
+    model = keras.Model(inputs, build()(inputs))
+    unknown = (None, *([None] * (len(shape) - 1)), shape[-1]) if len(shape) > 1 else (None, None)
+    report = cnncost.analyze(model, input_shape=unknown)
+    row = report.layers[-1]
+    assert row.params == 0
+    assert row.extra["flops"] is None
+    assert any("input size unknown" in w for w in report.warnings)
