@@ -414,11 +414,19 @@ def _scatter_update_counts(call: Call, outputs) -> dict[str, Dim]:
     return {"pointwise_add": count}
 
 
+_MAX_OUTPUTS = 2**16  # outputs of one call (unstack): a larger count is config corruption
+
+
 def _unstack(call: Call) -> tuple[Shape, ...]:
     (axis,) = axis_list(call, "axis", 0)
-    num = call.config.get("num") or call.shape[axis]
+    size = call.shape[axis]
+    num = call.config.get("num") or size
     if not is_int(num) or num <= 0:
-        raise call.fail(f"unstacking needs a known size on axis {axis}, got {call.shape[axis]}")
+        raise call.fail(f"unstacking needs a known size on axis {axis}, got {size}")
+    if is_int(size) and num != size:
+        raise call.fail(f"num={num} differs from the size {size} of axis {axis}")
+    if num > _MAX_OUTPUTS:
+        raise call.fail(f"{num} outputs is above cnncost's cap of {_MAX_OUTPUTS} per call")
     rest = tuple(d for i, d in enumerate(call.shape) if i != axis)
     return (rest,) * num
 

@@ -345,3 +345,63 @@ def test_unknown_input_size_gives_unknown_flops_not_a_guess(build):
     assert row.params == 0
     assert row.extra["flops"] is None
     assert any("input size unknown" in w for w in report.warnings)
+
+
+# -- malformed configurations: a one-line LayerError, never another exception -----------------------
+
+_VALUES = [None, 0, -1, 1, 2, 3, 2**40, 1.5, "x", "valid", "same", [], [1], [1, 2], [[1, 2], [3, 4]],
+           {}, {"class_name": "Dense", "config": {"units": 2}}, {"class_name": "LSTM"}, True]  # fmt: skip
+_KEYS = [
+    "units", "axis", "axes", "size", "output_size", "kernel_size", "strides", "padding",
+    "data_format", "num_classes", "block_size", "shape", "num", "height", "width", "layer",
+    "cell", "merge_mode", "num_query_heads", "num_key_value_heads", "head_dim", "frame_length",
+    "frame_step", "fft_length", "mode", "num_tokens", "num_bins", "output_mode",
+    "bin_boundaries", "input_dim", "output_dim", "sequence_stride", "num_mel_bins", "filters",
+    "return_sequences", "return_state", "use_bias", "interpolation", "antialias", "approximate",
+    "top_cropping", "target_height", "dilation", "stride", "reduction", "score_mode",
+    "use_scale", "tie_weights", "vocabulary_size", "pad_to_max_tokens", "max_tokens",
+]  # fmt: skip
+_SHAPES = [(None, 4), (None, 4, 3), (None, 5, 6, 3), (None, 2, 5, 6, 3), (None, None, 3), (None,),
+           (None, 0, 3), (None, 3, 3, 3, 3, 3)]  # fmt: skip
+
+
+def _new_rule_keys() -> list[str]:
+    from cnncost.layers import attention, ops_nn, pooling, preprocessing, recurrent
+
+    return sorted(
+        set(ops_nn.RULES)
+        | set(recurrent.RULES)
+        | set(augmentation.RULES)
+        | {"Attention", "AdditiveAttention", "GroupQueryAttention", "Dot", "ReversibleEmbedding"}
+        | {k for k in pooling.RULES if k.startswith("Adaptive")}
+        | (set(preprocessing.RULES) - {"Rescaling", "Resizing", "CenterCrop"})
+        | (set(attention.RULES) - {"MultiHeadAttention"})
+    )
+
+
+@pytest.mark.parametrize("key", _new_rule_keys())
+def test_malformed_configs_fail_with_one_line_errors(key):
+    import random
+
+    from cnncost.errors import LayerError
+    from cnncost.ir import Node
+    from cnncost.layers import _REGISTRY
+    from cnncost.layers.base import Call, guarded
+
+    rule = _REGISTRY[key]
+    rng = random.Random(key)
+    module = "keras.src.ops.nn" if key.startswith("ops.") else "keras.layers"
+    for _ in range(60):
+        config = {k: rng.choice(_VALUES) for k in rng.sample(_KEYS, rng.randint(0, 8))}
+        shapes = tuple(rng.choice(_SHAPES) for _ in range(rng.randint(1, 3)))
+        call = Call(Node("n", key.removeprefix("ops."), module, config), shapes)
+        try:
+            outputs = guarded(call, rule.output_shapes)
+            guarded(call, rule.weights)
+            guarded(call, rule.macs, outputs)
+            if rule.element_counts is not None:
+                guarded(call, rule.element_counts, outputs)
+            if rule.window is not None:
+                guarded(call, rule.window)
+        except LayerError as exc:
+            assert "\n" not in str(exc)
