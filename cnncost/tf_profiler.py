@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from cnncost.ir import Dim, Shape
 from cnncost.layers import Call, LayerRule
 from cnncost.layers.activation import activation_name
+from cnncost.layers.augmentation import IDENTITY_AT_INFERENCE
 from cnncost.layers.base import channel_axis, data_format, is_int, product
 from cnncost.layers.core import INFERENCE_IDENTITY
 
@@ -772,6 +773,78 @@ _ZERO = {
     "ops.Tile",
     "ops.Flip",
     "ops.Swapaxes",
+}
+
+# keras.ops nn / core / image (cnncost/layers/ops_nn.py), checked against the profiler in
+# tests/layers/test_ops_nn_profiler.py.
+_OPS_ACTIVATIONS = {
+    "ops.Relu": "relu",
+    "ops.Relu6": "relu6",
+    "ops.Sigmoid": "sigmoid",
+    "ops.SparseSigmoid": "sparse_sigmoid",
+    "ops.Softplus": "softplus",
+    "ops.Softsign": "softsign",
+    "ops.SparsePlus": "sparse_plus",
+    "ops.Silu": "silu",
+    "ops.Squareplus": "squareplus",
+    "ops.LogSigmoid": "log_sigmoid",
+    "ops.HardSigmoid": "hard_sigmoid",
+    "ops.HardSilu": "hard_silu",
+    "ops.Selu": "selu",
+    "ops.TanhShrink": "tanh_shrink",
+    "ops.HardTanh": "hard_tanh",
+}
+
+
+def _ops_activation(name: str):
+    def count(call: Call, outputs) -> ProfilerCount:
+        return _activation(name, _elements(call.shape))
+
+    return count
+
+
+def _ops_gelu(call: Call, outputs) -> ProfilerCount:
+    if call.config.get("approximate", True):
+        return _unknown("ops.gelu(approximate=True) is not measured")
+    return _activation("gelu", _elements(call.shape))
+
+
+def _extract_patches(call: Call, outputs) -> ProfilerCount:
+    # one Conv2D with an identity kernel: 2 * MACs; with dilation TF adds space-to-batch ops
+    from cnncost.layers.ops_nn import RULES
+
+    if call.config.get("dilation_rate", 1) not in (1, [1, 1], (1, 1)):
+        return _unknown("dilated extract_patches runs through space-to-batch ops: not measured")
+    macs = RULES["ops.ExtractPatches"].macs(call, outputs)
+    return _unknown("shape unknown") if macs is None else ProfilerCount(2 * macs)
+
+
+def _ops_leaky_relu(call: Call, outputs) -> ProfilerCount:
+    return ProfilerCount(0, unseen=("LeakyRelu",))  # tf.nn.leaky_relu, any slope
+
+
+_BY_CLASS.update(
+    {
+        **{key: _ops_activation(name) for key, name in _OPS_ACTIVATIONS.items()},
+        "ops.Gelu": _ops_gelu,
+        "ops.LeakyRelu": _ops_leaky_relu,
+        "ops.Elu": _elu_layer,  # alpha == 1: Elu; otherwise where(x > 0, y, alpha * y)
+        "ops.ExtractPatches": _extract_patches,
+    }
+)
+# Data movement, dtype conversion and identity at inference: no statistics.
+_ZERO |= {
+    "ops.Cast",
+    "ops.ConvertToTensor",
+    "ops.StopGradient",
+    "ops.Slice",
+    "ops.Unstack",
+    "ops.DepthToSpace",
+    "ops.SpaceToDepth",
+    "ops.PadImages",
+    "ops.CropImages",
+    "RandomCrop",
+    *IDENTITY_AT_INFERENCE,
 }
 
 # Classes Keras 3 no longer has (configs from tf.keras): no Keras 3 graph to profile.

@@ -237,7 +237,7 @@ def _luong_counts(call: Call, outputs) -> dict[str, Dim]:
     tq, tv, dim, _ = _luong_dims(call)
     scores = product([tq, tv])
     if scores is None:
-        return {"softmax": None}
+        return {"attention scores (input size unknown)": None}
     scaled = call.config.get("use_scale", False)
     counts: dict[str, Dim] = {"softmax": scores}
     if call.config.get("score_mode", "dot") == "dot":
@@ -277,7 +277,7 @@ def _additive_counts(call: Call, outputs) -> dict[str, Dim]:
     tq, tv, dim, _ = _luong_dims(call)
     scores = product([tq, tv])
     if scores is None:
-        return {"softmax": None}
+        return {"attention scores (input size unknown)": None}
     adds = scores * dim  # q + k
     if not call.config.get("use_scale", True):
         adds += scores * (dim - 1)  # the plain sum over dim (with a scale it is in the MACs)
@@ -374,7 +374,7 @@ def _grouped_counts(call: Call, outputs) -> dict[str, Dim]:
     u, v, h, m = spec.heads, spec.kv_heads, spec.head_dim, spec.query[-1]
     tq, tk = spec.query[1], spec.key[1]
     if None in (tq, tk):
-        return {"softmax": None}
+        return {"attention scores (input size unknown)": None}
     scores = u * tq * tk
     # dropout > 0 scales the query (Tq*u*h); otherwise ops.dot_product_attention scales scores
     scale = tq * u * h if call.config.get("dropout", 0.0) else scores

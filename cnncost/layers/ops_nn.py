@@ -408,14 +408,25 @@ def _scatter_update_counts(call: Call, outputs) -> dict[str, Dim]:
     if call.config.get("reduction") is None:
         return {}
     updates = operand_shape(call, 2, "updates")
-    return {"pointwise_add": None if updates is None else product(updates)}
+    count = None if updates is None else product(updates)
+    if count is None:
+        return {"scatter reduction (updates size unknown)": None}  # FLOPs unknown, a warning
+    return {"pointwise_add": count}
+
+
+_MAX_OUTPUTS = 2**16  # outputs of one call (unstack): a larger count is config corruption
 
 
 def _unstack(call: Call) -> tuple[Shape, ...]:
     (axis,) = axis_list(call, "axis", 0)
-    num = call.config.get("num") or call.shape[axis]
+    size = call.shape[axis]
+    num = call.config.get("num") or size
     if not is_int(num) or num <= 0:
-        raise call.fail(f"unstacking needs a known size on axis {axis}, got {call.shape[axis]}")
+        raise call.fail(f"unstacking needs a known size on axis {axis}, got {size}")
+    if is_int(size) and num != size:
+        raise call.fail(f"num={num} differs from the size {size} of axis {axis}")
+    if num > _MAX_OUTPUTS:
+        raise call.fail(f"{num} outputs is above cnncost's cap of {_MAX_OUTPUTS} per call")
     rest = tuple(d for i, d in enumerate(call.shape) if i != axis)
     return (rest,) * num
 
@@ -540,6 +551,16 @@ def _extract_patches(call: Call) -> tuple[Shape, ...]:
     return (set_axes(call.shape, values),)
 
 
+def _extract_patches_macs(call: Call, outputs) -> Dim:
+    # Keras computes the patches as a convolution with an identity kernel
+    # (kh, kw, C, kh*kw*C) (keras/src/ops/image.py): kh*kw*C MACs per output element.
+    _, c = _image_axes(call)
+    size = positive(as_tuple(call.config.get("size"), 2, "size"), "size")
+    elements = product(outputs[0][1:])
+    channels = call.shape[c]
+    return None if elements is None or channels is None else elements * size[0] * size[1] * channels
+
+
 def _map_coordinates(call: Call) -> tuple[Shape, ...]:
     # the output has the shape of `coordinates` without its first axis (one per input axis)
     coordinates = operand_shape(call, 1, "coordinates")
@@ -643,7 +664,9 @@ RULES: dict[str, LayerRule] = {
         weight_macs=lambda c, o: 0,
     ),
     "ops.SobelEdges": LayerRule(_sobel, macs=_sobel_macs, rf="reshape", weight_macs=lambda c, o: 0),
-    "ops.ExtractPatches": LayerRule(_extract_patches, rf="reshape"),
+    "ops.ExtractPatches": LayerRule(
+        _extract_patches, macs=_extract_patches_macs, rf="reshape", weight_macs=lambda c, o: 0
+    ),
     "ops.PadImages": LayerRule(_pad_crop(+1, "padding"), rf="reshape"),
     "ops.CropImages": LayerRule(_pad_crop(-1, "cropping"), rf="reshape"),
     # sampling at computed coordinates: the work per output depends on the interpolation and

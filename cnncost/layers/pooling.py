@@ -124,7 +124,8 @@ def _adaptive_counts(kind: str):
         channels = call.shape[channel_axis(len(call.shape), data_format(call))]
         outs = product(outputs[0][1:])
         if taps is None or not is_size(channels) or outs is None:
-            return {"window_tap": None}
+            # not {"window_tap": None}: None would mean "one per output element"
+            return {"window taps (input size unknown)": None}
         per_out = 0 if kind == "avg" else outs
         return {"window_tap": taps * channels - per_out}
 

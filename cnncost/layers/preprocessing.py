@@ -67,7 +67,10 @@ def _count_adds(call: Call, outputs) -> dict[str, Dim]:
     # output_mode="count": one add per input token
     if call.config.get("output_mode") != "count":
         return {}
-    return {"pointwise_add": product(call.shape[1:])}
+    tokens = product(call.shape[1:])
+    if tokens is None:
+        return {"count (input size unknown)": None}  # FLOPs unknown, with a warning
+    return {"pointwise_add": tokens}
 
 
 def _hashing(call: Call) -> tuple[Shape, ...]:
@@ -101,7 +104,9 @@ def _discretization_counts(call: Call, outputs) -> dict[str, Dim]:
     # a binary search over the boundaries: ceil(log2(bins)) compares per input element
     elements = product(call.shape[1:])
     compares = max(_discretization_depth(call) - 1, 1).bit_length()
-    return {"elementary": None if elements is None else elements * compares}
+    if elements is None:
+        return {"binary search (input size unknown)": None}  # FLOPs unknown, with a warning
+    return {"elementary": elements * compares}
 
 
 def _lookup_depth(call: Call):

@@ -292,3 +292,88 @@ def test_dot_product_attention_macs():
     row = _row(report, "dot_product_attention")
     assert row.macs == 2 * 5 * 7 * 4 + 2 * 5 * 7 * 4  # q.k and weights.v per head
     assert row.extra["flops"] == 2 * row.macs + (1 + 5) * 2 * 5 * 7  # scale + softmax per score
+
+
+# -- hypothesis: random geometry against Keras's own shape inference ---------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+SETTINGS = settings(
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+@st.composite
+def conv_case(draw):
+    rank = draw(st.integers(1, 2))
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(rank))
+    size = tuple(draw(st.integers(k, 9)) for k in kernel)
+    strides = draw(st.integers(1, 3))
+    dilation = 1 if strides > 1 else draw(st.integers(1, 2))
+    if any(dilation * (k - 1) + 1 > n for k, n in zip(kernel, size)):
+        dilation = 1
+    return (
+        rank,
+        kernel,
+        size,
+        draw(st.integers(1, 4)),  # in channels
+        draw(st.integers(1, 4)),  # out channels (depth multiplier for depthwise)
+        strides,
+        dilation,
+        draw(st.sampled_from(["valid", "same"])),
+        draw(st.sampled_from(["conv", "depthwise", "transpose"])),
+    )
+
+
+@SETTINGS
+@given(conv_case())
+def test_conv_ops_match_keras_shapes_and_macs(case):
+    rank, kernel, size, cin, cout, strides, dilation, padding, kind = case
+    if kind == "transpose":
+        dilation = 1
+    x = keras.Input((*size, cin))
+    if kind == "conv":
+        y = ops.conv(x, const(*kernel, cin, cout), strides, padding, dilation_rate=dilation)
+    elif kind == "depthwise":
+        y = ops.depthwise_conv(
+            x, const(*kernel, cin, cout), strides, padding, dilation_rate=dilation
+        )
+    else:
+        y = ops.conv_transpose(x, const(*kernel, cout, cin), strides, padding)
+    model = keras.Model(x, y)
+    report = cnncost.analyze(model)
+    assert_parity(report, model)
+    out = report.layers[-1].output_shapes[0]
+    spatial_out = int(np.prod(out[1:-1]))
+    taps = int(np.prod(kernel))
+    expected = {
+        "conv": spatial_out * cout * taps * cin,
+        "depthwise": spatial_out * cin * cout * taps,
+        "transpose": int(np.prod(size)) * cin * cout * taps,  # every input times every tap
+    }[kind]
+    assert report.layers[-1].macs == expected
+
+
+@SETTINGS
+@given(
+    st.integers(2, 9),
+    st.integers(2, 9),
+    st.integers(1, 12),
+    st.integers(1, 12),
+    st.sampled_from(["nearest", "bilinear", "bicubic", "area", "lanczos3"]),
+)
+def test_resize_shapes_match_keras(h, w, oh, ow, interpolation):
+    x = keras.Input((h, w, 2))
+    model = keras.Model(x, ops.image.resize(x, (oh, ow), interpolation))
+    report = cnncost.analyze(model)
+    assert_parity(report, model)
+    per_output = {"nearest": 0, "bilinear": 7, "bicubic": 31, "lanczos3": 71}
+    flops = report.layers[-1].extra["flops"]
+    if interpolation == "area":
+        assert flops == h * w * 2  # each input added once, one scale per output
+    else:
+        assert flops == per_output[interpolation] * oh * ow * 2
