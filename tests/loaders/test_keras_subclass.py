@@ -322,6 +322,26 @@ def test_composite_layers_in_a_functional_model_are_traced():
     )
 
 
+def test_composite_layer_stays_one_row_when_its_trace_fails_the_shape_rules(monkeypatch):
+    # e.g. `ops.reshape(x, (ops.shape(x)[0], ...))` traces a reshape to an unknown batch size,
+    # which the Reshape rule refuses: the layer must stay one row, not fail the whole model.
+    from cnncost.errors import LayerError
+    from cnncost.loaders import keras_live
+
+    def refuse(config):
+        raise LayerError("refused by a shape rule")
+
+    monkeypatch.setattr(keras_live, "_check_shapes", refuse)
+    inputs = keras.Input((16, 16, 3))
+    model = keras.Model(inputs, ConvBlock(8, name="cb")(inputs))
+    report = analyze(model)
+    assert [(r.type, r.status) for r in report.layers] == [
+        ("InputLayer", "exact"),
+        ("ConvBlock", "unsupported"),
+    ]
+    assert report.layers[-1].name == "cb"
+
+
 def test_subclassed_model_inside_a_functional_model():
     inputs = keras.Input((16, 16, 3))
     inner = SubclassedNet(name="sub")
