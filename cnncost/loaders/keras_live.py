@@ -126,11 +126,11 @@ def _traced_layer(layer: Any, node: Any) -> dict[str, Any] | None:
     called in a functional model, traced on the inputs of its first call and written as a nested
     Functional model: its rows are `layer/sub_layer`. None when it is not composite or its call
     cannot be traced this way (one tensor structure as the only positional argument, no tensor
-    keyword arguments); it then stays one row."""
+    keyword arguments) or the traced calls fail cnncost's shape rules; it then stays one row."""
     from keras import tree
     from keras.src.backend import KerasTensor
 
-    from cnncost.errors import ModelConfigError
+    from cnncost.errors import CnnCostError
     from cnncost.loaders.keras_trace import is_composite, traced_config
 
     if not is_composite(layer):
@@ -142,7 +142,8 @@ def _traced_layer(layer: Any, node: Any) -> dict[str, Any] | None:
         return None
     try:
         config = traced_config(layer, like=args[0], call_kwargs=kwargs)
-    except ModelConfigError:
+        _check_shapes(config)
+    except CnnCostError:
         return None
     return {
         "module": "keras",
@@ -151,6 +152,15 @@ def _traced_layer(layer: Any, node: Any) -> dict[str, Any] | None:
         "registered_name": None,
         "name": layer.name,
     }
+
+
+def _check_shapes(config: dict[str, Any]) -> None:
+    """Raise `CnnCostError` if cnncost's shape rules refuse the traced calls of a composite layer
+    (e.g. `ops.reshape(x, (ops.shape(x)[0], ...))` traces a reshape to an unknown batch size):
+    such a layer then stays one row, as it was before tracing, instead of failing the model."""
+    from cnncost.passes.shapes import infer_shapes
+
+    infer_shapes(graph_from_config(config))
 
 
 def live_config(model: Any, input_shape: Any = None) -> dict[str, Any]:

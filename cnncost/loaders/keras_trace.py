@@ -46,6 +46,7 @@ class _Named:
 @dataclass
 class _Record:
     rows: dict[int, str] = field(default_factory=dict)  # id(operation) -> row name
+    taken: set[str] = field(default_factory=set)  # the row names given so far
     operations: list[Any] = field(default_factory=list)  # first-call order
     calls: dict[int, list[Any]] = field(default_factory=dict)  # id(operation) -> its nodes
     # id(KerasTensor) -> (row, call index, output index): who produced each tensor
@@ -60,10 +61,10 @@ class _Record:
     def row_name(self, operation: Any) -> str:
         base = "/".join([*self.prefix, operation.name])
         name, k = base, 0
-        taken = set(self.rows.values())
-        while name in taken:
+        while name in self.taken:
             k += 1
             name = f"{base}_{k}"
+        self.taken.add(name)
         return name
 
     def add(self, node: Any) -> None:
