@@ -49,6 +49,10 @@ from cnncost.layers.augmentation import IDENTITY_AT_INFERENCE
 from cnncost.layers.base import channel_axis, data_format, is_int, product
 from cnncost.layers.core import INFERENCE_IDENTITY
 
+# What TF knows of a tensor's shape in the profiled graph: all of it; nothing (the output of an
+# XLA-compiled call and what is computed from it); or part of it (a concatenation of the two).
+STATIC, SHAPELESS, PARTIAL = "static", "shapeless", "partial"
+
 
 @dataclass(frozen=True)
 class ProfilerCount:
@@ -63,11 +67,12 @@ class ProfilerCount:
     missed: Dim = 0
     unseen: tuple[str, ...] = ()
     reason: str = ""
+    output: str = STATIC  # what TF knows of the output's shape (see `after_xla`)
 
     @property
     def shapeless_output(self) -> bool:
-        """An XLA-compiled call: TF knows no static shape for what comes out of it."""
-        return "StatefulPartitionedCall" in self.unseen
+        """TF knows no static shape for what comes out (an XLA-compiled call, and what follows)."""
+        return self.output != STATIC
 
 
 def _unknown(reason: str) -> ProfilerCount:
@@ -207,6 +212,7 @@ def _weighted(call: Call, rule: LayerRule, outputs, macs: Dim) -> ProfilerCount:
             2 * macs + rest.flops,
             ("StatefulPartitionedCall",),
             "Keras 3 runs grouped convolutions in an XLA-compiled function",
+            output=SHAPELESS,
         )
     if "Transpose" in name:
         return _plus(_transposed(call, rule, outputs, macs), rest)
@@ -851,12 +857,26 @@ _ZERO |= {
 _NOT_IN_KERAS_3 = {"ThresholdedReLU"}
 
 
-def profiler_flops(call: Call, rule: LayerRule, outputs) -> ProfilerCount:
-    """FLOPs the TF profiler reports for this call at batch 1 (None where not modelled)."""
+def profiler_flops(
+    call: Call, rule: LayerRule, outputs, inputs: tuple[str, ...] = ()
+) -> ProfilerCount:
+    """FLOPs the TF profiler reports for this call at batch 1 (None where not modelled).
+
+    `inputs`: what TF knows of each input's shape (STATIC, SHAPELESS or PARTIAL; all STATIC
+    when not given), from the `output` of the counts of the calls that produced them.
+    """
     from cnncost.layers import registry_key
-    from cnncost.layers.base import guarded
 
     key = registry_key(call.node)
+    counted = _profiler_flops(key, call, rule, outputs)
+    if all(state == STATIC for state in inputs):
+        return counted
+    return after_xla(key, call, outputs, counted, inputs)
+
+
+def _profiler_flops(key: str, call: Call, rule: LayerRule, outputs) -> ProfilerCount:
+    from cnncost.layers.base import guarded
+
     if key == "EinsumDense":
         return _einsum_dense(call, rule, outputs, guarded(call, rule.macs, outputs))
     if rule.cost in ("conv", "dense"):
@@ -873,3 +893,111 @@ def profiler_flops(call: Call, rule: LayerRule, outputs) -> ProfilerCount:
     if count is None:
         return _unknown(f"no tf-profiler rule for {key}")
     return guarded(call, count, outputs)
+
+
+# -- downstream of XLA-compiled grouped convolutions ---------------------------------------------
+#
+# The XLA call of a grouped conv (see `_weighted`) has an output of unknown shape, and TF's shape
+# inference carries that on: an op whose input shape is not fully known has no statistics, so the
+# profiler counts nothing downstream (the batch dim stays unknown even through a merge with a
+# static tensor, since broadcasting 1 against an unknown dim is unknown), except
+# - ops on constants only: BatchNormalization's per-channel rsqrt(var + eps) * gamma and
+#   beta - mean * inv (5 or 6 per channel), Normalization's maximum(sqrt(var), eps) (1 per
+#   channel), PReLU's -alpha, the scalar shape arithmetic of UpSampling (1 Mul per axis),
+#   Resizing's lanczos scale and crop box, Softmax's axis arithmetic off the last axis (2 Sub);
+# - layers after which Keras gives the tensor a static shape again: Flatten, Reshape and
+#   `ops.reshape` to a fully given shape, GroupNormalization (they reshape to a static target),
+#   nearest UpSampling (ops.repeat with static lengths) and Dense on an input of rank > 2 (its
+#   matmul runs on a static 2-D reshape, so it is counted in full too).
+# A concatenation of a shapeless and a static tensor has a partly known shape (batch and
+# spatial dims known, channels not): a conv after it counts its BiasAdd but not its Conv2D. That
+# is not modelled: such rows are reported unknown until a layer restores the shape.
+# Measured with TF 2.21 / Keras 3.15 (tests/test_tf_profiler.py::test_after_xla_*).
+
+_XLA_REASON = "its input comes from an XLA call and has no static shape"
+
+
+def _constant_ops(call: Call, key: str, outputs, counted: ProfilerCount) -> Dim:
+    """The part of `counted` computed from constants only (see above)."""
+    if key in ("BatchNormalization", "SyncBatchNormalization"):
+        channels = product(call.shape[a] for a in _axes(call))
+        return (6 if call.config.get("scale", True) else 5) * channels
+    if key == "Normalization":
+        return product([call.shape[a] for a in _axes(call)])
+    if key == "PReLU":
+        from cnncost.layers.activation import _prelu_weights
+
+        return product(_prelu_weights(call)[0].shape)
+    if key in ("UpSampling1D", "UpSampling2D", "UpSampling3D", "Resizing"):
+        return counted.flops  # scalar shape arithmetic and the lanczos scale only
+    if key == "Softmax":
+        axis = call.config.get("axis", -1)
+        off_last = is_int(axis) and axis % len(call.shape) != len(call.shape) - 1
+        return 2 if off_last else 0
+    return 0
+
+
+def _static_again(key: str, call: Call) -> bool:
+    """Whether Keras gives this layer's output a static shape whatever TF knows of its input."""
+    if key in ("Flatten", "Reshape", "GroupNormalization"):
+        return True
+    if key == "Dense":
+        return len(call.shape) > 2
+    if key == "ops.Reshape":
+        newshape = call.config.get("newshape")
+        return isinstance(newshape, (list, tuple)) and all(is_int(d) and d > 0 for d in newshape)
+    if key.startswith("UpSampling"):  # nearest: ops.repeat with static lengths (not a resize)
+        rank2 = key == "UpSampling2D"
+        return not rank2 or str(call.config.get("interpolation", "nearest")) == "nearest"
+    return False
+
+
+def after_xla(
+    key: str, call: Call, outputs, counted: ProfilerCount, inputs: tuple[str, ...]
+) -> ProfilerCount:
+    """What the profiler counts for a call with an input whose shape TF does not know."""
+    static = _static_again(key, call)
+    if static and key == "Dense":
+        return counted  # its matmul runs on a static 2-D reshape: counted in full
+    if not static and (
+        PARTIAL in inputs or (key in ("Concatenate", "ops.Concatenate") and STATIC in inputs)
+    ):
+        return ProfilerCount(
+            None,
+            reason="its input concatenates a tensor without static shape (after an XLA call) "
+            "with one that has it: TF knows part of the shape, which is not modelled",
+            output=PARTIAL,
+        )
+    output = STATIC if static else SHAPELESS
+    if counted.flops is None:
+        return ProfilerCount(None, reason=counted.reason, output=output)
+    from cnncost.layers.base import guarded
+
+    constant = guarded(call, _constant_ops, key, outputs, counted)
+    return ProfilerCount(
+        constant,
+        counted.flops - constant + counted.missed,
+        counted.unseen,
+        _XLA_REASON if counted.flops != constant else counted.reason,
+        output=output,
+    )
+
+
+def xla_warning(grouped: list[str], hidden: list[tuple[str, Dim]], full_total: Dim) -> str:
+    """How much work the profiler hides behind XLA-compiled grouped convolutions: the FLOPs of
+    the `full` convention of the grouped convs and of the rows after them that it counts 0."""
+    shown = ", ".join(grouped[:4]) + (f" and {len(grouped) - 4} more" if len(grouped) > 4 else "")
+    known = [f for _, f in hidden if f is not None]
+    total = sum(known)
+    share = (
+        f" ({100 * total / full_total:.1f}% of the model's {full_total:,})"
+        if is_int(full_total) and full_total and len(known) == len(hidden)
+        else ""
+    )
+    return (
+        f"tf-profiler convention: Keras runs {len(grouped)} grouped convolutions ({shown}) as "
+        "XLA calls, whose outputs have no static shape in TensorFlow's graph, so the profiler "
+        f"counts nothing for them and for the {len(hidden) - len(grouped)} layers computed from "
+        "them (but per-channel constants) until a Flatten, Reshape or Dense on rank > 2; "
+        f"this hides {total:,} FLOPs of the `full` convention{share}"
+    )

@@ -432,3 +432,246 @@ def test_causal_attention_is_not_modelled_with_a_reason():
     assert any(
         "mha: tf-profiler convention" in w and "use_causal_mask" in w for w in report.warnings
     )
+
+
+# -- after XLA-compiled grouped convolutions (issue 12, item 7) -------------------------------------
+
+
+def resnext_blocks(size=32, blocks=2):
+    """ResNeXt-style bottlenecks: 1x1 -> BN -> ReLU -> grouped 3x3 -> BN -> ReLU -> 1x1 -> BN,
+    residual Add, then GAP and a classifier."""
+    import keras
+
+    L = keras.layers
+    inp = keras.Input((size, size, 3))
+    x = L.Conv2D(16, 3, strides=2, padding="same", name="stem")(inp)
+    for i in range(blocks):
+        y = L.ReLU(name=f"b{i}_r1")(L.BatchNormalization(name=f"b{i}_bn1")(L.Conv2D(16, 1)(x)))
+        y = L.Conv2D(16, 3, padding="same", groups=4, name=f"b{i}_grouped")(y)
+        y = L.ReLU(name=f"b{i}_r2")(L.BatchNormalization(name=f"b{i}_bn2")(y))
+        y = L.BatchNormalization(name=f"b{i}_bn3")(L.Conv2D(16, 1, name=f"b{i}_c3")(y))
+        x = L.ReLU(name=f"b{i}_out")(L.Add(name=f"b{i}_add")([x, y]))
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inp, L.Dense(10, name="fc")(x))
+
+
+def conv_mixer_grouped(size=32, dim=16, depth=2, patch=4, kernel=5):
+    """ConvMixer (Trockman & Kolter) with its depthwise conv written as Conv2D(groups=dim)."""
+    import keras
+
+    L = keras.layers
+    inp = keras.Input((size, size, 3))
+    x = L.Conv2D(dim, patch, strides=patch, name="patches")(inp)
+    x = L.BatchNormalization()(L.Activation("gelu")(x))
+    for i in range(depth):
+        y = L.Conv2D(dim, kernel, groups=dim, padding="same", name=f"mix{i}_depthwise")(x)
+        y = L.BatchNormalization()(L.Activation("gelu")(y))
+        x = L.Add()([x, y])
+        x = L.Conv2D(dim, 1, name=f"mix{i}_pointwise")(x)
+        x = L.BatchNormalization()(L.Activation("gelu")(x))
+    x = L.GlobalAveragePooling2D()(x)
+    return keras.Model(inp, L.Dense(10)(x))
+
+
+def regnet_style(se: bool, size=32, widths=(16, 32), group_width=8):
+    """RegNetX blocks (Radosavovic et al.): 1x1 -> grouped 3x3 stride 2 (groups of
+    `group_width` channels) -> 1x1, a strided 1x1 shortcut; RegNetY adds a squeeze-and-excite
+    gate (GAP(keepdims) -> 1x1 ReLU -> 1x1 sigmoid -> Multiply) after the grouped conv."""
+    import keras
+
+    L = keras.layers
+    inp = keras.Input((size, size, 3))
+    x = L.ReLU()(L.BatchNormalization()(L.Conv2D(16, 3, strides=2, padding="same")(inp)))
+    for i, width in enumerate(widths):
+        y = L.ReLU()(L.BatchNormalization()(L.Conv2D(width, 1)(x)))
+        y = L.Conv2D(width, 3, 2, "same", groups=width // group_width, name=f"s{i}_grouped")(y)
+        y = L.ReLU()(L.BatchNormalization()(y))
+        if se:
+            g = L.GlobalAveragePooling2D(keepdims=True)(y)
+            g = L.Conv2D(width, 1, activation="sigmoid")(L.Conv2D(4, 1, activation="relu")(g))
+            y = L.Multiply()([y, g])
+        y = L.BatchNormalization()(L.Conv2D(width, 1)(y))
+        shortcut = L.BatchNormalization()(L.Conv2D(width, 1, strides=2)(x))
+        x = L.ReLU()(L.Add()([shortcut, y]))
+    x = L.GlobalAveragePooling2D()(x)
+    return keras.Model(inp, L.Dense(10)(x))
+
+
+GROUPED_MODELS = {
+    "resnext_blocks": resnext_blocks,
+    "conv_mixer_grouped": conv_mixer_grouped,
+    "regnet_x_style": lambda: regnet_style(se=False),
+    "regnet_y_style": lambda: regnet_style(se=True),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(GROUPED_MODELS))
+def test_grouped_conv_models_equal_tensorflow_profiler(name):
+    """Every row and the total equal the real profiler, which counts nothing after the first
+    grouped conv but BatchNormalization's per-channel constants; the warning says how much
+    `full` work that hides."""
+    model = GROUPED_MODELS[name]()
+    report, total = _compare(model)
+    full = analyze(model)
+    warning = next(w for w in report.warnings if "as XLA calls" in w)
+    grouped = [
+        layer.name
+        for layer in model.layers
+        if type(layer).__name__ == "Conv2D" and layer.groups > 1
+    ]
+    assert f"runs {len(grouped)} grouped convolutions ({grouped[0]}" in warning
+    # Hidden: the full FLOPs of the first grouped conv and of every layer computed from it
+    # (Keras's own graph); the profiler's total is the rest plus BatchNormalization constants.
+    downstream = _downstream(model, grouped[0])
+    hidden = sum(row.extra["flops"] for row in full.layers if row.name in downstream)
+    assert f"this hides {hidden:,} FLOPs of the `full` convention" in warning
+    assert hidden > 0 and total < full.totals["flops"]
+
+
+def _downstream(model, start: str) -> set[str]:
+    """`start` and every layer fed by it, directly or not (Keras's own graph)."""
+    found = {start}
+    changed = True
+    while changed:
+        changed = False
+        for layer in model.layers:
+            if layer.name in found:
+                continue
+            inbound = {
+                t._keras_history.operation.name for node in layer._inbound_nodes
+                for t in node.input_tensors
+            }  # fmt: skip
+            if inbound & found:
+                found.add(layer.name)
+                changed = True
+    return found
+
+
+def _after_grouped(*layers, shape=(8, 8, 8)):
+    """A grouped conv, then `layers`; each may be a layer or a function of the tensor."""
+    import keras
+
+    inp = keras.Input(shape)
+    x = keras.layers.Conv2D(8, 3, padding="same", groups=2, name="grouped")(inp)
+    for layer in layers:
+        x = layer(x)
+    return keras.Model(inp, x)
+
+
+def _after_xla_models():
+    import keras
+    from keras import ops
+
+    L = keras.layers
+    return {
+        # per-channel constants only: 6 (5 without scale) per channel, then nothing
+        "batch_norm": lambda: _after_grouped(L.BatchNormalization(), L.Dense(4)),
+        "batch_norm_no_scale": lambda: _after_grouped(
+            L.BatchNormalization(scale=False), L.Conv2D(4, 1)
+        ),
+        "batch_norm_no_center": lambda: _after_grouped(L.BatchNormalization(center=False)),
+        "normalization": lambda: _after_grouped(L.Normalization(mean=0.0, variance=1.0)),
+        "prelu": lambda: _after_grouped(L.PReLU()),
+        "resizing_lanczos_crop": lambda: _after_grouped(
+            L.Resizing(4, 4, interpolation="lanczos3", crop_to_aspect_ratio=True)
+        ),
+        "softmax_axis_1": lambda: _after_grouped(L.Softmax(axis=1), L.Conv2D(4, 1)),
+        # nothing at all, and the shape stays unknown
+        "layer_norm": lambda: _after_grouped(
+            L.LayerNormalization(), L.UnitNormalization(), L.Conv2D(4, 1)
+        ),
+        "rescale_crop_pool_resize": lambda: _after_grouped(
+            L.Rescaling(2.0),
+            L.Cropping2D(1),
+            L.AveragePooling2D(2),
+            L.Resizing(4, 4),
+            L.UpSampling2D(2, interpolation="bilinear"),
+            L.Dropout(0.1),
+            lambda x: keras.ops.concatenate([x, x], -1),
+            L.Conv2D(4, 1),
+        ),  # fmt: skip
+        "convs": lambda: _after_grouped(
+            L.Conv2D(8, 1), L.DepthwiseConv2D(3), L.SeparableConv2D(8, 3), L.Conv2DTranspose(4, 3)
+        ),
+        "pools_and_padding": lambda: _after_grouped(
+            L.ZeroPadding2D(1),
+            L.MaxPooling2D(2),
+            L.Permute((2, 1, 3)),
+            L.GlobalAveragePooling2D(keepdims=True),
+            L.Conv2D(4, 1),
+        ),  # fmt: skip
+        "gap_dense": lambda: _after_grouped(L.GlobalAveragePooling2D(), L.Dense(4), L.Dense(4)),
+        "einsum_dense": lambda: _after_grouped(
+            L.EinsumDense("abcd,de->abce", output_shape=(8, 8, 4)), L.Conv2D(4, 1)
+        ),
+        "ops_reshape_inferred": lambda: _after_grouped(
+            lambda x: ops.reshape(x, (-1, 64, 8)), L.Conv1D(4, 1)
+        ),
+        "attention": lambda: _after_grouped(lambda x: L.MultiHeadAttention(2, 4)(x, x)),
+        "add_with_static": lambda: _after_static_add(),
+        # a static shape again: counted in full from there on
+        "flatten": lambda: _after_grouped(L.Flatten(), L.Dense(4)),
+        "reshape": lambda: _after_grouped(L.Reshape((64, 8)), L.Conv1D(4, 1)),
+        "ops_reshape_static": lambda: _after_grouped(
+            lambda x: ops.reshape(x, (1, 64, 8)), L.Conv1D(4, 1)
+        ),
+        "group_norm": lambda: _after_grouped(L.GroupNormalization(2), L.Conv2D(4, 1)),
+        "upsampling_nearest": lambda: _after_grouped(L.UpSampling2D(2), L.Conv2D(4, 1)),
+        "upsampling_1d": lambda: _after_grouped(
+            L.Reshape((64, 8)), L.Conv1D(8, 1, groups=2), L.UpSampling1D(2), L.Conv1D(4, 1)
+        ),
+        "dense_rank_4": lambda: _after_grouped(L.Dense(8), L.Conv2D(4, 3)),
+        "dense_rank_3": lambda: _after_grouped(L.Reshape((64, 8)), L.Dense(4), L.Dense(4)),
+        "reshape_attention": lambda: _after_grouped(
+            L.Reshape((64, 8)), lambda x: L.MultiHeadAttention(2, 4)(x, x)
+        ),
+    }
+
+
+def _after_static_add():
+    import keras
+
+    L = keras.layers
+    inp = keras.Input((8, 8, 8))
+    y = L.Conv2D(8, 3, padding="same", groups=2, name="grouped")(inp)
+    x = L.Add()([inp, L.BatchNormalization()(y)])  # broadcast of 1 and unknown: unknown
+    return keras.Model(inp, L.Conv2D(4, 1)(x))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(_after_xla_models()))
+def test_after_xla_equals_tensorflow_profiler(name):
+    report, _ = _compare(_after_xla_models()[name]())
+    assert not [w for w in report.warnings if "not modelled" in w], report.warnings
+
+
+def test_concatenating_shapeless_and_static_tensors_is_not_modelled():
+    """TF knows part of the concatenation's shape (a conv after it counts its BiasAdd only): the
+    rows from there on are reported unknown, never a guessed number."""
+    import keras
+
+    L = keras.layers
+    inp = keras.Input((8, 8, 8))
+    y = L.Conv2D(8, 3, padding="same", groups=2, name="grouped")(inp)
+    x = L.Concatenate(name="cat")([y, inp])
+    x = L.Conv2D(4, 1, name="after")(x)
+    model = keras.Model(inp, L.Dense(2, name="restored")(L.Flatten(name="flat")(x)))
+    flops, warnings = _rows(model)
+    assert flops["cat"] is None and flops["after"] is None
+    assert flops["restored"] == 2 * (8 * 8 * 4) * 2 + 2  # a static shape again after Flatten
+    assert any("after: tf-profiler convention" in w and "part of the shape" in w for w in warnings)
+
+
+def test_xla_warning_states_the_hidden_full_flops():
+    model = resnext_blocks(size=16, blocks=1)
+    report = analyze(model, flops_convention="tf-profiler")
+    full = {row.name: row.extra["flops"] for row in analyze(model).layers}
+    # hidden: the grouped conv and everything after it (the model's rows are in graph order)
+    names = [row.name for row in report.layers]
+    hidden = sum(full[n] for n in names[names.index("b0_grouped") :])
+    (warning,) = [w for w in report.warnings if "as XLA calls" in w]
+    assert f"this hides {hidden:,} FLOPs of the `full` convention" in warning
+    assert f"{100 * hidden / sum(full.values()):.1f}% of the model's" in warning
+    flops = {row.name: row.extra["flops"] for row in report.layers}
+    assert flops["b0_bn2"] == 6 * 16 and flops["b0_c3"] == 0 and flops["fc"] == 0

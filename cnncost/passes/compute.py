@@ -306,7 +306,10 @@ def count_compute(
     profiler_misses: list[tuple[str, int, str]] = []
     profiler_unseen: dict[str, list[str]] = {}  # op type -> layers where the profiler counts it 0
     profiler_unknown: list[tuple[str, str]] = []
-    shapeless: set[str] = set()  # outputs whose static shape TF does not know
+    shapeless: dict[str, str] = {}  # outputs whose static shape TF does not (fully) know
+    xla_grouped: list[str] = []  # grouped convs Keras runs as XLA calls
+    xla_hidden: list[tuple[str, Dim]] = []  # them and the rows after them: (name, full FLOPs)
+    full_total: list[Dim] = []
     warnings: list[str] = []
     result: dict[str, NodeCompute] = {}
     for node in graph.nodes:
@@ -330,22 +333,18 @@ def count_compute(
                 "its flops and train_flops are not counted"
             )
         full_flops = known_sum((2 * node_macs, work.forward))
+        full_total.append(full_flops)
         if flops_convention == conventions.TF_PROFILER:
-            from cnncost.tf_profiler import ProfilerCount, profiler_flops
+            from cnncost.tf_profiler import STATIC, profiler_flops
 
-            counted = profiler_flops(call, rule, outputs)
+            # After an XLA-compiled grouped conv TF knows no static shapes (tf_profiler.after_xla).
+            inputs = tuple(shapeless.get(ref.node, STATIC) for ref in node.inputs)
+            counted = profiler_flops(call, rule, outputs, inputs)
             if counted.shapeless_output:
-                shapeless.add(node.name)
-            elif rule.cost not in ("conv", "dense") and any(
-                ref.node in shapeless for ref in node.inputs
-            ):
-                # The op after an XLA call has no static input shape: the profiler counts 0.
-                shapeless.add(node.name)
-                counted = ProfilerCount(
-                    0,
-                    counted.flops,
-                    reason="its input comes from an XLA call and has no static shape",
-                )
+                shapeless[node.name] = counted.output
+                xla_hidden.append((node.name, full_flops))
+                if "StatefulPartitionedCall" in counted.unseen:
+                    xla_grouped.append(node.name)
             flops = counted.flops
             if flops is None:
                 notes.append(f"tf-profiler count not modelled: {counted.reason}")
@@ -370,6 +369,10 @@ def count_compute(
         train = known_sum((train_forward, input_gradient, weight_gradient))
         result[node.name] = NodeCompute(node_macs, flops, train, tuple(notes))
     warnings.extend(_profiler_warnings(profiler_misses, profiler_unseen, profiler_unknown))
+    if xla_grouped:
+        from cnncost.tf_profiler import xla_warning
+
+        warnings.append(xla_warning(xla_grouped, xla_hidden, known_sum(full_total)))
     return ComputeResult(result, tuple(warnings))
 
 
