@@ -1,0 +1,149 @@
+"""What Keras says about a zoo model, compared row by row with a cnncost report.
+
+Unlike `support.keras_reference.keras_rows` (layers only), the rows here are every *operation*
+of the functional graph (keras.ops calls such as `get_item` or `split` included: they own no
+weights), with nested functional models (a keras-hub backbone's `image_encoder`) flattened into
+`outer/inner` rows as cnncost names them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def _weights(operation) -> tuple[int, int]:
+    trainable = sum(int(np.prod(w.shape)) for w in getattr(operation, "trainable_weights", []))
+    frozen = sum(int(np.prod(w.shape)) for w in getattr(operation, "non_trainable_weights", []))
+    return trainable, frozen
+
+
+def _first_output_shape(operation):
+    for node in getattr(operation, "_inbound_nodes", []):
+        outputs = node.output_tensors
+        if outputs:
+            return tuple(outputs[0].shape)
+    return None
+
+
+def _graph_operations(model):
+    """The operations of a functional model (a Sequential model's own functional graph)."""
+    operations = getattr(model, "operations", None)
+    return list(operations) if operations is not None else list(model.layers)
+
+
+def _has_graph(operation) -> bool:
+    import keras
+
+    return isinstance(operation, keras.Model) and bool(getattr(operation, "outputs", None))
+
+
+def keras_rows(model, prefix: str = "") -> dict[str, dict]:
+    """Row name -> {"shape": first output shape, "trainable", "non_trainable"} as Keras has it.
+
+    A nested model with a graph is flattened (`outer/inner`); its own InputLayer is no row.
+    Only the first call of each operation is listed (shared layers: cnncost names later calls
+    `name:1`, ...).
+    """
+    rows: dict[str, dict] = {}
+    for operation in _graph_operations(model):
+        if prefix and type(operation).__name__ == "InputLayer":
+            continue
+        name = prefix + operation.name
+        if _has_graph(operation):
+            rows.update(keras_rows(operation, name + "/"))
+            continue
+        trainable, frozen = _weights(operation)
+        rows[name] = {
+            "shape": _first_output_shape(operation),
+            "trainable": trainable,
+            "non_trainable": frozen,
+        }
+    return rows
+
+
+def same_shape(ours: tuple, keras: tuple) -> bool:
+    """Equal, where a dim Keras leaves None may be known to cnncost.
+
+    A nested model built for any image size (keras-hub's `image_shape=(None, None, 3)`
+    encoders) records its inner layers' shapes as (None, None, None, C) in its own graph; called
+    on a 64x64 input, cnncost knows them. Every dim Keras knows must be equal.
+    """
+    return len(ours) == len(keras) and all(k is None or o == k for o, k in zip(ours, keras))
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    row: str
+    what: str  # "missing" | "shape" | "params" | "unknown"
+    ours: object
+    keras: object
+
+
+def mismatches(report, model) -> list[Mismatch]:
+    """Every row where cnncost and Keras disagree (or cnncost does not know the value).
+
+    A row cnncost cannot cost (status `unsupported`/`partial`) is a mismatch of kind "unknown"
+    only where the value Keras has is missing from the report (shape or params `None`).
+    """
+    ours = {row.name: row for row in report.layers}
+    found: list[Mismatch] = []
+    for name, ref in keras_rows(model).items():
+        row = ours.get(name)
+        if row is None:
+            found.append(Mismatch(name, "missing", None, ref))
+            continue
+        first = row.output_shapes[0] if row.output_shapes else None
+        shape = tuple(first) if first is not None else None
+        if ref["shape"] is not None and shape is None:
+            found.append(Mismatch(name, "unknown", shape, ref["shape"]))
+        elif ref["shape"] is not None and not same_shape(shape, ref["shape"]):
+            found.append(Mismatch(name, "shape", shape, ref["shape"]))
+        params = (row.trainable_params, row.non_trainable_params)
+        expected = (ref["trainable"], ref["non_trainable"])
+        if None in params:
+            found.append(Mismatch(name, "unknown", params, expected))
+        elif params != expected:
+            found.append(Mismatch(name, "params", params, expected))
+    return found
+
+
+def unknown_rows(report) -> list:
+    """Rows with any value cnncost could not determine (status other than `exact`)."""
+    return [row for row in report.layers if row.status != "exact"]
+
+
+def complete_flag(report):
+    """The report's own `complete` field (True/False), or None where this cnncost has none.
+
+    The field (issue 12, item 5) says the totals cover every row; look for it on the report and
+    in its JSON (top level or under totals).
+    """
+    value = getattr(report, "complete", None)
+    if value is not None:
+        return bool(value)
+    data = report.to_dict()
+    for holder in (data, data.get("totals", {})):
+        if isinstance(holder, dict) and "complete" in holder:
+            return bool(holder["complete"])
+    return None
+
+
+def is_complete(report) -> bool:
+    """Complete: no row is unknown, and the report says so where it has the field."""
+    flag = complete_flag(report)
+    no_unknown = not unknown_rows(report)
+    return no_unknown if flag is None else (flag and no_unknown)
+
+
+def assert_zoo_parity(report, model) -> None:
+    """Every row's shape and params equal Keras's, totals equal `count_params()`, complete."""
+    unknown = [(row.name, row.type, row.status) for row in unknown_rows(report)]
+    assert not unknown, f"{len(unknown)} rows not exact, e.g. {unknown[:5]}"
+    assert complete_flag(report) in (None, True), "report says its totals are not complete"
+    wrong = mismatches(report, model)
+    assert not wrong, f"{len(wrong)} rows differ from Keras, e.g. {wrong[:5]}"
+    assert report.totals["params"] == model.count_params()
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert report.totals["trainable_params"] == trainable
