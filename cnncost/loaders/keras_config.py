@@ -314,9 +314,22 @@ class _Parser:
                     first_call_name=prefix + name,
                 )
                 self.b.produced[(scope, name, call_index)] = outputs
-        model_inputs = [self._produced(scope, ref) for ref in input_refs]
-        model_outputs = [self._produced(scope, ref) for ref in output_refs]
-        return model_inputs, model_outputs
+        # Keras counts the calls of a nested Functional model from 1 in `input_layers` and
+        # `output_layers` (its own first node links its inputs to its outputs; Keras's loader
+        # subtracts 1, `functional_from_config`), but from 0 in `inbound_nodes`.
+        functional = {
+            _layer_name(layer, layer.get("config") or {}, where)
+            for layer in layers
+            if isinstance(layer, Mapping) and layer.get("class_name") in ("Functional", "Model")
+        }
+
+        def model_ref(ref: tuple[str, int, int]) -> TensorRef:
+            layer, node_index, tensor_index = ref
+            if layer in functional and node_index > 0:
+                node_index -= 1
+            return self._produced(scope, (layer, node_index, tensor_index))
+
+        return [model_ref(ref) for ref in input_refs], [model_ref(ref) for ref in output_refs]
 
     def _produced(self, scope: str, ref: tuple[str, int, int]) -> TensorRef:
         layer, node_index, tensor_index = ref

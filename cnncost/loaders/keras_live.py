@@ -75,16 +75,16 @@ def functional_config(model: Any) -> dict[str, Any]:
     differs from Functional's (`functional_like_constructor`), and a class may override
     `get_config` altogether. This is Keras 3's own loop, with `serialize_layer` per layer."""
     from keras import tree
-    from keras.src.models.functional import make_node_key, serialize_node
+    from keras.src.models.functional import Functional, make_node_key, serialize_node
 
     nodes = model._nodes  # the node keys of this model's graph
     reindex: dict[str, int] = {}
     for operation in model.operations:
-        # Keras starts this count at 1 for a nested Functional model (its own first node links
-        # its inputs to its outputs) but writes the calls in `inbound_nodes` counted from 0
-        # (`serialize_node`); its loader subtracts 1 again. We count from 0 everywhere, as the
-        # parser reads `inbound_nodes`.
-        kept = 0
+        # As Keras writes `input_layers`/`output_layers`: a call of a nested Functional model is
+        # counted from 1 (its own first node links its inputs to its outputs); the parser
+        # subtracts it again, as Keras's loader does. `inbound_nodes` count from 0
+        # (`serialize_node`).
+        kept = 1 if isinstance(operation, Functional) else 0
         for index, _node in enumerate(operation._inbound_nodes):
             key = make_node_key(operation, index)
             if key in nodes:

@@ -57,3 +57,24 @@ def test_nested_functional_model_keras_parity(tmp_path, calls, path):
     assert_parity(report, model)
     names = [row.name for row in report.layers]
     assert "block/conv" in names and ("block:1/conv" in names) == (calls == 2)
+
+
+def test_a_nested_functional_model_as_the_model_output(tmp_path):
+    """Keras writes `output_layers: [["plain", 1, 0]]` for a nested Functional model's first call
+    (counted from 1 there, from 0 in `inbound_nodes`): file and live path agree with Keras."""
+    import keras
+
+    import cnncost
+    from tests.support.keras_reference import write_config_only
+
+    inner_input = keras.Input((4,))
+    inner = keras.Model(inner_input, keras.layers.Dense(4)(inner_input), name="plain")
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(4, name="first")(inputs)
+    model = keras.Model(inputs, [inner(x), inner(inner(x))])
+    config = keras.saving.serialize_keras_object(model)["config"]
+    assert config["output_layers"] == [["plain", 1, 0], ["plain", 3, 0]]  # Keras's own counting
+    for source in (model, write_config_only(model, tmp_path / "nested_out.keras")):
+        report = cnncost.analyze(source)
+        assert [t.name for t in report.outputs] == ["plain/dense", "plain:2/dense"]
+        assert report.totals["params"] == model.count_params() == (4 * 4 + 4) + (4 * 4 + 4)

@@ -117,7 +117,7 @@ def test_a_dtype_the_device_lacks_is_an_error(round_device):
 def test_dataset_size_without_device_is_an_error():
     import keras
 
-    with pytest.raises(CnnCostError, match="needs --device"):
+    with pytest.raises(CnnCostError, match="needs a device"):
         analyze(_conv_model(keras), dataset_size=10)
 
 
