@@ -239,8 +239,8 @@ def formulas(model: Any, input_shape: Any = None, **options: Any) -> Formulas:
     from cnncost.passes.receptive_field import receptive_fields
     from cnncost.passes.shapes import infer_shapes
 
-    graph = load_graph(model)
-    inputs = symbolic_inputs(graph, input_shape)
+    graph = load_graph(model, Options(**options))  # e.g. trust_model_code; a traced model
+    inputs = symbolic_inputs(graph, input_shape)  # needs to be built (sizes may be letters)
     report = analyze_graph(graph, Options(input_shape=inputs or None, **options))
     shapes = infer_shapes(graph, inputs)
     rf = receptive_fields(graph, shapes)

@@ -68,7 +68,7 @@ def test_a_nested_functional_model_as_the_model_output(tmp_path):
     from tests.support.keras_reference import write_config_only
 
     inner_input = keras.Input((4,))
-    inner = keras.Model(inner_input, keras.layers.Dense(4)(inner_input), name="plain")
+    inner = keras.Model(inner_input, keras.layers.Dense(4, name="dense")(inner_input), name="plain")
     inputs = keras.Input((4,))
     x = keras.layers.Dense(4, name="first")(inputs)
     model = keras.Model(inputs, [inner(x), inner(inner(x))])
