@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cnncost.ir import Dim, Shape, TensorRef
-from cnncost.layers.base import Call, FieldError, LayerRule, is_int, product
+from cnncost.layers.base import Call, FieldError, LayerRule, is_int
 from cnncost.layers.merging import broadcast
 
 # A literal or a call argument that is not a tensor and not a number (a slice, a string).
@@ -142,10 +142,6 @@ def reduce_shape(shape: Shape, axes: Sequence[int], keepdims: bool) -> Shape:
 
 def add(a: Dim, b: Dim) -> Dim:
     return None if a is None or b is None else a + b
-
-
-def size(shape: Shape) -> Dim:
-    return product(shape)
 
 
 def unknown_macs(call: Call, outputs) -> Dim:

@@ -18,7 +18,7 @@ import string
 from typing import Any
 
 from cnncost.ir import Dim, Shape
-from cnncost.layers.base import Call, FieldError, LayerRule, is_int, product
+from cnncost.layers.base import Call, LayerRule, is_int, product
 from cnncost.layers.ops_common import (
     add,
     arguments,
@@ -952,9 +952,21 @@ def _dot(call: Call) -> tuple[Shape, ...]:
     return (_dot_shapes(call)[0],)
 
 
+def _has_scalar(call: Call) -> bool:
+    """dot/inner with a scalar operand is a plain multiply (no accumulation)."""
+    return any(len(s) == 0 for s in operand_shapes(call, 2))
+
+
 def _dot_macs(call: Call, outputs) -> Dim:
+    if _has_scalar(call):
+        return 0
     out, k = _dot_shapes(call)
     return _contraction_macs(out, k)
+
+
+def _scalar_product_counts(call: Call, outputs) -> dict[str, Dim]:
+    """With a scalar operand: one multiply per output element; otherwise MACs only."""
+    return {"op:product": None} if _has_scalar(call) else {}
 
 
 def _tensordot_axes(call: Call, a: Shape, b: Shape) -> tuple[list[int], list[int]]:
@@ -1007,6 +1019,8 @@ def _inner(call: Call) -> tuple[Shape, ...]:
 
 
 def _inner_macs(call: Call, outputs) -> Dim:
+    if _has_scalar(call):
+        return 0
     a, b = operand_shapes(call, 2)
     k = (a[-1] if a[-1] is not None else b[-1]) if a and b else 1
     return _contraction_macs(outputs[0], k)
@@ -1102,18 +1116,32 @@ def _einsum(call: Call) -> tuple[Shape, ...]:
     return (tuple(out),)
 
 
-def _einsum_macs(call: Call, outputs) -> Dim:
-    """One MAC per output element per combination of the summed letters (a product of n
-    operands is counted as n-1 multiplies per term: MACs for two operands)."""
+def _einsum_terms(call: Call, outputs) -> tuple[Dim, int]:
+    """(terms, operands): terms = output elements of one sample x combinations of the summed
+    letters; each term is a product of the operands' elements."""
     sizes, _, output = _einsum_sizes(call)
-    summed = [sizes[c] for c in sizes if c not in output]
-    k = product(summed)
-    n_ops = len(operand_shapes(call))
-    macs = _contraction_macs(outputs[0], k)
-    return None if macs is None else macs * max(n_ops - 1, 1)
+    k = product([sizes[c] for c in sizes if c not in output])
+    return _contraction_macs(outputs[0], k), len(operand_shapes(call))
 
 
-_GCD = "gcd/lcm: Euclid's algorithm, whose number of steps depends on the values"
+def _einsum_macs(call: Call, outputs) -> Dim:
+    """Two or more operands: one multiply-accumulate per term (the first product and the
+    accumulation); one operand (a transpose, diagonal or sum): no multiplies."""
+    terms, n_ops = _einsum_terms(call, outputs)
+    return 0 if n_ops < 2 else terms
+
+
+def _einsum_counts(call: Call, outputs) -> dict[str, Dim]:
+    """Beyond the MACs: n - 2 more multiplies per term for n > 2 operands; for one operand,
+    the adds of the sums (terms - outputs)."""
+    terms, n_ops = _einsum_terms(call, outputs)
+    if terms is None:
+        return {"op:flop": None}
+    if n_ops >= 2:
+        return {"op:flop": terms * (n_ops - 2)}
+    out = product(outputs[0][1:]) if outputs[0] else 1
+    return {"op:flop": None if out is None else terms - out}
+
 
 RULES: dict[str, LayerRule] = {
     **{f"ops.{name}": rule(_unary, rf="pointwise", cost=cost) for name, cost in UNARY.items()},
@@ -1232,10 +1260,10 @@ RULES: dict[str, LayerRule] = {
     "ops.Correlate": rule(_correlate, macs=_correlate_macs),
     # Products: MACs = output elements x contracted length (per sample).
     "ops.Matmul": rule(_matmul, macs=_matmul_macs),
-    "ops.Dot": rule(_dot, macs=_dot_macs),
+    "ops.Dot": rule(_dot, macs=_dot_macs, element_counts=_scalar_product_counts),
     "ops.Tensordot": rule(_tensordot, macs=_tensordot_macs),
-    "ops.Einsum": rule(_einsum, macs=_einsum_macs),
-    "ops.Inner": rule(_inner, macs=_inner_macs),
+    "ops.Einsum": rule(_einsum, macs=_einsum_macs, element_counts=_einsum_counts),
+    "ops.Inner": rule(_inner, macs=_inner_macs, element_counts=_scalar_product_counts),
     "ops.Vdot": rule(_vdot, macs=_vdot_macs),
     "ops.Outer": rule(_outer, element_counts=_outer_counts),
     "ops.Kron": rule(_kron, cost="op:product"),
@@ -1250,12 +1278,3 @@ EXCLUDED: dict[str, str] = {
     "ops.View": "reinterprets the bytes as another dtype: the last axis depends on the input "
     "dtype's item size, and cnncost's graph keeps shapes, not dtypes",
 }
-
-
-def _check_tables() -> None:
-    overlap = set(UNARY) & set(BINARY)
-    if overlap:
-        raise FieldError(f"classes in two tables: {sorted(overlap)}")
-
-
-_check_tables()

@@ -349,11 +349,18 @@ def test_einsum_shape_and_macs(case):
     spec = ",".join(terms) + "->" + out
     arrays = [np.zeros([sizes[c] for c in t]) for t in terms]
     expected = np.einsum(spec, *arrays).shape
-    got, macs, _ = outputs("Einsum", [a.shape for a in arrays], config={"subscripts": spec})
+    got, macs, rule = outputs("Einsum", [a.shape for a in arrays], config={"subscripts": spec})
     assert tuple(got[0]) == expected
     summed = [sizes[c] for c in set("".join(terms)) if c not in out]
     per_sample = int(np.prod(expected[1:])) if expected else 1
-    assert macs == per_sample * int(np.prod(summed)) * max(len(terms) - 1, 1)
+    products = per_sample * int(np.prod(summed))  # one term per output and summed index
+    node = _node("Einsum", len(terms), {"subscripts": spec})
+    call = Call(node, tuple(a.shape for a in arrays))
+    (extra,) = rule.element_counts(call, got).values()
+    if len(terms) > 1:  # MAC convention: n - 1 multiplies and one accumulate per term
+        assert (macs, 2 * macs + extra) == (products, len(terms) * products)
+    else:  # a sum, transpose or diagonal: only the adds
+        assert (macs, extra) == (0, products - per_sample)
 
 
 @SETTINGS
