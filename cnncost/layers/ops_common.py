@@ -150,6 +150,12 @@ def unknown_macs(call: Call, outputs) -> Dim:
     return None
 
 
+# The analysis names this reason for rows whose MACs a rule leaves unknown on purpose.
+unknown_macs.unknown_reason = (  # type: ignore[attr-defined]
+    "sorting, selection, matrix factorizations, FFTs and data-dependent iterations are not modelled"
+)
+
+
 def rule(shapes, rf: str = "reshape", cost: str | None = None, **extra) -> LayerRule:
     return LayerRule(shapes, rf=rf, cost=cost, **extra)
 

@@ -156,3 +156,23 @@ def test_tf_profiler_convention_equals_tensorflow_profiler_on_ops():
     total, _ = profile_model(model)
     report = cnncost.analyze(model, flops_convention="tf-profiler")
     assert report.totals["flops"] == total
+
+
+def test_algorithm_dependent_work_is_unknown_and_says_why():
+    """SVD and top_k have exact shapes but no MAC count: partial rows, named in one warning
+    that does not blame the input size."""
+    x = keras.Input((8, 8, 3))
+    c = layers.Conv2D(4, 3)(x)
+    _, s, _ = ops.svd(ops.reshape(c, (-1, 36, 4)))
+    values, _ = ops.top_k(ops.mean(c, axis=[1, 2]), 2)
+    norm = ops.norm(ops.reshape(c, (-1, 36, 4)), ord="nuc", axis=(1, 2))
+    report = cnncost.analyze(keras.Model(x, [s, values, norm]))
+    rows = _rows(report)
+    for name in ("SVD", "TopK", "Norm"):
+        assert rows[name].status == "partial" and rows[name].macs is None, name
+        assert "not modelled" in rows[name].extra["reason"]
+    assert rows["Conv2D"].status == "exact"
+    assert report.totals["params"] == 4 * 3 * 3 * 3 + 4
+    (warning,) = [w for w in report.warnings if "cost is not counted" in w]
+    assert "svd" in warning and "top_k" in warning and "norm" in warning
+    assert not [w for w in report.warnings if "--input-shape" in w]
