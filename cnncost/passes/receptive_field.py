@@ -604,6 +604,9 @@ def _transfer(node: Node, input_name: str, present, shapes: ShapeResult, warning
         reduced = {a % len(in_shape) for a in guarded(call, rule.reduced_axes)}
         if state.axes and set(state.axes) <= reduced and out_shape != in_shape:
             return Global()  # reduced over every spatial axis (ops.mean(x, [1, 2])): like GAP
+        if out_shape is not None and len(out_shape) != len(in_shape) and state.axes:
+            if min(reduced) < max(state.axes):  # the spatial axes would shift: not tracked
+                return Unknown(f"{node.class_name} removes an axis before a spatial one")
         return replace(state, gated=True) if reduced & set(state.axes) else state
     if kind == "window" and rule.window is not None and in_shape is not None:
         return _window(node, state, node_shapes, in_shape, out_shape, rule)

@@ -176,3 +176,13 @@ def test_algorithm_dependent_work_is_unknown_and_says_why():
     (warning,) = [w for w in report.warnings if "cost is not counted" in w]
     assert "svd" in warning and "top_k" in warning and "norm" in warning
     assert not [w for w in report.warnings if "--input-shape" in w]
+
+
+def test_reduction_that_shifts_the_spatial_axes_makes_the_field_unknown():
+    """ops.sum over the height only (keepdims=False) moves the width axis: not tracked, said."""
+    x = keras.Input((16, 16, 4))
+    c = layers.Conv2D(4, 3, name="c1")(x)
+    out = layers.Conv1D(2, 3, name="c2")(ops.sum(c, axis=1))
+    report = cnncost.analyze(keras.Model(x, out))
+    (rf,) = report.layers[-1].extra["receptive_field"].values()
+    assert rf["exact"] is False and "removes an axis" in rf["reason"]
