@@ -186,3 +186,45 @@ def test_reduction_that_shifts_the_spatial_axes_makes_the_field_unknown():
     report = cnncost.analyze(keras.Model(x, out))
     (rf,) = report.layers[-1].extra["receptive_field"].values()
     assert rf["exact"] is False and "removes an axis" in rf["reason"]
+
+
+def _profiled_reductions():
+    """Reductions and more elementwise ops, each with a measured tf-profiler rule."""
+    x = keras.Input((6, 5, 4))
+    gate = ops.mean(x, axis=[1, 2], keepdims=True)  # an SE gate's squeeze
+    y = ops.tanh(ops.reciprocal(x + 2.0)) * gate
+    outs = [
+        ops.sum(y, axis=1),
+        ops.max(ops.floor(y), axis=-1),
+        ops.min(ops.round(y), axis=(1, 2)),
+        ops.std(ops.sign(y), axis=-1),
+        ops.var(ops.log1p(ops.abs(y)), axis=(1, 2), keepdims=True),
+        ops.argmax(ops.erf(y), axis=1),
+        ops.argmin(ops.sin(y), axis=-1),
+        ops.roll(ops.moveaxis(y, -1, 1), 1, axis=2),
+        ops.broadcast_to(ops.squeeze(gate, axis=1), (1, 1, 4)),
+    ]
+    return keras.Model(x, outs)
+
+
+def test_tf_profiler_rows_for_reductions_as_arithmetic():
+    report = cnncost.analyze(_profiled_reductions(), flops_convention="tf-profiler")
+    assert not [w for w in report.warnings if "not modelled" in w], report.warnings
+    flops = {row.type: row.extra["flops"] for row in report.layers}
+    n = 6 * 5 * 4
+    assert flops["Mean"] == n  # Mean: 1 per input element
+    assert flops["Sum"] == n - 5 * 4  # Sum: input - output elements
+    assert flops["Max"] == flops["Min"] == flops["Tanh"] == 0
+    assert flops["Std"] == 4 * n and flops["Var"] == 4 * n
+    assert flops["Argmax"] == 3 * n - 5 * 4 and flops["Argmin"] == 3 * n - 6 * 5
+    assert flops["Reciprocal"] == n
+
+
+@pytest.mark.slow
+def test_tf_profiler_convention_equals_tensorflow_profiler_on_reductions():
+    from support.tf_profiler_reference import profile_model
+
+    model = _profiled_reductions()
+    total, _ = profile_model(model)
+    report = cnncost.analyze(model, flops_convention="tf-profiler")
+    assert report.totals["flops"] == total
