@@ -608,6 +608,11 @@ def _transfer(node: Node, input_name: str, present, shapes: ShapeResult, warning
             if min(reduced) < max(state.axes):  # the spatial axes would shift: not tracked
                 return Unknown(f"{node.class_name} removes an axis before a spatial one")
         return replace(state, gated=True) if reduced & set(state.axes) else state
+    if kind == "select" and rule.touched_axes is not None:
+        touched = guarded(Call(node, node_shapes.inputs), rule.touched_axes)
+        if state.axes and touched and min(touched) <= max(state.axes):
+            return Unknown(f"{node.class_name} moves, slices or pads a spatial axis")
+        return state
     if kind == "window" and rule.window is not None and in_shape is not None:
         return _window(node, state, node_shapes, in_shape, out_shape, rule)
     return Unknown(f"{node.class_name} changes the spatial layout")

@@ -228,3 +228,37 @@ def test_tf_profiler_convention_equals_tensorflow_profiler_on_reductions():
     total, _ = profile_model(model)
     report = cnncost.analyze(model, flops_convention="tf-profiler")
     assert report.totals["flops"] == total
+
+
+def _last_rf(model):
+    report = cnncost.analyze(model)
+    (rf,) = report.layers[-1].extra["receptive_field"].values()
+    return rf, report.warnings
+
+
+def test_preprocess_input_and_channel_slicing_keep_the_receptive_field():
+    """GetItem/Stack/Split/Pad on the channel axis move no spatial position ("select")."""
+    x = keras.Input((32, 32, 3))
+    y = keras.applications.resnet50.preprocess_input(x)
+    a, b = ops.split(layers.Conv2D(8, 3, name="c1")(y), 2, axis=-1)
+    z = ops.pad(ops.concatenate([a[..., :2], b], axis=-1), [[0, 0], [0, 0], [0, 0], [0, 2]])
+    rf, warnings = _last_rf(keras.Model(x, layers.Conv2D(4, 3, name="c2")(z)))
+    assert rf["exact"] is True and rf["size"] == [5, 5], rf
+    assert not [w for w in warnings if "receptive field" in w]
+
+
+@pytest.mark.parametrize(
+    "move",
+    [
+        lambda t: t[:, 1:],  # a spatial slice shifts positions
+        lambda t: ops.pad(t, [[0, 0], [1, 0], [0, 0], [0, 0]]),
+        lambda t: ops.concatenate(ops.split(t, 2, axis=2), axis=-1),
+        lambda t: ops.flip(t, axis=1),
+    ],
+)
+def test_moving_a_spatial_axis_makes_the_receptive_field_unknown(move):
+    x = keras.Input((16, 16, 4))
+    y = move(layers.Conv2D(4, 3, name="c1")(x))
+    rf, warnings = _last_rf(keras.Model(x, layers.Conv2D(2, 3, name="c2")(y)))
+    assert rf["exact"] is False and rf["size"] == [None, None]
+    assert any("receptive field" in w for w in warnings)

@@ -438,3 +438,26 @@ def test_malformed_configs_are_one_line_errors(key, config, input_shapes, extra_
             guarded(call, rule.reduced_axes)
     except LayerError as exc:
         assert "\n" not in str(exc)
+
+
+@settings(max_examples=200, deadline=None)
+@given(shapes, st.data())
+def test_get_item_touched_axes_leave_earlier_axes_aligned(s, data):
+    """rf "select": every input axis before `min(touched)` keeps its position and every
+    element of it (checked by indexing numpy's coordinate grids)."""
+    index = data.draw(_index(s))
+    try:
+        np.zeros(s)[index]
+    except IndexError:
+        assume(False)
+    key = tuple(_encode(i) for i in index)
+    node = _node("GetItem", 1, arguments=(_ref(0), key))
+    touched = rule_for(node).touched_axes(Call(node, (tuple(s),)))
+    kept = min(touched) if touched else len(s)
+    grids = np.indices(s)
+    for axis in range(kept):
+        coordinate = grids[axis][index]
+        expected = np.arange(s[axis]).reshape([-1 if i == axis else 1 for i in range(axis + 1)])
+        assert coordinate.shape[axis] == s[axis]
+        moved = np.moveaxis(coordinate, axis, 0).reshape(s[axis], -1)
+        assert (moved == expected.reshape(-1, 1)).all()
