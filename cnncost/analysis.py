@@ -140,6 +140,17 @@ def input_overrides(
     return overrides
 
 
+def _work_not_modelled(node) -> str | None:
+    """Why a rule leaves MACs/FLOPs unknown whatever the sizes (sorting, factorizations)."""
+    rule = rule_for(node)
+    return None if rule is None else getattr(rule.macs, "unknown_reason", None)
+
+
+def _work_not_modelled_kind(graph: Graph, name: str) -> str:
+    node = next(n for n in graph.nodes if n.name == name)
+    return _work_not_modelled(node) or ""
+
+
 def _status(supported: bool, shapes_known: bool, macs: Any) -> str:
     if not supported:
         return "unsupported"
@@ -159,6 +170,7 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
     warnings = list(shapes.warnings)
     device = _roofline(graph, shapes, params, compute, memory, options)
     rows = []
+    not_modelled: list[str] = []  # rows whose work depends on the algorithm (keras.ops)
     for node in graph.nodes:
         node_shapes = shapes.nodes[node.name]
         node_params = params[node.name]
@@ -178,6 +190,9 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
             )
         elif not shapes_known:
             warnings.append(f"{node.name}: output shape unknown (an upstream layer is unsupported)")
+        elif macs[node.name] is None and _work_not_modelled(node):
+            extra["reason"] = _work_not_modelled(node)
+            not_modelled.append(node.name)
         known_params = node_params.known
         rows.append(
             LayerRow(
@@ -196,7 +211,17 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
     warnings.extend(compute.warnings)
     warnings.extend(memory.warnings)
     warnings.extend(rf.warnings)
-    unknown_size = [r.name for r in rows if r.status == "partial" and r.macs is None]
+    if not_modelled:
+        warnings.append(
+            f"{len(not_modelled)} layers' cost is not counted: their work depends on the "
+            f"algorithm the backend runs ({', '.join(not_modelled[:4])}"
+            f"{' ...' if len(not_modelled) > 4 else ''}: {_work_not_modelled_kind(graph, not_modelled[0])})"
+        )
+    unknown_size = [
+        r.name
+        for r in rows
+        if r.status == "partial" and r.macs is None and r.name not in not_modelled
+    ]
     if unknown_size and all(s is not None for r in rows for s in r.output_shapes):
         warnings.append(
             f"{len(unknown_size)} layers' cost depends on an unknown input size "

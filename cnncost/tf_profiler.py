@@ -738,7 +738,31 @@ _BY_CLASS = {
     "ops.Exp": _per_output(0, ("Exp",)),
     "ops.Where": _per_output(0, ("SelectV2",)),
     "ops.Matmul": lambda call, outputs: _ops_matmul(call, outputs),
+    "ops.Reciprocal": _per_output(1),
+    **{
+        f"ops.{name}": _per_output(0, (name,))
+        for name in ("Tanh", "Floor", "Round", "Sign", "Log1p", "Erf", "Sin")
+    },
+    # Reductions (measured): Mean 1 per input element, Sum input - output; Keras's std/var are
+    # two Means, a Sub and a Square over the input (Sqrt uncounted); argmax/argmin add an
+    # Equal and a Less over the input to ArgMax's input - output; Max/Min have no statistics.
+    "ops.Mean": lambda call, outputs: _ops_reduce(call, outputs, 1, 0),
+    "ops.Sum": lambda call, outputs: _ops_reduce(call, outputs, 1, -1),
+    "ops.Std": lambda call, outputs: _ops_reduce(call, outputs, 4, 0, ("Sqrt",)),
+    "ops.Var": lambda call, outputs: _ops_reduce(call, outputs, 4, 0),
+    "ops.Argmax": lambda call, outputs: _ops_reduce(call, outputs, 3, -1),
+    "ops.Argmin": lambda call, outputs: _ops_reduce(call, outputs, 3, -1),
+    "ops.Max": lambda call, outputs: _ops_reduce(call, outputs, 0, 0, ("Max",)),
+    "ops.Min": lambda call, outputs: _ops_reduce(call, outputs, 0, 0, ("Min",)),
 }
+
+
+def _ops_reduce(call: Call, outputs, per_input: int, per_output: int, unseen=()):
+    """A keras.ops reduction: `per_input` x input elements + `per_output` x output elements."""
+    n_in, n_out = _elements(call.shape), _elements(outputs[0])
+    if n_in is None or n_out is None:
+        return _unknown("shape unknown")
+    return ProfilerCount(per_input * n_in + per_output * n_out, unseen=unseen)
 
 
 def _ops_matmul(call: Call, outputs) -> ProfilerCount:
@@ -779,6 +803,9 @@ _ZERO = {
     "ops.Tile",
     "ops.Flip",
     "ops.Swapaxes",
+    "ops.Moveaxis",
+    "ops.Roll",
+    "ops.BroadcastTo",
 }
 
 # keras.ops nn / core / image (cnncost/layers/ops_nn.py), checked against the profiler in

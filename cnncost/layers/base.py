@@ -112,7 +112,10 @@ class LayerRule:
     Flatten, Dense over space, global pooling), "merge" (several aligned inputs), "reshape"
     (spatial layout changes in a way we do not track: the RF becomes unknown), "input",
     "reduce" (pointwise, but statistics over `reduced_axes(call)`: where those include spatial
-    axes, e.g. GroupNormalization, every output depends on the whole input, like a global gate).
+    axes, e.g. GroupNormalization, every output depends on the whole input, like a global gate),
+    "select" (data movement that leaves every input axis before `min(touched_axes(call))`
+    untouched: slicing, splitting or stacking the channels keeps the receptive field; touching a
+    spatial axis or one before it makes it unknown).
     window: the sliding window of an rf="window" rule; it returns None for a configuration whose
     window is not modelled (bicubic upsampling): the receptive field is then unknown, with a
     warning naming the layer.
@@ -136,6 +139,7 @@ class LayerRule:
     element_counts: Callable[[Call, tuple[Shape, ...]], Mapping[str, Dim]] | None = None
     weight_macs: Callable[[Call, tuple[Shape, ...]], Dim] | None = None
     reduced_axes: Callable[[Call], tuple[int, ...]] | None = None
+    touched_axes: Callable[[Call], tuple[int, ...]] | None = None
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cnncost.ir import Dim, Shape, TensorRef
-from cnncost.layers.base import Call, FieldError, LayerRule, is_int, product
+from cnncost.layers.base import Call, FieldError, LayerRule, is_int
 from cnncost.layers.merging import broadcast
 
 # A literal or a call argument that is not a tensor and not a number (a slice, a string).
@@ -144,14 +144,16 @@ def add(a: Dim, b: Dim) -> Dim:
     return None if a is None or b is None else a + b
 
 
-def size(shape: Shape) -> Dim:
-    return product(shape)
-
-
 def unknown_macs(call: Call, outputs) -> Dim:
     """The work depends on the backend's algorithm (sorting, decompositions, FFT sizes, data-
     dependent iterations): MACs and FLOPs are left unknown (the row is `partial`), never guessed."""
     return None
+
+
+# The analysis names this reason for rows whose MACs a rule leaves unknown on purpose.
+unknown_macs.unknown_reason = (  # type: ignore[attr-defined]
+    "sorting, selection, matrix factorizations, FFTs and data-dependent iterations are not modelled"
+)
 
 
 def rule(shapes, rf: str = "reshape", cost: str | None = None, **extra) -> LayerRule:

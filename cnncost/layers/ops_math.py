@@ -332,6 +332,9 @@ def _norm_macs(call: Call, outputs) -> Dim:
     return 0
 
 
+_norm_macs.unknown_reason = unknown_macs.unknown_reason  # type: ignore[attr-defined]
+
+
 def _norm_rule_counts(call: Call, outputs) -> dict[str, Dim]:
     counts = _norm_counts(call, outputs)
     return {} if "op:unknown" in counts else counts

@@ -9,7 +9,9 @@ padding, tiling...) and products (Matmul, Dot, Tensordot, Einsum, Inner, Outer, 
 
 Receptive field: elementwise ops are "pointwise" (one operand) or "merge" (several); reductions
 are "reduce" (a reduction over spatial axes is a global gate, like GlobalAveragePooling); every
-op that moves data is "reshape" (the receptive field is not tracked through it).
+op that moves data is "select" when the axes it changes all come after the spatial ones
+(channels sliced, split, stacked, padded: the receptive field passes), else "reshape" (not
+tracked).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import string
 from typing import Any
 
 from cnncost.ir import Dim, Shape
-from cnncost.layers.base import Call, FieldError, LayerRule, is_int, product
+from cnncost.layers.base import Call, LayerRule, is_int, product
 from cnncost.layers.ops_common import (
     add,
     arguments,
@@ -519,9 +521,9 @@ def _squeeze(call: Call) -> tuple[Shape, ...]:
     return (tuple(d for i, d in enumerate(shape) if i not in axes),)
 
 
-def _pad(call: Call) -> tuple[Shape, ...]:
-    """`pad(x, pad_width)`: each axis grows by its (before, after); a single pair or a single
-    int applies to every axis (numpy's broadcasting of pad_width)."""
+def _pad_pairs(call: Call) -> list[tuple[int, int]]:
+    """(before, after) per axis; a single pair or a single int applies to every axis (numpy's
+    broadcasting of pad_width)."""
     width = call.config.get("pad_width")
     rank = len(call.shape)
     if is_int(width):
@@ -538,6 +540,12 @@ def _pad(call: Call) -> tuple[Shape, ...]:
         raise call.fail(f"pad_width {width!r} does not match an input of rank {rank}")
     if any(len(p) != 2 or not all(is_int(v) and v >= 0 for v in p) for p in pairs):
         raise call.fail(f"pad_width must be non-negative (before, after) pairs, not {width!r}")
+    return pairs
+
+
+def _pad(call: Call) -> tuple[Shape, ...]:
+    """`pad(x, pad_width)`: each axis grows by its (before, after)."""
+    pairs = _pad_pairs(call)
     return (tuple(None if d is None else d + a + b for d, (a, b) in zip(call.shape, pairs)),)
 
 
@@ -952,9 +960,21 @@ def _dot(call: Call) -> tuple[Shape, ...]:
     return (_dot_shapes(call)[0],)
 
 
+def _has_scalar(call: Call) -> bool:
+    """dot/inner with a scalar operand is a plain multiply (no accumulation)."""
+    return any(len(s) == 0 for s in operand_shapes(call, 2))
+
+
 def _dot_macs(call: Call, outputs) -> Dim:
+    if _has_scalar(call):
+        return 0
     out, k = _dot_shapes(call)
     return _contraction_macs(out, k)
+
+
+def _scalar_product_counts(call: Call, outputs) -> dict[str, Dim]:
+    """With a scalar operand: one multiply per output element; otherwise MACs only."""
+    return {"op:product": None} if _has_scalar(call) else {}
 
 
 def _tensordot_axes(call: Call, a: Shape, b: Shape) -> tuple[list[int], list[int]]:
@@ -1007,6 +1027,8 @@ def _inner(call: Call) -> tuple[Shape, ...]:
 
 
 def _inner_macs(call: Call, outputs) -> Dim:
+    if _has_scalar(call):
+        return 0
     a, b = operand_shapes(call, 2)
     k = (a[-1] if a[-1] is not None else b[-1]) if a and b else 1
     return _contraction_macs(outputs[0], k)
@@ -1102,18 +1124,118 @@ def _einsum(call: Call) -> tuple[Shape, ...]:
     return (tuple(out),)
 
 
-def _einsum_macs(call: Call, outputs) -> Dim:
-    """One MAC per output element per combination of the summed letters (a product of n
-    operands is counted as n-1 multiplies per term: MACs for two operands)."""
+def _einsum_terms(call: Call, outputs) -> tuple[Dim, int]:
+    """(terms, operands): terms = output elements of one sample x combinations of the summed
+    letters; each term is a product of the operands' elements."""
     sizes, _, output = _einsum_sizes(call)
-    summed = [sizes[c] for c in sizes if c not in output]
-    k = product(summed)
-    n_ops = len(operand_shapes(call))
-    macs = _contraction_macs(outputs[0], k)
-    return None if macs is None else macs * max(n_ops - 1, 1)
+    k = product([sizes[c] for c in sizes if c not in output])
+    return _contraction_macs(outputs[0], k), len(operand_shapes(call))
 
 
-_GCD = "gcd/lcm: Euclid's algorithm, whose number of steps depends on the values"
+def _einsum_macs(call: Call, outputs) -> Dim:
+    """Two or more operands: one multiply-accumulate per term (the first product and the
+    accumulation); one operand (a transpose, diagonal or sum): no multiplies."""
+    terms, n_ops = _einsum_terms(call, outputs)
+    return 0 if n_ops < 2 else terms
+
+
+def _einsum_counts(call: Call, outputs) -> dict[str, Dim]:
+    """Beyond the MACs: n - 2 more multiplies per term for n > 2 operands; for one operand,
+    the adds of the sums (terms - outputs)."""
+    terms, n_ops = _einsum_terms(call, outputs)
+    if terms is None:
+        return {"op:flop": None}
+    if n_ops >= 2:
+        return {"op:flop": terms * (n_ops - 2)}
+    out = product(outputs[0][1:]) if outputs[0] else 1
+    return {"op:flop": None if out is None else terms - out}
+
+
+# -- receptive field: which input axes a data-movement op changes (rf "select") ------------------
+# Each returns input-axis indices; the receptive field passes unchanged when all of them come
+# after the spatial axes (channels sliced, split, stacked or padded), and is unknown otherwise.
+
+
+def _full_slice(item: Any) -> bool:
+    if not isinstance(item, dict) or item.get("class_name") != "__slice__":
+        return False
+    cfg = as_mapping(item.get("config"))
+    return (
+        cfg.get("start") in (None, 0) and cfg.get("stop") is None and cfg.get("step") in (None, 1)
+    )
+
+
+def _get_item_touched(call: Call) -> tuple[int, ...]:
+    """The first input axis an index changes: indexed, sliced, or with an axis inserted
+    before it (an Ellipsis keeps the axes it stands for)."""
+    key = arguments(call).get(1, "key")
+    items = list(key) if isinstance(key, tuple) else [key]
+    rank = len(call.shape)
+    kinds = [
+        it.get("class_name") if isinstance(it, dict) else "newaxis" if it is None else "int"
+        for it in items
+    ]
+    axis = 0
+    for position, (item, kind) in enumerate(zip(items, kinds)):
+        if kind == "__ellipsis__":
+            rest = kinds[position + 1 :]
+            axis = rank - (len(rest) - rest.count("newaxis"))
+        elif kind == "newaxis" or not _full_slice(item):
+            return (axis,)
+        else:
+            axis += 1
+    return ()
+
+
+def _axis_touched(call: Call) -> tuple[int, ...]:
+    """`axis` (None: the op flattens or covers every axis, from axis 0)."""
+    axis = call.config.get("axis")
+    if axis is None:
+        return (0,)
+    return tuple(axis_index(call, a, len(call.shape)) for a in int_list(call, axis, "axis"))
+
+
+def _split_touched(call: Call) -> tuple[int, ...]:
+    rank = len(call.shape)
+    fixed = {"Hsplit": 0 if rank == 1 else 1, "Vsplit": 0, "Dsplit": 2}
+    axis = fixed.get(call.node.class_name, call.config.get("axis", 0))
+    return (axis_index(call, axis, rank),)
+
+
+def _stack_touched(call: Call) -> tuple[int, ...]:
+    """The new axis's position: input axes from there on shift by one."""
+    return (axis_index(call, call.config.get("axis", 0), len(call.shape) + 1),)
+
+
+def _expand_dims_touched(call: Call) -> tuple[int, ...]:
+    axes = int_list(call, call.config.get("axis"), "axis")
+    rank = len(call.shape) + len(axes)
+    return (min(axis_index(call, a, rank) for a in axes),)
+
+
+def _squeeze_touched(call: Call) -> tuple[int, ...]:
+    axis = call.config.get("axis")
+    if axis is None:
+        return tuple(i for i, d in enumerate(call.shape) if d == 1)  # Keras keeps unknown dims
+    return tuple(axis_index(call, a, len(call.shape)) for a in int_list(call, axis, "axis"))
+
+
+def _pad_touched(call: Call) -> tuple[int, ...]:
+    return tuple(i for i, pair in enumerate(_pad_pairs(call)) if any(pair))
+
+
+def _tile_touched(call: Call) -> tuple[int, ...]:
+    repeats = int_list(call, call.config.get("repeats"), "repeats")
+    rank = len(call.shape)
+    if len(repeats) > rank:
+        return (0,)  # new leading axes
+    repeats = [1] * (rank - len(repeats)) + repeats
+    return tuple(i for i, r in enumerate(repeats) if r != 1)
+
+
+def select(shapes, touched) -> LayerRule:
+    return rule(shapes, rf="select", touched_axes=touched)
+
 
 RULES: dict[str, LayerRule] = {
     **{f"ops.{name}": rule(_unary, rf="pointwise", cost=cost) for name, cost in UNARY.items()},
@@ -1171,33 +1293,34 @@ RULES: dict[str, LayerRule] = {
     "ops.Cumprod": rule(_cumulative, element_counts=_cumulative_counts),
     "ops.Nancumsum": rule(_cumulative, element_counts=_nan_cumulative_counts),
     "ops.Nancumprod": rule(_cumulative, element_counts=_nan_cumulative_counts),
-    # Data movement: no arithmetic, the receptive field is not tracked through them.
-    "ops.GetItem": rule(_get_item),
-    "ops.Split": rule(_split),
-    "ops.ArraySplit": rule(_array_split),
-    "ops.Hsplit": rule(_hsplit),
-    "ops.Vsplit": rule(_vsplit),
-    "ops.Dsplit": rule(_dsplit),
-    "ops.Stack": rule(_stack),
+    # Data movement: no arithmetic. The receptive field passes through ops that only change
+    # axes after the spatial ones ("select"); other data movement makes it unknown.
+    "ops.GetItem": select(_get_item, _get_item_touched),
+    "ops.Split": select(_split, _split_touched),
+    "ops.ArraySplit": select(_array_split, _split_touched),
+    "ops.Hsplit": select(_hsplit, _split_touched),
+    "ops.Vsplit": select(_vsplit, _split_touched),
+    "ops.Dsplit": select(_dsplit, _split_touched),
+    "ops.Stack": select(_stack, _stack_touched),
     "ops.Hstack": rule(_hstack),
     "ops.Vstack": rule(_vstack),
     "ops.Dstack": rule(_dstack),
     "ops.Append": rule(_append),
-    "ops.ExpandDims": rule(_expand_dims),
-    "ops.Squeeze": rule(_squeeze),
-    "ops.Pad": rule(_pad),
-    "ops.Tile": rule(_tile),
-    "ops.Repeat": rule(_repeat),
-    "ops.Flip": rule(_flip),
+    "ops.ExpandDims": select(_expand_dims, _expand_dims_touched),
+    "ops.Squeeze": select(_squeeze, _squeeze_touched),
+    "ops.Pad": select(_pad, _pad_touched),
+    "ops.Tile": select(_tile, _tile_touched),
+    "ops.Repeat": select(_repeat, _axis_touched),
+    "ops.Flip": select(_flip, _axis_touched),
     "ops.Fliplr": rule(_unary),
     "ops.Flipud": rule(_unary),
-    "ops.Roll": rule(_roll),
+    "ops.Roll": select(_roll, _axis_touched),
     "ops.Rot90": rule(_rot90),
     "ops.Swapaxes": rule(_swapaxes),
     "ops.Moveaxis": rule(_moveaxis),
     "ops.BroadcastTo": rule(_broadcast_to),
     "ops.Ravel": rule(_ravel),
-    "ops.Take": rule(_take),
+    "ops.Take": select(_take, _axis_touched),
     "ops.TakeAlongAxis": rule(_take_along_axis),
     "ops.Diag": rule(_diag),
     "ops.Diagflat": rule(_diagflat),
@@ -1232,10 +1355,10 @@ RULES: dict[str, LayerRule] = {
     "ops.Correlate": rule(_correlate, macs=_correlate_macs),
     # Products: MACs = output elements x contracted length (per sample).
     "ops.Matmul": rule(_matmul, macs=_matmul_macs),
-    "ops.Dot": rule(_dot, macs=_dot_macs),
+    "ops.Dot": rule(_dot, macs=_dot_macs, element_counts=_scalar_product_counts),
     "ops.Tensordot": rule(_tensordot, macs=_tensordot_macs),
-    "ops.Einsum": rule(_einsum, macs=_einsum_macs),
-    "ops.Inner": rule(_inner, macs=_inner_macs),
+    "ops.Einsum": rule(_einsum, macs=_einsum_macs, element_counts=_einsum_counts),
+    "ops.Inner": rule(_inner, macs=_inner_macs, element_counts=_scalar_product_counts),
     "ops.Vdot": rule(_vdot, macs=_vdot_macs),
     "ops.Outer": rule(_outer, element_counts=_outer_counts),
     "ops.Kron": rule(_kron, cost="op:product"),
@@ -1250,12 +1373,3 @@ EXCLUDED: dict[str, str] = {
     "ops.View": "reinterprets the bytes as another dtype: the last axis depends on the input "
     "dtype's item size, and cnncost's graph keeps shapes, not dtypes",
 }
-
-
-def _check_tables() -> None:
-    overlap = set(UNARY) & set(BINARY)
-    if overlap:
-        raise FieldError(f"classes in two tables: {sorted(overlap)}")
-
-
-_check_tables()

@@ -603,6 +603,11 @@ def _transfer(node: Node, input_name: str, present, shapes: ShapeResult, warning
         call = Call(node, node_shapes.inputs)
         reduced = {a % len(in_shape) for a in guarded(call, rule.reduced_axes)}
         return _reduce(node, state, reduced, in_shape, out_shape)
+    if kind == "select" and rule.touched_axes is not None:
+        touched = guarded(Call(node, node_shapes.inputs), rule.touched_axes)
+        if state.axes and touched and min(touched) <= max(state.axes):
+            return Unknown(f"{node.class_name} moves, slices or pads a spatial axis")
+        return state
     if kind == "window" and rule.window is not None and in_shape is not None:
         return _window(node, state, node_shapes, in_shape, out_shape, rule)
     return Unknown(f"{node.class_name} changes the spatial layout")

@@ -38,6 +38,9 @@ def test_no_class_is_both_ruled_and_excluded_or_ruled_twice():
             assert key not in seen, (key, seen.get(key), module.__name__)
             seen[key] = module.__name__
     assert set(seen) & set(excluded_classes()) == set()
+    from cnncost.layers import ops_numpy
+
+    assert set(ops_numpy.UNARY) & set(ops_numpy.BINARY) == set()
 
 
 def test_documented_table_lists_every_class():

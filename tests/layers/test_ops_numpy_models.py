@@ -156,3 +156,109 @@ def test_tf_profiler_convention_equals_tensorflow_profiler_on_ops():
     total, _ = profile_model(model)
     report = cnncost.analyze(model, flops_convention="tf-profiler")
     assert report.totals["flops"] == total
+
+
+def test_algorithm_dependent_work_is_unknown_and_says_why():
+    """SVD and top_k have exact shapes but no MAC count: partial rows, named in one warning
+    that does not blame the input size."""
+    x = keras.Input((8, 8, 3))
+    c = layers.Conv2D(4, 3)(x)
+    _, s, _ = ops.svd(ops.reshape(c, (-1, 36, 4)))
+    values, _ = ops.top_k(ops.mean(c, axis=[1, 2]), 2)
+    norm = ops.norm(ops.reshape(c, (-1, 36, 4)), ord="nuc", axis=(1, 2))
+    report = cnncost.analyze(keras.Model(x, [s, values, norm]))
+    rows = _rows(report)
+    for name in ("SVD", "TopK", "Norm"):
+        assert rows[name].status == "partial" and rows[name].macs is None, name
+        assert "not modelled" in rows[name].extra["reason"]
+    assert rows["Conv2D"].status == "exact"
+    assert report.totals["params"] == 4 * 3 * 3 * 3 + 4
+    (warning,) = [w for w in report.warnings if "cost is not counted" in w]
+    assert "svd" in warning and "top_k" in warning and "norm" in warning
+    assert not [w for w in report.warnings if "--input-shape" in w]
+
+
+def test_reduction_that_shifts_the_spatial_axes_makes_the_field_unknown():
+    """ops.sum over the height only (keepdims=False) moves the width axis: not tracked, said."""
+    x = keras.Input((16, 16, 4))
+    c = layers.Conv2D(4, 3, name="c1")(x)
+    out = layers.Conv1D(2, 3, name="c2")(ops.sum(c, axis=1))
+    report = cnncost.analyze(keras.Model(x, out))
+    (rf,) = report.layers[-1].extra["receptive_field"].values()
+    assert rf["exact"] is False and "removes an axis" in rf["reason"]
+
+
+def _profiled_reductions():
+    """Reductions and more elementwise ops, each with a measured tf-profiler rule."""
+    x = keras.Input((6, 5, 4))
+    gate = ops.mean(x, axis=[1, 2], keepdims=True)  # an SE gate's squeeze
+    y = ops.tanh(ops.reciprocal(x + 2.0)) * gate
+    outs = [
+        ops.sum(y, axis=1),
+        ops.max(ops.floor(y), axis=-1),
+        ops.min(ops.round(y), axis=(1, 2)),
+        ops.std(ops.sign(y), axis=-1),
+        ops.var(ops.log1p(ops.abs(y)), axis=(1, 2), keepdims=True),
+        ops.argmax(ops.erf(y), axis=1),
+        ops.argmin(ops.sin(y), axis=-1),
+        ops.roll(ops.moveaxis(y, -1, 1), 1, axis=2),
+        ops.broadcast_to(ops.squeeze(gate, axis=1), (1, 1, 4)),
+    ]
+    return keras.Model(x, outs)
+
+
+def test_tf_profiler_rows_for_reductions_as_arithmetic():
+    report = cnncost.analyze(_profiled_reductions(), flops_convention="tf-profiler")
+    assert not [w for w in report.warnings if "not modelled" in w], report.warnings
+    flops = {row.type: row.extra["flops"] for row in report.layers}
+    n = 6 * 5 * 4
+    assert flops["Mean"] == n  # Mean: 1 per input element
+    assert flops["Sum"] == n - 5 * 4  # Sum: input - output elements
+    assert flops["Max"] == flops["Min"] == flops["Tanh"] == 0
+    assert flops["Std"] == 4 * n and flops["Var"] == 4 * n
+    assert flops["Argmax"] == 3 * n - 5 * 4 and flops["Argmin"] == 3 * n - 6 * 5
+    assert flops["Reciprocal"] == n
+
+
+@pytest.mark.slow
+def test_tf_profiler_convention_equals_tensorflow_profiler_on_reductions():
+    from support.tf_profiler_reference import profile_model
+
+    model = _profiled_reductions()
+    total, _ = profile_model(model)
+    report = cnncost.analyze(model, flops_convention="tf-profiler")
+    assert report.totals["flops"] == total
+
+
+def _last_rf(model):
+    report = cnncost.analyze(model)
+    (rf,) = report.layers[-1].extra["receptive_field"].values()
+    return rf, report.warnings
+
+
+def test_preprocess_input_and_channel_slicing_keep_the_receptive_field():
+    """GetItem/Stack/Split/Pad on the channel axis move no spatial position ("select")."""
+    x = keras.Input((32, 32, 3))
+    y = keras.applications.resnet50.preprocess_input(x)
+    a, b = ops.split(layers.Conv2D(8, 3, name="c1")(y), 2, axis=-1)
+    z = ops.pad(ops.concatenate([a[..., :2], b], axis=-1), [[0, 0], [0, 0], [0, 0], [0, 2]])
+    rf, warnings = _last_rf(keras.Model(x, layers.Conv2D(4, 3, name="c2")(z)))
+    assert rf["exact"] is True and rf["size"] == [5, 5], rf
+    assert not [w for w in warnings if "receptive field" in w]
+
+
+@pytest.mark.parametrize(
+    "move",
+    [
+        lambda t: t[:, 1:],  # a spatial slice shifts positions
+        lambda t: ops.pad(t, [[0, 0], [1, 0], [0, 0], [0, 0]]),
+        lambda t: ops.concatenate(ops.split(t, 2, axis=2), axis=-1),
+        lambda t: ops.flip(t, axis=1),
+    ],
+)
+def test_moving_a_spatial_axis_makes_the_receptive_field_unknown(move):
+    x = keras.Input((16, 16, 4))
+    y = move(layers.Conv2D(4, 3, name="c1")(x))
+    rf, warnings = _last_rf(keras.Model(x, layers.Conv2D(2, 3, name="c2")(y)))
+    assert rf["exact"] is False and rf["size"] == [None, None]
+    assert any("receptive field" in w for w in warnings)

@@ -349,11 +349,18 @@ def test_einsum_shape_and_macs(case):
     spec = ",".join(terms) + "->" + out
     arrays = [np.zeros([sizes[c] for c in t]) for t in terms]
     expected = np.einsum(spec, *arrays).shape
-    got, macs, _ = outputs("Einsum", [a.shape for a in arrays], config={"subscripts": spec})
+    got, macs, rule = outputs("Einsum", [a.shape for a in arrays], config={"subscripts": spec})
     assert tuple(got[0]) == expected
     summed = [sizes[c] for c in set("".join(terms)) if c not in out]
     per_sample = int(np.prod(expected[1:])) if expected else 1
-    assert macs == per_sample * int(np.prod(summed)) * max(len(terms) - 1, 1)
+    products = per_sample * int(np.prod(summed))  # one term per output and summed index
+    node = _node("Einsum", len(terms), {"subscripts": spec})
+    call = Call(node, tuple(a.shape for a in arrays))
+    (extra,) = rule.element_counts(call, got).values()
+    if len(terms) > 1:  # MAC convention: n - 1 multiplies and one accumulate per term
+        assert (macs, 2 * macs + extra) == (products, len(terms) * products)
+    else:  # a sum, transpose or diagonal: only the adds
+        assert (macs, extra) == (0, products - per_sample)
 
 
 @SETTINGS
@@ -386,3 +393,71 @@ def test_slicing_a_symbolic_size_matches_numpy_once_substituted(start, stop, ste
     (got,) = outputs("GetItem", [(None, h, 3)], arguments=(_ref(0), key))[0]
     assert got[1] is not None
     assert int(got[1].subs(h, n)) == len(range(n)[start:stop:step])
+
+
+_JUNK = st.one_of(
+    st.none(),
+    st.integers(-3, 3),
+    st.sampled_from(["x", "->", "a b -> (a b)", 2.5, True, {}, [], [1, "a"], [[1, 2]], [-1, -1]]),
+    st.lists(st.integers(-4, 4), max_size=4),
+)
+_KEYS = (
+    "axis axes keepdims k offset axis1 axis2 n indices_or_sections pad_width repeats shape "
+    "source destination subscripts num mode bins fft_length sequence_length sequence_stride "
+    "size ord num_segments newshape kth N x_min x_max"
+).split()
+
+
+def _op_rules():
+    from cnncost.layers import ops, ops_math, ops_numpy
+
+    return sorted(set(ops.RULES) | set(ops_numpy.RULES) | set(ops_math.RULES))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(_op_rules()),
+    st.dictionaries(st.sampled_from(_KEYS), _JUNK, max_size=4),
+    st.lists(hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=4), max_size=3),
+    st.lists(_JUNK, max_size=2),
+)
+def test_malformed_configs_are_one_line_errors(key, config, input_shapes, extra_args):
+    """Whatever a corrupted config holds, a rule answers with shapes or a LayerError."""
+    from cnncost.errors import LayerError
+
+    refs = tuple(_ref(i) for i in range(len(input_shapes)))
+    node = _node(key[4:], len(refs), config, arguments=(*refs, *extra_args))
+    rule = rule_for(node)
+    call = Call(node, tuple(input_shapes))
+    try:
+        result = guarded(call, rule.output_shapes)
+        guarded(call, rule.macs, result)
+        if rule.element_counts is not None:
+            guarded(call, rule.element_counts, result)
+        if rule.reduced_axes is not None:
+            guarded(call, rule.reduced_axes)
+    except LayerError as exc:
+        assert "\n" not in str(exc)
+
+
+@settings(max_examples=200, deadline=None)
+@given(shapes, st.data())
+def test_get_item_touched_axes_leave_earlier_axes_aligned(s, data):
+    """rf "select": every input axis before `min(touched)` keeps its position and every
+    element of it (checked by indexing numpy's coordinate grids)."""
+    index = data.draw(_index(s))
+    try:
+        np.zeros(s)[index]
+    except IndexError:
+        assume(False)
+    key = tuple(_encode(i) for i in index)
+    node = _node("GetItem", 1, arguments=(_ref(0), key))
+    touched = rule_for(node).touched_axes(Call(node, (tuple(s),)))
+    kept = min(touched) if touched else len(s)
+    grids = np.indices(s)
+    for axis in range(kept):
+        coordinate = grids[axis][index]
+        expected = np.arange(s[axis]).reshape([-1 if i == axis else 1 for i in range(axis + 1)])
+        assert coordinate.shape[axis] == s[axis]
+        moved = np.moveaxis(coordinate, axis, 0).reshape(s[axis], -1)
+        assert (moved == expected.reshape(-1, 1)).all()

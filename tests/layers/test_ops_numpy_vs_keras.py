@@ -179,6 +179,7 @@ ROWS = [
     ("matmul_vector", [X, (4,)], _two("matmul")),
     ("dot", [(None, 5, 4), (2, 4, 3)], _two("dot")),
     ("dot_vector", [(None, 4), (4,)], _two("dot")),
+    ("dot_scalar", [X], lambda xs: ops.dot(xs[0], 2.0)),
     ("tensordot", [(None, 5, 4), (5, 4, 3)], _two("tensordot", axes=2)),
     ("tensordot_lists", [(None, 5, 4), (4, 3, 5)], _two("tensordot", axes=[[1, 2], [2, 0]])),
     ("einsum", [X, X], lambda xs: ops.einsum("bhwc,bhwc->bhw", xs[0], xs[1])),
