@@ -97,6 +97,11 @@ def register(class_name: str, rule: LayerRule) -> None:
     _PLUGINS[class_name] = rule
 
 
+def has_plugin(*names: str | None) -> bool:
+    """Whether a plugin rule is registered under any of these class or registered names."""
+    return any(name in _PLUGINS for name in names if name)
+
+
 def unregister(class_name: str) -> None:
     _PLUGINS.pop(class_name, None)
 
@@ -139,6 +144,7 @@ __all__ = [
     "Window",
     "builtin_classes",
     "excluded_classes",
+    "has_plugin",
     "is_keras_class",
     "known_classes",
     "register",

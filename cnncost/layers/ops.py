@@ -30,24 +30,35 @@ def _elementwise(call: Call) -> tuple[Shape, ...]:
 
 
 def _reshape(call: Call) -> tuple[Shape, ...]:
-    """`ops.reshape(x, newshape)`: newshape covers every axis, batch included; -1 is inferred."""
+    """`ops.reshape(x, newshape)`: newshape covers every axis, batch included; -1 is inferred.
+    A None entry is a size only known at run time: `ops.reshape(x, (ops.shape(x)[0], -1, c))`
+    traced symbolically writes the batch as None, and then the other axes reshape one sample."""
     target = call.config.get("newshape")
     if (
         not isinstance(target, (list, tuple))
-        or not all(is_int(d) and (d > 0 or d == -1) for d in target)
+        or not all(d is None or (is_int(d) and (d > 0 or d == -1)) for d in target)
         or list(target).count(-1) > 1
     ):
         raise call.fail(f"newshape must be positive integers and at most one -1, not {target!r}")
-    total = product(call.shape)
+    shape = call.shape
+    if target and target[0] is None and shape and shape[0] is None and None not in target[1:]:
+        return ((None, *_reshaped(call, shape[1:], target[1:])),)
+    if None in target:
+        return (tuple(None if d == -1 else d for d in target),)
+    return (_reshaped(call, shape, target),)
+
+
+def _reshaped(call: Call, shape: Shape, target) -> Shape:
+    total = product(shape)
     if -1 not in target:
         if total is not None and is_int(total) and product(target) != total:
             raise call.fail(f"cannot reshape {total} values into {list(target)}")
-        return (tuple(target),)
+        return tuple(target)
     rest = product([d for d in target if d != -1])
     missing = None if total is None else total // rest
     if is_int(total) and missing * rest != total:
         raise call.fail(f"cannot reshape {total} values into {list(target)}")
-    return (tuple(missing if d == -1 else d for d in target),)
+    return tuple(missing if d == -1 else d for d in target)
 
 
 def _transpose(call: Call) -> tuple[Shape, ...]:

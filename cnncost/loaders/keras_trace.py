@@ -91,16 +91,20 @@ def _owns_weights(layer: Any) -> bool:
 
 def is_composite(layer: Any) -> bool:
     """A user layer/model built from sub-layers, with no weights of its own and no plugin rule
-    for its class: traced through. Keras's own classes and models with a graph never are."""
+    for its class: traced through. Keras's own classes and models with a graph never are; a
+    class that merely shares a Keras name (kimm's `Attention`) is. A leaf layer (no sub-layers)
+    stays one row: its `call` may use backend functions that symbolic tensors cannot enter."""
+    from keras.saving import get_registered_name
     from keras.src.models.functional import Functional
 
-    from cnncost.layers import known_classes
+    from cnncost.layers import has_plugin
 
     if isinstance(layer, Functional) or type(layer).__module__.split(".")[0] == "keras":
         return False
     if not getattr(layer, "_layers", None) or _owns_weights(layer):
         return False
-    return type(layer).__name__ not in known_classes()  # a plugin describes it as one row
+    # a plugin describes the class as one row
+    return not has_plugin(type(layer).__name__, get_registered_name(type(layer)))
 
 
 @contextmanager

@@ -426,3 +426,37 @@ def test_model_with_own_weights_is_refused():
     model(np.zeros((1, 3), "float32"))
     with pytest.raises(ModelConfigError, match="creates weights itself"):
         analyze(model)
+
+
+def test_a_composite_layer_sharing_a_keras_name_is_traced_through():
+    """kimm's ViT `Attention` shape: a user class named like Keras's `Attention`, made of Dense
+    layers and keras.ops, reshaping to the symbolic batch size (`ops.shape(x)[0]`, None when
+    traced): traced into exact rows, not refused as Keras's Attention nor left one row."""
+    import keras
+    from keras import ops
+
+    import cnncost
+
+    class Attention(keras.layers.Layer):
+        def __init__(self, dim, **kwargs):
+            super().__init__(**kwargs)
+            self.dim = dim
+            self.qkv = keras.layers.Dense(dim * 3, name="qkv")
+            self.proj = keras.layers.Dense(dim, name="proj")
+
+        def call(self, x):
+            batch = ops.shape(x)[0]
+            qkv = ops.reshape(self.qkv(x), (batch, -1, 3, self.dim))
+            q, k, v = ops.unstack(qkv, 3, axis=2)
+            scores = ops.softmax(ops.matmul(q, ops.transpose(k, (0, 2, 1))), axis=-1)
+            return self.proj(ops.matmul(scores, v))
+
+    inputs = keras.Input((16, 8))
+    model = keras.Model(inputs, Attention(8, name="attn")(inputs))
+    report = cnncost.analyze(model)
+    assert report.complete and all(row.status == "exact" for row in report.layers)
+    rows = {row.name: row for row in report.layers}
+    assert rows["attn/qkv"].output_shapes == ((None, 16, 24),)
+    assert report.totals["params"] == model.count_params() == (8 * 24 + 24) + (8 * 8 + 8)
+    # q @ k^T and scores @ v: 16*16*8 MACs each, plus the two Dense layers
+    assert report.totals["macs"] == 16 * 8 * 24 + 2 * (16 * 16 * 8) + 16 * 8 * 8
