@@ -1025,6 +1025,7 @@ def xla_warning(grouped: list[str], hidden: list[tuple[str, Dim]], full_total: D
         f"tf-profiler convention: Keras runs {len(grouped)} grouped convolutions ({shown}) as "
         "XLA calls, whose outputs have no static shape in TensorFlow's graph, so the profiler "
         f"counts nothing for them and for the {len(hidden) - len(grouped)} layers computed from "
-        "them (but per-channel constants) until a Flatten, Reshape or Dense on rank > 2; "
+        "them (except per-channel constants) up to a layer that restores a static shape "
+        "(Flatten, Reshape, Dense on rank > 2, ...); "
         f"this hides {total:,} FLOPs of the `full` convention{share}"
     )

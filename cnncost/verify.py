@@ -112,23 +112,57 @@ def probe_model(model, dtype: str = "float64"):
     return probe
 
 
+# The memory one backward pass may use (`_bytes_per_unit` times the units it measures): 2 GiB
+# measures a 704x704 U-Net with 16 channels one unit at a time (32 at a time, as before, took
+# about 28 GiB); `max_bytes=` raises or lowers it.
+DEFAULT_MAX_BYTES = 2 * 2**30
+MAX_CHUNK = 32
+DEFAULT_RUN = 16  # units measured by default (empirical_receptive_field)
+
+
+def _bytes_per_unit(sub, dtype) -> int:
+    """What one unit (one batch element) of a backward pass through `sub` holds: every
+    operation's outputs (the tape keeps them), as much again for their gradients and once more
+    for TF's temporaries (measured on a 704x704 U-Net with 16 channels: 0.87 GiB more per unit
+    in a pass, 1.19 GiB estimated; TF itself adds about 1 GiB whatever the batch)."""
+    import numpy as np
+
+    itemsize = np.dtype(getattr(dtype, "name", dtype)).itemsize
+    elements = 0
+    for operation in sub.operations:  # the InputLayer's output is the input
+        outputs = operation.output if isinstance(operation.output, (list, tuple)) else [
+            operation.output
+        ]  # fmt: skip
+        elements += sum(math.prod(d or 1 for d in t.shape[1:]) for t in outputs)
+    return 3 * elements * itemsize
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**28 else f"{n / 2**20:.1f} MiB"
+
+
 def empirical_regions(
     model,
     probes: Sequence[tuple[str, tuple[int, ...]]],
     input_name: str | None = None,
-    chunk: int = 32,
+    chunk: int | None = None,
     probe=None,
     data_format: str = "channels_last",
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> list[tuple[Region, ...]]:
     """For each (layer name, output unit index over the spatial axes), the input region per axis.
 
     A unit is a spatial position, all its channels together; `data_format` says where the
     channels are, in the input and in the measured layers' outputs. The model's input must have
-    a known spatial size. Several probes share one backward pass (one per batch element).
+    a known spatial size. Several probes share one backward pass (one per batch element): at
+    most `chunk`, and no more than fit in `max_bytes` (`_bytes_per_unit`); when one unit alone
+    does not fit, a one-line `CnnCostError` says how much it needs.
     """
     import keras
     import numpy as np
     import tensorflow as tf
+
+    from cnncost.errors import CnnCostError
 
     channels_first = _channels_first(data_format)
     if probe is None:
@@ -147,6 +181,15 @@ def empirical_regions(
     if any(d is None for d in shape):
         raise ValueError(f"input {names[target]!r} needs a known size, got {shape}")
     dtype = inputs[target].dtype
+    per_unit = _bytes_per_unit(sub, dtype)
+    if per_unit > max_bytes:
+        raise CnnCostError(
+            f"measuring {', '.join(map(repr, layer_names))} at input {shape} needs about "
+            f"{_gib(per_unit)} per unit (activations and gradients of "
+            f"{len(sub.operations)} operations), over max_bytes={_gib(max_bytes)}: measure at "
+            "a smaller input size (the RF size and jump do not depend on it) or raise max_bytes"
+        )
+    chunk = max(1, min(chunk or MAX_CHUNK, max_bytes // per_unit))
     results: list[tuple[Region, ...]] = []
     for begin in range(0, len(probes), chunk):
         batch = probes[begin : begin + chunk]
@@ -210,6 +253,7 @@ class EmpiricalAxis:
     size_max: int | None
     jump: Fraction | None
     start: Fraction | None
+    reason: str | None = None  # why size/jump/start are not determined (then None)
 
     def touches_border(self, unit: int) -> bool:
         region = self.regions[unit]
@@ -222,48 +266,72 @@ class EmpiricalReceptiveField:
     units: tuple[tuple[int, ...], ...]
     axes: tuple[EmpiricalAxis, ...]
 
+    def _determined(self) -> None:
+        from cnncost.errors import CnnCostError
+
+        for index, axis in enumerate(self.axes):
+            if axis.reason is not None:
+                raise CnnCostError(f"layer {self.layer!r}, axis {index}: {axis.reason}")
+
     @property
-    def size(self) -> tuple[int | None, ...]:
+    def size(self) -> tuple[int, ...]:
+        """The largest RF over the units (one period of them at least); a one-line
+        `CnnCostError` when the units measured cannot tell (see `summarize_axis`)."""
+        self._determined()
         return tuple(a.size_max for a in self.axes)
 
     @property
-    def jump(self) -> tuple[Fraction | None, ...]:
+    def jump(self) -> tuple[Fraction, ...]:
+        self._determined()
         return tuple(a.jump for a in self.axes)
 
     @property
-    def start(self) -> tuple[Fraction | None, ...]:
+    def start(self) -> tuple[Fraction, ...]:
+        self._determined()
         return tuple(a.start for a in self.axes)
 
 
+# A period is accepted only when every phase of it is seen advancing twice: with fewer units, a
+# pattern of period 2 (nearest upsampling) seen on two units looks like period 1 with the wrong
+# jump (a U-Net decoder measured on 2 units gave jump 0 and 4 for the true 2).
+REPEATS = 2
+
+
 def summarize_axis(regions: Mapping[int, Region], input_size: int) -> EmpiricalAxis:
-    """Sizes over interior units; the jump from the smallest period the lows/highs repeat with."""
+    """Sizes over interior units (those whose region does not touch the border: the border clips
+    it); the jump from the smallest period p with which lows and highs advance uniformly, each of
+    the p phases seen advancing `REPEATS` times (3 consecutive interior units for p = 1, 6 for
+    p = 2, 12 for upsampling by 4). With fewer, nothing is summarized and `reason` says why."""
     inner = {
         u: r for u, r in regions.items() if r is not None and r[0] > 0 and r[1] < input_size - 1
     }
     sizes = [r[1] - r[0] + 1 for r in inner.values()]
     units = sorted(inner)
-    jump = start = None
-    for period in range(1, len(units)):
-        steps = {
-            (inner[u + period][0] - inner[u][0], inner[u + period][1] - inner[u][1])
-            for u in units
-            if u + period in inner
-        }
-        if len(steps) == 1 and len({s for pair in steps for s in pair}) == 1:
-            jump = Fraction(steps.pop()[0], period)
-            anchor = next((u for u in units if u % period == 0), None)
-            if anchor is not None:
-                low, high = inner[anchor]
-                start = Fraction(low + high, 2) - anchor * jump
+    reason = None
+    for period in range(1, max(len(units), 2)):
+        pairs = [u for u in units if u + period in inner]
+        if any(sum(1 for u in pairs if u % period == r) < REPEATS for r in range(period)):
+            reason = (
+                f"too few units to determine the jump and start: {len(units)} of the "
+                f"{len(regions)} units measured are away from the input border (size "
+                f"{input_size}), too few to confirm a period of {period} (each phase seen "
+                f"advancing {REPEATS} times, e.g. {REPEATS * period + period} consecutive "
+                "interior units); measure more units or a larger input"
+            )
             break
-    return EmpiricalAxis(
-        dict(regions),
-        input_size,
-        min(sizes) if sizes else None,
-        max(sizes) if sizes else None,
-        jump,
-        start,
-    )
+        steps = {(inner[u + period][0] - inner[u][0], inner[u + period][1] - inner[u][1])
+                 for u in pairs}  # fmt: skip
+        # one step for lows and highs alike, and not 0 (a region that does not move is one
+        # phase of a longer period: nearest upsampling by 4 repeats each region 4 times)
+        if len(steps) == 1 and len({s for pair in steps for s in pair}) == 1 and steps != {(0, 0)}:
+            jump = Fraction(steps.pop()[0], period)
+            anchor = next(u for u in units if u % period == 0)  # every phase was seen
+            low, high = inner[anchor]
+            start = Fraction(low + high, 2) - anchor * jump
+            return EmpiricalAxis(dict(regions), input_size, min(sizes), max(sizes), jump, start)
+    if reason is None:
+        reason = f"no period found in the regions of the {len(units)} interior units measured"
+    return EmpiricalAxis(dict(regions), input_size, None, None, None, None, reason)
 
 
 def empirical_receptive_field(
@@ -272,13 +340,17 @@ def empirical_receptive_field(
     units: Sequence[tuple[int, ...]] | None = None,
     input_name=None,
     data_format: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> EmpiricalReceptiveField:
     """Measure `layer`'s receptive field on `model`'s input (see the module docstring).
 
-    `units`: output unit indices over the spatial axes; by default a diagonal run of up to 8
-    consecutive units around the middle of the output (enough to see position-dependent sizes of
-    upsampling by up to 4 and the jump). `data_format` of the input and of `layer`'s output:
-    by default the input's, as cnncost reads it (`input_data_format`).
+    `units`: output unit indices over the spatial axes; by default a diagonal run of up to 16
+    consecutive units around the middle of the output (enough to confirm the period of
+    upsampling by up to 4, see `summarize_axis`). `data_format` of the input and of `layer`'s
+    output: by default the input's, as cnncost reads it (`input_data_format`). `max_bytes`
+    bounds the memory of one backward pass (`empirical_regions`). What the units cannot
+    determine (too few away from the border) is refused: `size`, `jump` and `start` raise a
+    one-line `CnnCostError`, and the measured `regions` remain.
     """
     if data_format is None:
         data_format = input_data_format(model, input_name)
@@ -289,11 +361,16 @@ def empirical_receptive_field(
     in_shape = tuple(probe.inputs[0 if input_name is None else _index(probe, input_name)].shape)
     spatial_in = in_shape[spatial]
     if units is None:
-        run = min(8, *out_shape) if out_shape else 1
+        run = min(DEFAULT_RUN, *out_shape) if out_shape else 1
         units = [tuple(n // 2 - run // 2 + t for n in out_shape) for t in range(run)]
     units = [tuple(u) for u in units]
     regions = empirical_regions(
-        model, [(layer, u) for u in units], input_name, probe=probe, data_format=data_format
+        model,
+        [(layer, u) for u in units],
+        input_name,
+        probe=probe,
+        data_format=data_format,
+        max_bytes=max_bytes,
     )
     axes = []
     for axis, n in enumerate(spatial_in):

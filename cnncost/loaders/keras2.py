@@ -547,6 +547,11 @@ def _tf_first_argument(
         if _is_constant(node):
             return node[2], kwargs
         return scope.tensor(node, layer_name, _shape_list(shape)), kwargs
+    if isinstance(node, Mapping) and node:  # a dict of tensors (tf.nest structure)
+        values, kwargs = {}, {}
+        for key, item in node.items():
+            values[key], kwargs = _tf_first_argument(item, scope, layer_name, None, depth + 1)
+        return values, kwargs
     if not isinstance(node, list) or not node:
         raise ModelConfigError(f"layer {layer_name!r}: malformed inbound node {_short(node)}")
     items, kwargs = [], {}
@@ -591,8 +596,10 @@ def _tf_op(layer: Mapping[str, Any], scope: _Scope, layer_name: str) -> dict[str
     Keras 3 form (reported unsupported). None when the layer is already in Keras 3 form."""
     function = _mapping(layer.get("config")).get("function")
     inbound = layer.get("inbound_nodes")
-    if not isinstance(inbound, list) or any(isinstance(node, Mapping) for node in inbound):
-        return None
+    if not isinstance(inbound, list) or any(
+        isinstance(node, Mapping) and "args" in node for node in inbound
+    ):
+        return None  # already Keras 3 form
     build = layer.get("build_config")
     shape = build.get("input_shape") if isinstance(build, Mapping) else None
     recorded = [

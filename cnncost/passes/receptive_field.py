@@ -625,13 +625,13 @@ def _reduce(node: Node, state: Local, reduced: set[int], in_shape, out_shape) ->
       axes before them are dropped; over some spatial axes only, the layout changes (unknown).
     """
     spatial = set(state.axes)
-    if out_shape is not None and tuple(out_shape) == tuple(in_shape):
+    if out_shape is None or tuple(out_shape) == tuple(in_shape):
         return replace(state, gated=True) if reduced & spatial else state
     if spatial <= reduced:
         return Global()
     if reduced & spatial:
         return Unknown(f"{node.class_name} reduces some spatial axes, not all")
-    if out_shape is not None and len(out_shape) < len(in_shape):  # keepdims=False
+    if len(out_shape) < len(in_shape):  # keepdims=False
         axes = tuple(a - sum(1 for r in reduced if r < a) for a in state.axes)
         return replace(state, axes=axes)
     return state

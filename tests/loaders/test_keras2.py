@@ -182,3 +182,13 @@ def test_tf_keras_dot_keras_file_is_normalized(tmp_path):
         archive.writestr("metadata.json", json.dumps({"keras_version": "2.15.0"}))
     row = cnncost.analyze(path).layers[-1]
     assert (row.name, row.type, row.inputs) == ("tf.nn.relu", "Relu", ("x",))
+
+
+def test_dict_first_argument_stays_unsupported_not_a_model_error():
+    from cnncost.analysis import analyze_graph
+    from cnncost.loaders.keras_config import graph_from_config
+
+    node = {"a": ["x", 0, 0, {}], "b": ["x", 0, 0, {}]}
+    config = normalize_config(_tf_model({"name": "t", "function": "nest.flatten", "node": node}))
+    row = analyze_graph(graph_from_config(config)).layers[-1]
+    assert (row.status, row.inputs) == ("unsupported", ("x",))

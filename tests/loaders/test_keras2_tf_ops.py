@@ -33,16 +33,9 @@ FILES = [
     ("tf_ops_ellipsis", ".h5"), ("tf_ops_ellipsis", "_savedmodel"),
 ]  # fmt: skip
 
-# keras.ops classes the tf ops map onto whose cnncost rules come with the keras.ops work
-# (cnncost/layers/ops.py, ops_nn.py). Rows of these ops are checked through Keras 3 below;
-# cnncost's own rows for them are checked once their rules exist. Empty this set when they do:
-# then every row of every file must be exact and equal tf-keras's.
-AWAITING_RULES = frozenset(
-    {"Relu", "Relu6", "Silu", "Gelu", "Sigmoid", "Tanh", "Exp", "Sqrt", "Rsqrt", "Square",
-     "Absolute", "Negative", "Elu", "Selu", "Softplus", "LeakyRelu", "Softmax", "Power",
-     "Split", "Stack", "Pad", "ExpandDims", "Squeeze", "Tile", "Einsum", "Matmul", "GetItem",
-     "Resize", "AveragePool", "MaxPool", "Clip", "Cast"}
-)  # fmt: skip
+# keras.ops classes the tf ops map onto that have no cnncost rule yet (none: every row of every
+# file must be exact and equal tf-keras's).
+AWAITING_RULES: frozenset[str] = frozenset()
 
 
 @pytest.fixture(scope="module")

@@ -58,7 +58,7 @@ def _assert_matches_tf_keras(report, reference) -> None:
 
 
 @pytest.mark.parametrize("name", MODELS)
-@pytest.mark.parametrize("form", [".h5", "_savedmodel"])
+@pytest.mark.parametrize("form", [".h5", ".keras", "_savedmodel"])
 def test_tf_keras_file_matches_tf_keras(legacy_files, name, form):
     out, reference = legacy_files
     report = cnncost.analyze(out / f"{name}{form}")
