@@ -245,9 +245,12 @@ def _resize(method: str | None = None) -> Callable[[dict[str, Any]], Converted]:
     return convert
 
 
-def _window(value: Any, what: str) -> list[int]:
-    """A tf.nn pooling ksize/strides: an int, one per spatial axis, or NHWC [1, h, w, 1]."""
+def _window(value: Any, what: str) -> int | list[int]:
+    """A tf.nn pooling ksize/strides: an int, one for every spatial axis ([2]), one per spatial
+    axis, or NHWC [1, h, w, 1]."""
     values = _ints(value, what)
+    if len(values) == 1:
+        return values[0]  # keras.ops pools take one int for every spatial axis
     if len(values) == 4:
         if values[0] != 1 or values[3] != 1:
             raise _Unmapped(f"{what} {values} pools over the batch or channels")

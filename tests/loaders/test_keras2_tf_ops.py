@@ -125,4 +125,7 @@ def test_rows_equal_tf_keras(files, name, form):
     assert set(reference[name]["rows"]) == {row.name for row in report.layers}
     if not pending:
         assert report.totals["params"] == reference[name]["params"]
-        assert not report.warnings, report.warnings
+        # the receptive field is not tracked through a resize or a slice of a spatial axis
+        # (as for the Resizing layer): those are the only warnings allowed
+        others = [w for w in report.warnings if "receptive field" not in w]
+        assert report.complete and not others, report.warnings
