@@ -687,17 +687,22 @@ RULES: dict[str, LayerRule] = {
 }
 
 _CALLABLE = (
-    "its arguments are Python callables, which a model config cannot hold and cnncost never runs"
+    "takes Python functions, which Keras serializes as bytecode and cnncost never runs (as for "
+    "Lambda): the row is unsupported, its output shape taken from the shapes the file records"
+)
+_UNSERIALIZABLE = (
+    "Keras 3.15 cannot serialize it (get_config raises NotImplementedError for its Python "
+    "functions), so no model config, saved or live, contains it"
 )
 _LOSS = (
-    "a loss between targets and predictions: Keras computes it in compile()/fit(), outside the "
-    "inference graph, and it takes the targets as an input"
+    "a loss between targets and predictions, which Keras computes in compile()/fit() outside "
+    "the model; in a graph its row is unsupported (output shape from the recorded shapes)"
 )
 EXCLUDED: dict[str, str] = {
     "ops.Cond": f"control flow (true_fn/false_fn): {_CALLABLE}",
     "ops.Switch": f"control flow (a list of branches): {_CALLABLE}",
-    "ops.WhileLoop": f"control flow (cond/body): {_CALLABLE}",
-    "ops.ForiLoop": f"control flow (body_fun): {_CALLABLE}",
+    "ops.WhileLoop": f"a loop (cond/body): {_UNSERIALIZABLE}",
+    "ops.ForiLoop": f"a loop (body_fun): {_UNSERIALIZABLE}",
     "ops.Scan": f"a loop over a function f: {_CALLABLE}",
     "ops.AssociativeScan": f"a scan of a function f: {_CALLABLE}",
     "ops.Map": f"maps a function f: {_CALLABLE}",
@@ -711,8 +716,5 @@ EXCLUDED: dict[str, str] = {
         "(only the batch-level sequence lengths are static)"
     ),
     "ops.PSNR": "reduces over the whole batch to one scalar: there is no per-sample cost",
-    "ops.ScaleAndTranslate": (
-        "Keras 3.15 cannot serialize it (its get_config raises NotImplementedError), so no "
-        "model config, saved or live, contains it"
-    ),
+    "ops.ScaleAndTranslate": _UNSERIALIZABLE.replace(" for its Python functions", ""),
 }

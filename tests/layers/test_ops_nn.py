@@ -377,3 +377,29 @@ def test_resize_shapes_match_keras(h, w, oh, ow, interpolation):
         assert flops == h * w * 2  # each input added once, one scale per output
     else:
         assert flops == per_output[interpolation] * oh * ow * 2
+
+
+# -- exclusions: the claims in their reasons, checked against Keras ---------------------------------
+
+
+def test_unserializable_ops_cannot_be_saved_by_keras():
+    x = keras.Input((4,))
+    for build in (
+        lambda: ops.fori_loop(0, 3, lambda i, v: v * 2, x),
+        lambda: ops.while_loop(lambda v: ops.sum(v) < 10, lambda v: (v * 2,), (x,))[0],
+    ):
+        with pytest.raises(NotImplementedError):
+            keras.saving.serialize_keras_object(keras.Model(x, build()))
+
+
+@pytest.mark.filterwarnings("ignore:The object being serialized includes a `lambda`")
+def test_callable_ops_are_unsupported_rows_with_recorded_shapes(tmp_path):
+    x = keras.Input((4,))
+    y = ops.cond(ops.sum(x) > 0, lambda: x * 2, lambda: x)
+    model = keras.Model(x, keras.layers.Dense(3)(y))
+    for source in (model, write_config_only(model, tmp_path / "m.keras")):
+        report = cnncost.analyze(source)
+        row = next(r for r in report.layers if r.type == "Cond")
+        assert row.status == "unsupported"
+        assert row.output_shapes[0] == (None, 4)
+        assert next(r for r in report.layers if r.type == "Dense").params == 4 * 3 + 3
