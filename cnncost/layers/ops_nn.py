@@ -628,6 +628,7 @@ RULES: dict[str, LayerRule] = {
         macs=_dot_product_attention_macs,
         rf="reshape",
         element_counts=_dot_product_attention_counts,
+        cost="attention",  # the roofline's matmul kind; FLOPs from element_counts
         weight_macs=lambda c, o: 0,
     ),
     # data movement: no arithmetic (one-hot writes ones and zeros)
