@@ -6,6 +6,8 @@ To support a new layer class, add its rule to the family module (or register a p
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from cnncost.ir import Node
 from cnncost.layers import (
     activation,
@@ -45,9 +47,16 @@ _FAMILIES = (
     recurrent,
     augmentation,
 )
+# Built-in rules that cover only some configurations of their class (a family's
+# `UNSUPPORTED_WHEN`: registry key -> function of the node giving a reason, or None when the rule
+# applies): an RNN over a custom cell, a wrapper around a layer without a rule. Such a node is
+# `unsupported`, with that reason, as a class without a rule.
+_UNSUPPORTED_WHEN: dict[str, tuple[LayerRule, Callable[[Node], str | None]]] = {}
 for _family in _FAMILIES:
     _REGISTRY.update(_family.RULES)
     _EXCLUDED.update(getattr(_family, "EXCLUDED", {}))
+    for _key, _check in getattr(_family, "UNSUPPORTED_WHEN", {}).items():
+        _UNSUPPORTED_WHEN[_key] = (_family.RULES[_key], _check)
 
 
 def registry_key(node: Node) -> str:
@@ -57,8 +66,15 @@ def registry_key(node: Node) -> str:
     return node.class_name
 
 
+def _unsupported_configuration(key: str, rule: LayerRule | None, node: Node) -> str | None:
+    builtin, check = _UNSUPPORTED_WHEN.get(key, (None, None))
+    return check(node) if rule is not None and rule is builtin else None  # plugins replace
+
+
 def rule_for(node: Node) -> LayerRule | None:
-    return _REGISTRY.get(registry_key(node))
+    key = registry_key(node)
+    rule = _REGISTRY.get(key)
+    return None if _unsupported_configuration(key, rule, node) else rule
 
 
 def register(class_name: str, rule: LayerRule) -> None:
@@ -73,6 +89,12 @@ def unsupported_reason(node: Node) -> str:
     if node.class_name == "TFOpLambda":
         function = node.config.get("function")
         return f"the TensorFlow function tf.{function} is not modelled; its code is never run"
+    key = registry_key(node)
+    configuration = _unsupported_configuration(key, _REGISTRY.get(key), node)
+    if configuration:
+        return configuration
+    if key in _EXCLUDED:
+        return _EXCLUDED[key]
     keras_module = node.module.split(".")[0] in ("keras", "tf_keras", "tensorflow")
     if node.module and not keras_module:
         return "a custom class: describe it with a plugin rule (docs/plugins.md)"
