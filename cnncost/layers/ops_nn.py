@@ -296,8 +296,19 @@ def _one_hot(call: Call) -> tuple[Shape, ...]:
 
 
 def _multi_hot(call: Call) -> tuple[Shape, ...]:
-    # the last axis (the indices of one sample) becomes num_classes at `axis`
-    return (_insert_axis(call, call.shape[:-1], _num_classes(call)),)
+    # keras.ops.multi_hot (MultiHot.compute_output_spec, as the op computes): num_classes
+    # inserted at `axis` (-1: appended), then axis 1 (the indices of one sample) is reduced
+    # away; a rank-2 result keeps only its last axis.
+    n = _num_classes(call)
+    shape = list(call.shape)
+    axis = call.config.get("axis", -1)
+    if axis == -1:
+        shape.append(n)
+    elif is_int(axis) and 0 <= axis < len(shape):
+        shape.insert(axis, n)
+    else:
+        raise call.fail(f"axis must be -1 or in [0, {len(shape)}), not {axis!r}")
+    return ((shape[-1],) if len(shape) == 2 else (shape[0], *shape[2:]),)
 
 
 def _block(call: Call) -> int:

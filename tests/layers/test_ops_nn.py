@@ -102,6 +102,7 @@ ROWS = [
     # data movement
     ("one_hot", [(5,)], one(lambda x: ops.one_hot(ops.cast(x, "int32"), 10, axis=1))),
     ("multi_hot", [(5,)], one(lambda x: ops.multi_hot(ops.cast(x, "int32"), 10))),
+    ("multi_hot_rank3", [(4, 5)], one(lambda x: ops.multi_hot(ops.cast(x, "int32"), 7))),
     ("depth_to_space", [(4, 4, 8)], one(lambda x: ops.depth_to_space(x, 2))),
     ("space_to_depth", [(4, 6, 3)], one(lambda x: ops.space_to_depth(x, 2))),
     ("unfold", [(3, 8, 7)], one(lambda x: ops.unfold(x, 3, stride=2, padding=1))),
@@ -157,6 +158,23 @@ ROWS = [
 FAST = {"swish", "conv2d", "resize_bicubic", "slice", "dot_product_attention", "gelu"}
 
 
+def assert_ops_parity(report, model) -> None:
+    """Every output shape of every keras.ops node equals Keras's (assert_parity compares the
+    layers only: `model.layers` holds no operations)."""
+    ours = {row.name: row for row in report.layers}
+    checked = 0
+    for op in model.operations:
+        if isinstance(op, keras.layers.Layer):
+            continue
+        for k, node in enumerate(op._inbound_nodes):
+            row = ours[op.name if k == 0 else f"{op.name}:{k}"]
+            expected = [tuple(t.shape) for t in node.output_tensors]
+            assert [tuple(s) for s in row.output_shapes] == expected, (op.name, row.output_shapes)
+            assert row.params == 0
+            checked += 1
+    assert checked
+
+
 def _model(input_shapes, build):
     inputs = [keras.Input(shape) for shape in input_shapes]
     return keras.Model(inputs, build(inputs))
@@ -173,8 +191,10 @@ def _params(rows):
 def test_op_matches_keras(tmp_path, input_shapes, build):
     model = _model(input_shapes, build)
     path = write_config_only(model, tmp_path / "m.keras")
-    assert_parity(cnncost.analyze(path), model)
-    assert_parity(cnncost.analyze(model), model)
+    for source in (path, model):
+        report = cnncost.analyze(source)
+        assert_parity(report, model)
+        assert_ops_parity(report, model)
 
 
 def test_every_ops_nn_rule_has_a_row():
@@ -347,6 +367,7 @@ def test_conv_ops_match_keras_shapes_and_macs(case):
     model = keras.Model(x, y)
     report = cnncost.analyze(model)
     assert_parity(report, model)
+    assert_ops_parity(report, model)
     out = report.layers[-1].output_shapes[0]
     spatial_out = int(np.prod(out[1:-1]))
     taps = int(np.prod(kernel))
@@ -371,6 +392,7 @@ def test_resize_shapes_match_keras(h, w, oh, ow, interpolation):
     model = keras.Model(x, ops.image.resize(x, (oh, ow), interpolation))
     report = cnncost.analyze(model)
     assert_parity(report, model)
+    assert_ops_parity(report, model)
     per_output = {"nearest": 0, "bilinear": 7, "bicubic": 31, "lanczos3": 71}
     flops = report.layers[-1].extra["flops"]
     if interpolation == "area":
