@@ -599,10 +599,6 @@ def _polar(call: Call) -> tuple[Shape, ...]:
     return (broadcast(call, call.input_shapes),)
 
 
-def _cost_rule(shapes, cost: str, rf: str = "pointwise") -> LayerRule:
-    return LayerRule(shapes, rf=rf, cost=cost)
-
-
 def _axis_rule(cost: str, key: str = "axis", shapes=None) -> LayerRule:
     return LayerRule(
         shapes or (lambda c: (c.shape,)),
