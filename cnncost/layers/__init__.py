@@ -51,12 +51,11 @@ _FAMILIES = (
 # `UNSUPPORTED_WHEN`: registry key -> function of the node giving a reason, or None when the rule
 # applies): an RNN over a custom cell, a wrapper around a layer without a rule. Such a node is
 # `unsupported`, with that reason, as a class without a rule.
-_UNSUPPORTED_WHEN: dict[str, tuple[LayerRule, Callable[[Node], str | None]]] = {}
+_UNSUPPORTED_WHEN: dict[str, Callable[[Node], str | None]] = {}
 for _family in _FAMILIES:
     _REGISTRY.update(_family.RULES)
     _EXCLUDED.update(getattr(_family, "EXCLUDED", {}))
-    for _key, _check in getattr(_family, "UNSUPPORTED_WHEN", {}).items():
-        _UNSUPPORTED_WHEN[_key] = (_family.RULES[_key], _check)
+    _UNSUPPORTED_WHEN.update(getattr(_family, "UNSUPPORTED_WHEN", {}))
 
 
 def registry_key(node: Node) -> str:
@@ -66,15 +65,17 @@ def registry_key(node: Node) -> str:
     return node.class_name
 
 
-def _unsupported_configuration(key: str, rule: LayerRule | None, node: Node) -> str | None:
-    builtin, check = _UNSUPPORTED_WHEN.get(key, (None, None))
-    return check(node) if rule is not None and rule is builtin else None  # plugins replace
+def _unsupported_configuration(key: str, node: Node) -> str | None:
+    """Why a built-in rule does not cover this configuration (a family's UNSUPPORTED_WHEN)."""
+    check = _UNSUPPORTED_WHEN.get(key)
+    return check(node) if check is not None else None
 
 
 def rule_for(node: Node) -> LayerRule | None:
     key = registry_key(node)
-    rule = _REGISTRY.get(key)
-    return None if _unsupported_configuration(key, rule, node) else rule
+    if _unsupported_configuration(key, node):
+        return None
+    return _REGISTRY.get(key)
 
 
 def register(class_name: str, rule: LayerRule) -> None:
@@ -90,7 +91,7 @@ def unsupported_reason(node: Node) -> str:
         function = node.config.get("function")
         return f"the TensorFlow function tf.{function} is not modelled; its code is never run"
     key = registry_key(node)
-    configuration = _unsupported_configuration(key, _REGISTRY.get(key), node)
+    configuration = _unsupported_configuration(key, node)
     if configuration:
         return configuration
     if key in _EXCLUDED:
