@@ -237,7 +237,7 @@ def test_recurrent_params_and_shapes_match_keras(kind, units, features, steps, s
         units, return_sequences=sequences, return_state=True, use_bias=bias
     )
     inputs = keras.Input((steps, features))
-    # a list: the live loader refuses the tuple of outputs Keras serializes for a tuple
+    # a list of outputs (this branch's live loader predates tuple outputs; main reads both)
     model = keras.Model(inputs, list(layer(inputs)))
     report = cnncost.analyze(model)
     assert_parity(report, model)
