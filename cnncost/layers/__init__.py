@@ -6,6 +6,8 @@ To support a new layer class, add its rule to the family module (or register a p
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from cnncost.ir import Node
 from cnncost.layers import (
     activation,
@@ -49,9 +51,15 @@ _FAMILIES = (
     recurrent,
     augmentation,
 )
+# Built-in rules that cover only some configurations of their class (a family's
+# `UNSUPPORTED_WHEN`: registry key -> function of the node giving a reason, or None when the rule
+# applies): an RNN over a custom cell, a wrapper around a layer without a rule. Such a node is
+# `unsupported`, with that reason, as a class without a rule.
+_UNSUPPORTED_WHEN: dict[str, Callable[[Node], str | None]] = {}
 for _family in _FAMILIES:
     _REGISTRY.update(_family.RULES)
     _EXCLUDED.update(getattr(_family, "EXCLUDED", {}))
+    _UNSUPPORTED_WHEN.update(getattr(_family, "UNSUPPORTED_WHEN", {}))
 
 
 # Packages whose classes the built-in rules describe. A config whose `module` names another package
@@ -82,6 +90,12 @@ def is_keras_class(node: Node) -> bool:
     return node.registered_name in (None, node.class_name)
 
 
+def _unsupported_configuration(key: str, node: Node) -> str | None:
+    """Why a built-in rule does not cover this configuration (a family's UNSUPPORTED_WHEN)."""
+    check = _UNSUPPORTED_WHEN.get(key)
+    return check(node) if check is not None else None
+
+
 def rule_for(node: Node) -> LayerRule | None:
     """A plugin rule for the node's registered or class name, else the built-in rule of a Keras
     class; None for a custom class without a plugin."""
@@ -89,7 +103,9 @@ def rule_for(node: Node) -> LayerRule | None:
     plugin = _PLUGINS.get(node.registered_name or "") or _PLUGINS.get(key)
     if plugin is not None:
         return plugin
-    return _REGISTRY.get(key) if is_keras_class(node) else None
+    if not is_keras_class(node) or _unsupported_configuration(key, node):
+        return None
+    return _REGISTRY.get(key)
 
 
 def register(class_name: str, rule: LayerRule) -> None:
@@ -120,6 +136,12 @@ def unsupported_reason(node: Node) -> str:
             f"a custom class{shared} (from {where}): describe it with a plugin rule "
             "(docs/plugins.md)"
         )
+    key = registry_key(node)
+    configuration = _unsupported_configuration(key, node)
+    if configuration:
+        return configuration
+    if key in _EXCLUDED:
+        return _EXCLUDED[key]
     return "no rule for it: describe it with a plugin rule (docs/plugins.md)"
 
 

@@ -396,6 +396,7 @@ RULES.update(
             _luong_macs,
             rf="reshape",
             element_counts=_luong_counts,
+            cost="attention",  # the roofline's matmul kind; FLOPs from element_counts
             weight_macs=lambda c, o: 0,
         ),
         "AdditiveAttention": LayerRule(
@@ -404,6 +405,7 @@ RULES.update(
             _additive_macs,
             rf="reshape",
             element_counts=_additive_counts,
+            cost="attention",  # the roofline's matmul kind; FLOPs from element_counts
             weight_macs=_additive_weight_macs,
         ),
         # the class GroupedQueryAttention, exported and serialized as GroupQueryAttention

@@ -296,8 +296,19 @@ def _one_hot(call: Call) -> tuple[Shape, ...]:
 
 
 def _multi_hot(call: Call) -> tuple[Shape, ...]:
-    # the last axis (the indices of one sample) becomes num_classes at `axis`
-    return (_insert_axis(call, call.shape[:-1], _num_classes(call)),)
+    # keras.ops.multi_hot (MultiHot.compute_output_spec, as the op computes): num_classes
+    # inserted at `axis` (-1: appended), then axis 1 (the indices of one sample) is reduced
+    # away; a rank-2 result keeps only its last axis.
+    n = _num_classes(call)
+    shape = list(call.shape)
+    axis = call.config.get("axis", -1)
+    if axis == -1:
+        shape.append(n)
+    elif is_int(axis) and 0 <= axis < len(shape):
+        shape.insert(axis, n)
+    else:
+        raise call.fail(f"axis must be -1 or in [0, {len(shape)}), not {axis!r}")
+    return ((shape[-1],) if len(shape) == 2 else (shape[0], *shape[2:]),)
 
 
 def _block(call: Call) -> int:
@@ -588,10 +599,6 @@ def _polar(call: Call) -> tuple[Shape, ...]:
     return (broadcast(call, call.input_shapes),)
 
 
-def _cost_rule(shapes, cost: str, rf: str = "pointwise") -> LayerRule:
-    return LayerRule(shapes, rf=rf, cost=cost)
-
-
 def _axis_rule(cost: str, key: str = "axis", shapes=None) -> LayerRule:
     return LayerRule(
         shapes or (lambda c: (c.shape,)),
@@ -628,6 +635,7 @@ RULES: dict[str, LayerRule] = {
         macs=_dot_product_attention_macs,
         rf="reshape",
         element_counts=_dot_product_attention_counts,
+        cost="attention",  # the roofline's matmul kind; FLOPs from element_counts
         weight_macs=lambda c, o: 0,
     ),
     # data movement: no arithmetic (one-hot writes ones and zeros)
@@ -687,17 +695,22 @@ RULES: dict[str, LayerRule] = {
 }
 
 _CALLABLE = (
-    "its arguments are Python callables, which a model config cannot hold and cnncost never runs"
+    "takes Python functions, which Keras serializes as bytecode and cnncost never runs (as for "
+    "Lambda): the row is unsupported, its output shape taken from the shapes the file records"
+)
+_UNSERIALIZABLE = (
+    "Keras 3.15 cannot serialize it (get_config raises NotImplementedError for its Python "
+    "functions), so no model config, saved or live, contains it"
 )
 _LOSS = (
-    "a loss between targets and predictions: Keras computes it in compile()/fit(), outside the "
-    "inference graph, and it takes the targets as an input"
+    "a loss between targets and predictions, which Keras computes in compile()/fit() outside "
+    "the model; in a graph its row is unsupported (output shape from the recorded shapes)"
 )
 EXCLUDED: dict[str, str] = {
     "ops.Cond": f"control flow (true_fn/false_fn): {_CALLABLE}",
     "ops.Switch": f"control flow (a list of branches): {_CALLABLE}",
-    "ops.WhileLoop": f"control flow (cond/body): {_CALLABLE}",
-    "ops.ForiLoop": f"control flow (body_fun): {_CALLABLE}",
+    "ops.WhileLoop": f"a loop (cond/body): {_UNSERIALIZABLE}",
+    "ops.ForiLoop": f"a loop (body_fun): {_UNSERIALIZABLE}",
     "ops.Scan": f"a loop over a function f: {_CALLABLE}",
     "ops.AssociativeScan": f"a scan of a function f: {_CALLABLE}",
     "ops.Map": f"maps a function f: {_CALLABLE}",
@@ -711,8 +724,5 @@ EXCLUDED: dict[str, str] = {
         "(only the batch-level sequence lengths are static)"
     ),
     "ops.PSNR": "reduces over the whole batch to one scalar: there is no per-sample cost",
-    "ops.ScaleAndTranslate": (
-        "Keras 3.15 cannot serialize it (its get_config raises NotImplementedError), so no "
-        "model config, saved or live, contains it"
-    ),
+    "ops.ScaleAndTranslate": _UNSERIALIZABLE.replace(" for its Python functions", ""),
 }

@@ -469,6 +469,54 @@ RULES = {
         ),
     ),
 }
+# -- configurations the rules do not cover: the node is `unsupported` (cnncost/layers/__init__.py) --
+
+
+def _cell_reason(spec, depth: int = 0) -> str | None:
+    if isinstance(spec, list) and depth < 8:
+        return next((r for r in (_cell_reason(s, depth + 1) for s in spec) if r), None)
+    if not isinstance(spec, Mapping):
+        return None  # malformed: the rule reports it
+    name = spec.get("class_name")
+    if name == "StackedRNNCells" and depth < 8:
+        config = spec.get("config") if isinstance(spec.get("config"), Mapping) else {}
+        return _cell_reason(config.get("cells") or [], depth + 1)
+    if name in _GATES:
+        return None
+    return (
+        f"an RNN over the cell class {name!r}, which has no rule: describe the RNN with a "
+        "plugin rule (docs/plugins.md)"
+    )
+
+
+def _rnn_reason(node: Node) -> str | None:
+    return _cell_reason(node.config.get("cell"))
+
+
+def _wrapped_reason(node: Node) -> str | None:
+    """A wrapper whose layer (or backward layer) has no rule, or an unsupported configuration."""
+    from cnncost.layers import rule_for, unsupported_reason
+
+    for key in ("layer", "backward_layer"):
+        spec = node.config.get(key)
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("class_name"), str):
+            continue
+        config = spec.get("config") if isinstance(spec.get("config"), Mapping) else {}
+        inner_node = Node(
+            name=node.name, class_name=spec["class_name"], module=spec.get("module") or "",
+            config=config,
+        )  # fmt: skip
+        if rule_for(inner_node) is None:
+            return f"wraps a {spec['class_name']} layer: {unsupported_reason(inner_node)}"
+    return None
+
+
+UNSUPPORTED_WHEN = {
+    "RNN": _rnn_reason,
+    "TimeDistributed": _wrapped_reason,
+    "Bidirectional": _wrapped_reason,
+    "SpectralNormalization": _wrapped_reason,
+}
 EXCLUDED = {
     "StackedRNNCells": (
         "a container of cells, not called on tensors by itself: the RNN layer that holds it "

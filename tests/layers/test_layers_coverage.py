@@ -237,7 +237,7 @@ def test_recurrent_params_and_shapes_match_keras(kind, units, features, steps, s
         units, return_sequences=sequences, return_state=True, use_bias=bias
     )
     inputs = keras.Input((steps, features))
-    # a list: the live loader refuses the tuple of outputs Keras serializes for a tuple
+    # a list of outputs (this branch's live loader predates tuple outputs; main reads both)
     model = keras.Model(inputs, list(layer(inputs)))
     report = cnncost.analyze(model)
     assert_parity(report, model)
@@ -405,3 +405,53 @@ def test_malformed_configs_fail_with_one_line_errors(key):
                 guarded(call, rule.window)
         except LayerError as exc:
             assert "\n" not in str(exc)
+
+
+# -- configurations without a rule: unsupported rows, never a failure ------------------------------
+
+
+@keras.saving.register_keras_serializable(package="cnncost_tests")
+class MinimalCell(layers.Layer):
+    """A custom RNN cell (the Keras guide's example): its cost cannot be known from the config."""
+
+    def __init__(self, units=3, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.state_size = units
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units))
+        self.recurrent_kernel = self.add_weight(shape=(self.units, self.units))
+
+    def call(self, inputs, states):
+        output = inputs @ self.kernel + states[0] @ self.recurrent_kernel
+        return output, [output]
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+@pytest.mark.parametrize(
+    "build, reason",
+    [
+        (lambda: layers.RNN(MinimalCell()), "cell class 'MinimalCell'"),
+        (lambda: layers.Bidirectional(layers.RNN(MinimalCell())), "cell class 'MinimalCell'"),
+        (lambda: layers.TimeDistributed(layers.Lambda(lambda x: x * 2)), "Lambda"),
+    ],
+)
+def test_rules_that_cannot_cost_a_configuration_leave_it_unsupported(tmp_path, build, reason):
+    from support.keras_reference import write_config_only
+
+    inputs = keras.Input((5, 4))
+    hidden = build()(inputs)
+    model = keras.Model(inputs, layers.Dense(2)(hidden))
+    sources = [model]
+    if "Lambda" not in reason:  # a Lambda's code is saved for safe_mode=False loads only
+        sources.append(write_config_only(model, tmp_path / "m.keras"))
+    for source in sources:
+        report = cnncost.analyze(source)
+        wrapper = report.layers[1]
+        assert wrapper.status == "unsupported"
+        assert any(reason in w for w in report.warnings), report.warnings
+        dense = report.layers[-1]
+        assert dense.params == sum(layer_params(model.layers[-1]))  # later rows still costed

@@ -102,6 +102,7 @@ ROWS = [
     # data movement
     ("one_hot", [(5,)], one(lambda x: ops.one_hot(ops.cast(x, "int32"), 10, axis=1))),
     ("multi_hot", [(5,)], one(lambda x: ops.multi_hot(ops.cast(x, "int32"), 10))),
+    ("multi_hot_rank3", [(4, 5)], one(lambda x: ops.multi_hot(ops.cast(x, "int32"), 7))),
     ("depth_to_space", [(4, 4, 8)], one(lambda x: ops.depth_to_space(x, 2))),
     ("space_to_depth", [(4, 6, 3)], one(lambda x: ops.space_to_depth(x, 2))),
     ("unfold", [(3, 8, 7)], one(lambda x: ops.unfold(x, 3, stride=2, padding=1))),
@@ -157,6 +158,23 @@ ROWS = [
 FAST = {"swish", "conv2d", "resize_bicubic", "slice", "dot_product_attention", "gelu"}
 
 
+def assert_ops_parity(report, model) -> None:
+    """Every output shape of every keras.ops node equals Keras's (assert_parity compares the
+    layers only: `model.layers` holds no operations)."""
+    ours = {row.name: row for row in report.layers}
+    checked = 0
+    for op in model.operations:
+        if isinstance(op, keras.layers.Layer):
+            continue
+        for k, node in enumerate(op._inbound_nodes):
+            row = ours[op.name if k == 0 else f"{op.name}:{k}"]
+            expected = [tuple(t.shape) for t in node.output_tensors]
+            assert [tuple(s) for s in row.output_shapes] == expected, (op.name, row.output_shapes)
+            assert row.params == 0
+            checked += 1
+    assert checked
+
+
 def _model(input_shapes, build):
     inputs = [keras.Input(shape) for shape in input_shapes]
     return keras.Model(inputs, build(inputs))
@@ -173,8 +191,10 @@ def _params(rows):
 def test_op_matches_keras(tmp_path, input_shapes, build):
     model = _model(input_shapes, build)
     path = write_config_only(model, tmp_path / "m.keras")
-    assert_parity(cnncost.analyze(path), model)
-    assert_parity(cnncost.analyze(model), model)
+    for source in (path, model):
+        report = cnncost.analyze(source)
+        assert_parity(report, model)
+        assert_ops_parity(report, model)
 
 
 def test_every_ops_nn_rule_has_a_row():
@@ -347,6 +367,7 @@ def test_conv_ops_match_keras_shapes_and_macs(case):
     model = keras.Model(x, y)
     report = cnncost.analyze(model)
     assert_parity(report, model)
+    assert_ops_parity(report, model)
     out = report.layers[-1].output_shapes[0]
     spatial_out = int(np.prod(out[1:-1]))
     taps = int(np.prod(kernel))
@@ -371,9 +392,36 @@ def test_resize_shapes_match_keras(h, w, oh, ow, interpolation):
     model = keras.Model(x, ops.image.resize(x, (oh, ow), interpolation))
     report = cnncost.analyze(model)
     assert_parity(report, model)
+    assert_ops_parity(report, model)
     per_output = {"nearest": 0, "bilinear": 7, "bicubic": 31, "lanczos3": 71}
     flops = report.layers[-1].extra["flops"]
     if interpolation == "area":
         assert flops == h * w * 2  # each input added once, one scale per output
     else:
         assert flops == per_output[interpolation] * oh * ow * 2
+
+
+# -- exclusions: the claims in their reasons, checked against Keras ---------------------------------
+
+
+def test_unserializable_ops_cannot_be_saved_by_keras():
+    x = keras.Input((4,))
+    for build in (
+        lambda: ops.fori_loop(0, 3, lambda i, v: v * 2, x),
+        lambda: ops.while_loop(lambda v: ops.sum(v) < 10, lambda v: (v * 2,), (x,))[0],
+    ):
+        with pytest.raises(NotImplementedError):
+            keras.saving.serialize_keras_object(keras.Model(x, build()))
+
+
+@pytest.mark.filterwarnings("ignore:The object being serialized includes a `lambda`")
+def test_callable_ops_are_unsupported_rows_with_recorded_shapes(tmp_path):
+    x = keras.Input((4,))
+    y = ops.cond(ops.sum(x) > 0, lambda: x * 2, lambda: x)
+    model = keras.Model(x, keras.layers.Dense(3)(y))
+    for source in (model, write_config_only(model, tmp_path / "m.keras")):
+        report = cnncost.analyze(source)
+        row = next(r for r in report.layers if r.type == "Cond")
+        assert row.status == "unsupported"
+        assert row.output_shapes[0] == (None, 4)
+        assert next(r for r in report.layers if r.type == "Dense").params == 4 * 3 + 3
