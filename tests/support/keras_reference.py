@@ -81,6 +81,23 @@ def assert_parity(report, model) -> None:
             ref["trainable"],
             ref["non_trainable"],
         ), (name, row.trainable_params, row.non_trainable_params, ref)
+    assert_ops_parity(report, model)
     assert report.totals["params"] == model.count_params()
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     assert report.totals["trainable_params"] == trainable
+
+
+def assert_ops_parity(report, model) -> None:
+    """Every output shape of every keras.ops node of the model's own graph equals Keras's
+    (`model.layers`, which `keras_rows` reads, holds no operations); ops own no weights."""
+    import keras
+
+    ours = {row.name: row for row in report.layers}
+    for op in getattr(model, "operations", ()):
+        if isinstance(op, keras.layers.Layer):
+            continue
+        for k, node in enumerate(op._inbound_nodes):
+            row = ours[op.name if k == 0 else f"{op.name}:{k}"]
+            expected = [tuple(t.shape) for t in node.output_tensors]
+            assert [tuple(s) for s in row.output_shapes] == expected, (op.name, row.output_shapes)
+            assert row.params == 0, (op.name, row.params)
