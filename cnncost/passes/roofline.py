@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from cnncost.devices import DeviceProfile, KindFactors
 from cnncost.ir import Graph, Node
 from cnncost.layers import rule_for
+from cnncost.layers.base import no_macs
 from cnncost.passes.compute import ComputeResult, _needs_input_gradient, _trainable_layers
 from cnncost.passes.memory import MemoryResult
 from cnncost.passes.params import NodeParams
@@ -70,7 +71,7 @@ MATMUL, DEPTHWISE, POOLING, ELEMENTWISE, OTHER = (
 KINDS = (MATMUL, DEPTHWISE, POOLING, ELEMENTWISE, OTHER)
 _MAC_COSTS = frozenset({"conv", "dense", "attention"})
 _POOLING_COSTS = frozenset({"max_pool", "avg_pool", "global_max_pool", "global_avg_pool"})
-_DEPTHWISE_CLASSES = frozenset({"DepthwiseConv1D", "DepthwiseConv2D"})
+_DEPTHWISE_CLASSES = frozenset({"DepthwiseConv1D", "DepthwiseConv2D", "DepthwiseConv"})
 
 
 def layer_kind(node: Node) -> str:
@@ -78,7 +79,10 @@ def layer_kind(node: Node) -> str:
     classifies); a layer without a rule (unsupported or plugin-less) is "other"."""
     rule = rule_for(node)
     cost = rule.cost if rule is not None else None
-    if cost in _MAC_COSTS:
+    # a rule with multiply-accumulates and no per-element row (RNNs, keras.ops convs, Dot,
+    # extract_patches) runs on the matmul units like a conv
+    multiplies = rule is not None and cost is None and rule.macs is not no_macs
+    if cost in _MAC_COSTS or multiplies:
         groups = node.config.get("groups", 1)
         filters = node.config.get("filters")
         grouped_depthwise = isinstance(groups, int) and groups > 1 and groups == filters

@@ -258,3 +258,22 @@ def _node(class_name, module="keras.layers", **config):
 def test_layer_kinds_come_from_the_registry_cost_key(node, kind):
     assert layer_kind(node) == kind
     assert kind in KINDS
+
+
+def test_rules_with_macs_and_no_cost_row_are_matmul_kind():
+    """An LSTM multiply-accumulates on the matmul units; a keras.ops depthwise conv is
+    depthwise; an activation op is elementwise."""
+    import keras
+    from keras import ops
+
+    from cnncost.analysis import load_graph
+    from cnncost.passes.roofline import layer_kind
+
+    sequence = keras.Input((16, 8), name="sequence")
+    image = keras.Input((8, 8, 4), name="image")
+    lstm = keras.layers.LSTM(4, name="lstm")(sequence)
+    relu = ops.relu(ops.depthwise_conv(image, ops.ones((3, 3, 4, 1))))
+    graph = load_graph(keras.Model([sequence, image], [lstm, relu]))
+    kinds = {node.class_name: layer_kind(node) for node in graph.nodes}
+    assert kinds["LSTM"] == "matmul"
+    assert kinds["DepthwiseConv"] == "depthwise" and kinds["Relu"] == "elementwise"
