@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--verbose", choices=("auto", "0", "1", "2"), default="auto")
     t.add_argument("--no-evaluate", action="store_true")
     t.add_argument(
+        "--require-gpu",
+        action="store_true",
+        help="stop (one line, nothing written) when the Keras backend sees no GPU",
+    )
+    t.add_argument(
         "--resume",
         action="store_true",
         help="continue the run in --out with its saved settings (--epochs may change)",
@@ -193,7 +198,12 @@ def cmd_train(a) -> int:
     from .train import TrainConfig, config_with, load_run_config, train
 
     if a.resume:
-        cfg = config_with(load_run_config(Path(a.out)), epochs=a.epochs, out=a.out)
+        cfg = config_with(
+            load_run_config(Path(a.out)),
+            epochs=a.epochs,
+            out=a.out,
+            require_gpu=True if a.require_gpu else None,
+        )
     else:
         if not a.data:
             raise UsageError("train: --data is required (unless --resume)")
@@ -221,6 +231,7 @@ def cmd_train(a) -> int:
             keep_checkpoints=a.keep_checkpoints,
             verbose=a.verbose,
             evaluate=not a.no_evaluate,
+            require_gpu=a.require_gpu,
         )
     record = train(cfg, resume=a.resume)
     test = record.get("test")

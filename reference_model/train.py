@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import platform
 import sys
 import time
 from collections.abc import Mapping
@@ -42,6 +41,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     verbose: str = "auto"
     evaluate: bool = True
+    require_gpu: bool = False  # stop with a one-line error when the backend sees no GPU
 
 
 @dataclass(frozen=True)
@@ -91,26 +91,22 @@ def prepare_data(cfg: TrainConfig) -> PreparedData:
 
 def versions() -> dict:
     import keras
-    import numpy as np
-    import tensorflow as tf
 
-    return {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-        "backend": keras.backend.backend(),
-    }
+    from .runtime import versions as backend_versions
+
+    return backend_versions(keras.backend.backend())
 
 
-def use_mixed_precision(setting: str) -> bool:
-    import tensorflow as tf
-
+def use_mixed_precision(setting: str, gpus: int | None = None) -> bool:
+    """`gpus`: how many GPUs the backend sees (asked of the backend when not given)."""
     if setting not in ("auto", "on", "off"):
         raise UsageError(f"--mixed-precision must be auto, on or off, not {setting!r}")
+    if setting != "auto":
+        return setting == "on"
+    from .runtime import gpu_count
+
     # float16 only pays on GPUs with tensor cores; on a CPU it is slower, so auto means GPU.
-    return setting == "on" or (setting == "auto" and bool(tf.config.list_physical_devices("GPU")))
+    return bool(gpu_count() if gpus is None else gpus)
 
 
 def read_run_record(out: Path) -> dict:
@@ -193,6 +189,13 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     from .data.pipeline import make_dataset
     from .data.weights import class_weights
     from .model import input_size, resolve_model
+    from .runtime import require_gpu, runtime_info
+
+    runtime = runtime_info()
+    if cfg.require_gpu:
+        require_gpu(runtime)  # before anything in the run folder is written
+    for warning in runtime["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
 
     out = Path(cfg.out)
     chief = is_chief()
@@ -204,9 +207,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
             C.clear_stale(paths)
 
     keras.utils.set_random_seed(cfg.seed)
-    mixed = use_mixed_precision(cfg.mixed_precision)
+    mixed = use_mixed_precision(cfg.mixed_precision, runtime["gpus"])
     if mixed:
         keras.mixed_precision.set_global_policy("mixed_float16")
+    runtime["precision_policy"] = keras.config.dtype_policy().name
 
     with strategy.scope():
         if state is not None:
@@ -238,7 +242,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     record = {
         "config": asdict(cfg),
         "command": sys.argv,
-        "versions": versions(),
+        "versions": runtime["versions"],
+        # backend, devices (and how many GPUs), precision policy: a CPU fallback shows here
+        "runtime": runtime,
         "class_names": list(data.class_names),
         "data": dict(data.summary),
         "distribute": {
