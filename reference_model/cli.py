@@ -87,7 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="cache decoded images (in memory, or in the given file)",
     )
-    t.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default="none")
+    t.add_argument(
+        "--strategy",
+        choices=("none", "mirrored", "multiworker", "data-parallel"),
+        default="none",
+        help="mirrored/multiworker: tf.distribute (TensorFlow); data-parallel: every local "
+        "device through keras.distribution (jax)",
+    )
     t.add_argument("--mixed-precision", choices=("auto", "on", "off"), default="auto")
     t.add_argument("--steps-per-epoch", type=_positive, default=None)
     t.add_argument("--keep-checkpoints", type=_positive, default=2)

@@ -169,7 +169,8 @@ def evaluate_run(
 
     import keras
 
-    from .data.pipeline import PipelineConfig, make_dataset
+    from .data.loader import make_input
+    from .data.pipeline import PipelineConfig
     from .model import input_size
 
     model = keras.saving.load_model(run_dir / "final.keras")
@@ -180,7 +181,7 @@ def evaluate_run(
             f"run.json names {len(prepared.class_names)}"
         )
     s = prepared.splits[split]
-    ds = make_dataset(
+    ds = make_input(
         s.files, s.labels, s.boxes, PipelineConfig(input_size(model), cfg.batch_size, cfg.crop)
     )
     result = evaluate_split(

@@ -186,7 +186,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     import keras
 
     from . import checkpoint as C
-    from .data.pipeline import make_dataset
+    from .data.loader import make_input
     from .data.weights import class_weights
     from .model import input_size, resolve_model
     from .runtime import require_gpu, runtime_info
@@ -230,7 +230,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
 
     def pipeline(name: str, shuffle: bool):
         split = data.splits[name]
-        return make_dataset(
+        # tf.data where TensorFlow runs the model; else a PyDataset decoding with Pillow
+        return make_input(
             split.files,
             split.labels,
             split.boxes,

@@ -109,6 +109,17 @@ def make_dataset(
 
     if not files:
         raise ValueError("no images for this split")
+    cache = cache_file(files, labels, boxes, cfg)  # named after the content, not its order
+    if cfg.shuffle:
+        # Shuffle the file names before anything is decoded: the shuffle buffer below holds
+        # 10k decoded images, and the annotation list is grouped by category (a window over it
+        # saw one class for the first 3,000 images). Same permutation as the PyDataset loader.
+        import numpy as np
+
+        order = np.random.default_rng([cfg.seed, 0]).permutation(len(files))
+        files = [files[i] for i in order]
+        labels = [labels[i] for i in order]
+        boxes = [boxes[i] for i in order]
     ds = tf.data.Dataset.from_tensor_slices(
         (list(files), tf.constant(list(labels), tf.int32), tf.constant(list(boxes), tf.int32))
     )
@@ -118,7 +129,6 @@ def make_dataset(
     )
     if cfg.ignore_errors:
         ds = ds.ignore_errors()
-    cache = cache_file(files, labels, boxes, cfg)
     if cache is not None:
         ds = ds.cache(cache)
     if cfg.shuffle:
