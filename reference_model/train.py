@@ -208,8 +208,20 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
 
     keras.utils.set_random_seed(cfg.seed)
     mixed = use_mixed_precision(cfg.mixed_precision, runtime["gpus"])
-    if mixed:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    if state is not None:
+        # A resumed run keeps the policy it started with, whatever `auto` resolves to on this
+        # machine: its checkpoint holds that policy's model and optimizer (a LossScaleOptimizer
+        # under mixed_float16), whose state a different policy would silently drop.
+        started = read_run_record(out).get("mixed_precision")
+        if isinstance(started, bool):
+            if started != mixed and cfg.mixed_precision == "auto":
+                print(
+                    "note: --mixed-precision auto: keeping the run's "
+                    f"{'mixed_float16' if started else 'float32'} policy",
+                    file=sys.stderr,
+                )
+            mixed = started
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
     runtime["precision_policy"] = keras.config.dtype_policy().name
 
     with strategy.scope():

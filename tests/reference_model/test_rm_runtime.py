@@ -137,3 +137,56 @@ def test_every_extra_is_documented_in_one_line():
     text = (REPO / "docs" / "training.md").read_text()
     for name in ("train", "gpu", "no-tf"):
         assert re.search(rf'pip install -e "\.\[{re.escape(name)}\]"', text), name
+
+
+# -- mixed precision ------------------------------------------------------------------------------
+
+
+def _fake_gpus(monkeypatch, gpus: int):
+    real = runtime.runtime_info
+
+    def info():
+        found = real()
+        return {**found, "gpus": gpus}
+
+    monkeypatch.setattr(runtime, "runtime_info", info)
+
+
+def test_mixed_precision_trains_and_a_resume_keeps_the_policy_and_optimizer_state(
+    tiny, tmp_path, monkeypatch
+):
+    """`auto` resolved to mixed_float16 on a (faked) GPU; resumed where it resolves to float32
+    (no GPU) the run must keep mixed_float16 and Adam's state, not start a new optimizer."""
+    import math
+
+    import keras
+
+    from reference_model.train import prepare_data, train
+
+    cfg = TrainConfig(
+        data=str(tiny),
+        out=str(tmp_path / "run"),
+        model="seed-gap",
+        image_size=24,
+        batch_size=4,
+        epochs=1,
+        verbose="0",
+        evaluate=False,
+    )
+    steps = math.ceil(len(prepare_data(cfg).splits["train"]) / cfg.batch_size)
+    try:
+        _fake_gpus(monkeypatch, 1)
+        train(cfg)
+        first = json.loads((tmp_path / "run" / "run.json").read_text())
+        assert first["mixed_precision"] is True
+        assert first["runtime"]["precision_policy"] == "mixed_float16"
+        _fake_gpus(monkeypatch, 0)
+        train(replace(cfg, epochs=2), resume=True)
+        record = json.loads((tmp_path / "run" / "run.json").read_text())
+        assert record["mixed_precision"] is True
+        assert record["runtime"]["precision_policy"] == "mixed_float16"
+        model = keras.saving.load_model(tmp_path / "run" / "final.keras")
+        assert model.dtype_policy.name == "mixed_float16"
+        assert int(model.optimizer.iterations) == 2 * steps  # state carried over, not reset
+    finally:
+        keras.config.set_dtype_policy("float32")
