@@ -240,7 +240,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
 
     first_epoch = state.epoch if state is not None else 0
 
-    def pipeline(name: str, shuffle: bool):
+    def pipeline(name: str, shuffle: bool, with_paths: bool = False):
         split = data.splits[name]
         # tf.data where TensorFlow runs the model; else a PyDataset decoding with Pillow
         return make_input(
@@ -248,6 +248,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
             split.labels,
             split.boxes,
             pipeline_config(cfg, name, size, global_batch, shuffle, first_epoch),
+            with_paths=with_paths,
         )
 
     train_ds = pipeline("train", shuffle=True)
@@ -309,12 +310,14 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
 
         result = evaluate_split(
             model,
-            pipeline("test", shuffle=False),
+            pipeline("test", shuffle=False, with_paths=True),
             data.class_names,
             out / "eval",
             list(data.splits["test"].files),
         )
-        record["test"] = {k: result[k] for k in ("top1", "top3", "top5", "n")}
+        record["test"] = {
+            k: result[k] for k in ("top1", "top3", "top5", "n", "listed", "undecodable")
+        }
     if chief:
         C.write_json_atomic(out / "run.json", record)
     else:

@@ -197,13 +197,14 @@ def make_input(
     labels: Sequence[int],
     boxes: Sequence[tuple[int, int, int, int]],
     cfg,
+    with_paths: bool = False,
 ):
     """The input pipeline of the running backend: tf.data where TensorFlow runs the model,
-    this PyDataset on jax and torch."""
+    this PyDataset on jax and torch (which names undecodable files itself, in `skipped`)."""
     import keras
 
     if keras.backend.backend() == "tensorflow":
         from .pipeline import make_dataset
 
-        return make_dataset(files, labels, boxes, cfg)
+        return make_dataset(files, labels, boxes, cfg, with_paths=with_paths)
     return make_loader(files, labels, boxes, cfg)

@@ -103,8 +103,11 @@ def make_dataset(
     labels: Sequence[int],
     boxes: Sequence[tuple[int, int, int, int]],
     cfg: PipelineConfig,
+    with_paths: bool = False,
 ):
-    """A batched `tf.data.Dataset` of (float32 images in [0, 1], int32 labels)."""
+    """A batched `tf.data.Dataset` of (float32 images in [0, 1], int32 labels), with each
+    image's file path as a third element when `with_paths` (so an evaluation can name the files
+    the error guard dropped)."""
     import tensorflow as tf
 
     if not files:
@@ -124,7 +127,9 @@ def make_dataset(
         (list(files), tf.constant(list(labels), tf.int32), tf.constant(list(boxes), tf.int32))
     )
     ds = ds.map(
-        lambda p, y, b: decode_and_resize(p, y, b, cfg.image_size, cfg.crop, cfg.resize),
+        (lambda p, y, b: (*decode_and_resize(p, y, b, cfg.image_size, cfg.crop, cfg.resize), p))
+        if with_paths
+        else (lambda p, y, b: decode_and_resize(p, y, b, cfg.image_size, cfg.crop, cfg.resize)),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     if cfg.ignore_errors:
@@ -138,7 +143,8 @@ def make_dataset(
         ds = ds.repeat()  # each pass is reshuffled; batches may span two passes
     ds = ds.batch(cfg.batch_size)
     ds = ds.map(
-        lambda x, y: (tf.cast(x, tf.float32) / 255.0, y), num_parallel_calls=tf.data.AUTOTUNE
+        lambda x, y, *p: (tf.cast(x, tf.float32) / 255.0, y, *p),
+        num_parallel_calls=tf.data.AUTOTUNE,
     )
     options = tf.data.Options()
     # The input is a list of file names in memory, not files: shard batches across workers.
