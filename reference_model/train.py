@@ -364,11 +364,15 @@ def pipeline_config(
 
 
 def cache_path(cache: str | None, split: str) -> str | None:
-    """None: no cache; "": in memory; else one cache file per split (they must not share).
-    `make_dataset` adds a hash of what is cached, so another run's cache is never read."""
+    """None: no cache; "": in memory; else one cache file per split and per worker (tf.data
+    locks a cache file while writing it: two workers given one --cache PATH crashed on the
+    lock). `make_dataset` adds a hash of what is cached, so another run's cache is never read."""
     if cache is None or cache == "":
         return cache
-    return f"{cache}.{split}"
+    from .distribute import task
+
+    kind, index = task()
+    return f"{cache}.{split}" + ("" if kind is None else f".{kind}-{index}")
 
 
 def _worker_dir(out: Path) -> Path:
