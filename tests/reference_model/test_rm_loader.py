@@ -47,10 +47,12 @@ def test_the_same_batches_as_the_tf_data_pipeline(synth, crop):
         assert ox.shape == tx.shape and ox.dtype == np.float32
         assert 0.0 <= ox.min() and ox.max() <= 1.0
         # two JPEG decoders (TensorFlow's and Pillow's libjpeg builds): not bit for bit, but a
-        # mean difference around one level in 255 and at most a few levels
+        # mean difference around one level in 255 and at most a few levels; with --crop tf.data
+        # decodes only the box (decode_and_crop_jpeg), whose edge pixels differ more
         diff = np.abs(ox - tx) * 255
         assert diff.mean() < 2.0, diff.mean()
-        assert diff.max() <= 16, diff.max()
+        assert np.percentile(diff, 99) <= 8, np.percentile(diff, 99)
+        assert diff.max() <= (48 if crop else 16), diff.max()
 
 
 def test_make_input_picks_tf_data_on_tensorflow(synth):
