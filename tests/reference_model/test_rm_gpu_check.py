@@ -324,3 +324,21 @@ def test_dry_run_of_the_trainer_check_on_the_cpu(tmp_path):
     record = json.loads((out / "run.json").read_text())
     assert record["status"] == "finished" and record["runtime"]["gpus"] == 0
     assert (out / "history.csv").is_file() and (out / "eval_metrics.json").is_file()
+
+
+@pytest.mark.slow
+def test_jax_validate_joins_every_layer_of_a_batchnorm_model(tmp_path):
+    pytest.importorskip("jax")
+    out = tmp_path / "v.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "reference_model", "validate", "seed-bn", "--image-size", "32",
+         "--batch", "2", "--repeats", "2", "--warmup", "1", "--device", "h200", "--json",
+         str(out)],
+        cwd=REPO, env=cli_env(KERAS_BACKEND="jax"), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    result = json.loads(out.read_text())
+    assert done.returncode == (1 if result["impossible"] else 0), done.stderr[-3000:]
+    assert result["backend"] == "jax" and result["flops"] is None  # the TF profiler: TF only
+    # 3 x (conv, BN, ReLU, pool) + Flatten + Dense, each measured and joined
+    assert result["layers"]["matched"] == 14
+    assert result["unmatched"]["predicted"] == [] and result["unmatched"]["measured"] == []
