@@ -379,13 +379,14 @@ def calibrate_keras(
     )  # fmt: skip
     if not kinds:
         return profile
-    from cnncost.calibrate_kinds import SHAPES, measure_kinds, samples_summary
+    from cnncost.calibrate_kinds import SHAPES, measure_kinds, over_peak, samples_summary
 
     factors, train_call, samples = measure_kinds(profile, repeats=repeats)
     measured["kinds"] = {
         "method": "synthetic chains per kind, batch 1, (size, channels) shapes; median times",
         "shapes": [list(s) for s in SHAPES],
         "samples": samples_summary(samples),
+        "over_peak": over_peak(samples),  # free fits above the ceiling, refitted at 1
     }
     return replace(profile, efficiency=factors, train_call_overhead_s=train_call)
 

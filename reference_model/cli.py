@@ -87,12 +87,23 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="cache decoded images (in memory, or in the given file)",
     )
-    t.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default="none")
+    t.add_argument(
+        "--strategy",
+        choices=("none", "mirrored", "multiworker", "data-parallel"),
+        default="none",
+        help="mirrored/multiworker: tf.distribute (TensorFlow); data-parallel: every local "
+        "device through keras.distribution (jax)",
+    )
     t.add_argument("--mixed-precision", choices=("auto", "on", "off"), default="auto")
     t.add_argument("--steps-per-epoch", type=_positive, default=None)
     t.add_argument("--keep-checkpoints", type=_positive, default=2)
     t.add_argument("--verbose", choices=("auto", "0", "1", "2"), default="auto")
     t.add_argument("--no-evaluate", action="store_true")
+    t.add_argument(
+        "--require-gpu",
+        action="store_true",
+        help="stop (one line, nothing written) when the Keras backend sees no GPU",
+    )
     t.add_argument(
         "--resume",
         action="store_true",
@@ -193,7 +204,12 @@ def cmd_train(a) -> int:
     from .train import TrainConfig, config_with, load_run_config, train
 
     if a.resume:
-        cfg = config_with(load_run_config(Path(a.out)), epochs=a.epochs, out=a.out)
+        cfg = config_with(
+            load_run_config(Path(a.out)),
+            epochs=a.epochs,
+            out=a.out,
+            require_gpu=True if a.require_gpu else None,
+        )
     else:
         if not a.data:
             raise UsageError("train: --data is required (unless --resume)")
@@ -221,6 +237,7 @@ def cmd_train(a) -> int:
             keep_checkpoints=a.keep_checkpoints,
             verbose=a.verbose,
             evaluate=not a.no_evaluate,
+            require_gpu=a.require_gpu,
         )
     record = train(cfg, resume=a.resume)
     test = record.get("test")

@@ -1,4 +1,5 @@
-"""tf.distribute strategies for `train --strategy`, and the chief/worker roles under TF_CONFIG."""
+"""`train --strategy`: tf.distribute strategies on TensorFlow, keras.distribution on JAX; the
+chief/worker roles under TF_CONFIG."""
 
 from __future__ import annotations
 
@@ -10,12 +11,54 @@ from .errors import UsageError
 
 set_backend_default()
 
-STRATEGIES = ("none", "mirrored", "multiworker")
+STRATEGIES = ("none", "mirrored", "multiworker", "data-parallel")
+
+
+class KerasDistribution:
+    """The engine of a backend without tf.distribute, shaped like a tf.distribute strategy for
+    the trainer (`scope()`, `num_replicas_in_sync`): nothing (one device), or
+    `keras.distribution.DataParallel` over every local device (JAX): each batch is split across
+    the devices, the weights replicated."""
+
+    def __init__(self, replicas: int = 1):
+        self.num_replicas_in_sync = replicas
+
+    def scope(self):
+        import contextlib
+
+        return contextlib.nullcontext()
+
+
+def make_keras_distribution(name: str, backend: str) -> KerasDistribution:
+    if name == "none":
+        return KerasDistribution(1)
+    if name == "data-parallel":
+        if backend != "jax":
+            raise UsageError(
+                f"--strategy data-parallel is keras.distribution (jax backend), not {backend}"
+            )
+        import keras
+
+        devices = keras.distribution.list_devices()
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        return KerasDistribution(len(devices))
+    raise UsageError(
+        f"--strategy {name} is tf.distribute (TensorFlow backend); on the {backend} backend use "
+        "none or data-parallel (jax)"
+    )
 
 
 def make_strategy(name: str):
     """Must run before any other TensorFlow op: MultiWorkerMirroredStrategy configures the
-    runtime's collective ops and cannot once the eager context exists."""
+    runtime's collective ops and cannot once the eager context exists. On the jax and torch
+    backends: `KerasDistribution`."""
+    # the backend from the environment (set before Keras loads, `_env`): importing Keras here
+    # would load TensorFlow before the strategy is made
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend != "tensorflow":
+        return make_keras_distribution(name, backend)
+    if name == "data-parallel":
+        raise UsageError("--strategy data-parallel is for the jax backend; on TensorFlow: mirrored")
     import tensorflow as tf
 
     if name == "none":

@@ -26,11 +26,34 @@ class ClassReport:
 
 def predict_with_labels(model, dataset) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities, labels) in dataset order, from one pass."""
-    probs, labels = [], []
-    for x, y in dataset:
+    probs, labels, _ = predict_with_paths(model, dataset)
+    return probs, labels
+
+
+def predict_with_paths(model, dataset) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
+    """(probabilities, labels, file paths or None) in dataset order, from one pass over
+    batches of (x, y) or (x, y, paths)."""
+    probs, labels, paths = [], [], []
+    for batch in dataset:
+        x, y = batch[0], batch[1]
+        if len(y) == 0:
+            continue
         probs.append(np.asarray(model.predict_on_batch(x), dtype=np.float64))
         labels.append(np.asarray(y))
-    return np.concatenate(probs), np.concatenate(labels).astype(int)
+        if len(batch) > 2:
+            paths += [p.decode() if isinstance(p, bytes) else str(p) for p in np.asarray(batch[2])]
+    got_paths = paths if len(paths) == sum(len(y) for y in labels) and paths else None
+    return np.concatenate(probs), np.concatenate(labels).astype(int), got_paths
+
+
+def undecodable(dataset, files: list[str] | None, seen: list[str] | None) -> dict[str, str]:
+    """{file: reason} of the split's files that were not evaluated: named by the loader (the
+    PyDataset), or the files missing from the paths tf.data's error guard let through."""
+    named = dict(getattr(dataset, "skipped", None) or {})
+    if named or files is None or seen is None:
+        return named
+    kept = set(seen)
+    return {f: "tf.io.decode_jpeg failed" for f in files if f not in kept}
 
 
 def top_k_accuracy(probs: np.ndarray, labels: np.ndarray, k: int) -> float:
@@ -85,6 +108,8 @@ def write_outputs(
 ) -> None:
     out.mkdir(parents=True, exist_ok=True)
     summary = {k: result[k] for k in ("n", "top1", "top3", "top5", "macro_recall")}
+    summary["listed"] = result.get("listed", result["n"])
+    summary["undecodable"] = result.get("undecodable", {})
     (out / "metrics.json").write_text(json.dumps(summary, indent=2))
     with (out / "per_class.csv").open("w", newline="") as f:
         w = csv.writer(f)
@@ -129,11 +154,18 @@ def plot_confusion(cm: np.ndarray, names, path: Path) -> None:
 
 
 def evaluate_split(model, dataset, names, out: Path, files: list[str] | None = None) -> dict:
-    probs, labels = predict_with_labels(model, dataset)
+    """Metrics of one pass over `dataset`; images that could not be decoded are named in
+    `result["undecodable"]` (and metrics.json) and counted (`listed` = `n` + undecodable)."""
+    probs, labels, seen = predict_with_paths(model, dataset)
     result = metrics(probs, labels, names)
-    # `files` only lines up when no image was dropped by the pipeline's error guard.
+    result["undecodable"] = undecodable(dataset, files, seen)
+    result["listed"] = len(files) if files is not None else result["n"]
+    if seen is None and files is not None and result["undecodable"]:
+        seen = [f for f in files if f not in result["undecodable"]]
+    # `files` only lines up when no image was dropped, or the evaluated paths are known
+    order = seen if seen is not None else files
     write_outputs(
-        result, names, labels, probs, out, files if files and len(files) == len(labels) else None
+        result, names, labels, probs, out, order if order and len(order) == len(labels) else None
     )
     return result
 
@@ -169,7 +201,8 @@ def evaluate_run(
 
     import keras
 
-    from .data.pipeline import PipelineConfig, make_dataset
+    from .data.loader import make_input
+    from .data.pipeline import PipelineConfig
     from .model import input_size
 
     model = keras.saving.load_model(run_dir / "final.keras")
@@ -180,8 +213,12 @@ def evaluate_run(
             f"run.json names {len(prepared.class_names)}"
         )
     s = prepared.splits[split]
-    ds = make_dataset(
-        s.files, s.labels, s.boxes, PipelineConfig(input_size(model), cfg.batch_size, cfg.crop)
+    ds = make_input(
+        s.files,
+        s.labels,
+        s.boxes,
+        PipelineConfig(input_size(model), cfg.batch_size, cfg.crop),
+        with_paths=True,
     )
     result = evaluate_split(
         model,
@@ -190,4 +227,6 @@ def evaluate_run(
         Path(out) if out else run_dir / f"eval-{split}",
         list(s.files),
     )
-    return {k: result[k] for k in ("n", "top1", "top3", "top5", "macro_recall")}
+    return {
+        k: result[k] for k in ("n", "listed", "undecodable", "top1", "top3", "top5", "macro_recall")
+    }

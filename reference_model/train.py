@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import platform
 import sys
 import time
 from collections.abc import Mapping
@@ -42,6 +41,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     verbose: str = "auto"
     evaluate: bool = True
+    require_gpu: bool = False  # stop with a one-line error when the backend sees no GPU
 
 
 @dataclass(frozen=True)
@@ -91,26 +91,22 @@ def prepare_data(cfg: TrainConfig) -> PreparedData:
 
 def versions() -> dict:
     import keras
-    import numpy as np
-    import tensorflow as tf
 
-    return {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-        "backend": keras.backend.backend(),
-    }
+    from .runtime import versions as backend_versions
+
+    return backend_versions(keras.backend.backend())
 
 
-def use_mixed_precision(setting: str) -> bool:
-    import tensorflow as tf
-
+def use_mixed_precision(setting: str, gpus: int | None = None) -> bool:
+    """`gpus`: how many GPUs the backend sees (asked of the backend when not given)."""
     if setting not in ("auto", "on", "off"):
         raise UsageError(f"--mixed-precision must be auto, on or off, not {setting!r}")
+    if setting != "auto":
+        return setting == "on"
+    from .runtime import gpu_count
+
     # float16 only pays on GPUs with tensor cores; on a CPU it is slower, so auto means GPU.
-    return setting == "on" or (setting == "auto" and bool(tf.config.list_physical_devices("GPU")))
+    return bool(gpu_count() if gpus is None else gpus)
 
 
 def read_run_record(out: Path) -> dict:
@@ -190,9 +186,16 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     import keras
 
     from . import checkpoint as C
-    from .data.pipeline import make_dataset
+    from .data.loader import make_input
     from .data.weights import class_weights
     from .model import input_size, resolve_model
+    from .runtime import require_gpu, runtime_info
+
+    runtime = runtime_info()
+    if cfg.require_gpu:
+        require_gpu(runtime)  # before anything in the run folder is written
+    for warning in runtime["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
 
     out = Path(cfg.out)
     chief = is_chief()
@@ -204,9 +207,22 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
             C.clear_stale(paths)
 
     keras.utils.set_random_seed(cfg.seed)
-    mixed = use_mixed_precision(cfg.mixed_precision)
-    if mixed:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    mixed = use_mixed_precision(cfg.mixed_precision, runtime["gpus"])
+    if state is not None:
+        # A resumed run keeps the policy it started with, whatever `auto` resolves to on this
+        # machine: its checkpoint holds that policy's model and optimizer (a LossScaleOptimizer
+        # under mixed_float16), whose state a different policy would silently drop.
+        started = read_run_record(out).get("mixed_precision")
+        if isinstance(started, bool):
+            if started != mixed and cfg.mixed_precision == "auto":
+                print(
+                    "note: --mixed-precision auto: keeping the run's "
+                    f"{'mixed_float16' if started else 'float32'} policy",
+                    file=sys.stderr,
+                )
+            mixed = started
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+    runtime["precision_policy"] = keras.config.dtype_policy().name
 
     with strategy.scope():
         if state is not None:
@@ -224,13 +240,15 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
 
     first_epoch = state.epoch if state is not None else 0
 
-    def pipeline(name: str, shuffle: bool):
+    def pipeline(name: str, shuffle: bool, with_paths: bool = False):
         split = data.splits[name]
-        return make_dataset(
+        # tf.data where TensorFlow runs the model; else a PyDataset decoding with Pillow
+        return make_input(
             split.files,
             split.labels,
             split.boxes,
             pipeline_config(cfg, name, size, global_batch, shuffle, first_epoch),
+            with_paths=with_paths,
         )
 
     train_ds = pipeline("train", shuffle=True)
@@ -238,7 +256,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     record = {
         "config": asdict(cfg),
         "command": sys.argv,
-        "versions": versions(),
+        "versions": runtime["versions"],
+        # backend, devices (and how many GPUs), precision policy: a CPU fallback shows here
+        "runtime": runtime,
         "class_names": list(data.class_names),
         "data": dict(data.summary),
         "distribute": {
@@ -290,12 +310,14 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
 
         result = evaluate_split(
             model,
-            pipeline("test", shuffle=False),
+            pipeline("test", shuffle=False, with_paths=True),
             data.class_names,
             out / "eval",
             list(data.splits["test"].files),
         )
-        record["test"] = {k: result[k] for k in ("top1", "top3", "top5", "n")}
+        record["test"] = {
+            k: result[k] for k in ("top1", "top3", "top5", "n", "listed", "undecodable")
+        }
     if chief:
         C.write_json_atomic(out / "run.json", record)
     else:
@@ -342,11 +364,15 @@ def pipeline_config(
 
 
 def cache_path(cache: str | None, split: str) -> str | None:
-    """None: no cache; "": in memory; else one cache file per split (they must not share).
-    `make_dataset` adds a hash of what is cached, so another run's cache is never read."""
+    """None: no cache; "": in memory; else one cache file per split and per worker (tf.data
+    locks a cache file while writing it: two workers given one --cache PATH crashed on the
+    lock). `make_dataset` adds a hash of what is cached, so another run's cache is never read."""
     if cache is None or cache == "":
         return cache
-    return f"{cache}.{split}"
+    from .distribute import task
+
+    kind, index = task()
+    return f"{cache}.{split}" + ("" if kind is None else f".{kind}-{index}")
 
 
 def _worker_dir(out: Path) -> Path:

@@ -7,11 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cnncost.calibrate_kinds import (
+    MAX_EFFICIENCY,
     KindSample,
     fit_kind,
     fit_overhead_and_efficiency,
     fit_training,
     measure_kinds,
+    over_peak,
+    overhead_at,
     refit,
     samples_summary,
 )
@@ -114,3 +117,80 @@ def test_measure_kinds_runs_real_synthetic_layers():
     assert all(s.train_step_s is None for s in samples if s.kind == "pooling")
     assert factors["pooling"].backward_efficiency == 1.0
     assert all(f.efficiency > 0 and f.backward_efficiency > 0 for f in factors.values())
+
+
+def test_a_fit_faster_than_the_peak_is_refitted_at_the_ceiling():
+    # 2 layers per sample, per layer 4 us + work / 2.37 (the efficiency once accepted under
+    # load): at e = 2.37 a layer would be predicted below its floor (work / 1)
+    def sample(work):
+        return _sample(work, 3 * work, 6, 2 * (4e-6 + work / 2 / 2.37), None)
+
+    samples = [sample(1e-5), sample(1e-4), sample(1e-3)]
+    assert over_peak(samples) == {"matmul": pytest.approx(2.37)}
+    factors = fit_kind(samples)
+    assert factors.efficiency == MAX_EFFICIENCY == 1.0
+    works = [s.work_s / 2 for s in samples]
+    times = [s.inference_s / 2 for s in samples]
+    # overhead at e = 1: the 1/t^2-weighted mean of (time - work), clipped at 0
+    weights = [1 / t**2 for t in times]
+    expected = sum(w * (t - x) for w, x, t in zip(weights, works, times)) / sum(weights)
+    assert factors.overhead_s == pytest.approx(max(expected, 0.0))
+    assert overhead_at(works, times, 1.0) == factors.overhead_s
+    for x in works:  # never below the floor
+        assert (factors.overhead_s or 0) + x / factors.efficiency >= x
+    stored = DeviceProfile(
+        "cpu", {"float32": 1e11}, 1e10, measured={"kinds": {"samples": samples_summary(samples)}}
+    )
+    assert refit(stored).measured["kinds"]["over_peak"] == {"matmul": pytest.approx(2.37)}
+
+
+def test_a_fit_within_the_peak_is_left_alone_and_the_backward_pass_is_capped_too():
+    def sample(work):  # e = 0.5, b = 3 (backward at e * b = 1.5: faster than the peak)
+        inference = 2 * (work / 2 / 0.5)
+        return _sample(work, 3 * work, 6, inference, work / 0.5 + 2 * work / (0.5 * 3))
+
+    samples = [sample(1e-5), sample(1e-4), sample(1e-3)]
+    factors = fit_kind(samples)
+    assert over_peak(samples) == {}
+    assert factors.efficiency == pytest.approx(0.5)
+    assert factors.backward_efficiency == pytest.approx(1 / 0.5)  # e * b capped at 1
+
+
+def test_the_h200_calibration_refits_within_the_peak():
+    """Real samples: `calibrate --kinds` on the H200 through Keras/jax (docs/validation.md)
+    fitted matmul at 6.35 and "other" at 11.5 times the calibrated peak."""
+    import json
+    from pathlib import Path
+
+    from cnncost.devices import profile_from_dict
+
+    path = Path(__file__).parents[1] / "docs" / "validation" / "h200-jax-kinds.device.json"
+    stored = profile_from_dict(json.loads(path.read_text()), str(path))
+    assert stored.efficiency["matmul"].efficiency > 6  # as it was saved, before the ceiling
+    refitted = refit(stored)
+    assert set(refitted.measured["kinds"]["over_peak"]) == {"matmul", "other"}
+    for factors in refitted.efficiency.values():
+        assert 0 < factors.efficiency <= 1.0
+        assert factors.efficiency * factors.backward_efficiency <= 1.0 + 1e-12
+
+
+def test_calibrate_names_each_kind_refitted_at_the_ceiling(monkeypatch, tmp_path, capsys):
+    import cnncost.devices
+    from cnncost.cli import main
+
+    def fake_calibrate(name, **kwargs):
+        assert kwargs["kinds"] is True
+        return DeviceProfile(
+            name,
+            {"float32": 1e11},
+            1e10,
+            efficiency={"matmul": KindFactors(1.0, 4e-6)},
+            measured={"kinds": {"samples": [], "over_peak": {"matmul": 2.37}}},
+        )
+
+    monkeypatch.setattr(cnncost.devices, "calibrate_keras", fake_calibrate)
+    out = tmp_path / "d.json"
+    assert main(["calibrate", "--engine", "keras", "--kinds", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "matmul: the fit gave efficiency 2.37, faster than the calibrated peak" in text
+    assert "refitted at 1.00" in text and out.is_file()

@@ -45,6 +45,8 @@ class Dataset:
     category_counts: Mapping[int, int]
     skipped: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     warnings: tuple[str, ...] = ()
+    # (image name, reason) of every listed image left out: missing or damaged
+    skipped_files: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ def load_dataset(root: str | Path, check_images: bool = True) -> Dataset:
     ]
     ids = {c.id for c in categories}
     skipped: Counter[str] = Counter()
+    skipped_files: list[tuple[str, str]] = []
     samples = []
     for name, cat in img_labels.items():
         if cat not in ids:
@@ -96,6 +99,7 @@ def load_dataset(root: str | Path, check_images: bool = True) -> Dataset:
         problem = "missing" if path is None else (jpeg_problem(path) if check_images else None)
         if problem:
             skipped[problem] += 1
+            skipped_files.append((name, problem))
             continue
         samples.append(
             Sample(name, str(path), item_of(name), cat, bboxes.get(name), partition.get(name))
@@ -110,6 +114,7 @@ def load_dataset(root: str | Path, check_images: bool = True) -> Dataset:
         MappingProxyType(dict(Counter(img_labels.values()))),
         MappingProxyType(dict(skipped)),
         tuple(warnings),
+        tuple(skipped_files),
     )
 
 
@@ -199,6 +204,7 @@ def summary(ds: Dataset, labels: Labels, splits: tuple[str | None, ...]) -> dict
         "listed": ds.listed,
         "usable": len(ds.samples),
         "skipped": dict(sorted(ds.skipped.items())),
+        "skipped_files": [{"image": n, "reason": r} for n, r in ds.skipped_files],
         "categories": len(ds.categories),
         "empty_categories": [c.name for c in ds.categories if ds.category_counts.get(c.id, 0) == 0],
         "label_scheme": labels.scheme,

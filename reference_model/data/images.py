@@ -19,12 +19,14 @@ def resolve_image(root: Path, name: str) -> Path | None:
     """The file for an annotation's image name, or None when it is not on disk.
 
     Folder names in the lists can carry HTML entities (`&amp;`) that some unzip tools or
-    mirrors write decoded (`&`), so both spellings are tried.
+    mirrors write decoded (`&`), so both spellings are tried; and the official `Img/img.zip`
+    unpacks to `Img/img/...` while the lists say `img/...`, so `root/Img/` is tried too.
     """
-    for candidate in dict.fromkeys((name, html.unescape(name))):
-        path = root / candidate
-        if path.is_file():
-            return path
+    for folder in (root, root / "Img"):
+        for candidate in dict.fromkeys((name, html.unescape(name))):
+            path = folder / candidate
+            if path.is_file():
+                return path
     return None
 
 

@@ -45,11 +45,30 @@ def decode_and_resize(
     """One image: read, decode to RGB, crop to the clipped bbox when asked, resize to uint8."""
     import tensorflow as tf
 
-    image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
+    contents = tf.io.read_file(path)
     if crop:
-        image = crop_to_box(image, box)
+        image = decode_cropped(contents, box)
+    else:
+        image = tf.io.decode_jpeg(contents, channels=3)
     image = tf.image.resize(image, size, method=resize, antialias=resize == "bilinear")
     return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), label
+
+
+def decode_cropped(contents, box):
+    """Decode only the clipped box (`tf.image.decode_and_crop_jpeg`: the JPEG's blocks outside
+    it are skipped), the whole image when the box is absent or empty; the same pixels as
+    decoding everything and `crop_to_box` (tested)."""
+    import tensorflow as tf
+
+    shape = tf.io.extract_jpeg_shape(contents)
+    h, w = shape[0], shape[1]
+    x1 = tf.clip_by_value(box[0], 0, w)
+    y1 = tf.clip_by_value(box[1], 0, h)
+    x2 = tf.clip_by_value(box[2], 0, w)
+    y2 = tf.clip_by_value(box[3], 0, h)
+    valid = tf.logical_and(x2 > x1, y2 > y1)
+    window = tf.where(valid, tf.stack([y1, x1, y2 - y1, x2 - x1]), tf.stack([0, 0, h, w]))
+    return tf.image.decode_and_crop_jpeg(contents, window, channels=3)
 
 
 def crop_to_box(image, box):
@@ -103,22 +122,37 @@ def make_dataset(
     labels: Sequence[int],
     boxes: Sequence[tuple[int, int, int, int]],
     cfg: PipelineConfig,
+    with_paths: bool = False,
 ):
-    """A batched `tf.data.Dataset` of (float32 images in [0, 1], int32 labels)."""
+    """A batched `tf.data.Dataset` of (float32 images in [0, 1], int32 labels), with each
+    image's file path as a third element when `with_paths` (so an evaluation can name the files
+    the error guard dropped)."""
     import tensorflow as tf
 
     if not files:
         raise ValueError("no images for this split")
+    cache = cache_file(files, labels, boxes, cfg)  # named after the content, not its order
+    if cfg.shuffle:
+        # Shuffle the file names before anything is decoded: the shuffle buffer below holds
+        # 10k decoded images, and the annotation list is grouped by category (a window over it
+        # saw one class for the first 3,000 images). Same permutation as the PyDataset loader.
+        import numpy as np
+
+        order = np.random.default_rng([cfg.seed, 0]).permutation(len(files))
+        files = [files[i] for i in order]
+        labels = [labels[i] for i in order]
+        boxes = [boxes[i] for i in order]
     ds = tf.data.Dataset.from_tensor_slices(
         (list(files), tf.constant(list(labels), tf.int32), tf.constant(list(boxes), tf.int32))
     )
     ds = ds.map(
-        lambda p, y, b: decode_and_resize(p, y, b, cfg.image_size, cfg.crop, cfg.resize),
+        (lambda p, y, b: (*decode_and_resize(p, y, b, cfg.image_size, cfg.crop, cfg.resize), p))
+        if with_paths
+        else (lambda p, y, b: decode_and_resize(p, y, b, cfg.image_size, cfg.crop, cfg.resize)),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     if cfg.ignore_errors:
         ds = ds.ignore_errors()
-    cache = cache_file(files, labels, boxes, cfg)
     if cache is not None:
         ds = ds.cache(cache)
     if cfg.shuffle:
@@ -128,7 +162,8 @@ def make_dataset(
         ds = ds.repeat()  # each pass is reshuffled; batches may span two passes
     ds = ds.batch(cfg.batch_size)
     ds = ds.map(
-        lambda x, y: (tf.cast(x, tf.float32) / 255.0, y), num_parallel_calls=tf.data.AUTOTUNE
+        lambda x, y, *p: (tf.cast(x, tf.float32) / 255.0, y, *p),
+        num_parallel_calls=tf.data.AUTOTUNE,
     )
     options = tf.data.Options()
     # The input is a list of file names in memory, not files: shard batches across workers.

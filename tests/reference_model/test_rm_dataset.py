@@ -173,3 +173,23 @@ def test_class_weights_even_out_the_weighted_class_totals(labels, num_classes):
         assert sqrt[c] == pytest.approx(balanced[c] ** 0.5)
     # so the weighted total is the number of samples, as unweighted
     assert sum(balanced[c] * n for c, n in counts.items()) == pytest.approx(len(labels))
+
+
+def test_every_skipped_image_is_named_with_its_reason(ds):
+    named = dict(ds.skipped_files)
+    assert sorted(named.values()) == sorted(["truncated", "not-jpeg", "empty", "missing"])
+    assert all(name.startswith("img/Damaged_") for name in named)
+    summary = D.summary(ds, D.make_labels(ds, "official"), D.used_splits(ds, "official"))
+    assert [r["image"] for r in summary["skipped_files"]] == [n for n, _ in ds.skipped_files]
+
+
+def test_the_unpacked_official_download_root_img_img_is_accepted(synth_root, tmp_path):
+    """The official Img/img.zip unpacks to Img/img/..., the lists say img/...: both work."""
+    root = tmp_path / "DeepFashion"
+    (root / "Img").mkdir(parents=True)
+    shutil.copytree(synth_root / "img", root / "Img" / "img")
+    shutil.copytree(synth_root / "Anno", root / "Anno")
+    shutil.copytree(synth_root / "Eval", root / "Eval")
+    moved = D.load_dataset(root)
+    assert len(moved.samples) == len(D.load_dataset(synth_root).samples) == 46 * 3
+    assert all("/Img/img/" in s.file for s in moved.samples)

@@ -144,3 +144,41 @@ def test_top_k_accuracy_equals_keras_sparse_top_k(data):
         metric = keras.metrics.SparseTopKCategoricalAccuracy(k=k)
         metric.update_state(labels, probs)
         assert top_k_accuracy(probs, labels, k) == pytest.approx(float(metric.result()))
+
+
+@pytest.mark.parametrize("loader", ["tf.data", "pydataset"])
+def test_undecodable_images_are_named_and_counted(tmp_path, loader):
+    """A file that passes the byte check (JPEG start and end markers) but does not decode: it is
+    not evaluated, and the evaluation names it and counts it (listed = n + 1)."""
+    import keras
+    from PIL import Image
+
+    from reference_model.data.loader import make_loader
+    from reference_model.data.pipeline import NO_BOX, PipelineConfig, make_dataset
+
+    files = []
+    for i in range(5):
+        path = tmp_path / f"ok_{i}.jpg"
+        Image.fromarray(np.full((10, 10, 3), 40 * i, np.uint8)).save(path, "JPEG")
+        files.append(str(path))
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff" + b"\x00garbage" * 20 + b"\xff\xd9")
+    files.insert(2, str(bad))
+    labels = [0, 1, 0, 1, 0, 1]
+    cfg = PipelineConfig((8, 8), 4)
+    if loader == "tf.data":
+        ds = make_dataset(files, labels, [NO_BOX] * 6, cfg, with_paths=True)
+    else:
+        ds = make_loader(files, labels, [NO_BOX] * 6, cfg)
+    inp = keras.Input((8, 8, 3))
+    model = keras.Model(
+        inp, keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(inp))
+    )
+    result = evaluate_split(model, ds, ["a", "b"], tmp_path / "eval", files)
+    assert result["n"] == 5 and result["listed"] == 6
+    assert list(result["undecodable"]) == [str(bad)]
+    saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert saved["listed"] == 6 and list(saved["undecodable"]) == [str(bad)]
+    with (tmp_path / "eval" / "predictions.csv").open() as f:
+        evaluated = [row["file"] for row in csv.DictReader(f)]
+    assert evaluated == [f for f in files if f != str(bad)]  # the right file on each row

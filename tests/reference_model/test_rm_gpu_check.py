@@ -301,3 +301,44 @@ def test_jax_profile_of_batchnorm_models(tmp_path):
 
     expected = len(keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3)).layers)
     assert len(mobilenet["layers"]) == expected - 1  # every layer but the InputLayer
+
+
+@pytest.mark.slow
+def test_dry_run_of_the_trainer_check_on_the_cpu(tmp_path):
+    """scripts/gpu_train_check.sh (prepared for the next GPU session) at 32 px on the CPU: the
+    --require-gpu refusal is one line and writes nothing; the short run records its runtime."""
+    out = tmp_path / "out"
+    env = cli_env(
+        KERAS_BACKEND="tensorflow", PYTHON=sys.executable, OUT=str(out),
+        WORK=str(tmp_path / "work"), REQUIRE_GPU="0", IMAGES_PER_CLASS="3", IMAGE_SIZE="32",
+        BATCH="16", EPOCHS="2",
+    )  # fmt: skip
+    done = subprocess.run(
+        ["bash", str(REPO / "scripts" / "gpu_train_check.sh")],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    refusal = (out / "require_gpu_hidden.txt").read_text().splitlines()
+    assert refusal[-2].startswith("reference-model: error: --require-gpu: no GPU visible")
+    assert refusal[-1] == "exit 2 ; run folder written: no"
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "finished" and record["runtime"]["gpus"] == 0
+    assert (out / "history.csv").is_file() and (out / "eval_metrics.json").is_file()
+
+
+@pytest.mark.slow
+def test_jax_validate_joins_every_layer_of_a_batchnorm_model(tmp_path):
+    pytest.importorskip("jax")
+    out = tmp_path / "v.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "reference_model", "validate", "seed-bn", "--image-size", "32",
+         "--batch", "2", "--repeats", "2", "--warmup", "1", "--device", "h200", "--json",
+         str(out)],
+        cwd=REPO, env=cli_env(KERAS_BACKEND="jax"), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    result = json.loads(out.read_text())
+    assert done.returncode == (1 if result["impossible"] else 0), done.stderr[-3000:]
+    assert result["backend"] == "jax" and result["flops"] is None  # the TF profiler: TF only
+    # 3 x (conv, BN, ReLU, pool) + Flatten + Dense, each measured and joined
+    assert result["layers"]["matched"] == 14
+    assert result["unmatched"]["predicted"] == [] and result["unmatched"]["measured"] == []

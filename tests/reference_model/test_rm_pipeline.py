@@ -15,6 +15,7 @@ from reference_model.data.pipeline import (
     box_tuple,
     cache_key,
     crop_to_box,
+    decode_cropped,
     make_dataset,
 )
 
@@ -155,3 +156,48 @@ def test_crop_to_box_is_clip_bbox_then_a_slice(width, height, coords):
     clipped = clip_bbox(BBox(*coords), width, height)
     want = image if clipped is None else image[clipped.y1 : clipped.y2, clipped.x1 : clipped.x2]
     assert np.array_equal(got, want)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    coords=st.tuples(
+        st.integers(-20, 140), st.integers(-20, 110), st.integers(-20, 140), st.integers(-20, 110)
+    )
+)
+def test_decoding_only_the_box_matches_decoding_all_then_cropping(jpeg_bytes, coords):
+    """decode_and_crop_jpeg against decode_jpeg + crop_to_box, boxes inside, across, outside
+    and empty (a 120x90 synthetic garment JPEG): the same window always; the pixels equal up to
+    libjpeg's chroma upsampling at the window's edge (it sees no neighbours outside it)."""
+    import tensorflow as tf
+
+    box = tf.constant(coords, tf.int32)
+    whole = crop_to_box(tf.io.decode_jpeg(jpeg_bytes, channels=3), box).numpy().astype(int)
+    part = decode_cropped(jpeg_bytes, box).numpy().astype(int)
+    assert part.shape == whole.shape
+    assert np.abs(part - whole).mean() <= 4
+
+
+def test_decoding_only_the_box_is_close_on_average(jpeg_bytes):
+    import tensorflow as tf
+
+    full = tf.io.decode_jpeg(jpeg_bytes, channels=3)
+    diffs = []
+    for x1, y1, x2, y2 in [(0, 0, 120, 90), (10, 10, 100, 80), (-5, 3, 60, 200), (33, 17, 71, 55),
+                           (50, 40, 51, 41), (0, 0, 0, 0)]:  # fmt: skip
+        box = tf.constant((x1, y1, x2, y2), tf.int32)
+        whole = crop_to_box(full, box).numpy().astype(int)
+        diffs.append(np.abs(decode_cropped(jpeg_bytes, box).numpy().astype(int) - whole))
+    assert diffs[0].max() == 0 and diffs[-1].max() == 0  # the whole image: decoded alike
+    assert np.mean([d.mean() for d in diffs]) < 0.5
+
+
+@pytest.fixture(scope="module")
+def jpeg_bytes():
+    import io
+
+    from reference_model.data.synth import draw_garment
+
+    image = draw_garment(np.random.default_rng(0), 5, 120, 90, (10, 10, 100, 80))
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()

@@ -164,3 +164,21 @@ def test_a_bad_spec_file_is_one_line(tiny, tmp_path, spec, text):
     path.write_text(spec)
     proc = run_cli("train", "--data", str(tiny), "--out", str(tmp_path / "r"), "--model", str(path))
     assert_one_line_error(proc, text)
+
+
+def test_each_worker_and_split_gets_its_own_cache_file(monkeypatch):
+    from reference_model.train import cache_path
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert cache_path(None, "train") is None and cache_path("", "train") == ""
+    assert cache_path("/c/img", "train") == "/c/img.train"
+    cluster = {"worker": ["a:1", "b:2"]}
+    names = set()
+    for index in (0, 1):
+        task = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        monkeypatch.setenv("TF_CONFIG", json.dumps(task))
+        names |= {cache_path("/c/img", "train"), cache_path("/c/img", "val")}
+    assert names == {
+        "/c/img.train.worker-0", "/c/img.val.worker-0", "/c/img.train.worker-1",
+        "/c/img.val.worker-1",
+    }  # fmt: skip

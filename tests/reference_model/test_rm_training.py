@@ -179,6 +179,8 @@ def test_two_workers_train_one_epoch_and_agree_on_the_weights(data, tmp_path):
                     "8",
                     "--verbose",
                     "2",
+                    "--cache",  # one --cache PATH for both: each worker writes its own file
+                    str(tmp_path / "images"),
                 ],
                 cwd=REPO,
                 env=cli_env(TF_CONFIG=tf_config),
@@ -196,6 +198,8 @@ def test_two_workers_train_one_epoch_and_agree_on_the_weights(data, tmp_path):
     record = json.loads((out / "run.json").read_text())
     assert record["distribute"] == {"strategy": "multiworker", "replicas": 2, "global_batch": 16}
     assert [int(r["epoch"]) for r in history(out)] == [1]
+    for worker in ("worker-0", "worker-1"):
+        assert len(list(tmp_path.glob(f"images.train.{worker}.*.index"))) == 1, worker
     # trained, not just initialised alike: the weights moved away from a fresh build
     keras.utils.set_random_seed(0)
     from reference_model.model import resolve_model
