@@ -89,6 +89,8 @@ def _analyse(run, model) -> dict:
         report.totals.get("trainable_params") == trainable
     )
     unknown = unknown_rows(report)
+    if not totals_ok and not unknown:
+        causes["params total differs from count_params() with every row known"] += 1
     complete = not unknown and not numeric and totals_ok and complete_flag(report) in (None, True)
     return {
         "outcome": "complete" if complete else "incomplete",
@@ -285,7 +287,12 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--markdown", type=Path)
     parser.add_argument("--note", default="", help="the branch state measured, for the summary")
+    parser.add_argument("--resummarise", type=Path, help="summarise a census JSON again, no runs")
     args = parser.parse_args(argv)
+    if args.resummarise:
+        data = json.loads(args.resummarise.read_text())
+        print(markdown(summarise(data["models"]), data["models"], args.note or "(no note)"))
+        return 0
     entries = catalogue(args.only, args.names)[: args.limit]
     records = []
     with tempfile.TemporaryDirectory() as folder:
