@@ -33,7 +33,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT))  # cnncost from PYTHONPATH / the install first, else this checkout
 
 from zoo.catalog import KERAS_HUB_MODELS, KIMM_ZOO, build_keras_hub, build_kimm  # noqa: E402
 from zoo.ops_models import OPS_MODELS  # noqa: E402
@@ -310,9 +310,14 @@ def main(argv=None) -> int:
             )
     summary = summarise(records)
     summary["trust_model_code_flag"] = _has_flag()
+    import cnncost
+
+    summary["cnncost"] = cnncost.__file__
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "models": records}, indent=1))
-    text = markdown(summary, records, args.note or "(no note)")
+    text = markdown(
+        summary, records, f"{args.note or '(no note)'}; cnncost from {summary['cnncost']}"
+    )
     if args.markdown:
         args.markdown.write_text(text)
     print(text)
