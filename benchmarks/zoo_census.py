@@ -107,6 +107,7 @@ def _analyse(run, model) -> dict:
 
 
 def _file_run(model, folder: Path, name: str):
+    import keras
     from support.keras_reference import write_config_only
 
     import cnncost
@@ -114,6 +115,7 @@ def _file_run(model, folder: Path, name: str):
     path = write_config_only(model, folder / f"{re.sub(r'[^A-Za-z0-9_-]', '_', name)}.keras")
 
     def run():
+        keras.backend.clear_session()  # automatic layer names restart, as in a fresh process
         try:
             return cnncost.analyze(path, trust_model_code=True)
         except TypeError as error:  # this cnncost has no such option yet

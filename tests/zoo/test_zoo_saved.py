@@ -36,6 +36,7 @@ def test_saved_file(tmp_path, name):
     model = SAVED[name]()
     path = tmp_path / f"{name}.keras"
     model.save(path)
+    keras.backend.clear_session()  # automatic layer names restart, as in a fresh process
     assert_zoo_parity(cnncost.analyze(path, trust_model_code=True), model)
 
 
