@@ -33,7 +33,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT))  # cnncost from PYTHONPATH / the install first, else this checkout
 
 from zoo.catalog import KERAS_HUB_MODELS, KIMM_ZOO, build_keras_hub, build_kimm  # noqa: E402
 from zoo.ops_models import OPS_MODELS  # noqa: E402
@@ -89,6 +89,8 @@ def _analyse(run, model) -> dict:
         report.totals.get("trainable_params") == trainable
     )
     unknown = unknown_rows(report)
+    if not totals_ok and not unknown:
+        causes["params total differs from count_params() with every row known"] += 1
     complete = not unknown and not numeric and totals_ok and complete_flag(report) in (None, True)
     return {
         "outcome": "complete" if complete else "incomplete",
@@ -105,6 +107,7 @@ def _analyse(run, model) -> dict:
 
 
 def _file_run(model, folder: Path, name: str):
+    import keras
     from support.keras_reference import write_config_only
 
     import cnncost
@@ -112,6 +115,7 @@ def _file_run(model, folder: Path, name: str):
     path = write_config_only(model, folder / f"{re.sub(r'[^A-Za-z0-9_-]', '_', name)}.keras")
 
     def run():
+        keras.backend.clear_session()  # automatic layer names restart, as in a fresh process
         try:
             return cnncost.analyze(path, trust_model_code=True)
         except TypeError as error:  # this cnncost has no such option yet
@@ -285,7 +289,12 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--markdown", type=Path)
     parser.add_argument("--note", default="", help="the branch state measured, for the summary")
+    parser.add_argument("--resummarise", type=Path, help="summarise a census JSON again, no runs")
     args = parser.parse_args(argv)
+    if args.resummarise:
+        data = json.loads(args.resummarise.read_text())
+        print(markdown(summarise(data["models"]), data["models"], args.note or "(no note)"))
+        return 0
     entries = catalogue(args.only, args.names)[: args.limit]
     records = []
     with tempfile.TemporaryDirectory() as folder:
@@ -303,9 +312,14 @@ def main(argv=None) -> int:
             )
     summary = summarise(records)
     summary["trust_model_code_flag"] = _has_flag()
+    import cnncost
+
+    summary["cnncost"] = cnncost.__file__
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "models": records}, indent=1))
-    text = markdown(summary, records, args.note or "(no note)")
+    text = markdown(
+        summary, records, f"{args.note or '(no note)'}; cnncost from {summary['cnncost']}"
+    )
     if args.markdown:
         args.markdown.write_text(text)
     print(text)

@@ -92,6 +92,8 @@ def mismatches(report, model) -> list[Mismatch]:
     for name, ref in keras_rows(model).items():
         row = ours.get(name)
         if row is None:
+            row = _traced_group(report, name)
+        if row is None:
             found.append(Mismatch(name, "missing", None, ref))
             continue
         first = row.output_shapes[0] if row.output_shapes else None
@@ -107,6 +109,35 @@ def mismatches(report, model) -> list[Mismatch]:
         elif params != expected:
             found.append(Mismatch(name, "params", params, expected))
     return found
+
+
+@dataclass(frozen=True)
+class _Group:
+    """A composite layer cnncost shows as the rows of the calls traced inside it."""
+
+    output_shapes: tuple
+    trainable_params: int | None
+    non_trainable_params: int | None
+
+
+def _traced_group(report, name: str) -> _Group | None:
+    """The rows `name/...` standing for one composite layer (a custom layer whose `call` was
+    traced into its sub-layers' calls), as one row: params are the sum over its rows (Keras
+    counts a layer's sub-layers' weights as its own), the output is the last row's (rows are in
+    topological order, and the composite's output is computed last)."""
+    rows = [row for row in report.layers if row.name.startswith(name + "/")]
+    if not rows:
+        return None
+
+    def total(values):
+        values = list(values)
+        return None if None in values else sum(values)
+
+    return _Group(
+        output_shapes=rows[-1].output_shapes,
+        trainable_params=total(row.trainable_params for row in rows),
+        non_trainable_params=total(row.non_trainable_params for row in rows),
+    )
 
 
 def unknown_rows(report) -> list:
