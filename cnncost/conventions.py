@@ -311,6 +311,20 @@ _ROWS: list[CostRow] = [
     _row("maximum", Cost(merge=1), Cost(output=1, merge=1), "n-1 compares (also Minimum)"),
     _row("scale_add", O(2), O(1), "x + y * scale (InceptionResNet's CustomScaleLayer)"),
     _row("layer_scale", O(1), O(1), "x * gamma (ConvNeXt's LayerScale)", weights=O(2)),
+    _row(
+        "scalar_affine",
+        O(2),
+        O(1),
+        "x * s + b with scalar s, b (kimm LearnableAffine); gradients dy*s, sum(dy*x), sum(dy)",
+        weights=O(3),
+    ),
+    _row(
+        "add_embedding",
+        O(1),
+        O(0),
+        "x + learned embedding (kimm PositionEmbedding); its gradient is dy summed over the batch",
+        weights=O(1),
+    ),
     _row("prelu", O(2), O(2), "max(x, 0) + alpha*min(x, 0)", weights=O(2)),
     _row("softmax", O(5), O(4), "as activation:softmax (attention scores)"),
     # keras.ops nn/core/image and the recurrent/attention layers (cnncost/layers/ops_nn.py, ...)

@@ -26,6 +26,7 @@ from cnncost.layers import (
     preprocessing,
     recurrent,
     reshaping,
+    third_party,
 )
 from cnncost.layers.base import Call, LayerRule, Window
 
@@ -50,6 +51,7 @@ _FAMILIES = (
     ops_nn,
     recurrent,
     augmentation,
+    third_party,
 )
 # Built-in rules that cover only some configurations of their class (a family's
 # `UNSUPPORTED_WHEN`: registry key -> function of the node giving a reason, or None when the rule
@@ -103,6 +105,9 @@ def rule_for(node: Node) -> LayerRule | None:
     plugin = _PLUGINS.get(node.registered_name or "") or _PLUGINS.get(key)
     if plugin is not None:
         return plugin
+    registered = node.registered_name or ""
+    if ">" in registered and registered in _REGISTRY:  # a third-party class (third_party.py)
+        return _REGISTRY[registered]
     if not is_keras_class(node) or _unsupported_configuration(key, node):
         return None
     return _REGISTRY.get(key)

@@ -350,8 +350,9 @@ def test_every_registered_class_has_a_row():
     }
     # keras.ops rules: tests/layers/test_ops_nn.py (nn/core/image) and
     # tests/layers/test_ops_numpy_vs_keras.py (numpy/math/linalg/einops) have a row for every one.
-    from cnncost.layers import ops, ops_math, ops_nn, ops_numpy
+    # Third-party zoo classes: tests/layers/test_third_party.py.
+    from cnncost.layers import ops, ops_math, ops_nn, ops_numpy, third_party
 
-    for family in (ops, ops_math, ops_nn, ops_numpy):
+    for family in (ops, ops_math, ops_nn, ops_numpy, third_party):
         covered_elsewhere |= set(family.RULES)
     assert sorted(set(untested) - covered_elsewhere) == []
