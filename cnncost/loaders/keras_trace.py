@@ -139,6 +139,18 @@ def _hooks(record: _Record) -> Iterator[None]:
         record.depth += 1
         try:
             return layer_symbolic_call(self, *args, **kwargs)
+        except ValueError:
+            # A nested model built for another input size than it is called on (kimm's
+            # ReparameterizableConv2D builds its 1x1 branch for the padded input and calls it on
+            # the unpadded one): Keras's own symbolic call checks the input spec and refuses;
+            # Keras builds such models through the backend's output spec, which does not. So do
+            # we (its rows get the sizes of the actual input from the parser).
+            from keras import Model
+            from keras.src import backend
+
+            if not isinstance(self, Model):
+                raise
+            return backend.compute_output_spec(self.call, *args, **kwargs)
         finally:
             record.depth -= 1
 

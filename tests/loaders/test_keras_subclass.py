@@ -460,3 +460,34 @@ def test_a_composite_layer_sharing_a_keras_name_is_traced_through():
     assert report.totals["params"] == model.count_params() == (8 * 24 + 24) + (8 * 8 + 8)
     # q @ k^T and scores @ v: 16*16*8 MACs each, plus the two Dense layers
     assert report.totals["macs"] == 16 * 8 * 24 + 2 * (16 * 16 * 8) + 16 * 8 * 8
+
+
+def test_a_nested_model_built_for_another_input_size_is_traced():
+    """kimm's ReparameterizableConv2D builds its 1x1 branch (a Sequential) for the padded input
+    and calls it on the unpadded one; Keras builds such a layer through the backend's output
+    spec. The trace does too: every row exact, params equal Keras's."""
+    import keras
+
+    import cnncost
+
+    class TwoBranch(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.pad = keras.layers.ZeroPadding2D(1, name="pad")
+            self.wide = keras.Sequential([keras.layers.Conv2D(4, 3, name="conv3")], name="wide")
+            self.point = keras.Sequential([keras.layers.Conv2D(4, 1, name="conv1")], name="point")
+
+        def build(self, input_shape):
+            padded = self.pad.compute_output_shape(input_shape)
+            self.wide.build(padded)
+            self.point.build(padded)  # built for the padded size, called on the unpadded one
+
+        def call(self, x):
+            return self.wide(self.pad(x)) + self.point(x)
+
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, TwoBranch(name="block")(inputs))
+    report = cnncost.analyze(model)
+    assert report.complete and all(row.status == "exact" for row in report.layers)
+    assert report.totals["params"] == model.count_params() == (3 * 3 * 3 * 4 + 4) + (3 * 4 + 4)
+    assert report.outputs[0].shape == (None, 8, 8, 4)
