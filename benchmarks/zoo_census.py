@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.append(str(ROOT))  # cnncost from PYTHONPATH / the install first, else this checkout
 
 from zoo.catalog import KERAS_HUB_MODELS, KIMM_ZOO, build_keras_hub, build_kimm  # noqa: E402
+from zoo.harness import model_from_file  # noqa: E402
 from zoo.ops_models import OPS_MODELS  # noqa: E402
 from zoo.reference import complete_flag, mismatches, unknown_rows  # noqa: E402
 
@@ -116,6 +117,9 @@ def _file_run(model, folder: Path, name: str):
 
     def run():
         keras.backend.clear_session()  # automatic layer names restart, as in a fresh process
+        return analyse_file()
+
+    def analyse_file():
         try:
             return cnncost.analyze(path, trust_model_code=True)
         except TypeError as error:  # this cnncost has no such option yet
@@ -123,7 +127,7 @@ def _file_run(model, folder: Path, name: str):
                 raise
             return cnncost.analyze(path)
 
-    return run
+    return run, path
 
 
 def _has_flag() -> bool:
@@ -156,7 +160,8 @@ def census_one(zoo: str, name: str, build, folder: Path) -> dict:
         plain = keras.Model(model.inputs, model.outputs)
         record["graph"] = _analyse(lambda: cnncost.analyze(plain), model)
     try:
-        run = _file_run(model, folder, name)
+        run, path = _file_run(model, folder, name)
+        reference = model_from_file(path)  # what the file means to Keras
     except Exception as error:  # noqa: BLE001
         record["file"] = {
             "outcome": "error",
@@ -164,7 +169,7 @@ def census_one(zoo: str, name: str, build, folder: Path) -> dict:
             "error": f"{type(error).__name__}: {str(error)[:300]}",
         }
     else:
-        record["file"] = _analyse(run, model)
+        record["file"] = _analyse(run, reference)
     return record
 
 

@@ -175,6 +175,7 @@ def assert_zoo_parity(report, model) -> None:
     assert complete_flag(report) in (None, True), "report says its totals are not complete"
     wrong = mismatches(report, model)
     assert not wrong, f"{len(wrong)} rows differ from Keras, e.g. {wrong[:5]}"
-    assert report.totals["params"] == model.count_params()
+    params = (report.totals["params"], model.count_params())
+    assert params[0] == params[1], f"params total {params[0]} != count_params() {params[1]}"
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    assert report.totals["trainable_params"] == trainable
+    assert report.totals["trainable_params"] == trainable, (report.totals, trainable)
