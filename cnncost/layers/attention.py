@@ -41,13 +41,18 @@ def _positive(call: Call, key: str, value) -> int:
     return value
 
 
-def _spec(call: Call) -> _Attention:
-    cfg = call.config
+def _query_key_value(call: Call) -> tuple[Shape, Shape, Shape]:
+    """The call's (query, value[, key]) inputs as (query, key, value); key defaults to value."""
     shapes = call.input_shapes
     if len(shapes) < 2:
         raise call.fail("needs query and value inputs")
     query, value = shapes[0], shapes[1]
-    key = shapes[2] if len(shapes) > 2 else value
+    return query, shapes[2] if len(shapes) > 2 else value, value
+
+
+def _spec(call: Call) -> _Attention:
+    cfg = call.config
+    query, key, value = _query_key_value(call)
     heads = _positive(call, "num_heads", cfg.get("num_heads"))
     key_dim = _positive(call, "key_dim", cfg.get("key_dim"))
     value_dim = cfg.get("value_dim") or key_dim
@@ -302,11 +307,7 @@ class _Grouped:
 
 def _grouped(call: Call) -> _Grouped:
     cfg = call.config
-    shapes = call.input_shapes
-    if len(shapes) < 2:
-        raise call.fail("needs query and value inputs")
-    query, value = shapes[0], shapes[1]
-    key = shapes[2] if len(shapes) > 2 else value
+    query, key, value = _query_key_value(call)
     heads = _positive(call, "num_query_heads", cfg.get("num_query_heads"))
     kv_heads = _positive(call, "num_key_value_heads", cfg.get("num_key_value_heads"))
     head_dim = _positive(call, "head_dim", cfg.get("head_dim"))
