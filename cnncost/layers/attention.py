@@ -194,11 +194,7 @@ RULES = {
 
 
 def _luong_dims(call: Call) -> tuple[Dim, Dim, int, int]:
-    shapes = call.input_shapes
-    if len(shapes) < 2:
-        raise call.fail("needs [query, value] or [query, value, key] inputs")
-    query, value = shapes[0], shapes[1]
-    key = shapes[2] if len(shapes) > 2 else value
+    query, key, value = _query_key_value(call)
     for name, shape in (("query", query), ("value", value), ("key", key)):
         if len(shape) != 3 or not is_int(shape[-1]):
             raise call.fail(f"{name} must be (batch, steps, features) with known features")
