@@ -50,7 +50,21 @@ def serialize_layer(layer: Any) -> dict[str, Any]:
             "registered_name": None,
             "name": layer.name,
         }
-    return serialization_lib.serialize_keras_object(layer)
+    try:
+        return serialization_lib.serialize_keras_object(layer)
+    except Exception:  # noqa: BLE001 - the layer's own get_config is user code
+        # A layer whose `get_config` raises (some keras-hub layers) cannot be written as Keras
+        # writes it; it stays one row of its class, with no config (unsupported unless a plugin
+        # describes it; its params come from its live variables, `with_recorded_weights`).
+        from keras.saving import get_registered_name
+
+        return {
+            "module": type(layer).__module__,
+            "class_name": type(layer).__name__,
+            "config": {"name": layer.name, "trainable": layer.trainable},
+            "registered_name": get_registered_name(type(layer)),
+            "name": layer.name,
+        }
 
 
 def sequential_config(model: Any) -> dict[str, Any]:

@@ -491,3 +491,30 @@ def test_a_nested_model_built_for_another_input_size_is_traced():
     assert report.complete and all(row.status == "exact" for row in report.layers)
     assert report.totals["params"] == model.count_params() == (3 * 3 * 3 * 4 + 4) + (3 * 4 + 4)
     assert report.outputs[0].shape == (None, 8, 8, 4)
+
+
+def test_a_layer_whose_get_config_raises_is_one_unsupported_row():
+    """Some keras-hub layers raise in `get_config`: the live model is still analysed, the layer
+    one unsupported row with its params from its variables, the rest exact."""
+    import keras
+
+    import cnncost
+
+    class NoConfig(keras.layers.Layer):
+        def build(self, input_shape):
+            self.scale = self.add_weight(shape=(input_shape[-1],), name="scale")
+
+        def call(self, x):
+            return x * self.scale
+
+        def get_config(self):
+            raise NotImplementedError("no config")
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    model = keras.Model(inputs, NoConfig(name="opaque")(x))
+    report = cnncost.analyze(model)
+    rows = {row.name: row for row in report.layers}
+    assert rows["opaque"].status == "unsupported" and rows["opaque"].params == 4
+    assert rows["conv"].status == "exact"
+    assert report.totals["params"] == model.count_params() and "params" not in report.left_out
