@@ -105,9 +105,9 @@ def rule_for(node: Node) -> LayerRule | None:
     plugin = _PLUGINS.get(node.registered_name or "") or _PLUGINS.get(key)
     if plugin is not None:
         return plugin
-    registered = node.registered_name or ""
-    if ">" in registered and registered in _REGISTRY:  # a third-party class (third_party.py)
-        return _REGISTRY[registered]
+    third = third_party.third_party_key(node)  # a zoo class cnncost knows (third_party.py)
+    if third in third_party.RULES:
+        return third_party.RULES[third]
     if not is_keras_class(node) or _unsupported_configuration(key, node):
         return None
     return _REGISTRY.get(key)

@@ -1,5 +1,7 @@
 """Layers of third-party model zoos that cnncost knows by their registered name ("package>Class",
-what `keras.saving.register_keras_serializable(package=...)` writes as `registered_name`).
+what `keras.saving.register_keras_serializable(package=...)` writes as `registered_name`), or,
+for a class registered under no package, by its module and class name
+("keras_hub.src.models.mit.mit_layers.DropPath", see `third_party_key`).
 
 cnncost never imports these packages: each rule states what the class computes, read from the
 package's source, and tests/layers/test_third_party.py checks it against the package itself
@@ -9,8 +11,17 @@ names under another package gets none of them (`cnncost.layers.rule_for`).
 
 from __future__ import annotations
 
-from cnncost.ir import Shape
+from cnncost.ir import Node, Shape
 from cnncost.layers.base import Call, LayerRule, is_int, weight
+
+
+def third_party_key(node: Node) -> str:
+    """The key of a third-party class: its registered name when it names a package, else
+    `module.Class` (a class that shares its bare name with others, as keras-hub's DropPaths)."""
+    registered = node.registered_name or ""
+    if ">" in registered:
+        return registered
+    return f"{node.module}.{node.class_name}" if node.module else ""
 
 
 def _kimm_layer_scale_weights(call: Call):
@@ -49,9 +60,30 @@ def _kimm_position_embedding_weights(call: Call):
     )
 
 
+def _keras_hub_layer_scale_weights(call: Call):
+    """keras-hub DINOV2LayerScale: y = x * lambda1, lambda1 of shape (hidden_dim,)."""
+    dim = call.config.get("hidden_dim")
+    if not is_int(dim) or dim <= 0:
+        raise call.fail(f"hidden_dim must be a positive integer, not {dim!r}")
+    return (weight("lambda1", (dim,), True),)
+
+
+# Stochastic depth: identity at inference (`call` returns x unless training); no weights.
+_DROP_PATH = LayerRule()
+
 RULES = {
     "kimm>LayerScale": LayerRule(weights=_kimm_layer_scale_weights, cost="layer_scale"),
     "kimm>LearnableAffine": LayerRule(weights=_kimm_learnable_affine_weights, cost="scalar_affine"),
+    # keras-hub HGNetV2LearnableAffineBlock: y = scale * x + bias, two trainable scalars
+    "keras_hub>HGNetV2LearnableAffineBlock": LayerRule(
+        weights=_kimm_learnable_affine_weights, cost="scalar_affine"
+    ),
+    "keras_hub.src.models.dinov2.dinov2_layers.DINOV2LayerScale": LayerRule(
+        weights=_keras_hub_layer_scale_weights, cost="layer_scale"
+    ),
+    "keras_hub.src.models.mit.mit_layers.DropPath": _DROP_PATH,
+    "keras_hub.src.models.mobilenetv5.mobilenetv5_layers.DropPath": _DROP_PATH,
+    "keras_hub.src.models.swin_transformer.swin_transformer_layers.DropPath": _DROP_PATH,
     # the class token is copied in (no arithmetic); the positional add is one add per output
     "kimm>PositionEmbedding": LayerRule(
         _kimm_position_embedding_shape,

@@ -44,10 +44,53 @@ def test_kimm_layers_match_keras_from_file_and_live(tmp_path):
     assert rows["position"].extra["flops"] == 17 * 16
 
 
+# keras-hub classes by rule key -> constructor arguments
+KERAS_HUB_LAYERS = {
+    "keras_hub>HGNetV2LearnableAffineBlock": (
+        "keras_hub.src.models.hgnetv2.hgnetv2_layers.HGNetV2LearnableAffineBlock",
+        {"scale_value": 2.0, "bias_value": 0.5},
+    ),
+    "keras_hub.src.models.dinov2.dinov2_layers.DINOV2LayerScale": (
+        "keras_hub.src.models.dinov2.dinov2_layers.DINOV2LayerScale",
+        {"hidden_dim": 4},
+    ),
+    **{
+        f"keras_hub.src.models.{module}.DropPath": (
+            f"keras_hub.src.models.{module}.DropPath",
+            {},
+        )
+        for module in (
+            "mit.mit_layers",
+            "mobilenetv5.mobilenetv5_layers",
+            "swin_transformer.swin_transformer_layers",
+        )
+    },
+}
+
+
+@pytest.mark.parametrize("key", sorted(KERAS_HUB_LAYERS))
+def test_keras_hub_layers_match_keras_from_file_and_live(tmp_path, key):
+    import importlib
+
+    import keras
+
+    pytest.importorskip("keras_hub")  # a dev dependency (README's install): present in CI
+    path, arguments = KERAS_HUB_LAYERS[key]
+    module, name = path.rsplit(".", 1)
+    layer = getattr(importlib.import_module(module), name)(name="layer", **arguments)
+    inputs = keras.Input((6, 4))
+    model = keras.Model(inputs, layer(inputs))
+    saved = write_config_only(model, tmp_path / "layer.keras")
+    for source in (saved, model):
+        report = cnncost.analyze(source)
+        assert report.complete, report.left_out
+        assert_parity(report, model)
+
+
 def test_every_third_party_rule_is_tested_here():
     tested = {
         f"kimm>{type(layer).__name__}"
         for layer in _kimm_model().layers
         if type(layer).__module__.startswith("kimm")
     }
-    assert tested == set(third_party.RULES)
+    assert tested | set(KERAS_HUB_LAYERS) == set(third_party.RULES)

@@ -97,6 +97,11 @@ def mismatches(report, model) -> list[Mismatch]:
             found.append(Mismatch(name, "missing", None, ref))
             continue
         first = row.output_shapes[0] if row.output_shapes else None
+        if isinstance(row, _Group) and ref["shape"] is not None:
+            # a traced composite: Keras's first output is one of the tensors leaving the group
+            first = next(
+                (s for s in row.output_shapes if s and same_shape(tuple(s), ref["shape"])), first
+            )
         shape = tuple(first) if first is not None else None
         if ref["shape"] is not None and shape is None:
             found.append(Mismatch(name, "unknown", shape, ref["shape"]))
@@ -123,18 +128,26 @@ class _Group:
 def _traced_group(report, name: str) -> _Group | None:
     """The rows `name/...` standing for one composite layer (a custom layer whose `call` was
     traced into its sub-layers' calls), as one row: params are the sum over its rows (Keras
-    counts a layer's sub-layers' weights as its own), the output is the last row's (rows are in
-    topological order, and the composite's output is computed last)."""
+    counts a layer's sub-layers' weights as its own); its outputs are the tensors that leave the
+    group (read by a row outside it, or model outputs), the last row's first."""
     rows = [row for row in report.layers if row.name.startswith(name + "/")]
     if not rows:
         return None
+    inside = {row.name for row in rows}
+    read_outside = {
+        source for row in report.layers if row.name not in inside for source in row.inputs
+    } | {tensor.name for tensor in report.outputs}
+    leaving = [row for row in rows if row.name in read_outside and row is not rows[-1]]
 
     def total(values):
         values = list(values)
         return None if None in values else sum(values)
 
     return _Group(
-        output_shapes=rows[-1].output_shapes,
+        output_shapes=(
+            *rows[-1].output_shapes,
+            *(shape for row in leaving for shape in row.output_shapes),
+        ),
         trainable_params=total(row.trainable_params for row in rows),
         non_trainable_params=total(row.non_trainable_params for row in rows),
     )
