@@ -38,7 +38,7 @@ sys.path.append(str(ROOT))  # cnncost from PYTHONPATH / the install first, else 
 from zoo.catalog import KERAS_HUB_MODELS, KIMM_ZOO, build_keras_hub, build_kimm  # noqa: E402
 from zoo.harness import model_from_file  # noqa: E402
 from zoo.ops_models import OPS_MODELS  # noqa: E402
-from zoo.reference import complete_flag, mismatches, unknown_rows  # noqa: E402
+from zoo.reference import graph_params, mismatches, unknown_rows  # noqa: E402
 
 
 def _generic(message: str) -> str:
@@ -65,7 +65,6 @@ def _row_causes(report) -> Counter:
 
 
 def _analyse(run, model) -> dict:
-    import numpy as np
 
     start = time.perf_counter()
     try:
@@ -84,24 +83,20 @@ def _analyse(run, model) -> dict:
     causes = _row_causes(report)
     for m in numeric:
         causes[f"wrong {m.what}"] += 1
-    params_total = report.totals.get("params")
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    totals_ok = params_total == model.count_params() and (
-        report.totals.get("trainable_params") == trainable
-    )
+    totals_ok = report.totals.get("params") == graph_params(model)
     unknown = unknown_rows(report)
     if not totals_ok and not unknown:
-        causes["params total differs from count_params() with every row known"] += 1
-    complete = not unknown and not numeric and totals_ok and complete_flag(report) in (None, True)
+        causes["params total differs from Keras's per-layer params with every row known"] += 1
+    complete = not unknown and not numeric and totals_ok and report.complete
     return {
         "outcome": "complete" if complete else "incomplete",
         "rows": len(report.layers),
         "unknown_rows": len(unknown),
         "wrong_rows": len(numeric),
         "wrong_examples": [f"{m.row}: {m.what} ours={m.ours} keras={m.keras}" for m in numeric[:3]],
-        "params_total": params_total,
+        "params_total": report.totals.get("params"),
         "totals_ok": totals_ok,
-        "complete_field": complete_flag(report),
+        "complete_field": report.complete,
         "causes": dict(causes),
         "time_s": round(seconds, 3),
     }

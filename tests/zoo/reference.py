@@ -158,37 +158,36 @@ def unknown_rows(report) -> list:
     return [row for row in report.layers if row.status != "exact"]
 
 
-def complete_flag(report):
-    """The report's own `complete` field (True/False), or None where this cnncost has none.
-
-    The field (issue 12, item 5) says the totals cover every row; look for it on the report and
-    in its JSON (top level or under totals).
-    """
-    value = getattr(report, "complete", None)
-    if value is not None:
-        return bool(value)
-    data = report.to_dict()
-    for holder in (data, data.get("totals", {})):
-        if isinstance(holder, dict) and "complete" in holder:
-            return bool(holder["complete"])
-    return None
-
-
 def is_complete(report) -> bool:
-    """Complete: no row is unknown, and the report says so where it has the field."""
-    flag = complete_flag(report)
-    no_unknown = not unknown_rows(report)
-    return no_unknown if flag is None else (flag and no_unknown)
+    """Complete: no row is unknown, and the report says its totals count every row."""
+    return report.complete and not unknown_rows(report)
+
+
+def graph_params(model) -> int:
+    """Keras's own params of every layer the model's graph calls, summed: `count_params()`
+    except for a model holding weights its graph never uses (keras-hub's BASNet and
+    DepthAnything: `count_params()` counts them; no row of the graph owns them)."""
+    return sum(row["trainable"] + row["non_trainable"] for row in keras_rows(model).values())
 
 
 def assert_zoo_parity(report, model) -> None:
-    """Every row's shape and params equal Keras's, totals equal `count_params()`, complete."""
+    """Every row's shape and params equal Keras's, the params total equals Keras's per-layer
+    params summed (`count_params()` where the model holds no unused weights), complete."""
     unknown = [(row.name, row.type, row.status) for row in unknown_rows(report)]
     assert not unknown, f"{len(unknown)} rows not exact, e.g. {unknown[:5]}"
-    assert complete_flag(report) in (None, True), "report says its totals are not complete"
+    assert report.complete, f"report says its totals are not complete: {report.left_out}"
     wrong = mismatches(report, model)
     assert not wrong, f"{len(wrong)} rows differ from Keras, e.g. {wrong[:5]}"
-    params = (report.totals["params"], model.count_params())
-    assert params[0] == params[1], f"params total {params[0]} != count_params() {params[1]}"
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    assert report.totals["trainable_params"] == trainable, (report.totals, trainable)
+    expected = graph_params(model)
+    assert report.totals["params"] == expected, (report.totals["params"], expected)
+
+
+def assert_partial_parity(report, model, blocked_by: frozenset[str]) -> None:
+    """A model cnncost does not cost completely yet: the rows it cannot cost are exactly those of
+    the classes `blocked_by`, the report says it is incomplete, and every value it gives equals
+    Keras's (no row is wrong). When a class gets a rule, this fails until the list shrinks."""
+    unsupported = {row.type for row in report.layers if row.status == "unsupported"}
+    assert unsupported == set(blocked_by), f"unsupported classes {sorted(unsupported)}"
+    assert not report.complete
+    wrong = [m for m in mismatches(report, model) if m.what in ("shape", "params")]
+    assert not wrong, f"{len(wrong)} rows differ from Keras, e.g. {wrong[:5]}"

@@ -26,7 +26,7 @@ SAVED = {
     "keras_hub-ResNetBackbone-bottleneck-v1": lambda: build_keras_hub(
         "ResNetBackbone-bottleneck-v1"
     ),
-    "keras_hub-DeiTBackbone": lambda: build_keras_hub("DeiTBackbone"),
+    "keras_hub-MiTBackbone": lambda: build_keras_hub("MiTBackbone"),
 }
 
 
