@@ -398,8 +398,12 @@ def traced_config(
         with _hooks(record):
             outputs = model(structure, **dict(call_kwargs or {}))
         input_layers = {id(t._keras_history.operation) for t in tensors}
+        # An InputLayer the call records again (keras-hub's HGNetV2Encoder) computes nothing:
+        # the trace's own inputs above stand for it, by the same row name.
         layers = inputs + [
-            _layer_entry(op, record) for op in record.operations if id(op) not in input_layers
+            _layer_entry(op, record)
+            for op in record.operations
+            if id(op) not in input_layers and type(op).__name__ != "InputLayer"
         ]
         output_refs = [_reference(t, record, "tensor") for t in tree.flatten(outputs)]
     except ModelConfigError:

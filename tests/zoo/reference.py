@@ -138,6 +138,16 @@ def _traced_group(report, name: str) -> _Group | None:
         source for row in report.layers if row.name not in inside for source in row.inputs
     } | {tensor.name for tensor in report.outputs}
     leaving = [row for row in rows if row.name in read_outside and row is not rows[-1]]
+    # a composite may also return its input unchanged (keras-hub's HGNetV2Encoder returns the
+    # embedding it was given as its first hidden state)
+    by_name = {row.name: row for row in report.layers}
+    entering = [
+        by_name[source]
+        for row in rows
+        for source in row.inputs
+        if source not in inside and source in by_name
+    ]
+    leaving += entering
 
     def total(values):
         values = list(values)

@@ -22,7 +22,7 @@ BLOCKED_BY = {
     "DFineBackbone": {
         "DFineAnchorGenerator", "DFineDecoder", "DFineHybridEncoder",
         "DFineInitialQueryAndReferenceGenerator", "DFineSourceFlattener",
-        "DFineSpatialShapesExtractor", "HGNetV2Encoder",
+        "DFineSpatialShapesExtractor",
     },
     "DINOV2Backbone": {"DINOV2Embedding"},
     "DINOV3Backbone": {"DINOV3Embedding", "DINOV3Encoder", "DINOV3RopePositionEmbedding"},
@@ -30,8 +30,6 @@ BLOCKED_BY = {
     "DepthAnythingBackbone": {
         "DINOV2Embedding", "DepthAnythingDepthEstimationHead", "DepthAnythingNeck",
     },
-    "HGNetV2Backbone": {"HGNetV2Encoder"},
-    "HGNetV2Backbone-lab-light": {"HGNetV2Encoder"},
     "MetaCLIP2VisionEncoder": {"MetaCLIP2VisionEmbedding"},
     "MobileNetV5Backbone": {"RmsNorm2d"},
     "SAMBackbone": {"AddPositionalEmbedding", "SAMPromptEncoder", "WindowedTransformerEncoder"},
