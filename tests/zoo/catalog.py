@@ -266,9 +266,9 @@ def hgnetv2():
     return _hgnetv2_small()
 
 
-def hgnetv2_lab_light():
+def hgnetv2_lab_light(**overrides):
     # d_fine_backbone_test.py's encoder: learnable affine blocks and light conv blocks.
-    return _hub().HGNetV2Backbone(
+    arguments = dict(
         stem_channels=[3, 16, 16],
         stackwise_stage_filters=[
             [16, 16, 64, 1, 3, 3],
@@ -285,6 +285,7 @@ def hgnetv2_lab_light():
         hidden_act="relu",
         image_shape=(64, 64, 3),
     )
+    return _hub().HGNetV2Backbone(**{**arguments, **overrides})
 
 
 def mobilenet_v3():
@@ -613,21 +614,7 @@ def sam():
 
 def d_fine():
     # d_fine_backbone_test.py with fewer queries (the encoder is hgnetv2_lab_light's).
-    encoder = _hub().HGNetV2Backbone(
-        stem_channels=[3, 16, 16],
-        stackwise_stage_filters=[
-            [16, 16, 64, 1, 3, 3],
-            [64, 32, 256, 1, 3, 3],
-            [256, 64, 512, 2, 3, 5],
-            [512, 128, 1024, 1, 3, 5],
-        ],
-        apply_downsample=[False, True, True, True],
-        use_lightweight_conv_block=[False, False, True, True],
-        depths=[1, 1, 2, 1],
-        hidden_sizes=[64, 256, 512, 1024],
-        embedding_size=16,
-        use_learnable_affine_block=True,
-        hidden_act="relu",
+    encoder = hgnetv2_lab_light(
         image_shape=(None, None, 3),
         out_features=["stage3", "stage4"],
         data_format="channels_last",
