@@ -62,13 +62,20 @@ def decode_cropped(contents, box):
 
     shape = tf.io.extract_jpeg_shape(contents)
     h, w = shape[0], shape[1]
+    x1, y1, x2, y2, valid = _clipped_box(box, h, w)
+    window = tf.where(valid, tf.stack([y1, x1, y2 - y1, x2 - x1]), tf.stack([0, 0, h, w]))
+    return tf.image.decode_and_crop_jpeg(contents, window, channels=3)
+
+
+def _clipped_box(box, h, w):
+    """(x1, y1, x2, y2) clipped to an h x w image, and whether the clipped box is non-empty."""
+    import tensorflow as tf
+
     x1 = tf.clip_by_value(box[0], 0, w)
     y1 = tf.clip_by_value(box[1], 0, h)
     x2 = tf.clip_by_value(box[2], 0, w)
     y2 = tf.clip_by_value(box[3], 0, h)
-    valid = tf.logical_and(x2 > x1, y2 > y1)
-    window = tf.where(valid, tf.stack([y1, x1, y2 - y1, x2 - x1]), tf.stack([0, 0, h, w]))
-    return tf.image.decode_and_crop_jpeg(contents, window, channels=3)
+    return x1, y1, x2, y2, tf.logical_and(x2 > x1, y2 > y1)
 
 
 def crop_to_box(image, box):
@@ -76,12 +83,7 @@ def crop_to_box(image, box):
     import tensorflow as tf
 
     shape = tf.shape(image)
-    h, w = shape[0], shape[1]
-    x1 = tf.clip_by_value(box[0], 0, w)
-    y1 = tf.clip_by_value(box[1], 0, h)
-    x2 = tf.clip_by_value(box[2], 0, w)
-    y2 = tf.clip_by_value(box[3], 0, h)
-    valid = tf.logical_and(x2 > x1, y2 > y1)
+    x1, y1, x2, y2, valid = _clipped_box(box, shape[0], shape[1])
     return tf.cond(valid, lambda: image[y1:y2, x1:x2, :], lambda: image)
 
 
