@@ -403,7 +403,7 @@ def traced_config(
         layers = inputs + [
             _layer_entry(op, record)
             for op in record.operations
-            if id(op) not in input_layers and type(op).__name__ != "InputLayer"
+            if id(op) not in input_layers and not isinstance(op, keras.layers.InputLayer)
         ]
         output_refs = [_reference(t, record, "tensor") for t in tree.flatten(outputs)]
     except ModelConfigError:
