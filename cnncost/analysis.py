@@ -12,6 +12,7 @@ from cnncost.errors import CnnCostError
 from cnncost.ir import Graph, Shape, partial_sum
 from cnncost.layers import rule_for, unsupported_reason
 from cnncost.layers.base import is_symbolic
+from cnncost.passes.batch import batch_factors
 from cnncost.passes.compute import count_compute
 from cnncost.passes.memory import count_memory
 from cnncost.passes.params import count_params
@@ -162,8 +163,14 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
     shapes = infer_shapes(graph, overrides)
     params = count_params(graph, shapes)
     compute = count_compute(graph, shapes, params, options.flops_convention, options.padding_aware)
+    factors = batch_factors(graph, shapes, options.batch)
     memory = count_memory(
-        graph, shapes, params, options.batch, None if options.dtype == "float32" else options.dtype
+        graph,
+        shapes,
+        params,
+        options.batch,
+        None if options.dtype == "float32" else options.dtype,
+        factors,
     )
     macs = {name: result.macs for name, result in compute.nodes.items()}
     rf = receptive_fields(graph, shapes)
@@ -178,7 +185,8 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
         node_compute = compute.nodes[node.name]
         counted = None if node_compute.flops is None else macs[node.name]
         status = _status(node_shapes.supported, shapes_known, counted)
-        extra = _compute_extra(node_compute, memory.nodes[node.name], options)
+        factor = factors[node.name]
+        extra = _compute_extra(node_compute, memory.nodes[node.name], factor)
         if device is not None:
             extra.update(_roofline_extra(device.nodes[node.name]))
         if not node_shapes.supported:
@@ -203,7 +211,7 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
                 params=node_params.total if known_params else None,
                 trainable_params=node_params.trainable if known_params else None,
                 non_trainable_params=node_params.non_trainable if known_params else None,
-                macs=_times(macs[node.name], options.batch),
+                macs=_times(macs[node.name], factor),
                 status=status,
                 extra={**extra, "receptive_field": rf.row(node.name)},
             )
@@ -335,11 +343,11 @@ def _times(value: Any, batch: int) -> Any:
     return None if value is None else value * batch
 
 
-def _compute_extra(compute, memory, options: Options) -> dict[str, Any]:
-    """Row fields of the compute and memory passes (whole batch)."""
+def _compute_extra(compute, memory, factor: int) -> dict[str, Any]:
+    """Row fields of the compute and memory passes (whole batch: `factor` times per sample)."""
     return {
-        "flops": _times(compute.flops, options.batch),
-        "train_flops": _times(compute.train_flops, options.batch),
+        "flops": _times(compute.flops, factor),
+        "train_flops": _times(compute.train_flops, factor),
         "weight_bytes": memory.weight_bytes,
         "activation_bytes": memory.activation_bytes,
     }

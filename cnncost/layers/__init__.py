@@ -27,6 +27,7 @@ from cnncost.layers import (
     recurrent,
     reshaping,
     third_party,
+    traced,
 )
 from cnncost.layers.base import Call, LayerRule, Window
 
@@ -106,8 +107,9 @@ def rule_for(node: Node) -> LayerRule | None:
     if plugin is not None:
         return plugin
     third = third_party.third_party_key(node)  # a zoo class cnncost knows (third_party.py)
-    if third in third_party.RULES:
-        return third_party.RULES[third]
+    keyed = third_party.RULES.get(third) or traced.RULES.get(third)  # or a trace's own rows
+    if keyed is not None:
+        return keyed
     if not is_keras_class(node) or _unsupported_configuration(key, node):
         return None
     return _REGISTRY.get(key)

@@ -172,5 +172,14 @@ def int_list(call: Call, value: Any, what: str) -> list[int]:
     return list(items)
 
 
+def size_list(call: Call, value: Any, what: str) -> list[int | None]:
+    """`int_list`, where None is a size known only at run time: a traced call writes the batch
+    size it computed with (`ops.shape(x)[0]`) as None."""
+    items = [value] if is_int(value) or value is None else value
+    if not isinstance(items, (list, tuple)) or not all(v is None or is_int(v) for v in items):
+        raise call.fail(f"{what} must be an int or a list of ints, not {value!r}")
+    return list(items)
+
+
 def as_mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}

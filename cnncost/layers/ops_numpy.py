@@ -35,6 +35,7 @@ from cnncost.layers.ops_common import (
     reduce_shape,
     rule,
     shape_of,
+    size_list,
     tensor_list,
     unknown_macs,
 )
@@ -550,13 +551,13 @@ def _pad(call: Call) -> tuple[Shape, ...]:
 
 
 def _tile(call: Call) -> tuple[Shape, ...]:
-    repeats = int_list(call, call.config.get("repeats"), "repeats")
+    repeats = size_list(call, call.config.get("repeats"), "repeats")
     shape = list(call.shape)
     if len(shape) > len(repeats):
         repeats = [1] * (len(shape) - len(repeats)) + repeats
     else:
         shape = [1] * (len(repeats) - len(shape)) + shape
-    return (tuple(None if d is None else d * r for d, r in zip(shape, repeats)),)
+    return (tuple(None if d is None or r is None else d * r for d, r in zip(shape, repeats)),)
 
 
 def _repeat(call: Call) -> tuple[Shape, ...]:
@@ -640,7 +641,7 @@ def _moveaxis(call: Call) -> tuple[Shape, ...]:
 
 
 def _broadcast_to(call: Call) -> tuple[Shape, ...]:
-    target = tuple(int_list(call, call.config.get("shape"), "shape"))
+    target = tuple(size_list(call, call.config.get("shape"), "shape"))
     broadcast_all(call, [call.shape, target])
     return (target,)
 

@@ -136,18 +136,19 @@ def functional_config(model: Any) -> dict[str, Any]:
 
 
 def _traced_layer(layer: Any, node: Any) -> dict[str, Any] | None:
-    """A composite custom layer (a user class made of sub-layers, `keras_trace.is_composite`)
-    called in a functional model, traced on the inputs of its first call and written as a nested
-    Functional model: its rows are `layer/sub_layer`. None when it is not composite or its call
-    cannot be traced this way (one tensor structure as the only positional argument, no tensor
-    keyword arguments) or the traced calls fail cnncost's shape rules; it then stays one row."""
+    """A custom layer without a rule (`keras_trace.is_traceable`) called in a functional model,
+    traced on the inputs of its first call and written as a nested Functional model: its rows
+    are `layer/sub_layer` (its own variables `layer/variable`). None when it is not traceable,
+    its call cannot be traced this way (one tensor structure as the only positional argument, no
+    tensor keyword arguments), the trace does not reach every variable of the layer, or the
+    traced calls fail cnncost's shape rules; it then stays one row, with its recorded weights."""
     from keras import tree
     from keras.src.backend import KerasTensor
 
     from cnncost.errors import CnnCostError
-    from cnncost.loaders.keras_trace import is_composite, traced_config
+    from cnncost.loaders.keras_trace import is_traceable, traced_config
 
-    if not is_composite(layer):
+    if not is_traceable(layer):
         return None
     args, kwargs = node.arguments.args, node.arguments.kwargs
     if len(args) != 1 or any(isinstance(v, KerasTensor) for v in tree.flatten(kwargs)):
@@ -155,7 +156,7 @@ def _traced_layer(layer: Any, node: Any) -> dict[str, Any] | None:
     if not all(isinstance(t, KerasTensor) for t in tree.flatten(args[0])):
         return None
     try:
-        config = traced_config(layer, like=args[0], call_kwargs=kwargs)
+        config = traced_config(layer, like=args[0], call_kwargs=kwargs, check_weights=True)
         _check_shapes(config)
     except CnnCostError:
         return None

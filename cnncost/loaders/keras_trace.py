@@ -57,6 +57,10 @@ class _Record:
     depth: int = 0  # > 0 inside a recorded call: its internals are not rows
     skip: list[int] = field(default_factory=list)  # composites whose own Node is not a row
     top: int = 0  # id of the traced model: its rows carry no prefix, as in a functional model
+    # Tensors a traced layer holds (its variables, stored constants): id(value) -> the KerasTensor
+    # standing in for it, and the rows written for them (`_hold`)
+    standins: dict[int, Any] = field(default_factory=dict)
+    held: list[dict[str, Any]] = field(default_factory=list)
 
     def row_name(self, operation: Any) -> str:
         base = "/".join([*self.prefix, operation.name])
@@ -66,6 +70,26 @@ class _Record:
             name = f"{base}_{k}"
         self.taken.add(name)
         return name
+
+    def checkpoint(self) -> tuple:
+        """What `rollback` needs to forget every row recorded after this point."""
+        return (
+            dict(self.rows),
+            set(self.taken),
+            len(self.operations),
+            {k: len(v) for k, v in self.calls.items()},
+            dict(self.producers),
+            len(self.held),
+        )
+
+    def rollback(self, saved: tuple) -> None:
+        rows, taken, operations, calls, producers, held = saved
+        self.rows, self.taken, self.producers = rows, taken, producers
+        del self.operations[operations:]
+        self.calls = {k: v[: calls[k]] for k, v in self.calls.items() if k in calls}
+        for entry in self.held[held:]:
+            self.standins.pop(entry["source"], None)
+        del self.held[held:]
 
     def add(self, node: Any) -> None:
         operation = node.operation
@@ -81,34 +105,136 @@ class _Record:
             self.alive.append(tensor)
 
 
-def _owns_weights(layer: Any) -> bool:
-    """Whether the layer created variables itself (`add_weight`), not only through sub-layers."""
-    own = list(getattr(layer, "_trainable_variables", ())) + list(
+def _own_variables(layer: Any) -> list[Any]:
+    """The variables the layer created itself (`add_weight`), not through sub-layers."""
+    return list(getattr(layer, "_trainable_variables", ())) + list(
         getattr(layer, "_non_trainable_variables", ())
     )
-    return bool(own)
 
 
-def is_composite(layer: Any) -> bool:
-    """A user layer/model built from sub-layers, with no weights of its own and no plugin rule
-    for its class: traced through. Keras's own classes and models with a graph never are; a
-    class that merely shares a Keras name (kimm's `Attention`) is. A leaf layer (no sub-layers)
-    stays one row: its `call` may use backend functions that symbolic tensors cannot enter."""
+def _has_rule(cls: type) -> bool:
+    """Whether cnncost describes the class as one row (a plugin or a third-party rule)."""
     from keras.saving import get_registered_name
-    from keras.src.models.functional import Functional
 
-    from cnncost.layers import has_plugin
+    from cnncost.ir import Node
+    from cnncost.layers import rule_for
+
+    node = Node(
+        name="", class_name=cls.__name__, module=cls.__module__, config={},
+        registered_name=get_registered_name(cls),
+    )  # fmt: skip
+    return rule_for(node) is not None
+
+
+def is_traceable(layer: Any) -> bool:
+    """A user layer or model (not one of Keras's own classes, not a model with a graph) that
+    cnncost has no rule for: its `call` is traced, so each sub-layer, keras.ops call and variable
+    it uses becomes a row. A class that merely shares a Keras name (kimm's `Attention`) is one."""
+    from keras.src.models.functional import Functional
 
     if isinstance(layer, Functional) or type(layer).__module__.split(".")[0] == "keras":
         return False
-    if not getattr(layer, "_layers", None) or _owns_weights(layer):
-        return False
-    # a plugin describes the class as one row
-    return not has_plugin(type(layer).__name__, get_registered_name(type(layer)))
+    return not _has_rule(type(layer))
+
+
+def _is_variable(value: Any) -> bool:
+    from keras.src.backend.common.variables import Variable
+
+    return isinstance(value, Variable)
+
+
+def _is_stored_tensor(value: Any) -> bool:
+    """A backend tensor a layer keeps (`self.ids = ops.arange(n)`): not symbolic, not a variable."""
+    from keras import ops
+    from keras.src.backend import KerasTensor
+
+    return not isinstance(value, KerasTensor) and not _is_variable(value) and ops.is_tensor(value)
+
+
+def _hold(record: _Record, value: Any, name: str) -> Any:
+    """The KerasTensor that stands in for a variable or stored tensor of a traced layer, written
+    as a `TracedWeight` / `TracedConstant` row (cnncost.layers.traced) the first time."""
+    from keras import backend
+    from keras.src.backend import KerasTensor
+
+    from cnncost.layers import traced
+
+    key = id(value)
+    if key in record.standins:
+        return record.standins[key]
+    shape = [int(d) for d in value.shape]
+    dtype = backend.standardize_dtype(value.dtype)
+    variable = _is_variable(value)
+    row = record.row_name(_Named(name))
+    record.held.append(
+        {
+            "module": "cnncost.trace",
+            "class_name": "TracedWeight" if variable else "TracedConstant",
+            "registered_name": traced.WEIGHT if variable else traced.CONSTANT,
+            "name": row,
+            "config": {
+                "name": row,
+                "shape": shape,
+                "dtype": dtype,
+                "trainable": bool(value.trainable) if variable else False,
+            },
+            "inbound_nodes": [{"args": [], "kwargs": {}}],
+            "source": key,
+        }
+    )
+    tensor = KerasTensor(tuple(shape), dtype=dtype)
+    record.standins[key] = tensor
+    record.producers[id(tensor)] = (row, 0, 0)
+    record.alive.extend((tensor, value))
+    return tensor
+
+
+def _hold_variables(record: _Record, structure: Any) -> Any:
+    """`structure` with each variable in it replaced by its stand-in (`ops.add(x, self.w[0])`)."""
+    from keras import tree
+
+    return tree.map_structure(
+        lambda v: _hold(record, v, v.name) if _is_variable(v) else v, structure
+    )
 
 
 @contextmanager
-def _hooks(record: _Record) -> Iterator[None]:
+def _held_attributes(layer: Any, record: _Record) -> Iterator[None]:
+    """While the layer's call is traced, its own variables and stored tensors are symbolic, so
+    that every op using them is recorded even when no input tensor is involved
+    (`ops.tile(self.class_token, ...)`). Set and restored without Keras's attribute tracking."""
+    own = {id(v) for v in _own_variables(layer)}
+    saved = {}
+    for attribute, value in list(vars(layer).items()):
+        if id(value) in own:
+            saved[attribute] = value
+            object.__setattr__(layer, attribute, _hold(record, value, value.name))
+        elif _is_stored_tensor(value):
+            saved[attribute] = value
+            object.__setattr__(layer, attribute, _hold(record, value, attribute))
+    try:
+        yield
+    finally:
+        for attribute, value in saved.items():
+            object.__setattr__(layer, attribute, value)
+
+
+def _check_weights_seen(layer: Any, record: _Record) -> None:
+    """Every variable of a traced layer must reach a row: a held variable, or a variable of a
+    recorded sub-layer. One the call never used (or used where the trace cannot see it: a
+    sub-layer called on constants, eagerly) would be missing from the params."""
+    seen = set(record.standins)
+    for operation in record.operations:
+        seen.update(id(v) for v in getattr(operation, "weights", ()))
+    missing = [v for v in layer.weights if id(v) not in seen]
+    if missing:
+        raise ModelConfigError(
+            f"the trace of {layer.name!r} does not see where {missing[0].path!r} is used"
+        )
+
+
+@contextmanager
+def _hooks(record: _Record, check_weights: bool) -> Iterator[None]:
     from keras.src.layers.layer import Layer
     from keras.src.ops.node import Node
     from keras.src.ops.operation import Operation
@@ -126,16 +252,35 @@ def _hooks(record: _Record) -> Iterator[None]:
         finally:
             record.depth -= 1
 
-    def layer_call(self, *args, **kwargs):
-        if record.depth == 0 and is_composite(self):
-            prefix = [] if id(self) == record.top else [self.name]
-            record.prefix.extend(prefix)
-            try:
+    def inline(self, args, kwargs):
+        """Trace the layer's own call; None (and nothing recorded) when that fails below the
+        traced model, which then keeps the layer as one row."""
+        top = id(self) == record.top
+        prefix = [] if top else [self.name]
+        saved = record.checkpoint()
+        record.prefix.extend(prefix)
+        try:
+            with _held_attributes(self, record):
                 outputs = self.call(*args, **kwargs)
-            finally:
-                del record.prefix[len(record.prefix) - len(prefix) :]
-            record.skip.append(id(self))  # Layer.__call__ makes its Node right after this
-            return outputs
+            if not top or check_weights:
+                _check_weights_seen(self, record)
+        except Exception:
+            if top:
+                raise
+            record.rollback(saved)
+            return None
+        finally:
+            del record.prefix[len(record.prefix) - len(prefix) :]
+        record.skip.append(id(self))  # Layer.__call__ makes its Node right after this
+        return outputs
+
+    def layer_call(self, *args, **kwargs):
+        if record.depth == 0:
+            args, kwargs = _hold_variables(record, (args, kwargs))
+            if is_traceable(self):
+                outputs = inline(self, args, kwargs)
+                if outputs is not None:
+                    return outputs
         record.depth += 1
         try:
             return layer_symbolic_call(self, *args, **kwargs)
@@ -156,6 +301,8 @@ def _hooks(record: _Record) -> Iterator[None]:
 
     def operation_call(self, *args, **kwargs):
         # Operation.symbolic_call, with the output spec computed below the traced level.
+        if record.depth == 0:
+            args, kwargs = _hold_variables(record, (args, kwargs))
         record.depth += 1
         try:
             outputs = self.compute_output_spec(*args, **kwargs)
@@ -343,51 +490,97 @@ def _reference(tensor: Any, record: _Record, what: str) -> list:
     return list(producer)
 
 
+# A trace is first run with the batch size unknown (None), as Keras builds functional models.
+# Code that computes with the batch size (`ops.tile(self.class_token, (ops.shape(x)[0], 1, 1))`)
+# fails on None; such a call is traced again with this batch size, and every call argument equal
+# to it is written back as None (the batch). It is an unusual number, so that a literal size
+# equal to it is unlikely; an argument that is another multiple of it (a reshape that folds the
+# batch into another axis) cannot be written with None, and the trace is refused. Eager
+# constants shaped by the batch (`ops.zeros((batch, n, c))`) are built at this size.
+TRACE_BATCH = 97
+
+
 def traced_config(
     model: Any,
     input_shape: Any = None,
     like: Any = None,
     call_kwargs: Mapping[str, Any] | None = None,
+    check_weights: bool = False,
 ) -> dict[str, Any]:
     """The Functional configuration of one symbolic call of `model` (see the module docstring).
 
-    Inputs: `like` (a structure of KerasTensors the model was called on, for a composite layer
+    Inputs: `like` (a structure of KerasTensors the model was called on, for a custom layer
     inside a functional model), else `input_shape`, else the shape the model was built with.
-    `call_kwargs` are non-tensor keyword arguments of that call (`training=...`)."""
-    import keras
+    `call_kwargs` are non-tensor keyword arguments of that call (`training=...`).
+    `check_weights`: fail unless every variable of `model` reaches a row (a layer that stays
+    one row otherwise, with its recorded weights, rather than lose some of them)."""
     from keras import tree
     from keras.src.layers.layer import Layer
 
     if not isinstance(model, Layer):
         raise ModelConfigError(f"cannot trace a {type(model).__name__}: not a Keras layer")
-    if _owns_weights(model) and getattr(model, "_layers", None):
-        raise ModelConfigError(
-            f"{type(model).__name__} {model.name!r} creates weights itself, outside its "
-            "sub-layers: a trace cannot attribute them to rows"
-        )
     if like is not None:
-        names = iter(range(len(tree.flatten(like))))
-        structure = tree.map_structure(
-            lambda t: keras.Input(
-                batch_shape=tuple(t.shape), dtype=t.dtype, name=f"input_layer_{next(names)}"
-            ),
-            like,
-        )
-        tensors = tree.flatten(structure)
+        structure = like
     else:
-        structure, tensors = _inputs(model, input_shape)
+        structure, _ = _inputs(model, input_shape)
+    try:
+        return _trace(model, structure, call_kwargs, check_weights, None, like is None)
+    except _CallFailed as failed:
+        if not any(t.shape and t.shape[0] is None for t in tree.flatten(structure)):
+            raise failed.error from None
+        try:
+            return _unbatched(
+                _trace(model, structure, call_kwargs, check_weights, TRACE_BATCH, like is None),
+                model,
+            )
+        except _CallFailed:
+            raise failed.error from None
+
+
+class _CallFailed(Exception):
+    """The model's own code failed on symbolic inputs (`error`: the one-line error for it)."""
+
+    def __init__(self, error: ModelConfigError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _trace(
+    model: Any, like: Any, call_kwargs: Any, check_weights: bool, batch: int | None, named: bool
+) -> dict[str, Any]:
+    """One trace, on fresh inputs shaped like `like` (an unknown batch size set to `batch`),
+    named as the inputs of `like` (`named`) or `input_layer_<i>`."""
+    import keras
+    from keras import tree
+
+    names = iter(range(len(tree.flatten(like))))
+
+    def fresh(t: Any) -> Any:
+        shape = tuple(t.shape)
+        if batch is not None and shape and shape[0] is None:
+            shape = (batch, *shape[1:])
+        name = f"input_layer_{next(names)}"
+        if named:
+            name = t._keras_history.operation.name
+        return keras.Input(batch_shape=shape, dtype=t.dtype, name=name)
+
+    structure = tree.map_structure(fresh, like)
+    tensors = tree.flatten(structure)
     record = _Record(top=id(model))
     inputs = []
     for tensor in tensors:
         layer = tensor._keras_history.operation
         record.add(layer._inbound_nodes[0])
+        shape = list(tensor.shape)
+        if batch is not None and shape and shape[0] == batch:
+            shape[0] = None
         inputs.append(
             {
                 "class_name": "InputLayer",
                 "module": "keras.layers",
                 "name": record.rows[id(layer)],
                 "config": {
-                    "batch_shape": list(tensor.shape),
+                    "batch_shape": shape,
                     "dtype": tensor.dtype,
                     "name": record.rows[id(layer)],
                 },
@@ -395,24 +588,31 @@ def traced_config(
             }
         )
     try:
-        with _hooks(record):
+        with _hooks(record, check_weights):
             outputs = model(structure, **dict(call_kwargs or {}))
         input_layers = {id(t._keras_history.operation) for t in tensors}
         # An InputLayer the call records again (keras-hub's HGNetV2Encoder) computes nothing:
         # the trace's own inputs above stand for it, by the same row name.
-        layers = inputs + [
-            _layer_entry(op, record)
-            for op in record.operations
-            if id(op) not in input_layers and not isinstance(op, keras.layers.InputLayer)
-        ]
+        held = [{k: v for k, v in e.items() if k != "source"} for e in record.held]
+        layers = (
+            inputs
+            + held
+            + [
+                _layer_entry(op, record)
+                for op in record.operations
+                if id(op) not in input_layers and not isinstance(op, keras.layers.InputLayer)
+            ]
+        )
         output_refs = [_reference(t, record, "tensor") for t in tree.flatten(outputs)]
     except ModelConfigError:
         raise
     except Exception as exc:  # the model's own code failed on symbolic inputs
         from cnncost.loaders.keras_build import first_line
 
-        raise ModelConfigError(
-            f"tracing {type(model).__name__} {model.name!r} failed ({first_line(exc)})"
+        raise _CallFailed(
+            ModelConfigError(
+                f"tracing {type(model).__name__} {model.name!r} failed ({first_line(exc)})"
+            )
         ) from None
     finally:
         _forget(record.created)
@@ -427,3 +627,36 @@ def traced_config(
             "output_layers": output_refs,
         },
     }
+
+
+def _unbatched(config: dict[str, Any], model: Any) -> dict[str, Any]:
+    """A trace run at `TRACE_BATCH`, with that size written back as None in every call's
+    arguments (an operation's config included, and recorded tensor shapes); refused where
+    another multiple of it appears."""
+
+    def restore(value: Any) -> Any:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int):
+            if value == TRACE_BATCH:
+                return None
+            if value and value % TRACE_BATCH == 0:
+                raise ModelConfigError(
+                    f"tracing {type(model).__name__} {model.name!r}: a call argument "
+                    f"({value}) depends on the batch size in a way a shape cannot express"
+                )
+            return value
+        if isinstance(value, list):
+            return [restore(v) for v in value]
+        if isinstance(value, tuple):
+            return tuple(restore(v) for v in value)
+        if isinstance(value, dict):
+            return {k: restore(v) for k, v in value.items()}
+        return value
+
+    for entry in config["config"]["layers"]:
+        entry["inbound_nodes"] = restore(entry["inbound_nodes"])
+        if str(entry.get("module", "")).startswith("keras.src.ops"):
+            # an operation's config holds its call's arguments (`Reshape(newshape)`)
+            entry["config"] = restore(entry["config"])
+    return config

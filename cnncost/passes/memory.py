@@ -82,7 +82,10 @@ def count_memory(
     params: Mapping[str, NodeParams],
     batch: int = 1,
     dtype_override: str | None = None,
+    factors: Mapping[str, int] | None = None,
 ) -> MemoryResult:
+    """`factors`: per row, how many times its per-sample outputs count (`passes.batch`);
+    `batch` for every row when not given."""
     nodes: dict[str, NodeMemory] = {}
     gradients: dict[str, Dim] = {}
     warnings: list[str] = []
@@ -99,7 +102,8 @@ def count_memory(
         outputs = []
         for shape in shapes.nodes[node.name].outputs:
             size = None if shape is None or compute_size is None else product(shape[1:])
-            outputs.append(None if size is None else size * compute_size * batch)
+            times = batch if factors is None else factors[node.name]
+            outputs.append(None if size is None else size * compute_size * times)
         nodes[node.name] = NodeMemory(weights, known_sum(outputs), tuple(outputs))
     weight_bytes, weights_left_out = partial_sum((n, m.weight_bytes) for n, m in nodes.items())
     activation_bytes, activations_left_out = partial_sum(

@@ -410,22 +410,26 @@ def test_value_dependent_control_flow_is_a_one_line_error():
     assert "\n" not in str(caught.value)
 
 
-def test_model_with_own_weights_is_refused():
+def test_a_model_with_its_own_weights_is_traced_with_a_row_per_variable():
     class OwnWeights(keras.Model):
         def __init__(self):
             super().__init__()
             self.dense = keras.layers.Dense(2)
 
         def build(self, shape):
-            self.scale = self.add_weight(shape=(2,), initializer="ones")
+            self.scale = self.add_weight(shape=(2,), initializer="ones", name="scale")
 
         def call(self, x):
             return self.dense(x) * self.scale
 
     model = OwnWeights()
     model(np.zeros((1, 3), "float32"))
-    with pytest.raises(ModelConfigError, match="creates weights itself"):
-        analyze(model)
+    report = analyze(model)
+    rows = {row.name: row for row in report.layers}
+    assert report.complete and all(row.status == "exact" for row in report.layers)
+    assert rows["scale"].type == "TracedWeight" and rows["scale"].params == 2
+    assert report.totals["params"] == model.count_params() == (3 * 2 + 2) + 2
+    assert report.outputs[0].shape == (None, 2)
 
 
 def test_a_composite_layer_sharing_a_keras_name_is_traced_through():
@@ -493,9 +497,12 @@ def test_a_nested_model_built_for_another_input_size_is_traced():
     assert report.outputs[0].shape == (None, 8, 8, 4)
 
 
-def test_a_layer_whose_get_config_raises_is_one_unsupported_row():
-    """Some keras-hub layers raise in `get_config`: the live model is still analysed, the layer
-    one unsupported row with its params from its variables, the rest exact."""
+def test_a_layer_whose_get_config_raises_is_traced_or_one_unsupported_row():
+    """Some keras-hub layers raise in `get_config`: the live model is still analysed. A layer
+    whose call traces needs no config (its rows are exact); one whose call cannot be traced
+    (here: a TensorFlow function, which symbolic Keras tensors cannot enter) is one unsupported
+    row with its params
+    from its variables; the rest exact."""
     import keras
 
     import cnncost
@@ -512,7 +519,19 @@ def test_a_layer_whose_get_config_raises_is_one_unsupported_row():
 
     inputs = keras.Input((8, 8, 3))
     x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
-    model = keras.Model(inputs, NoConfig(name="opaque")(x))
+    model = keras.Model(inputs, NoConfig(name="clear")(x))
+    report = cnncost.analyze(model)
+    rows = {row.name: row for row in report.layers}
+    assert report.complete and rows["clear/scale"].params == 4
+    assert report.totals["params"] == model.count_params() == (3 * 3 * 3 * 4 + 4) + 4
+
+    class Opaque(NoConfig):
+        def call(self, x):
+            import tensorflow as tf
+
+            return tf.nn.relu(x) * self.scale
+
+    model = keras.Model(inputs, Opaque(name="opaque")(x))
     report = cnncost.analyze(model)
     rows = {row.name: row for row in report.layers}
     assert rows["opaque"].status == "unsupported" and rows["opaque"].params == 4
