@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Mapping
+from typing import Any
 
 # formats (Cf) that reorder or hide text on a terminal: bidi embeddings/overrides/isolates/marks
 # ("Trojan Source", CVE-2021-42574) and the tag block (invisible ASCII look-alikes)
@@ -77,13 +79,38 @@ def one_line(value: object) -> str:
 # CommonMark lets any ASCII punctuation be backslash-escaped; these are the ones that can start
 # inline syntax (emphasis, code, links, images, raw HTML, entities, tables, GFM strikethrough,
 # math). `_` is escaped only where it can open or close emphasis (not between two alphanumerics),
-# so `conv2_block1_out` stays readable in the Markdown source.
-_MARKDOWN_SPECIAL = re.compile(r"[\\`*\[\]<>|~&$!#]|(?<![^\W_])_|_(?![^\W_])")
+# so `conv2_block1_out` stays readable in the Markdown source, and `*` only where it is not between
+# two spaces (` * ` can neither open nor close emphasis), so `2 * 3` stays as written.
+_MARKDOWN_SPECIAL = re.compile(r"[\\`\[\]<>|~&$!#]|(?<![^\W_])_|_(?![^\W_])|(?<!\s)\*|\*(?!\s)")
 
 
 def markdown(value: object) -> str:
     """A Markdown table cell or list item: one line, no markup, no HTML, `|` kept in the cell."""
     return _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m.group(0), visible(value))
+
+
+def markdown_code(value: object, in_table: bool = True) -> str:
+    """A Markdown code span (`` `name` ``): one line, fenced with more backticks than the text
+    holds (CommonMark), `|` escaped inside a table row (GFM reads it before the code span)."""
+    body = visible(value)
+    if in_table:
+        body = body.replace("|", "\\|")
+    runs = [len(run) for run in re.findall("`+", body)]
+    fence = "`" * (max(runs, default=0) + 1)
+    pad = " " if body.startswith("`") or body.endswith("`") or not body.strip(" ") else ""
+    return f"{fence}{pad}{body}{pad}{fence}"
+
+
+def strings(data: Any, escape: Callable[[str], str]) -> Any:
+    """`data` (dicts, lists, scalars; the JSON of a result) with `escape` applied to every string
+    value (not to keys): for renderers that print many fields of it."""
+    if isinstance(data, str):
+        return escape(data)
+    if isinstance(data, Mapping):
+        return {key: strings(value, escape) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [strings(value, escape) for value in data]
+    return data
 
 
 # OWASP "CSV injection": spreadsheets treat a cell starting with one of these as a formula (tab
