@@ -81,7 +81,7 @@ def one_line(value: object) -> str:
 # math). `_` is escaped only where it can open or close emphasis (not between two alphanumerics),
 # so `conv2_block1_out` stays readable in the Markdown source, and `*` only where it is not between
 # two spaces (` * ` can neither open nor close emphasis), so `2 * 3` stays as written.
-_MARKDOWN_SPECIAL = re.compile(r"[\\`\[\]<>|~&$!#]|(?<![^\W_])_|_(?![^\W_])|(?<!\s)\*|\*(?!\s)")
+_MARKDOWN_SPECIAL = re.compile(r"[\\`\[\]<>|~&$!#]|(?<![^\W_])_|_(?![^\W_])|(?<! )\*|\*(?! )")
 
 
 def markdown(value: object) -> str:
@@ -97,7 +97,12 @@ def markdown_code(value: object, in_table: bool = True) -> str:
         body = body.replace("|", "\\|")
     runs = [len(run) for run in re.findall("`+", body)]
     fence = "`" * (max(runs, default=0) + 1)
-    pad = " " if body.startswith("`") or body.endswith("`") or not body.strip(" ") else ""
+    if not body:
+        return ""
+    # CommonMark strips one space from each end when both ends have one (and the text is not all
+    # spaces): pad then, and where the text starts or ends with a backtick
+    spaced = body.startswith(" ") and body.endswith(" ") and body.strip(" ")
+    pad = " " if body.startswith("`") or body.endswith("`") or spaced else ""
     return f"{fence}{pad}{body}{pad}{fence}"
 
 
