@@ -36,6 +36,10 @@ RF_KEYS = (
     "local",
 )
 
+PER_AXIS = frozenset(
+    {"size", "jump", "start", "effective_padding", "size_min", "size_max", "interior"}
+)
+
 
 def _cell(value: Any) -> Any:
     if isinstance(value, bool):
@@ -55,6 +59,8 @@ def flat_field(field: Mapping[str, Any] | None, prefix: str) -> dict[str, Any]:
     if not field:
         return flat
     for key in RF_KEYS:
+        if key not in field:
+            continue
         value = field.get(key)
         if key == "local":
             flat.update(flat_field(value, f"{prefix}local_"))
@@ -65,8 +71,9 @@ def flat_field(field: Mapping[str, Any] | None, prefix: str) -> dict[str, Any]:
                     flat[f"{prefix}{key}_lo_{axis}"], flat[f"{prefix}{key}_hi_{axis}"] = low, high
                 else:
                     flat[f"{prefix}{key}_{axis}"] = item
-        else:
+        elif key not in PER_AXIS:
             flat[f"{prefix}{key}"] = value
+        # a per-axis field that is null as a whole leaves its cells empty (other rows name them)
     return flat
 
 
