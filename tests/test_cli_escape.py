@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cnncost.render import escape
 from tests.support.hostile_names import LAYER_NAMES, MODEL_NAME, SEED, seed_with_names
@@ -171,3 +173,42 @@ def test_an_error_naming_hostile_text_is_one_inert_line(tmp_path):
     assert result.returncode == 2
     line = assert_inert(result.stderr)
     assert line.count("\n") == 1 and line.startswith("cnncost: error: ")
+
+
+# -- any names, in process: cnncost.cli.main over every text format --------------------------------
+
+NAME = st.lists(
+    st.one_of(
+        st.characters(exclude_categories=()),  # any code point, lone surrogates included
+        st.sampled_from(["\x1b]0;x\x07", "[/]", "[b]", "=", "|", "\n", "$", "`", "<i>", "\\"]),
+    ),
+    min_size=1,
+    max_size=8,
+).map("".join)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(model_name=NAME, layer_names=st.lists(NAME, min_size=8, max_size=8, unique=True))
+def test_any_names_never_crash_and_print_inert(tmp_path, capsys, model_name, layer_names):
+    from cnncost.cli import main
+
+    path = seed_with_names(tmp_path / "any.keras", model_name, tuple(layer_names))
+    for args in (
+        ["report", str(path), "--no-color"],
+        ["report", str(path), "--format", "markdown"],
+        ["report", str(path), "--format", "csv"],
+        ["report", str(path), "--format", "json"],
+        ["diff", str(path), str(SEED), "--no-color"],
+    ):
+        code = main(args)
+        out, err = capsys.readouterr()
+        assert code in (0, 2), (args, err)  # a name the loader refuses is the one-line error
+        assert_inert(out.encode("utf-8"))
+        assert_inert(err.encode("utf-8"))
+        if code == 2:
+            assert err.count("\n") == 1 and err.startswith("cnncost: error: ")
+        elif args[-1] == "json":
+            data = json.loads(out)
+            assert [r["name"] for r in data["layers"][1:]] == layer_names
