@@ -212,3 +212,17 @@ def test_any_names_never_crash_and_print_inert(tmp_path, capsys, model_name, lay
         elif args[-1] == "json":
             data = json.loads(out)
             assert [r["name"] for r in data["layers"][1:]] == layer_names
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "csv"])
+def test_a_device_profile_name_is_escaped(tmp_path, fmt):
+    profile = tmp_path / "dev.json"
+    name = "gpu\x1b]8;;http://evil\x07[/]\n=1+1"
+    profile.write_text(
+        json.dumps({"name": name, "peak_flops": {"float32": 1e13}, "bandwidth": 1e11})
+    )
+    result = run("report", str(SEED), "--device", str(profile), "--format", fmt)
+    assert result.returncode == 0, result.stderr
+    text = assert_inert(result.stdout)
+    if fmt == "table":
+        assert escape.text(name) in re.sub(r"\s", "", text)  # wrapped over lines
