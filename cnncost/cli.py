@@ -538,6 +538,8 @@ def _run_formula(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if hasattr(sys.stdout, "reconfigure"):  # a non-UTF-8 terminal gets \u escapes, not a crash
+        sys.stdout.reconfigure(errors="backslashreplace")
     try:
         args = build_parser().parse_args(argv)
         if hasattr(args, "plugin"):
