@@ -18,9 +18,10 @@ its output format, at the point where it writes the text:
 
 `visible(s)`: every character that is not safe to print becomes a Python-style escape: controls
 (Unicode category Cc: C0, DEL, C1) as `\\n`, `\\r`, `\\t` or `\\xNN`; lone surrogates (Cs), line and
-paragraph separators (Zl, Zp), bidirectional controls and tag characters as `\\uXXXX` /
-`\\UXXXXXXXX`. A backslash is doubled, so the mapping is one-to-one: two different names never print
-alike, and a name that is already printable and has no backslash prints unchanged.
+paragraph separators (Zl, Zp) and format characters (Cf: bidirectional controls, tag characters,
+zero-width spaces, ...; not the joiners U+200C/U+200D) as `\\uXXXX` / `\\UXXXXXXXX`. A backslash
+is doubled, so the mapping is one-to-one: two different names never print alike, and a name that
+is already printable and has no backslash prints unchanged.
 """
 
 from __future__ import annotations
@@ -30,19 +31,17 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any
 
-# formats (Cf) that reorder or hide text on a terminal: bidi embeddings/overrides/isolates/marks
-# ("Trojan Source", CVE-2021-42574) and the tag block (invisible ASCII look-alikes)
-_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_UNSAFE_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+# Format characters (Cf) are invisible and some act on the display: bidirectional embeddings,
+# overrides and isolates reorder a line ("Trojan Source", CVE-2021-42574), tag characters spell
+# hidden ASCII, interlinear annotations hide text. All are escaped but the two joiners, which
+# emoji sequences and several scripts need and which only join their neighbours.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp", "Cf"})
+_JOINERS = frozenset("\u200c\u200d")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
 
 def _unsafe(char: str) -> bool:
-    return (
-        unicodedata.category(char) in _UNSAFE_CATEGORIES
-        or char in _BIDI
-        or 0xE0000 <= ord(char) <= 0xE007F
-    )
+    return unicodedata.category(char) in _UNSAFE_CATEGORIES and char not in _JOINERS
 
 
 def _escape_char(char: str) -> str:

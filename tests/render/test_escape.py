@@ -97,14 +97,10 @@ def decode(text: str) -> str:
 
 
 def acts_on_a_terminal(char: str) -> bool:
-    """C0/C1 controls, DEL, surrogates, line/paragraph separators, bidi controls, tags."""
-    return (
-        unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp")
-        or unicodedata.bidirectional(char) in ("LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI")
-        or unicodedata.bidirectional(char) in ("FSI", "PDI")
-        or char in "\u200e\u200f\u061c"
-        or 0xE0000 <= ord(char) <= 0xE007F
-    )
+    """C0/C1 controls, DEL, surrogates, line/paragraph separators, and the invisible format
+    characters (bidi controls, tags, zero-width spaces) but the two joiners."""
+    category = unicodedata.category(char)
+    return category in ("Cc", "Cs", "Zl", "Zp") or (category == "Cf" and char not in "\u200c\u200d")
 
 
 def assert_safe(text: str) -> None:
