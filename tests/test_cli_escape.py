@@ -226,3 +226,40 @@ def test_a_device_profile_name_is_escaped(tmp_path, fmt):
     text = assert_inert(result.stdout)
     if fmt == "table":
         assert escape.text(name) in re.sub(r"\s", "", text)  # wrapped over lines
+
+
+def test_an_error_naming_a_hostile_layer_is_one_inert_line(tmp_path):
+    ghost = "ghost\n\x1b]0;x\x07[/]\u2028\ud800"
+    tensor = {"shape": [None, 8], "dtype": "float32", "keras_history": [ghost, 0, 0]}
+    dense_call = {"args": [{"class_name": "__keras_tensor__", "config": tensor}], "kwargs": {}}
+    config = {
+        "module": "keras",
+        "class_name": "Functional",
+        "config": {
+            "name": "f",
+            "layers": [
+                {
+                    "module": "keras.layers",
+                    "class_name": "InputLayer",
+                    "name": "in",
+                    "config": {"batch_shape": [None, 8], "dtype": "float32", "name": "in"},
+                    "inbound_nodes": [],
+                },
+                {
+                    "module": "keras.layers",
+                    "class_name": "Dense",
+                    "name": "d",
+                    "config": {"name": "d", "units": 4},
+                    "inbound_nodes": [dense_call],
+                },
+            ],
+            "input_layers": [["in", 0, 0]],
+            "output_layers": [["d", 0, 0]],
+        },
+    }
+    path = tmp_path / "dangling.json"
+    path.write_text(json.dumps(config))
+    result = run("report", str(path))
+    assert result.returncode == 2
+    line = assert_inert(result.stderr)
+    assert line.count("\n") == 1 and "missing layer" in line
