@@ -42,6 +42,10 @@ class Options:
             raise CnnCostError(
                 f"unknown FLOP convention {self.flops_convention!r}; one of {', '.join(CONVENTIONS)}"
             )
+        from cnncost.passes.memory import POLICIES
+
+        if self.dtype not in POLICIES:
+            raise CnnCostError(f"unknown dtype policy {self.dtype!r}; one of {', '.join(POLICIES)}")
         if not isinstance(self.batch, int) or isinstance(self.batch, bool) or self.batch < 1:
             raise CnnCostError(f"batch must be a positive integer, not {self.batch!r}")
         if self.dataset_size is not None and (

@@ -190,7 +190,12 @@ def _print_rich(renderable, args) -> None:
         console.print(renderable)
         _write(console.export_text(), args.output)
     else:
-        Console(no_color=args.no_color, soft_wrap=False).print(renderable)
+        # --no-color: plain text, no ANSI codes at all (rich's no_color keeps bold and italic);
+        # markup, emoji codes and highlighting are off: what is printed is the renderers' text
+        plain = {"color_system": None} if args.no_color else {}
+        Console(soft_wrap=False, markup=False, emoji=False, highlight=False, **plain).print(
+            renderable
+        )
 
 
 def _analyze(model: str, input_shape, args: argparse.Namespace):
@@ -245,11 +250,17 @@ def _run_report(args: argparse.Namespace) -> int:
         _write(render_json(report), args.output)
     elif args.format == "csv":
         from cnncost.render.csv import render_csv
+        from cnncost.render.escape import one_line
 
-        _write(render_csv(view), args.output)
+        inputs = [t["name"] for t in data["model"]["inputs"]]
+        _write(render_csv(_with_status(view, args), inputs), args.output)
+        # the CSV stays one table: its warnings go to stderr (`2> warnings.txt` keeps them)
+        for warning in data["warnings"]:
+            sys.stderr.write(f"cnncost: warning: {one_line(warning)}\n")
     elif args.format == "markdown":
         from cnncost.render.markdown import render_markdown
 
+        view = _with_status(view, args)
         _write(
             render_markdown(data, view, "raw" if args.units == "auto" else args.units), args.output
         )
@@ -260,6 +271,15 @@ def _run_report(args: argparse.Namespace) -> int:
     if args.strict and any(row.status != "exact" for row in report.layers):
         return EXIT_STRICT
     return EXIT_OK
+
+
+def _with_status(view, args: argparse.Namespace):
+    """CSV and Markdown have no row colours: the default columns get each row's status."""
+    from dataclasses import replace
+
+    if args.columns or "status" in view.columns or not any("status" in r for r in view.rows):
+        return view
+    return replace(view, columns=(*view.columns, "status"))
 
 
 def _run_diff(args: argparse.Namespace) -> int:
@@ -518,6 +538,8 @@ def _run_formula(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if hasattr(sys.stdout, "reconfigure"):  # a non-UTF-8 terminal gets \u escapes, not a crash
+        sys.stdout.reconfigure(errors="backslashreplace")
     try:
         args = build_parser().parse_args(argv)
         if hasattr(args, "plugin"):
@@ -526,7 +548,9 @@ def main(argv: list[str] | None = None) -> int:
             load_plugins(args.plugin)
         return args.run(args)
     except CnnCostError as exc:
-        sys.stderr.write(f"cnncost: error: {exc}\n")
+        from cnncost.render.escape import one_line
+
+        sys.stderr.write(f"cnncost: error: {one_line(exc)}\n")
         return EXIT_ERROR
     except KeyboardInterrupt:
         sys.stderr.write("cnncost: interrupted\n")

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cnncost.errors import CnnCostError
+from cnncost.render.escape import plot_label
 
 
 def _rf_sizes(row: Mapping[str, Any]) -> float | None:
@@ -28,7 +29,7 @@ def plot_report(data: Mapping[str, Any], out: str) -> None:
     except ImportError:
         raise CnnCostError("cnncost plot needs matplotlib: pip install 'cnncost[plot]'") from None
     rows = [r for r in data["layers"] if r["type"] != "InputLayer"]
-    names = [r["name"] for r in rows]
+    names = [plot_label(r["name"]) for r in rows]  # no mathtext, no control characters
     cost_field = "flops" if any(r.get("flops") for r in rows) else "macs"
     cost = [r.get(cost_field) or 0 for r in rows]
     params = [r.get("params") or 0 for r in rows]
@@ -55,7 +56,7 @@ def plot_report(data: Mapping[str, Any], out: str) -> None:
         ax.grid(axis="y", alpha=0.3)
     axes[-1].set_xticks(list(positions))
     axes[-1].set_xticklabels(names, rotation=60, ha="right", fontsize=7)
-    fig.suptitle(f"{data['model']['name']}: per-layer cost")
+    fig.suptitle(f"{plot_label(data['model']['name'])}: per-layer cost")
     fig.tight_layout()
     try:
         fig.savefig(out, dpi=110)

@@ -42,6 +42,11 @@ _BYTES = {
 }
 
 
+# the dtype policies a user may name for the whole model (`--dtype`): every plain dtype with a
+# known size, and Keras's two mixed policies (float32 variables, 16-bit compute)
+POLICIES = (*_BYTES, "mixed_float16", "mixed_bfloat16")
+
+
 def policy_dtypes(policy: str) -> tuple[str, str]:
     """(variable dtype, compute dtype) of a Keras dtype policy name."""
     if policy.startswith("mixed_"):

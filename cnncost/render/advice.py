@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cnncost.render import escape
+
 METRICS = (
     ("params", "params"),
     ("macs", "MACs"),
@@ -36,6 +38,9 @@ def _change(before: Any, after: Any) -> str:
 
 
 def render_advice_text(data: dict[str, Any], written: dict[int, str] | None = None) -> str:
+    # every string of the result (names, paths, notes) escaped (cnncost/render/escape.py)
+    data = escape.strings(data, escape.text)
+    written = escape.strings(written or {}, escape.text)
     lines = [
         f"model {data['model']['source']}: FLOP convention {data['conventions']['flops']}, "
         f"batch {data['conventions']['batch']}",
@@ -73,6 +78,7 @@ def _cell(value: Any) -> str:
 
 def render_audit_text(data: dict[str, Any]) -> str:
     """Claimed vs exact, one line per claim, then the mistakes named for each wrong one."""
+    data = escape.strings(data, escape.text)  # names and claim texts: cnncost/render/escape.py
     lines = [
         f"audit of {data['model']['source']} at input {data['model']['input_shape'] or 'as saved'}"
         f" (FLOP convention {data['conventions']['flops']})",
@@ -110,18 +116,23 @@ def render_audit_text(data: dict[str, Any]) -> str:
 
 
 def render_audit_markdown(data: dict[str, Any]) -> str:
+    layers = [escape.markdown_code(c["layer"]) for c in data["claims"]]
+    inline = [escape.markdown_code(c["layer"], in_table=False) for c in data["claims"]]
+    data = escape.strings(data, escape.markdown)  # cnncost/render/escape.py
     lines = [
         "| # | layer | quantity | claimed | exact | verdict | most likely mistake |",
         "|---|---|---|---|---|---|---|",
     ]
     for number, c in enumerate(data["claims"], 1):
         lines.append(
-            f"| {number} | `{c['layer']}` | {c['quantity']} | {_cell(c['claimed'])} | "
+            f"| {number} | {layers[number - 1]} | {c['quantity']} | {_cell(c['claimed'])} | "
             f"{_cell(c['exact'])} | {c['verdict']} | {', '.join(c['mistakes'])} |"
         )
     lines.append("")
     for number, c in enumerate(data["claims"], 1):
         if c["verdict"] == "wrong":
             source = f" ({c['source']})" if c["source"] else ""
-            lines.append(f"{number}. `{c['layer']}` {c['quantity']}{source}: {c['explanation']}.")
+            lines.append(
+                f"{number}. {inline[number - 1]} {c['quantity']}{source}: {c['explanation']}."
+            )
     return "\n".join(lines) + "\n"

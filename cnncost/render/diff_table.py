@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cnncost.diff import FIELDS, diff_reports, diff_totals
+from cnncost.render.escape import text
 from cnncost.render.numbers import bound_mark, human, shape_text
 
 
@@ -23,9 +24,12 @@ def render_diff(a: Mapping[str, Any], b: Mapping[str, Any], units: str = "auto")
     from rich.text import Text
 
     fields = [f for f in FIELDS if f in a["totals"] or f in b["totals"]]
+    # names and paths as rich Text, escaped (cnncost/render/escape.py): never markup
     table = Table(
-        title=f"A: {a['model']['name']} ({a['model']['source']})\n"
-        f"B: {b['model']['name']} ({b['model']['source']})",
+        title=Text(
+            f"A: {text(a['model']['name'])} ({text(a['model']['source'])})\n"
+            f"B: {text(b['model']['name'])} ({text(b['model']['source'])})"
+        ),
         title_justify="left",
         pad_edge=False,
     )
@@ -53,7 +57,7 @@ def render_diff(a: Mapping[str, Any], b: Mapping[str, Any], units: str = "auto")
                 human(row.values_a.get(field), units) if row.name_a else "-",
                 _delta(row.delta(field), units),
             ]
-        table.add_row(*cells)
+        table.add_row(*(Text(text(cell)) for cell in cells))
     totals = diff_totals(a, b)
     lines = [
         f"{key.replace('_', ' ')}: {bound_mark(a, key)}{human(va, 'raw')} -> "

@@ -10,6 +10,7 @@ import json
 from fractions import Fraction
 from typing import Any
 
+from cnncost.render import escape
 from cnncost.report import SCHEMA_VERSION
 
 LABELS = {"params": "params", "macs": "MACs", "flops": "FLOPs"}
@@ -127,7 +128,7 @@ def render_formula_text(formulas) -> str:
         lines.append(f"  {label:<9} {_text(formulas.totals.get(key))}")
     for warning in formulas.warnings:
         lines.append(f"warning: {warning}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(escape.text(line) for line in lines) + "\n"  # names are the model's
 
 
 def _latex(value: Any) -> str:
@@ -148,11 +149,11 @@ def _latex_factor(value: Any) -> str:
 
 def render_formula_latex(formulas) -> str:
     """An `align*` block: one line per layer and quantity."""
-    lines = [f"% {line}" for line in _header(formulas)]
+    lines = [f"% {escape.text(line)}" for line in _header(formulas)]  # one comment line each
     lines.append(r"\begin{align*}")
     body = []
     for row in formulas.rows:
-        name = row.name.replace("_", r"\_")
+        name = escape.latex(row.name)  # no LaTeX commands or braces from the model file
         for shape in row.output_shapes:
             if shape is not None:
                 dims = r" \times ".join(_latex_factor(d) for d in shape[1:])

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from cnncost.render import escape
 from cnncost.render.numbers import bound_mark, human, seconds_text, shape_text
 from cnncost.render.view import View, heaviest_shares, make_view
 from cnncost.report import Report
@@ -110,6 +111,11 @@ def cell_text(column: str, value: Any, units: str) -> str:
 
 
 def title(data: Mapping[str, Any]) -> str:
+    return "\n".join(title_lines(data))
+
+
+def title_lines(data: Mapping[str, Any]) -> list[str]:
+    """The title's two lines, as raw text (a renderer escapes each line for its format)."""
     model = data["model"]
     inputs = ", ".join(f"{t['name']} {shape_text(t['shape'])}" for t in model["inputs"])
     # the device's numbers are in the line below the table; empty settings are left out
@@ -119,7 +125,7 @@ def title(data: Mapping[str, Any]) -> str:
         for k, v in data["conventions"].items()
         if k not in in_device_line and v not in ({}, None, [])
     )
-    return f"{model['name']} ({model['source']})\ninput {inputs}; {conventions}"
+    return [f"{model['name']} ({model['source']})", f"input {inputs}; {conventions}"]
 
 
 def footer_lines(data: Mapping[str, Any], view: View) -> list[str]:
@@ -185,7 +191,12 @@ def render_table(
 
     data = report.to_dict() if isinstance(report, Report) else report
     view = view_of(data)
-    table = Table(title=title(data), title_justify="left", show_footer=True, pad_edge=False)
+    table = Table(
+        title=Text("\n".join(escape.text(line) for line in title_lines(data))),
+        title_justify="left",
+        show_footer=True,
+        pad_edge=False,
+    )
     for index, column in enumerate(view.columns):
         total = data["totals"].get(column, "")
         footer = (
@@ -210,9 +221,11 @@ def render_table(
     for row in view.rows:
         status = row.get("status")
         style = "red" if status == "unsupported" else "yellow" if status == "partial" else None
-        table.add_row(*(cell_text(c, row.get(c), units) for c in view.columns), style=style)
-    parts = [table, *(Text(line) for line in footer_lines(data, view))]
-    parts += [Text(f"warning: {w}", style="yellow") for w in data["warnings"]]
+        # Text, never markup: a name is shown as written, escaped (cnncost/render/escape.py)
+        cells = (Text(escape.text(cell_text(c, row.get(c), units))) for c in view.columns)
+        table.add_row(*cells, style=style)
+    parts = [table, *(Text(escape.text(line)) for line in footer_lines(data, view))]
+    parts += [Text(f"warning: {escape.text(w)}", style="yellow") for w in data["warnings"]]
     return Group(*parts)
 
 
