@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from cnncost.diagnostics import for_people
 from cnncost.render.table import HEADERS, TEXT_COLUMNS, cell_text, footer_lines, title
 from cnncost.render.view import View
 
@@ -18,5 +19,5 @@ def render_markdown(data: Mapping[str, Any], view: View, units: str = "raw") -> 
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines += footer_lines(data, view)
-    lines += [f"- warning: {w}" for w in data["warnings"]]
+    lines += [f"- warning: {w}" for w in for_people(data["warnings"])]
     return "\n".join(lines) + "\n"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from cnncost.diagnostics import for_people
 from cnncost.render.numbers import bound_mark, human, seconds_text, shape_text
 from cnncost.render.view import View, heaviest_shares, make_view
 from cnncost.report import Report
@@ -212,7 +213,7 @@ def render_table(
         style = "red" if status == "unsupported" else "yellow" if status == "partial" else None
         table.add_row(*(cell_text(c, row.get(c), units) for c in view.columns), style=style)
     parts = [table, *(Text(line) for line in footer_lines(data, view))]
-    parts += [Text(f"warning: {w}", style="yellow") for w in data["warnings"]]
+    parts += [Text(f"warning: {w}", style="yellow") for w in for_people(data["warnings"])]
     return Group(*parts)
 
 
