@@ -240,6 +240,8 @@ def _inline_commands():
         words = shlex.split(command)
         if words[0] != "cnncost" or any(w.isupper() or w in ("A", "B") for w in words[1:]):
             continue  # a pattern (`cnncost report MODEL`), or the trainer (slow; its own tests)
+        if len(words) == 2 and words[1] not in ("conventions", "help"):
+            continue  # the command's name in a sentence (`cnncost formula` gives ...)
         if any(("/" in w or w.endswith(".keras")) and not (ROOT / w).exists() for w in words[2:]
                if not w.startswith("-") and w != "docs/img/seed_cnn_plot.png"):  # fmt: skip
             continue
