@@ -254,3 +254,17 @@ def test_commands_quoted_in_the_docs_run(command, tmp_path):
     expected = (0, 1) if command.startswith("cnncost audit") else (0,)
     assert result.returncode in expected, result.stderr
     assert "error" not in result.stderr
+
+
+def test_ci_runs_the_readmes_install_and_test_commands():
+    """.ci/run is the README's set-up, command for command: two commands, install and test."""
+    readme = (ROOT / "README.md").read_text()
+    setup = readme.split("## Set up and test", 1)[1].split("\n## ", 1)[0]
+    commands = [b.strip() for b in re.findall(r"```bash\n(.*?)```", setup, re.S)]
+    assert len(commands) == 2 and commands[1].startswith("python3 -m pytest --full")
+    ci = [
+        line
+        for line in (ROOT / ".ci" / "run").read_text().splitlines()
+        if line.startswith("python3 ")
+    ]
+    assert ci == commands
