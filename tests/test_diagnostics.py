@@ -21,7 +21,7 @@ def textbook_unet(levels: int = 3, size: int = 64):
     import keras
     from keras import layers
 
-    x = inputs = keras.Input((size, size, 1))
+    x = inputs = keras.Input((size, size, 1), name="image")
     skips = []
     for level in range(levels):
         x = layers.Conv2D(4 * 2**level, 3, padding="same", activation="relu")(x)
@@ -65,10 +65,10 @@ def test_the_table_explains_misaligned_merges_once(unet_file):
     # themselves, not from the warning text
     spreads = []
     for name in ("merge2", "merge1", "merge0"):
-        starts = [Fraction(rows[i]["receptive_field"]["input_layer"]["start"][0]).limit_denominator()
+        starts = [Fraction(rows[i]["receptive_field"]["image"]["start"][0]).limit_denominator()
                   for i in rows[name]["inputs"]]  # fmt: skip
         spreads.append(max(starts) - min(starts))
-        assert rows[name]["receptive_field"]["input_layer"]["aligned"] is False
+        assert rows[name]["receptive_field"]["image"]["aligned"] is False
     result = run("report", str(unet_file), "--no-color")
     assert result.returncode == 0, result.stderr
     text = " ".join(result.stdout.split())  # undo the terminal's wrapping
