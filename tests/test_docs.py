@@ -20,6 +20,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -268,3 +269,36 @@ def test_ci_runs_the_readmes_install_and_test_commands():
         if line.startswith("python3 ")
     ]
     assert ci == commands
+
+
+LIGHT_ARGS = {  # a run of each command on the example files
+    "report": ["report", "examples/models/seed_cnn.keras", "--format", "json"],
+    "diff": ["diff", "examples/models/seed_cnn.keras", "examples/models/unet.keras"],
+    "formula": ["formula", "examples/models/seed_cnn.keras"],
+    "suggest": ["suggest", "examples/models/seed_cnn.keras", "--target-rf", "64"],
+    "audit": ["audit", "examples/models/seed_cnn.keras", "examples/seed_claims.toml"],
+    "conventions": ["conventions", "--format", "json"],
+}
+
+
+def _light_commands():
+    readme = (ROOT / "README.md").read_text()
+    (bullet,) = re.findall(r"^- `python3 -m pip install -e \.`:(.*?)(?=^- )", readme, re.S | re.M)
+    return re.findall(r"`(\w+)`", bullet)
+
+
+@pytest.mark.parametrize("command", _light_commands())
+def test_the_light_install_commands_need_no_tensorflow(command):
+    """What the README says runs without TensorFlow imports none of the heavy packages."""
+    code = (
+        "import sys; from cnncost.cli import main; "
+        f"rc = main({LIGHT_ARGS[command]!r}); "
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'keras', 'tensorflow', 'jax', 'torch', 'matplotlib', 'h5py'}); "
+        "sys.stderr.write('HEAVY=' + ','.join(heavy)); sys.exit(rc)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+    assert result.returncode in ((0, 1) if command == "audit" else (0,)), result.stderr[-300:]
+    assert result.stderr.endswith("HEAVY="), result.stderr[-300:]
