@@ -187,10 +187,10 @@ def misaligned_summary(messages: Sequence[str]) -> str:
         f"misaligned-merge: {len(layers)} {merges.format(shown)} whose positions are centred on "
         f"different input pixels{how_far}, as where a skip connection meets an upsampled or "
         "strided path (U-Net, FPN). Each merged position sees both regions, so from there on "
-        "the receptive field is their union: wider than either input's, off-centre, and its "
-        "size may vary between positions (shown as a range a..b). The numbers are exact; the "
-        "model is not wrong and nothing needs fixing. Each merge and axis: --format json; "
-        "hide: --hide-warnings misaligned-merge"
+        "the receptive field is their union: off-centre, at least as wide as either input's, "
+        "and its size may vary between positions (shown as a range a..b). The numbers are "
+        "exact; the model is not wrong and nothing needs fixing. One warning per merge and "
+        "axis: --format json; hide: --hide-warnings misaligned-merge"
     )
 
 
