@@ -114,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--depth", type=int, metavar="N", help="collapse nested models below N")
     report.add_argument("--by-type", action="store_true", help="totals per layer type")
     report.add_argument("--strict", action="store_true", help="exit 1 on unsupported/partial rows")
+    report.add_argument(
+        "--hide-warnings",
+        metavar="KIND,..",
+        help="leave out warnings of these kinds (misaligned-merge, lower-bound, ..., all)",
+    )
     _add_device_options(report)
     report.set_defaults(run=_run_report)
 
@@ -221,6 +226,13 @@ def _run_report(args: argparse.Namespace) -> int:
     from cnncost.render.view import make_view
 
     report = _analyze(args.model, args.input_shape, args)
+    if args.hide_warnings:
+        from dataclasses import replace
+
+        from cnncost.diagnostics import parse_kinds, without_kinds
+
+        hidden = parse_kinds(args.hide_warnings)
+        report = replace(report, warnings=without_kinds(report.warnings, hidden))
     data = report.to_dict()
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
 

@@ -1,6 +1,6 @@
 """The result of an analysis as plain data: no printing here (see `cnncost.render`).
 
-`Report.to_dict()` is the JSON contract of the design (schema 1). Values that could not be
+`Report.to_dict()` is the JSON contract (schema 1, docs/json.md). Values that could not be
 determined are `None` (JSON null) and the row's status says why; there is no silent 0.
 """
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnncost import __version__
+from cnncost.diagnostics import warning_details
 
 SCHEMA_VERSION = 1
 
@@ -77,6 +78,8 @@ class Report:
             "left_out": {k: list(v) for k, v in self.left_out.items()},
             "layers": [_row(r) for r in self.layers],
             "warnings": list(self.warnings),
+            # each warning's stable kind and row (cnncost.diagnostics; docs/json.md)
+            "warning_details": warning_details(self.warnings),
         }
 
     def to_dataframe(self):

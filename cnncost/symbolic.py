@@ -8,7 +8,7 @@ do not depend on the input size (they are ints); the *start* (centre of unit 0) 
 "same" padding's left half depends on `n mod stride`, and is derived here as an expression:
 
     p = floor(max((ceil(n/s) - 1)*s + k_eff - n, 0) / 2)       (TensorFlow's "same" split)
-    start' = start + ((k_eff - 1)/2 - p) * jump                  (design §4)
+    start' = start + ((k_eff - 1)/2 - p) * jump                  (docs/receptive-field.md)
 
 A formula holds where every size it passes through is positive; `valid_from` gives, per symbol,
 the smallest value from which the model builds (sizes never decrease as the input grows).

@@ -1,7 +1,7 @@
 """Ground truth measured with Keras itself (imported lazily; only this module's functions need it).
 
-`empirical_receptive_field(model, layer)` measures the *structural* receptive field (design §4):
-the set of input pixels one output unit depends on, as the support of the gradient of that unit
+`empirical_receptive_field(model, layer)` measures the *structural* receptive field
+(docs/receptive-field.md): the set of input pixels one output unit depends on, as the support of the gradient of that unit
 with respect to the input, in a probe copy of the model where nothing can cancel:
 
 - every kernel is a positive constant (1/fan-in, so values stay O(1)), biases and offsets are 0

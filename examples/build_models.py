@@ -51,6 +51,33 @@ def seed_cnn(input_shape=(256, 256, 3), classes: int = 46):
     )
 
 
+def unet(input_shape=(256, 256, 1), levels: int = 3, classes: int = 2):
+    """A textbook U-Net (Ronneberger et al. 2015, with 'same' convs): two 3x3 convs per level,
+    2x2 max pooling down, 2x2 stride-2 transposed convs up, skip concatenations."""
+    import keras
+    from keras import layers
+
+    x = inputs = keras.Input(input_shape)
+    skips = []
+    for level in range(levels):
+        filters = 16 * 2**level
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"down{level}_a")(x)
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"down{level}_b")(x)
+        skips.append(x)
+        x = layers.MaxPooling2D(2, name=f"pool{level}")(x)
+    filters = 16 * 2**levels
+    x = layers.Conv2D(filters, 3, padding="same", activation="relu", name="bottom_a")(x)
+    x = layers.Conv2D(filters, 3, padding="same", activation="relu", name="bottom_b")(x)
+    for level in reversed(range(levels)):
+        filters = 16 * 2**level
+        x = layers.Conv2DTranspose(filters, 2, strides=2, name=f"up{level}")(x)
+        x = layers.Concatenate(name=f"skip{level}")([skips[level], x])
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"dec{level}_a")(x)
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"dec{level}_b")(x)
+    outputs = layers.Conv2D(classes, 1, activation="softmax", name="mask")(x)
+    return keras.Model(inputs, outputs, name="unet")
+
+
 def write_config_only(model, path: Path) -> Path:
     import keras
 
@@ -66,10 +93,12 @@ def main(names: list[str]) -> None:
     import keras
 
     OUT.mkdir(parents=True, exist_ok=True)
-    wanted = names or ["seed_cnn", *APPLICATIONS]
+    wanted = names or ["seed_cnn", "unet", *APPLICATIONS]
     for name in wanted:
         if name == "seed_cnn":
             model = seed_cnn()
+        elif name == "unet":
+            model = unet()
         else:
             model = getattr(keras.applications, APPLICATIONS[name])(weights=None)
         path = write_config_only(model, OUT / f"{name}.keras")

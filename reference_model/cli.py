@@ -1,4 +1,4 @@
-"""`reference-model` / `python -m reference_model`: synth, scan, train, evaluate, predict.
+"""`reference-model` / `python -m reference_model`: synth, scan, train, evaluate, predict, profile, validate.
 
 Thin commands: parse, call one function, print. Every user error is one line on stderr and exit
 code 2, never a traceback.

@@ -1,7 +1,7 @@
 """Receptive field of every layer, per spatial axis, per model input, in one forward sweep.
 
-Conventions (design §4): input pixel centres are at integer coordinates 0..N-1. An output unit
-`i` depends on the input pixels in a closed interval `[low(i), high(i)]` (its *span*: holes left
+Conventions (docs/receptive-field.md): input pixel centres are at integer coordinates 0..N-1.
+An output unit `i` depends on the input pixels in a closed interval `[low(i), high(i)]` (its *span*: holes left
 by dilation or by strides larger than kernels are inside it). Then
 
     size  = high(i) - low(i) + 1           centre = (low(i) + high(i)) / 2 = start + i*jump

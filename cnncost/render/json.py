@@ -1,4 +1,4 @@
-"""The JSON contract (design §5): `Report.to_dict()` serialized."""
+"""The JSON contract (docs/json.md): `Report.to_dict()` serialized."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from cnncost.diagnostics import for_people
 from cnncost.render.escape import markdown
 from cnncost.render.table import HEADERS, TEXT_COLUMNS, cell_text, footer_lines, title_lines
 from cnncost.render.view import View
@@ -21,5 +22,5 @@ def render_markdown(data: Mapping[str, Any], view: View, units: str = "raw") -> 
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines += [markdown(line) for line in footer_lines(data, view)]
-    lines += [f"- warning: {markdown(w)}" for w in data["warnings"]]
+    lines += [f"- warning: {markdown(w)}" for w in for_people(data["warnings"])]
     return "\n".join(lines) + "\n"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from cnncost.diagnostics import for_people
 from cnncost.render import escape
 from cnncost.render.numbers import bound_mark, human, seconds_text, shape_text
 from cnncost.render.view import View, heaviest_shares, make_view
@@ -225,7 +226,9 @@ def render_table(
         cells = (Text(escape.text(cell_text(c, row.get(c), units))) for c in view.columns)
         table.add_row(*cells, style=style)
     parts = [table, *(Text(escape.text(line)) for line in footer_lines(data, view))]
-    parts += [Text(f"warning: {escape.text(w)}", style="yellow") for w in data["warnings"]]
+    parts += [
+        Text(f"warning: {escape.text(w)}", style="yellow") for w in for_people(data["warnings"])
+    ]
     return Group(*parts)
 
 
