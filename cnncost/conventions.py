@@ -105,6 +105,19 @@ _ACTIVATIONS = (
         "approximate=True: x/2 * (1 + tanh(c*(x + 0.044715*x^3))): pow, "
         "mul, add, mul, tanh, add, mul, mul; gradient 12 (only from code: configs name `gelu`)",
     ),
+    (
+        "keras_hub>gelu_approximate",
+        8,
+        12,
+        "keras-hub's registered gelu(x, approximate=True) (SigLIP): as gelu_approximate",
+    ),
+    (
+        "quick_gelu",
+        5,
+        7,
+        "x * sigmoid(1.702 x) (CLIP's, as keras-hub names it): mul, sigmoid, mul; "
+        "gradient: swish's + one mul",
+    ),
     ("softplus", 3, 3, "log(1 + exp(x)): exp, add, log; gradient: sigmoid(x) * dy"),
     ("softsign", 3, 4, "x / (1 + |x|): abs, add, div"),
     (

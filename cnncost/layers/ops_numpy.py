@@ -561,9 +561,14 @@ def _tile(call: Call) -> tuple[Shape, ...]:
 
 
 def _repeat(call: Call) -> tuple[Shape, ...]:
-    repeats = int_list(call, call.config.get("repeats"), "repeats")
+    repeats = size_list(call, call.config.get("repeats"), "repeats")
     axis = call.config.get("axis")
     shape = list(call.shape)
+    if None in repeats:  # a count known at run time (a traced batch size): that axis is unknown
+        if axis is None:
+            return ((None,),)
+        shape[axis_index(call, axis, len(shape))] = None
+        return (tuple(shape),)
     if axis is None:
         total = product(shape)
         if total is None:

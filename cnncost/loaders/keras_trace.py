@@ -129,12 +129,22 @@ def _has_rule(cls: type) -> bool:
 def is_traceable(layer: Any) -> bool:
     """A user layer or model (not one of Keras's own classes, not a model with a graph) that
     cnncost has no rule for: its `call` is traced, so each sub-layer, keras.ops call and variable
-    it uses becomes a row. A class that merely shares a Keras name (kimm's `Attention`) is one."""
+    it uses becomes a row. A class that merely shares a Keras name (kimm's `Attention`) is one;
+    so is Keras's `Activation` around an anonymous function."""
+    from keras.layers import Activation
     from keras.src.models.functional import Functional
 
+    if isinstance(layer, Activation) and _is_anonymous(layer.activation):
+        return True  # `Activation(lambda x: ...)`: a config holds its bytecode, a trace its ops
     if isinstance(layer, Functional) or type(layer).__module__.split(".")[0] == "keras":
         return False
     return not _has_rule(type(layer))
+
+
+def _is_anonymous(function: Any) -> bool:
+    """A lambda or a function defined inside another: no name a config could be read by."""
+    qualname = getattr(function, "__qualname__", "")
+    return "<lambda>" in qualname or "<locals>" in qualname
 
 
 def _is_variable(value: Any) -> bool:
@@ -312,14 +322,15 @@ def _hooks(record: _Record, check_weights: bool) -> Iterator[None]:
         return outputs
 
     def node_created(self, operation, call_args=None, call_kwargs=None, outputs=None):
-        node_init(self, operation, call_args, call_kwargs, outputs)
-        record.created.append(self)
-        if record.depth:
-            return
-        if record.skip and record.skip[-1] == id(operation):
+        if not record.depth and record.skip and record.skip[-1] == id(operation):
+            # An inlined layer's own Node is not made at all: its outputs are its rows' (and
+            # may hold what Keras refuses in a Node, e.g. a None beside the tensors).
             record.skip.pop()
             return
-        record.add(self)
+        node_init(self, operation, call_args, call_kwargs, outputs)
+        record.created.append(self)
+        if not record.depth:
+            record.add(self)
 
     with _LOCK:
         Layer.symbolic_call = layer_call
@@ -483,10 +494,14 @@ def _layer_entry(operation: Any, record: _Record) -> dict[str, Any]:
     return entry
 
 
-def _reference(tensor: Any, record: _Record, what: str) -> list:
+def _reference(tensor: Any, record: _Record) -> list:
+    """Where an output of the traced call comes from: a recorded call, or a constant the call
+    made without any input (DeiT's encoder returns `ops.empty(...)` beside its tensors)."""
     producer = record.producers.get(id(tensor))
+    if producer is None and _is_stored_tensor(tensor):
+        producer = record.producers[id(_hold(record, tensor, "constant"))]
     if producer is None:
-        raise ModelConfigError(f"the traced model returns a {what} no traced call produced")
+        raise ModelConfigError("the traced model returns a tensor no traced call produced")
     return list(producer)
 
 
@@ -548,14 +563,19 @@ class _CallFailed(Exception):
 def _trace(
     model: Any, like: Any, call_kwargs: Any, check_weights: bool, batch: int | None, named: bool
 ) -> dict[str, Any]:
-    """One trace, on fresh inputs shaped like `like` (an unknown batch size set to `batch`),
-    named as the inputs of `like` (`named`) or `input_layer_<i>`."""
+    """One trace, on fresh inputs shaped like `like` and like the tensors among `call_kwargs`
+    (an unknown batch size set to `batch`), named as the inputs of `like` (`named`) or
+    `input_layer_<i>`. The inputs are in the order of `like` flattened, then of the keyword
+    arguments as given (the order a functional config lists a call's tensors in)."""
     import keras
     from keras import tree
+    from keras.src.backend import KerasTensor
 
-    names = iter(range(len(tree.flatten(like))))
+    names = iter(range(1 << 30))
 
     def fresh(t: Any) -> Any:
+        if not isinstance(t, KerasTensor):
+            return t  # a keyword argument that is no tensor (`training=None`)
         shape = tuple(t.shape)
         if batch is not None and shape and shape[0] is None:
             shape = (batch, *shape[1:])
@@ -566,6 +586,10 @@ def _trace(
 
     structure = tree.map_structure(fresh, like)
     tensors = tree.flatten(structure)
+    keywords = {}
+    for key, value in dict(call_kwargs or {}).items():
+        keywords[key] = tree.map_structure(fresh, value)
+        tensors += [t for t in tree.flatten(keywords[key]) if isinstance(t, KerasTensor)]
     record = _Record(top=id(model))
     inputs = []
     for tensor in tensors:
@@ -589,21 +613,18 @@ def _trace(
         )
     try:
         with _hooks(record, check_weights):
-            outputs = model(structure, **dict(call_kwargs or {}))
+            outputs = model(structure, **keywords)
         input_layers = {id(t._keras_history.operation) for t in tensors}
         # An InputLayer the call records again (keras-hub's HGNetV2Encoder) computes nothing:
         # the trace's own inputs above stand for it, by the same row name.
+        output_refs = [_reference(t, record) for t in tree.flatten(outputs)]
         held = [{k: v for k, v in e.items() if k != "source"} for e in record.held]
-        layers = (
-            inputs
-            + held
-            + [
-                _layer_entry(op, record)
-                for op in record.operations
-                if id(op) not in input_layers and not isinstance(op, keras.layers.InputLayer)
-            ]
-        )
-        output_refs = [_reference(t, record, "tensor") for t in tree.flatten(outputs)]
+        recorded = [
+            _layer_entry(op, record)
+            for op in record.operations
+            if id(op) not in input_layers and not isinstance(op, keras.layers.InputLayer)
+        ]
+        layers = inputs + held + recorded
     except ModelConfigError:
         raise
     except Exception as exc:  # the model's own code failed on symbolic inputs
