@@ -521,12 +521,14 @@ def traced_config(
     like: Any = None,
     call_kwargs: Mapping[str, Any] | None = None,
     check_weights: bool = False,
+    more_args: tuple = (),
 ) -> dict[str, Any]:
     """The Functional configuration of one symbolic call of `model` (see the module docstring).
 
     Inputs: `like` (a structure of KerasTensors the model was called on, for a custom layer
     inside a functional model), else `input_shape`, else the shape the model was built with.
-    `call_kwargs` are non-tensor keyword arguments of that call (`training=...`).
+    `more_args` and `call_kwargs` are the call's further positional and keyword arguments
+    (`training=...`); the tensors among them are further inputs of the trace.
     `check_weights`: fail unless every variable of `model` reaches a row (a layer that stays
     one row otherwise, with its recorded weights, rather than lose some of them)."""
     from keras import tree
@@ -539,13 +541,22 @@ def traced_config(
     else:
         structure, _ = _inputs(model, input_shape)
     try:
-        return _trace(model, structure, call_kwargs, check_weights, None, like is None)
+        return _trace(
+            model, (structure, *more_args), call_kwargs, check_weights, None, like is None
+        )
     except _CallFailed as failed:
         if not any(t.shape and t.shape[0] is None for t in tree.flatten(structure)):
             raise failed.error from None
         try:
             return _unbatched(
-                _trace(model, structure, call_kwargs, check_weights, TRACE_BATCH, like is None),
+                _trace(
+                    model,
+                    (structure, *more_args),
+                    call_kwargs,
+                    check_weights,
+                    TRACE_BATCH,
+                    like is None,
+                ),  # fmt: skip
                 model,
             )
         except _CallFailed:
@@ -561,12 +572,13 @@ class _CallFailed(Exception):
 
 
 def _trace(
-    model: Any, like: Any, call_kwargs: Any, check_weights: bool, batch: int | None, named: bool
+    model: Any, args: tuple, call_kwargs: Any, check_weights: bool, batch: int | None, named: bool
 ) -> dict[str, Any]:
-    """One trace, on fresh inputs shaped like `like` and like the tensors among `call_kwargs`
-    (an unknown batch size set to `batch`), named as the inputs of `like` (`named`) or
-    `input_layer_<i>`. The inputs are in the order of `like` flattened, then of the keyword
-    arguments as given (the order a functional config lists a call's tensors in)."""
+    """One trace of `model(*args, **call_kwargs)` on fresh inputs shaped like the tensors among
+    them (an unknown batch size set to `batch`), named as the first argument's inputs (`named`)
+    or `input_layer_<i>`. The inputs are in the order of the positional arguments flattened,
+    then of the keyword arguments as given (the order a functional config lists a call's
+    tensors in)."""
     import keras
     from keras import tree
     from keras.src.backend import KerasTensor
@@ -584,8 +596,8 @@ def _trace(
             name = t._keras_history.operation.name
         return keras.Input(batch_shape=shape, dtype=t.dtype, name=name)
 
-    structure = tree.map_structure(fresh, like)
-    tensors = tree.flatten(structure)
+    positional = tree.map_structure(fresh, args)
+    tensors = [t for t in tree.flatten(positional) if isinstance(t, KerasTensor)]
     keywords = {}
     for key, value in dict(call_kwargs or {}).items():
         keywords[key] = tree.map_structure(fresh, value)
@@ -613,7 +625,7 @@ def _trace(
         )
     try:
         with _hooks(record, check_weights):
-            outputs = model(structure, **keywords)
+            outputs = model(*positional, **keywords)
         input_layers = {id(t._keras_history.operation) for t in tensors}
         # An InputLayer the call records again (keras-hub's HGNetV2Encoder) computes nothing:
         # the trace's own inputs above stand for it, by the same row name.
