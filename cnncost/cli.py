@@ -96,6 +96,22 @@ def _add_device_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_readable_options(report: argparse.ArgumentParser) -> None:
+    """--group, --percent, --totals-only (cnncost.render.grouping / share / summary)."""
+    report.add_argument(
+        "--group",
+        action="store_true",
+        help="one row per block/stage (name prefixes such as conv2_block1_, nested models), "
+        "summed exactly; levels with --depth (default: the deepest that fits 40 rows)",
+    )
+    report.add_argument(
+        "--percent", action="store_true", help="add each number column's %% of the total"
+    )
+    report.add_argument(
+        "--totals-only", action="store_true", help="only the summary of the totals, no rows"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cnncost", description="Exact per-layer cost of Keras CNNs.")
     parser.add_argument("--version", action="version", version=f"cnncost {__version__}")
@@ -111,8 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--columns", metavar="A,B,..", help="columns to show (JSON field names)")
     report.add_argument("--sort", metavar="COLUMN", help="sort rows by COLUMN (largest first)")
     report.add_argument("--top", type=int, metavar="N", help="only the N heaviest rows")
-    report.add_argument("--depth", type=int, metavar="N", help="collapse nested models below N")
+    report.add_argument(
+        "--depth",
+        type=int,
+        metavar="N",
+        help="collapse nested models below N (with --group: blocks/stages below level N)",
+    )
     report.add_argument("--by-type", action="store_true", help="totals per layer type")
+    _add_readable_options(report)
     report.add_argument("--strict", action="store_true", help="exit 1 on unsupported/partial rows")
     _add_device_options(report)
     report.set_defaults(run=_run_report)
@@ -220,7 +242,9 @@ def _run_report(args: argparse.Namespace) -> int:
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
 
     def view_of(d):
-        return make_view(d, columns, args.sort, args.top, args.depth, args.by_type)
+        return make_view(
+            d, columns, args.sort, args.top, args.depth, args.by_type, args.group, args.percent
+        )
 
     view = view_of(data)  # validates the view options before anything is printed
     view_flags = [
@@ -231,6 +255,9 @@ def _run_report(args: argparse.Namespace) -> int:
             ("--top", args.top),
             ("--depth", args.depth),
             ("--by-type", args.by_type),
+            ("--group", args.group),
+            ("--percent", args.percent),
+            ("--totals-only", args.totals_only),
         )
         if value not in (None, False)
     ]
@@ -239,7 +266,9 @@ def _run_report(args: argparse.Namespace) -> int:
             f"{view_flags[0]} shapes the table/csv/markdown views; --format json is always the "
             "whole report (the JSON contract)"
         )
-    if args.format == "json":
+    if args.totals_only:
+        _write_totals(data, view_flags, args)
+    elif args.format == "json":
         from cnncost.render.json import render_json
 
         _write(render_json(report), args.output)
@@ -260,6 +289,24 @@ def _run_report(args: argparse.Namespace) -> int:
     if args.strict and any(row.status != "exact" for row in report.layers):
         return EXIT_STRICT
     return EXIT_OK
+
+
+def _write_totals(data, view_flags: list[str], args: argparse.Namespace) -> None:
+    """report --totals-only: the summary block (table, markdown) or the exact totals (csv)."""
+    from cnncost.render.summary import totals_csv, totals_text
+
+    others = [flag for flag in view_flags if flag != "--totals-only"]
+    if others:
+        raise CnnCostError(f"--totals-only shows no rows; {others[0]} shapes the rows")
+    if args.format == "csv":
+        _write(totals_csv(data), args.output)
+    elif args.format == "markdown":
+        _write("\n".join(f"    {line}" for line in totals_text(data).splitlines()), args.output)
+    else:
+        import shutil
+
+        width = 120 if args.output else shutil.get_terminal_size((80, 24)).columns
+        _write(totals_text(data, width), args.output)
 
 
 def _run_diff(args: argparse.Namespace) -> int:
