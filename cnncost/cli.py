@@ -112,6 +112,25 @@ def _add_readable_options(report: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_plot_options(plot: argparse.ArgumentParser) -> None:
+    plot.add_argument(
+        "--top", type=int, default=15, metavar="N", help="bars for the N heaviest layers (15)"
+    )
+    plot.add_argument(
+        "--by",
+        choices=("auto", "group", "type"),
+        default="auto",
+        help="shares per block/stage (group) or per layer type; auto: blocks when the names "
+        "give them",
+    )
+    plot.add_argument(
+        "--scale",
+        choices=("auto", "linear", "log"),
+        default="auto",
+        help="value axis of the heaviest-layers bars; auto: log when values span 2+ decades",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cnncost", description="Exact per-layer cost of Keras CNNs.")
     parser.add_argument("--version", action="version", version=f"cnncost {__version__}")
@@ -154,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analysis_options(plot)
     _add_trust_option(plot)
     plot.add_argument("--out", required=True, metavar="FILE.png")
+    _add_plot_options(plot)
     plot.set_defaults(run=_run_plot)
 
     calibrate = commands.add_parser(
@@ -328,8 +348,12 @@ def _run_diff(args: argparse.Namespace) -> int:
 def _run_plot(args: argparse.Namespace) -> int:
     from cnncost.plot import plot_report
 
+    from cnncost.plot import Options
+
     report = _analyze(args.model, args.input_shape, args)
-    plot_report(report.to_dict(), args.out)
+    options = Options(top=args.top, by=args.by, scale=args.scale)
+    for warning in plot_report(report.to_dict(), args.out, options):
+        sys.stderr.write(f"cnncost: warning: {warning}\n")
     sys.stdout.write(f"wrote {args.out}\n")
     return EXIT_OK
 
