@@ -93,7 +93,9 @@ def plot_warnings(data: Mapping[str, Any]) -> list[str]:
     for field, label in ((cost_field(rows), "cost"), ("params", "params")):
         unknown = [r["name"] for r in rows if r.get(field) is None]
         if unknown:
-            names = ", ".join(unknown[:5]) + (f", +{len(unknown) - 5} more" if len(unknown) > 5 else "")
+            names = ", ".join(unknown[:5]) + (
+                f", +{len(unknown) - 5} more" if len(unknown) > 5 else ""
+            )
             warnings.append(
                 f"{len(unknown)} layer(s) with unknown {label} ({names}): drawn as hatched "
                 "'unknown' bars and red ticks, not as zero; totals and shares count the known "
