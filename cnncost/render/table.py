@@ -264,10 +264,14 @@ def _recording_console(width: int):
     )
 
 
-def table_text(report: Report | Mapping[str, Any], width: int = 100) -> str:
+def table_text(
+    report: Report | Mapping[str, Any],
+    width: int = 100,
+    view_of: Callable[[Mapping[str, Any]], View] = make_view,
+) -> str:
     """The rendered table as plain text (no colour codes), `width` columns wide."""
     console = _recording_console(width)
-    console.print(render_table(report))
+    console.print(render_table(report, view_of=view_of))
     return "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
 
 
