@@ -226,7 +226,7 @@ def _groups(data: Mapping[str, Any], by: str) -> tuple[str, list[dict[str, Any]]
 
     layers = data["layers"]
     if by in ("auto", "group"):
-        tree = build_tree([r["name"] for r in layers])
+        tree = build_tree([r["name"] for r in layers], [r["type"] for r in layers])
         depth = auto_depth(tree, MAX_GROUPS)
         nodes = cut(tree, depth)
         if by == "group" or (any(n.is_group for n in nodes) and len(nodes) <= MAX_GROUPS):
@@ -276,7 +276,8 @@ def _stage_marks(ax, data: Mapping[str, Any]) -> None:
     """Faint vertical lines where each top-level block/stage starts, labelled at the top."""
     from cnncost.render.grouping import build_tree
 
-    tree = build_tree([r["name"] for r in data["layers"]])
+    layers = data["layers"]
+    tree = build_tree([r["name"] for r in layers], [r["type"] for r in layers])
     groups = [n for n in tree if n.is_group]
     if not groups or len(groups) > 20:
         return

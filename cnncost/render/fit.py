@@ -51,9 +51,9 @@ def shorten_middle(text: str, width: int) -> str:
     if width <= 1:
         return ELLIPSIS[:width]
     keep = width - 1
-    head = (keep * 11 + 19) // 20  # ceil(0.55 * keep)
-    tail = keep - head
-    return text[:head] + ELLIPSIS + (text[-tail:] if tail else "")
+    tail = max(1, keep - (keep * 11 + 19) // 20)  # keep - ceil(0.55 * keep), at least 1
+    head = keep - tail
+    return text[:head] + ELLIPSIS + text[-tail:]
 
 
 def abbreviate_type(text: str, tier: int) -> str:
@@ -78,6 +78,33 @@ class FittedColumns:
     widths: Mapping[str, int]
     cells: tuple[tuple[str, ...], ...]  # per row, in `columns` order
     dropped: tuple[str, ...]
+    name_prefix: str = ""  # written as a leading `…` in the name column (see common_prefix)
+
+
+MIN_PREFIX = 6  # a shared start of names shorter than this is kept
+
+
+def common_prefix(texts: Sequence[str]) -> str:
+    """The longest start, ending with `_` or `/`, that at least half of `texts` share
+    (`convnext_tiny_` in ConvNeXt): the name column writes it as `…` when names do not fit."""
+    counts: dict[str, int] = {}
+    numbered: set[str] = set()  # `stage_` before `0_block...`: the number belongs to the word
+    for text in texts:
+        for index, char in enumerate(text[:-1]):
+            if char in "_/":
+                counts[text[: index + 1]] = counts.get(text[: index + 1], 0) + 1
+                if text[index + 1].isdigit():
+                    numbered.add(text[: index + 1])
+    shared = [
+        p
+        for p, n in counts.items()
+        if 2 * n >= len(texts) and len(p) >= MIN_PREFIX and p not in numbered
+    ]
+    return max(shared, key=len, default="")
+
+
+def _strip_prefix(texts: Sequence[str], prefix: str) -> list[str]:
+    return [ELLIPSIS + t[len(prefix) :] if prefix and t.startswith(prefix) else t for t in texts]
 
 
 def table_overhead(count: int) -> int:
@@ -111,6 +138,13 @@ def fit_columns(
     columns = list(columns)
     texts = {c: [row[i] for row in rows] for i, c in enumerate(columns)}
     dropped: list[str] = []
+    prefix = ""
+    if "name" in texts and kinds.get("name") == "shorten":
+        overhead = table_overhead(len(columns))
+        natural = sum(_natural(c, texts[c], [headers[c], footers.get(c, "")]) for c in columns)
+        if natural + overhead > width:  # the names must shrink: first lose what they share
+            prefix = common_prefix(texts["name"])
+            texts["name"] = _strip_prefix(texts["name"], prefix)
     while True:
         widths = _widths(columns, kinds, headers, footers, texts, width)
         if widths is not None or len(columns) == 1:
@@ -121,7 +155,7 @@ def fit_columns(
     cells = []
     for r in range(len(rows)):
         cells.append(tuple(_fit_cell(texts[c][r], kinds[c], widths[c]) for c in columns))
-    return FittedColumns(tuple(columns), widths, tuple(cells), tuple(dropped))
+    return FittedColumns(tuple(columns), widths, tuple(cells), tuple(dropped), prefix)
 
 
 def _fit_cell(text: str, kind: str, width: int) -> str:

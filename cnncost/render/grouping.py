@@ -10,8 +10,11 @@ that letter (`block2`), the stage above the block.
 A group is a run of at least two *consecutive* rows (in the report's topological order) that
 share a prefix, built top-down: within a group, its rows are split again by their next-longer
 prefix. Runs whose names differ only by Keras's numbering suffix (`dense`, `dense_1`, ...) are
-not a group. A group with a single sub-group of the same rows is that sub-group (`convnext` ->
-`convnext_tiny`), except for the stage/block split (`block1` -> `block1a`), which is a level.
+not a group. A row with Keras's automatic name for its class (`add_3` for an `Add`: the
+residual adds of ConvNeXt) between two rows of the same group joins that group. A group with a single sub-group of the same rows is one level, named by the prefix that ends
+in a number (`convnext_tiny_stage_0`, whose rows are all `convnext_tiny_stage_0_block_...`), else
+by the longer one (`convnext_tiny`), except for the stage/block split (`block1` -> `block1a`),
+which is two levels.
 
 A group's row sums its members exactly; when a member's value is unknown the group's value is
 `None` (JSON null, the table's `?`) and the row is `partial`: the table then shows the sum of
@@ -67,11 +70,26 @@ def name_prefixes(name: str) -> list[str]:
 
 
 def _next_key(prefixes: Sequence[str], parent: str | None) -> str | None:
-    """The shortest prefix below `parent` (None at the top), or None when the row is `parent`."""
+    """The shortest prefix below `parent` (None at the top), or None when the row is `parent`
+    (or an automatically named row that joined the group)."""
     if parent is None:
         return prefixes[0]
+    if parent not in prefixes:
+        return None
     index = prefixes.index(parent)
     return prefixes[index + 1] if index + 1 < len(prefixes) else None
+
+
+def snake_case(class_name: str) -> str:
+    """Keras's automatic layer name for a class: `GlobalAveragePooling2D` ->
+    `global_average_pooling2d` (keras.src.utils.naming.to_snake_case)."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", class_name.split(".")[-1])
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def auto_named(name: str, class_name: str) -> bool:
+    """`add_3` for an `Add`: the name Keras gives a layer nobody named."""
+    return _NUMBERING.sub("", name.split("/")[-1]) == snake_case(class_name)
 
 
 def _numbered_only(names: Sequence[str]) -> bool:
@@ -79,36 +97,60 @@ def _numbered_only(names: Sequence[str]) -> bool:
     return len({_NUMBERING.sub("", n) for n in names}) == 1
 
 
-def build_tree(names: Sequence[str]) -> tuple[Node, ...]:
-    """The group tree of the rows named `names` (in report order)."""
+def build_tree(names: Sequence[str], types: Sequence[str] | None = None) -> tuple[Node, ...]:
+    """The group tree of the rows named `names` (in report order), of classes `types`."""
     prefixes = [name_prefixes(n) for n in names]
-    return _build(names, prefixes, tuple(range(len(names))), None)
+    auto = [bool(types) and auto_named(n, t) for n, t in zip(names, types or names, strict=True)]
+    return _build(names, prefixes, auto, tuple(range(len(names))), None)
 
 
-def _build(names, prefixes, indices: tuple[int, ...], parent: str | None) -> tuple[Node, ...]:
+def _run_end(prefixes, auto, indices, start: int, key: str | None, parent) -> int:
+    """Where the run of `key` that begins at `start` ends (exclusive): consecutive rows with
+    that key, and automatically named rows between two of them."""
+    end = start + 1
+    while key is not None and end < len(indices):
+        if _next_key(prefixes[indices[end]], parent) == key:
+            end += 1
+            continue
+        joined = end
+        while joined < len(indices) and auto[indices[joined]]:
+            joined += 1
+        if joined > end and joined < len(indices):
+            if _next_key(prefixes[indices[joined]], parent) == key:
+                end = joined + 1
+                continue
+        break
+    return end
+
+
+def _build(names, prefixes, auto, indices: tuple[int, ...], parent: str | None) -> tuple[Node, ...]:
     nodes: list[Node] = []
     start = 0
     while start < len(indices):
         key = _next_key(prefixes[indices[start]], parent)
-        end = start + 1
-        while (
-            key is not None
-            and end < len(indices)
-            and _next_key(prefixes[indices[end]], parent) == key
-        ):
-            end += 1
+        end = _run_end(prefixes, auto, indices, start, key, parent)
         run = indices[start:end]
         if key is None or len(run) < 2 or _numbered_only([names[i] for i in run]):
             nodes += [Node(names[i], (i,)) for i in run]
         else:
-            children = _build(names, prefixes, run, key)
+            children = _build(names, prefixes, auto, run, key)
             only = children[0] if len(children) == 1 else None
             if only is not None and only.is_group and not _is_stage_split(key, only.key):
-                nodes.append(only)  # the same rows under a longer name: one level, not two
+                # the same rows under a longer name: one level, not two
+                nodes.append(Node(_chain_name(key, only.key), run, only.children))
             else:
                 nodes.append(Node(key, run, children))
         start = end
     return tuple(nodes)
+
+
+def _chain_name(parent: str, child: str) -> str:
+    """The name of a group that is also its only sub-group: the one whose last word is a number
+    (`convnext_tiny_stage_0`, not `convnext_tiny_stage` or `convnext_tiny_stage_0_block`), else
+    the longer (`convnext_tiny`, not `convnext`)."""
+    if any(c.isdigit() for c in re.split(r"[_/]", parent)[-1]) or "/" in child[len(parent) :]:
+        return parent  # a numbered block, or a nested model (`stem`, not `stem/stem`)
+    return child
 
 
 def _is_stage_split(parent: str, child: str) -> bool:
@@ -172,7 +214,7 @@ def group_rows(
     layers: Sequence[Mapping[str, Any]], depth: int | None, summable: Sequence[str]
 ) -> list[dict[str, Any]]:
     """The rows of `report --group [--depth N]` (depth None: `auto_depth`)."""
-    tree = build_tree([row["name"] for row in layers])
+    tree = build_tree([row["name"] for row in layers], [row["type"] for row in layers])
     if depth is None:
         depth = auto_depth(tree)
     return [group_row(node, layers, summable) for node in cut(tree, depth)]

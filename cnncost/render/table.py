@@ -226,6 +226,8 @@ def build_table(data: Mapping[str, Any], view: View, units: str, width: int) -> 
         style = "red" if status == "unsupported" else "yellow" if status == "partial" else None
         table.add_row(*cells, style=style)
     parts: list = [table]
+    if fitted.name_prefix:
+        parts.append(Text(f"(… at the start of a name stands for {fitted.name_prefix})"))
     if fitted.dropped:
         left_out = ", ".join(fitted.dropped)
         parts.append(Text(f"(columns left out to fit {width} columns: {left_out})"))

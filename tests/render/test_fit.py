@@ -10,6 +10,7 @@ from cnncost.render.fit import (
     ELLIPSIS,
     MIN_SHORTENED,
     abbreviate_type,
+    common_prefix,
     fit_columns,
     shorten_middle,
     table_overhead,
@@ -34,6 +35,14 @@ def test_shorten_middle_fits_and_keeps_both_ends(text, width):
     elif width >= 3:
         head, _, tail = short.partition(ELLIPSIS)
         assert text.startswith(head) and text.endswith(tail) and head and tail
+
+
+def test_common_prefix_stops_before_a_number():
+    names = ["input_layer", "convnext_tiny_stem", *(f"convnext_tiny_stage_{i}" for i in range(4))]
+    assert common_prefix(names) == "convnext_tiny_"  # `stage_` would hide the stage number
+    assert common_prefix(["conv2_block1_add", "conv2_block2_add", "pool1"]) == "conv2_"
+    assert common_prefix(["conv2_block1_add", "pool1", "pool2"]) == ""  # 1 of 3: not half
+    assert common_prefix(["a_b", "a_c"]) == ""  # too short to be worth a note
 
 
 def test_type_abbreviations():

@@ -86,11 +86,28 @@ def test_efficientnet_stage_then_block():
     assert blocks == [f"block{s}{'abcd'[b]}" for s, n in enumerate(repeats, 1) for b in range(n)]
 
 
-@pytest.mark.parametrize("model", ["resnet50", "efficientnet_b0", "mobilenet_v2", "seed_cnn"])
+def test_convnext_residual_adds_join_their_stage_and_stages_keep_their_number():
+    data = _data("convnext_tiny")
+    layers = data["layers"]
+    tree = build_tree([r["name"] for r in layers], [r["type"] for r in layers])
+    shown = [n for n in cut(tree, auto_depth(tree)) if n.is_group]
+    stages = [n.key for n in shown if "_stage_" in n.key]
+    assert stages == [f"convnext_tiny_stage_{s}" for s in range(4)]
+    # ConvNeXt-T: 3, 3, 9, 3 blocks of 7 layers; the adds between blocks of a stage join it
+    for node, blocks in zip((n for n in shown if "_stage_" in n.key), (3, 3, 9, 3), strict=True):
+        adds = [layers[i]["name"] for i in node.rows if layers[i]["type"] == "Add"]
+        assert len(node.rows) == 7 * blocks + len(adds) and len(adds) == blocks - 1
+    stem = next(n for n in shown if n.key.endswith("stem"))
+    assert stem.key == "convnext_tiny_stem"  # the nested model, not `stem/stem`
+
+
+@pytest.mark.parametrize(
+    "model", ["resnet50", "efficientnet_b0", "mobilenet_v2", "seed_cnn", "convnext_tiny"]
+)
 def test_every_depth_sums_exactly_and_covers_every_row_once(model):
     data = _data(model)
     layers = data["layers"]
-    tree = build_tree([r["name"] for r in layers])
+    tree = build_tree([r["name"] for r in layers], [r["type"] for r in layers])
     for depth in range(levels(tree) + 1):
         nodes = cut(tree, depth)
         assert [i for n in nodes for i in n.rows] == list(range(len(layers)))
