@@ -204,6 +204,9 @@ def group_row(node: Node, layers: Sequence[Mapping[str, Any]], summable) -> dict
             row[field] = known_sum(values)
             if row[field] is None:  # unknown members: the known part is only a lower bound
                 bounds[field] = sum(v for v in values if v is not None)
+    if "arithmetic_intensity" in members[-1]:  # --device: the group's FLOPs per byte moved
+        flops, moved = row.get("flops"), row.get("bytes_moved")
+        row["arithmetic_intensity"] = flops / moved if flops is not None and moved else None
     row["status"] = "exact" if all(m["status"] == "exact" for m in members) else "partial"
     if bounds:
         row[LOWER_BOUNDS] = bounds
