@@ -126,6 +126,8 @@ def make_view(
     rows: list[Mapping[str, Any]] = list(data["layers"])
     if depth is not None and depth < 0:
         raise CnnCostError("--depth must be 0 or more")
+    if group and group_by_type:
+        raise CnnCostError("--group and --by-type are two views: rows per block, or per type")
     if group:  # blocks and stages from names and nested models (cnncost.render.grouping)
         from cnncost.render.grouping import group_rows
 

@@ -190,3 +190,8 @@ def test_cli_group_depth_and_csv(capsys):
 def test_cli_group_refused_with_json(capsys):
     assert main(["report", str(MODELS / "seed_cnn.keras"), "--group", "--format", "json"]) == 2
     assert "--group" in capsys.readouterr().err
+
+
+def test_group_and_by_type_are_not_mixed(capsys):
+    assert main(["report", str(MODELS / "seed_cnn.keras"), "--group", "--by-type"]) == 2
+    assert "--by-type" in capsys.readouterr().err
