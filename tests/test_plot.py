@@ -153,3 +153,30 @@ def test_bad_top_is_one_line(tmp_path, capsys):
     assert main(["plot", str(MODELS / "seed_cnn.keras"), "--out", str(tmp_path / "x.png"),
                  "--top", "0"]) == 2  # fmt: skip
     assert len(capsys.readouterr().err.splitlines()) == 1
+
+
+def test_a_real_unsupported_layer_is_marked_and_warned(tmp_path, capsys):
+    import keras
+
+    from tests.support.keras_reference import write_config_only
+
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(8, 3, name="conv1")(inputs)
+    x = keras.layers.Lambda(lambda t: t * 2.0, name="doubled")(x)
+    x = keras.layers.Conv2D(4, 3, name="conv2")(x)
+    outputs = keras.layers.Dense(5, name="head")(keras.layers.GlobalAveragePooling2D()(x))
+    path = write_config_only(keras.Model(inputs, outputs), tmp_path / "lam.keras")
+    out = tmp_path / "lam.png"
+    assert main(["plot", str(path), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "cnncost: warning: 1 layer(s) with unknown cost (doubled)" in err
+    assert _png_size(out) == EXPECTED
+    data = cnncost.analyze(str(path)).to_dict()
+    import matplotlib.pyplot as plt
+
+    fig = build_figure(data, Options())
+    try:
+        labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+        assert labels[-1] == "doubled" and "unknown value (not ranked)" in _texts(fig)
+    finally:
+        plt.close(fig)
