@@ -253,9 +253,11 @@ def _share_panel(ax, data: Mapping[str, Any], field: str, options: Options) -> N
             bound = (group.get(LOWER_BOUNDS) or {}).get(key)
             if value is None:  # some member unknown: the known part, hatched, as a lower bound
                 share = 100 * (bound or 0) / total if total else 0
-                ax.barh(y, share, height, color="none", edgecolor=UNKNOWN_COLOR, hatch="//")
-                ax.text(share, y, f" ≥{share:.1f}% (partial)", va="center", fontsize=6,
-                        color=UNKNOWN_COLOR)  # fmt: skip
+                note = f" ≥{share:.1f}% (partial)" if bound else " unknown"
+                # at least a short hatched stub, so that an unknown never looks like an empty 0
+                ax.barh(y, max(share, 1.5), height, color="none", edgecolor=UNKNOWN_COLOR,
+                        hatch="//")  # fmt: skip
+                ax.text(max(share, 1.5), y, note, va="center", fontsize=6, color=UNKNOWN_COLOR)
                 continue
             share = 100 * value / total if total else 0
             ax.barh(y, share, height, color=color, label=name if index == 0 else None)

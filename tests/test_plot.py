@@ -178,5 +178,7 @@ def test_a_real_unsupported_layer_is_marked_and_warned(tmp_path, capsys):
     try:
         labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
         assert labels[-1] == "doubled" and "unknown value (not ranked)" in _texts(fig)
+        assert fig.axes[1].get_title() == "share of FLOPs and params per type"
+        assert " unknown" in _texts(fig)  # the Lambda type: all unknown, not an empty 0% bar
     finally:
         plt.close(fig)
