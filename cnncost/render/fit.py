@@ -53,7 +53,22 @@ def shorten_middle(text: str, width: int) -> str:
     keep = width - 1
     tail = max(1, keep - (keep * 11 + 19) // 20)  # keep - ceil(0.55 * keep), at least 1
     head = keep - tail
-    return text[:head] + ELLIPSIS + text[-tail:]
+    return _cells_from_start(text, head) + ELLIPSIS + _cells_from_end(text, tail)
+
+
+def _cells_from_start(text: str, width: int) -> str:
+    """The longest start of `text` that fits `width` terminal cells (a CJK character is 2)."""
+    out, used = [], 0
+    for char in text:
+        used += cell_len(char)
+        if used > width:
+            break
+        out.append(char)
+    return "".join(out)
+
+
+def _cells_from_end(text: str, width: int) -> str:
+    return _cells_from_start(text[::-1], width)[::-1]
 
 
 def abbreviate_type(text: str, tier: int) -> str:
