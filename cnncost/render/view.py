@@ -136,7 +136,7 @@ def make_view(
         rows = collapse(rows, depth)
     if group_by_type:
         rows = by_type(rows)
-    if percent:
+    if percent or any(c.endswith("_share") for c in columns or ()):
         from cnncost.render.share import add_shares
 
         rows = add_shares(rows, data)

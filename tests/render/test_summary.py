@@ -114,6 +114,13 @@ def test_percent_shares_sum_to_one(capsys):
     assert float(rows[-1]["params_share"]) == pytest.approx(dense["params_share"])
 
 
+def test_a_share_column_by_name(capsys):
+    assert main(["report", str(SEED), "--format", "csv", "--columns", "name,macs,macs_share"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    conv = next(r for r in rows if r["name"] == "conv2d")
+    assert float(conv["macs_share"]) == pytest.approx(254 * 254 * 32 * 3 * 3 * 3 / 614_461_824)
+
+
 def test_percent_is_unknown_when_the_total_is_a_lower_bound():
     data = copy.deepcopy(_seed())
     data["left_out"] = {"flops": ["conv2d"]}
