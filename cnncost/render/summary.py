@@ -150,18 +150,7 @@ def summary_block(data: Mapping[str, Any], width: int | None = 80) -> list[str]:
     """The summary block, each entry wrapped to `width` under its label (None: no wrapping)."""
     lines = []
     for label, text in summary_entries(data):
-        head = f"{label:<{LABEL_WIDTH}}"
-        if width is None:
-            lines.append(head + text)
-            continue
-        lines += textwrap.wrap(
-            text,
-            width=max(width, LABEL_WIDTH + 20),
-            initial_indent=head,
-            subsequent_indent=" " * LABEL_WIDTH,
-            break_long_words=False,
-            break_on_hyphens=False,
-        )
+        lines += _wrap(f"{label:<{LABEL_WIDTH}}", text, width)
     return lines
 
 
@@ -175,10 +164,39 @@ def summary_lines(data: Mapping[str, Any], view: Any, width: int | None = 80) ->
     if "receptive_field" in view.columns and any(_is_gated(row) for row in view.rows):
         lines.append(GATED_NOTE)
     lines += summary_block(data, width)
+    blocks = _heaviest_groups(data, view)
+    if blocks:
+        lines += _wrap(" " * LABEL_WIDTH, f"blocks: {blocks}", width)
     device = _device_line(data)
     if device:
         lines.append(device)
     return lines
+
+
+def _heaviest_groups(data: Mapping[str, Any], view: Any, count: int = 3) -> str:
+    """With --group: the blocks with the largest share of the FLOPs (of MACs without FLOPs)."""
+    groups = [r for r in view.rows if "count" in r and r.get("name")]
+    field = "flops" if any(isinstance(r.get("flops"), int) for r in groups) else "macs"
+    total = data["totals"].get(field)
+    known = [r for r in groups if isinstance(r.get(field), int)]
+    if not known or not total or field in data.get("left_out", {}):
+        return ""
+    known.sort(key=lambda r: -r[field])
+    label = "FLOPs" if field == "flops" else "MACs"
+    return ", ".join(f"{r['name']} {r[field] / total:.1%}" for r in known[:count]) + f" of {label}"
+
+
+def _wrap(head: str, text: str, width: int | None) -> list[str]:
+    if width is None:
+        return [head + text]
+    return textwrap.wrap(
+        text,
+        width=max(width, LABEL_WIDTH + 20),
+        initial_indent=head,
+        subsequent_indent=" " * LABEL_WIDTH,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 def totals_text(data: Mapping[str, Any], width: int = 80) -> str:

@@ -195,3 +195,13 @@ def test_cli_group_refused_with_json(capsys):
 def test_group_and_by_type_are_not_mixed(capsys):
     assert main(["report", str(MODELS / "seed_cnn.keras"), "--group", "--by-type"]) == 2
     assert "--by-type" in capsys.readouterr().err
+
+
+def test_the_summary_names_the_heaviest_blocks():
+    data = _data("resnet50")
+    text = table_text(data, 120, lambda d: make_view(d, group=True))
+    blocks = make_view(data, group=True).rows
+    heaviest = max((r for r in blocks if "count" in r), key=lambda r: r["flops"])
+    share = heaviest["flops"] / data["totals"]["flops"]
+    assert f"blocks: {heaviest['name']} {share:.1%}" in text
+    assert "blocks:" not in table_text(data, 120)  # the flat view has no blocks
