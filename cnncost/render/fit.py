@@ -41,7 +41,8 @@ TYPE_ABBREVIATIONS = (
     ),
 )
 
-MIN_SHORTENED = 8  # a shortened name or type is never narrower than this
+MIN_SHORTENED = 8  # a shortened type is never narrower than this
+MIN_NAME = 12  # nor a shortened layer name: columns on the right are left out first
 
 
 def shorten_middle(text: str, width: int) -> str:
@@ -132,12 +133,15 @@ def _natural(column: str, texts: Sequence[str], extra: Sequence[str]) -> int:
     return max((cell_len(t) for t in (*texts, *extra)), default=0)
 
 
-def _minimum(kind: str, natural: int, texts: Sequence[str], header: str, footer: str) -> int:
+def _minimum(
+    column: str, kind: str, natural: int, texts: Sequence[str], header: str, footer: str
+) -> int:
     if kind == "fixed":
         return natural
     if kind == "wrap":
         return max(_longest_word(t) for t in (*texts, header, footer))
-    return min(natural, max(MIN_SHORTENED, cell_len(header), cell_len(footer)))
+    least = MIN_NAME if column == "name" else MIN_SHORTENED
+    return min(natural, max(least, cell_len(header), cell_len(footer)))
 
 
 def fit_columns(
@@ -185,7 +189,7 @@ def _widths(columns, kinds, headers, footers, texts, width) -> dict[str, int] | 
     for c in columns:
         extra = [headers[c], footers.get(c, "")]
         natural[c] = _natural(c, texts[c], extra)
-        minimum[c] = _minimum(kinds[c], natural[c], texts[c], headers[c], footers.get(c, ""))
+        minimum[c] = _minimum(c, kinds[c], natural[c], texts[c], headers[c], footers.get(c, ""))
     if sum(minimum.values()) > budget:
         return None
     widths = dict(natural)

@@ -89,5 +89,5 @@ def test_fixed_cells_are_never_changed_and_the_table_fits(kinds, data, width):
                 assert cell_len(shown) <= fitted.widths[column]
                 if shown != text:
                     assert ELLIPSIS in shown and fitted.widths[column] >= min(
-                        MIN_SHORTENED, len(text)
+                        MIN_SHORTENED, cell_len(text)
                     )
