@@ -321,7 +321,13 @@ def _write_totals(data, view_flags: list[str], args: argparse.Namespace) -> None
     if args.format == "csv":
         _write(totals_csv(data), args.output)
     elif args.format == "markdown":
-        _write("\n".join(f"    {line}" for line in totals_text(data).splitlines()), args.output)
+        from cnncost.render.summary import summary_markdown_lines
+        from cnncost.render.table import title
+
+        head = title(data).splitlines()
+        lines = [f"**{head[0]}**  ", *head[1:], "", *summary_markdown_lines(data)]
+        lines += [f"- warning: {w}" for w in data["warnings"]]
+        _write("\n".join(lines), args.output)
     else:
         import shutil
 

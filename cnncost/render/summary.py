@@ -199,6 +199,32 @@ def _wrap(head: str, text: str, width: int | None) -> list[str]:
     )
 
 
+def summary_markdown_lines(data: Mapping[str, Any], view: Any = None) -> list[str]:
+    """The summary as a Markdown list (`- params: 5.39M (5,392,494)`), view notes first."""
+    from cnncost.render.table import GATED_NOTE, _device_line, _is_gated
+
+    lines = []
+    if view is not None and view.hidden_rows:
+        lines.append(f"({view.hidden_rows} more rows not shown)")
+    if view is not None and "receptive_field" in view.columns:
+        if any(_is_gated(row) for row in view.rows):
+            lines.append(GATED_NOTE)
+    if lines:
+        lines.append("")
+    label = ""
+    for entry_label, text in summary_entries(data):
+        label = entry_label or label
+        lines.append(f"- {label}: {text}")
+    if view is not None:
+        blocks = _heaviest_groups(data, view)
+        if blocks:
+            lines.append(f"- heaviest: blocks: {blocks}")
+    device = _device_line(data)
+    if device:
+        lines.append(f"- {device}")
+    return lines
+
+
 def totals_text(data: Mapping[str, Any], width: int = 80) -> str:
     """`report --totals-only`: the title, the summary block and the warnings, no table."""
     from cnncost.render.table import _device_line, title

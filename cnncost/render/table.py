@@ -132,10 +132,10 @@ def title(data: Mapping[str, Any]) -> str:
 
 
 def footer_lines(data: Mapping[str, Any], view: View) -> list[str]:
-    """The lines under a table (markdown): see `cnncost.render.summary.summary_lines`."""
-    from cnncost.render.summary import summary_lines
+    """The lines under a Markdown table: `cnncost.render.summary.summary_markdown_lines`."""
+    from cnncost.render.summary import summary_markdown_lines
 
-    return summary_lines(data, view, width=None)
+    return summary_markdown_lines(data, view)
 
 
 def _device_line(data: Mapping[str, Any]) -> str:
