@@ -132,3 +132,13 @@ def test_percent_is_unknown_when_the_total_is_a_lower_bound():
 def test_share_text():
     assert share_text(0.4671) == "46.7%" and share_text(0) == "0%"
     assert share_text(0.00004) == "<0.1%" and share_text(None) == "?"
+
+
+def test_markdown_summary_is_a_list(capsys):
+    assert main(["report", str(SEED), "--format", "markdown", "--totals-only"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert f"- params: 5.39M ({SEED_PARAMS:,})" in lines
+    assert "|" not in "".join(lines)  # no table
+    assert main(["report", str(SEED), "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "| conv2d | Conv2D |" in out and "- memory: weights 21.6 MB" in out
