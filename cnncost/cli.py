@@ -96,6 +96,41 @@ def _add_device_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_readable_options(report: argparse.ArgumentParser) -> None:
+    """--group, --percent, --totals-only (cnncost.render.grouping / share / summary)."""
+    report.add_argument(
+        "--group",
+        action="store_true",
+        help="one row per block/stage (name prefixes such as conv2_block1_, nested models), "
+        "summed exactly; levels with --depth (default: the deepest that fits 40 rows)",
+    )
+    report.add_argument(
+        "--percent", action="store_true", help="add each number column's %% of the total"
+    )
+    report.add_argument(
+        "--totals-only", action="store_true", help="only the summary of the totals, no rows"
+    )
+
+
+def _add_plot_options(plot: argparse.ArgumentParser) -> None:
+    plot.add_argument(
+        "--top", type=int, default=15, metavar="N", help="bars for the N heaviest layers (15)"
+    )
+    plot.add_argument(
+        "--by",
+        choices=("auto", "group", "type"),
+        default="auto",
+        help="shares per block/stage (group) or per layer type; auto: blocks when the names "
+        "give them",
+    )
+    plot.add_argument(
+        "--scale",
+        choices=("auto", "linear", "log"),
+        default="auto",
+        help="value axis of the heaviest-layers bars; auto: log when values span 2+ decades",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cnncost", description="Exact per-layer cost of Keras CNNs.")
     parser.add_argument("--version", action="version", version=f"cnncost {__version__}")
@@ -111,8 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--columns", metavar="A,B,..", help="columns to show (JSON field names)")
     report.add_argument("--sort", metavar="COLUMN", help="sort rows by COLUMN (largest first)")
     report.add_argument("--top", type=int, metavar="N", help="only the N heaviest rows")
-    report.add_argument("--depth", type=int, metavar="N", help="collapse nested models below N")
+    report.add_argument(
+        "--depth",
+        type=int,
+        metavar="N",
+        help="collapse nested models below N (with --group: blocks/stages below level N)",
+    )
     report.add_argument("--by-type", action="store_true", help="totals per layer type")
+    _add_readable_options(report)
     report.add_argument("--strict", action="store_true", help="exit 1 on unsupported/partial rows")
     report.add_argument(
         "--hide-warnings",
@@ -137,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analysis_options(plot)
     _add_trust_option(plot)
     plot.add_argument("--out", required=True, metavar="FILE.png")
+    _add_plot_options(plot)
     plot.set_defaults(run=_run_plot)
 
     calibrate = commands.add_parser(
@@ -237,7 +279,9 @@ def _run_report(args: argparse.Namespace) -> int:
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
 
     def view_of(d):
-        return make_view(d, columns, args.sort, args.top, args.depth, args.by_type)
+        return make_view(
+            d, columns, args.sort, args.top, args.depth, args.by_type, args.group, args.percent
+        )
 
     view = view_of(data)  # validates the view options before anything is printed
     view_flags = [
@@ -248,6 +292,9 @@ def _run_report(args: argparse.Namespace) -> int:
             ("--top", args.top),
             ("--depth", args.depth),
             ("--by-type", args.by_type),
+            ("--group", args.group),
+            ("--percent", args.percent),
+            ("--totals-only", args.totals_only),
         )
         if value not in (None, False)
     ]
@@ -256,7 +303,9 @@ def _run_report(args: argparse.Namespace) -> int:
             f"{view_flags[0]} shapes the table/csv/markdown views; --format json is always the "
             "whole report (the JSON contract)"
         )
-    if args.format == "json":
+    if args.totals_only:
+        _write_totals(data, view_flags, args)
+    elif args.format == "json":
         from cnncost.render.json import render_json
 
         _write(render_json(report), args.output)
@@ -294,6 +343,33 @@ def _with_status(view, args: argparse.Namespace):
     return replace(view, columns=(*view.columns, "status"))
 
 
+def _write_totals(data, view_flags: list[str], args: argparse.Namespace) -> None:
+    """report --totals-only: the summary block (table, markdown) or the exact totals (csv)."""
+    from cnncost.render.summary import totals_csv, totals_text
+
+    others = [flag for flag in view_flags if flag != "--totals-only"]
+    if others:
+        raise CnnCostError(f"--totals-only shows no rows; {others[0]} shapes the rows")
+    if args.format == "csv":
+        _write(totals_csv(data), args.output)
+    elif args.format == "markdown":
+        from cnncost.diagnostics import for_people
+        from cnncost.render.escape import markdown
+        from cnncost.render.summary import summary_markdown_lines
+        from cnncost.render.table import title_lines
+
+        head = [markdown(line) for line in title_lines(data)]
+        lines = [f"**{head[0]}**  ", *head[1:], ""]
+        lines += [markdown(line) for line in summary_markdown_lines(data)]
+        lines += [f"- warning: {markdown(w)}" for w in for_people(data["warnings"])]
+        _write("\n".join(lines), args.output)
+    else:
+        import shutil
+
+        width = 120 if args.output else shutil.get_terminal_size((80, 24)).columns
+        _write(totals_text(data, width), args.output)
+
+
 def _run_diff(args: argparse.Namespace) -> int:
     from cnncost.diff import diff_to_dict
 
@@ -311,10 +387,12 @@ def _run_diff(args: argparse.Namespace) -> int:
 
 
 def _run_plot(args: argparse.Namespace) -> int:
-    from cnncost.plot import plot_report
+    from cnncost.plot import Options, plot_report
 
     report = _analyze(args.model, args.input_shape, args)
-    plot_report(report.to_dict(), args.out)
+    options = Options(top=args.top, by=args.by, scale=args.scale)
+    for warning in plot_report(report.to_dict(), args.out, options):
+        sys.stderr.write(f"cnncost: warning: {one_line(warning)}\n")
     sys.stdout.write(f"wrote {args.out}\n")
     return EXIT_OK
 

@@ -18,7 +18,7 @@ def test_print_shows_the_table_and_totals_not_a_dataclass_dump():
     assert "LayerRow(" not in text and "extra=" not in text
     for row in report.layers:
         assert row.name in text
-    assert f"params {report.totals['params']:,}" in text
+    assert f"({report.totals['params']:,})" in text  # the summary block's exact params
     assert "\x1b[" not in text  # plain text: no terminal codes
     assert len(text) < 4_000  # the seed's table, not 5,736 characters of fields
 

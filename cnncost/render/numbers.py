@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,8 +18,7 @@ def human(value: Any, unit: str = "auto") -> str:
     if unit == "raw":
         return f"{value:,}"
     if unit != "auto":
-        scale = dict(_UNITS)[unit]
-        return f"{value / scale:.2f}{unit}"
+        return fixed_unit_text(value, unit)
     for suffix, scale in _UNITS:
         if abs(value) >= scale:
             return (
@@ -27,6 +27,18 @@ def human(value: Any, unit: str = "auto") -> str:
                 else f"{value / scale:.0f}{suffix}"
             )
     return str(value)
+
+
+def fixed_unit_text(value: int, unit: str) -> str:
+    """`value` in a fixed unit (K, M, G, T): two decimals from 1 unit up (`5.39M`, `5392.49K`),
+    three significant digits below it (`0.00539G`, `0.000896M`), so that a count that is not
+    zero never reads `0.00G`."""
+    number = value / dict(_UNITS)[unit]
+    if value == 0 or abs(number) >= 1:
+        return f"{number:.2f}{unit}"
+    digits = 2 - math.floor(math.log10(abs(number)))  # decimals for 3 significant digits
+    text = f"{number:.{digits}f}".rstrip("0")
+    return f"{text}{unit}"
 
 
 def shape_text(shape: Any) -> str:

@@ -9,8 +9,9 @@ from typing import Any
 
 from cnncost.diagnostics import for_people
 from cnncost.render import escape
-from cnncost.render.numbers import bound_mark, human, seconds_text, shape_text
-from cnncost.render.view import View, heaviest_shares, make_view
+from cnncost.render.numbers import LOWER_BOUND, bound_mark, human, seconds_text, shape_text
+from cnncost.render.share import SHARED
+from cnncost.render.view import View, make_view
 from cnncost.report import Report
 
 HEADERS = {
@@ -37,6 +38,9 @@ HEADERS = {
     "train_latency_s": "Pred. train",
     "layer_kind": "Kind",
 }
+# report --percent: each summable column's share of the model total (cnncost.render.share)
+# (the header is `%`: the share column stands right after its number column)
+HEADERS.update({f"{key}_share": "%" for key in SHARED})
 
 
 TEXT_COLUMNS = frozenset(
@@ -54,7 +58,8 @@ def _size_text(field: Mapping[str, Any]) -> str:
     """`22`, or `3..5` per axis where the size depends on the unit's position."""
     low, high = field.get("size_min"), field.get("size_max")
     if low and high and low != high:
-        return "x".join(f"{a}..{b}" if a != b else str(a) for a, b in zip(low, high, strict=True))
+        texts = [f"{a}..{b}" if a != b else str(a) for a, b in zip(low, high, strict=True)]
+        return texts[0] if len(set(texts)) == 1 else "x".join(texts)
     return _axes_text(field.get("size"))
 
 
@@ -106,6 +111,10 @@ def cell_text(column: str, value: Any, units: str) -> str:
         return f"{value:.3g}"
     if column == "bound":
         return value or ""
+    if column.endswith("_share"):
+        from cnncost.render.share import share_text
+
+        return share_text(value)
     if isinstance(value, (int, type(None))) and column not in ("name", "type"):
         return human(value, units)
     return str(value)
@@ -130,28 +139,10 @@ def title_lines(data: Mapping[str, Any]) -> list[str]:
 
 
 def footer_lines(data: Mapping[str, Any], view: View) -> list[str]:
-    totals = data["totals"]
-    lines = [
-        "totals: "
-        + ", ".join(
-            f"{key.replace('_', ' ')} {bound_mark(data, key)}{human(value, 'raw')}"
-            for key, value in totals.items()
-            if isinstance(value, int) or value is None
-        )
-    ]
-    device = _device_line(data)
-    if device:
-        lines.append(device)
-    if view.hidden_rows:
-        lines.append(f"({view.hidden_rows} more rows not shown)")
-    if "receptive_field" in view.columns and any(_is_gated(row) for row in view.rows):
-        lines.append(GATED_NOTE)
-    for field in ("flops", "params"):
-        shares = heaviest_shares(data, field)
-        if shares:
-            text = ", ".join(f"{name} {share:.1%}" for name, share in shares)
-            lines.append(f"heaviest by {field}: {text}")
-    return lines
+    """The lines under a Markdown table: `cnncost.render.summary.summary_markdown_lines`."""
+    from cnncost.render.summary import summary_markdown_lines
+
+    return summary_markdown_lines(data, view)
 
 
 def _device_line(data: Mapping[str, Any]) -> str:
@@ -185,51 +176,100 @@ def render_table(
     units: str = "auto",
     view_of: Callable[[Mapping[str, Any]], View] = make_view,
 ):
-    """A rich renderable: the table, the totals line, the heaviest layers, every warning."""
-    from rich.console import Group
+    """A rich renderable: the table, the totals summary, the heaviest layers, every warning.
+
+    The table is laid out for the width of the console it is printed on (`cnncost.render.fit`):
+    numbers are never cut, names and types are shortened from the middle."""
+    data = report.to_dict() if isinstance(report, Report) else report
+    return _FittedTable(data, view_of(data), units)
+
+
+class _FittedTable:
+    """Builds the rich table when the console's width is known (rich's render protocol)."""
+
+    def __init__(self, data: Mapping[str, Any], view: View, units: str):
+        self.data, self.view, self.units = data, view, units
+
+    def __rich_console__(self, console, options):
+        yield from build_table(self.data, self.view, self.units, options.max_width)
+
+
+def build_table(data: Mapping[str, Any], view: View, units: str, width: int) -> list:
+    """The renderables of `render_table` for a console `width` cells wide."""
     from rich.table import Table
     from rich.text import Text
 
-    data = report.to_dict() if isinstance(report, Report) else report
-    view = view_of(data)
-    table = Table(
-        title=Text("\n".join(escape.text(line) for line in title_lines(data))),
-        title_justify="left",
-        show_footer=True,
-        pad_edge=False,
-    )
+    from cnncost.render.fit import fit_columns
+    from cnncost.render.summary import summary_lines
+
+    headers = {c: HEADERS.get(c, c) for c in view.columns}
+    footers = {}
     for index, column in enumerate(view.columns):
-        total = data["totals"].get(column, "")
-        footer = (
+        total = view.totals.get(column, "")
+        footers[column] = (
             "total"
             if index == 0
             else bound_mark(data, column) + cell_text(column, total, units)
             if total != ""
             else ""
         )
+    # Text, never markup: a name is shown as written, escaped (cnncost/render/escape.py)
+    texts = [[escape.text(_cell(row, c, units)) for c in view.columns] for row in view.rows]
+    fitted = fit_columns(
+        view.columns, {c: column_kind(c) for c in view.columns}, headers, footers, texts, width
+    )
+    table = Table(
+        title=Text("\n".join(escape.text(line) for line in title_lines(data))),
+        title_justify="left",
+        show_footer=True,
+        pad_edge=False,
+    )
+    for column in fitted.columns:
         numeric = column not in TEXT_COLUMNS
         table.add_column(
-            HEADERS.get(column, column),
-            footer=footer,
+            headers[column],
+            footer=footers[column],
             justify="right" if numeric else "left",
             overflow="fold",
-            no_wrap=numeric,
-            # the first column names the row: never squeeze it to nothing
-            min_width=min(12, max((len(str(row.get(column, ""))) for row in view.rows), default=4))
-            if index == 0
-            else None,
+            no_wrap=column_kind(column) != "wrap",
+            width=fitted.widths[column],
         )
-    for row in view.rows:
+    for row, cells in zip(view.rows, fitted.cells, strict=True):
         status = row.get("status")
         style = "red" if status == "unsupported" else "yellow" if status == "partial" else None
-        # Text, never markup: a name is shown as written, escaped (cnncost/render/escape.py)
-        cells = (Text(escape.text(cell_text(c, row.get(c), units))) for c in view.columns)
-        table.add_row(*cells, style=style)
-    parts = [table, *(Text(escape.text(line)) for line in footer_lines(data, view))]
+        table.add_row(*(Text(cell) for cell in cells), style=style)
+    parts: list = [table]
+    if fitted.name_prefix:
+        prefix = escape.text(fitted.name_prefix)
+        parts.append(Text(f"(… at the start of a name stands for {prefix})"))
+    if fitted.dropped:
+        left_out = ", ".join(fitted.dropped)
+        parts.append(Text(f"(columns left out to fit {width} columns: {left_out})"))
+    parts += [Text(escape.text(line)) for line in summary_lines(data, view, width)]
     parts += [
         Text(f"warning: {escape.text(w)}", style="yellow") for w in for_people(data["warnings"])
     ]
-    return Group(*parts)
+    return parts
+
+
+def _cell(row: Mapping[str, Any], column: str, units: str) -> str:
+    """A cell; a group's unknown sum shows the sum of its known members as a lower bound."""
+    from cnncost.render.grouping import LOWER_BOUNDS
+
+    bounds = row.get(LOWER_BOUNDS) or {}
+    if row.get(column) is None and column in bounds:
+        return LOWER_BOUND + cell_text(column, bounds[column], units)
+    return cell_text(column, row.get(column), units)
+
+
+def column_kind(column: str) -> str:
+    """How `cnncost.render.fit` may narrow a column: names shorten, shapes wrap at spaces, numbers
+    never change."""
+    if column in ("name", "type", "layer_kind"):
+        return "shorten"
+    if column in ("output_shape", "receptive_field", "inputs"):
+        return "wrap"
+    return "fixed"
 
 
 def _recording_console(width: int):
@@ -242,10 +282,14 @@ def _recording_console(width: int):
     )
 
 
-def table_text(report: Report | Mapping[str, Any], width: int = 100) -> str:
+def table_text(
+    report: Report | Mapping[str, Any],
+    width: int = 100,
+    view_of: Callable[[Mapping[str, Any]], View] = make_view,
+) -> str:
     """The rendered table as plain text (no colour codes), `width` columns wide."""
     console = _recording_console(width)
-    console.print(render_table(report))
+    console.print(render_table(report, view_of=view_of))
     return "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
 
 

@@ -120,15 +120,28 @@ def make_view(
     top: int | None = None,
     depth: int | None = None,
     group_by_type: bool = False,
+    group: bool = False,
+    percent: bool = False,
 ) -> View:
     rows: list[Mapping[str, Any]] = list(data["layers"])
-    if depth is not None:
-        if depth < 0:
-            raise CnnCostError("--depth must be 0 or more")
+    if depth is not None and depth < 0:
+        raise CnnCostError("--depth must be 0 or more")
+    if group and group_by_type:
+        raise CnnCostError("--group and --by-type are two views: rows per block, or per type")
+    if group:  # blocks and stages from names and nested models (cnncost.render.grouping)
+        from cnncost.render.grouping import group_rows
+
+        rows = group_rows(rows, depth, SUMMABLE)
+    elif depth is not None:
         rows = collapse(rows, depth)
     if group_by_type:
         rows = by_type(rows)
-    available = list(dict.fromkeys(key for row in rows for key in row))
+    if percent or any(c.endswith("_share") for c in columns or ()):
+        from cnncost.render.share import add_shares
+
+        rows = add_shares(rows, data)
+    # keys starting with `_` carry renderer notes (a group's lower bounds), not columns
+    available = list(dict.fromkeys(k for row in rows for k in row if not k.startswith("_")))
     if columns:
         unknown = [c for c in columns if c not in available]
         if unknown:
@@ -139,6 +152,10 @@ def make_view(
     else:
         defaults = ROOFLINE_COLUMNS if "latency_s" in available else DEFAULT_COLUMNS
         chosen = tuple(c for c in defaults if c in available)
+    if percent and not columns:
+        from cnncost.render.share import with_share_columns
+
+        chosen = with_share_columns(chosen, available)
     if top is not None and sort is None:
         sort = next((f for f in ("flops", "macs", "params") if f in available), None)
     if sort is not None:
