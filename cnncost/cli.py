@@ -388,6 +388,7 @@ def _run_diff(args: argparse.Namespace) -> int:
 
 def _run_plot(args: argparse.Namespace) -> int:
     from cnncost.plot import Options, plot_report
+    from cnncost.render.escape import one_line
 
     report = _analyze(args.model, args.input_shape, args)
     options = Options(top=args.top, by=args.by, scale=args.scale)
