@@ -14,6 +14,15 @@ Dim = Any  # int | None | sympy.Expr
 Shape = tuple[Dim, ...]
 
 
+def batch_symbol() -> Any:
+    """The batch size as a sympy symbol (imported only when asked for). A traced call that folds
+    the batch into its first axis (Swin's windows: `ops.reshape(x, (batch * windows, ...))`) has
+    a first axis `k * batch`: k rows per sample (`cnncost.passes.batch`)."""
+    import sympy
+
+    return sympy.Symbol("batch", positive=True, integer=True)
+
+
 def known_sum(values: Iterable[Dim]) -> Dim:
     """The exact sum, or None when any term is unknown (never a silent 0 for an unknown)."""
     total: Dim = 0

@@ -7,8 +7,10 @@ include the batch axis, as the ops see it.
 
 from __future__ import annotations
 
-from cnncost.ir import Shape
-from cnncost.layers.base import Call, LayerRule, is_int, product
+from typing import Any
+
+from cnncost.ir import Shape, batch_symbol
+from cnncost.layers.base import Call, LayerRule, is_int, is_symbolic, product
 from cnncost.layers.merging import _concatenate
 from cnncost.layers.ops_common import broadcast_all, operand_shapes
 
@@ -32,20 +34,69 @@ def _elementwise(call: Call) -> tuple[Shape, ...]:
 def _reshape(call: Call) -> tuple[Shape, ...]:
     """`ops.reshape(x, newshape)`: newshape covers every axis, batch included; -1 is inferred.
     A None entry is a size only known at run time: `ops.reshape(x, (ops.shape(x)[0], -1, c))`
-    traced symbolically writes the batch as None, and then the other axes reshape one sample."""
+    traced symbolically writes the batch as None, and then the other axes reshape one sample;
+    `k * batch` (`cnncost.ir.batch_symbol`) is a traced reshape that folds k rows per sample
+    into the first axis (Swin's windows)."""
     target = call.config.get("newshape")
     if (
         not isinstance(target, (list, tuple))
-        or not all(d is None or (is_int(d) and (d > 0 or d == -1)) for d in target)
+        or not all(
+            d is None or is_symbolic(d) or (is_int(d) and (d > 0 or d == -1)) for d in target
+        )
         or list(target).count(-1) > 1
     ):
         raise call.fail(f"newshape must be positive integers and at most one -1, not {target!r}")
     shape = call.shape
+    batched = _batched_reshape(call, shape, list(target))
+    if batched is not None:
+        return (batched,)
     if target and target[0] is None and shape and shape[0] is None and None not in target[1:]:
         return ((None, *_reshaped(call, shape[1:], target[1:])),)
     if None in target:
         return (tuple(None if d == -1 else d for d in target),)
     return (_reshaped(call, shape, target),)
+
+
+def _batch_multiple(dim: Any) -> int | None:
+    """k where the first axis holds k rows per sample: the batch itself (None) is 1, a traced
+    `k * batch` is k; None for anything else (a fixed size)."""
+    if dim is None:
+        return 1
+    if is_symbolic(dim):
+        coefficient, rest = dim.as_coeff_Mul()
+        if rest == batch_symbol() and coefficient.is_Integer and coefficient > 0:
+            return int(coefficient)
+    return None
+
+
+def _batch_dim(multiple: int) -> Any:
+    return None if multiple == 1 else multiple * batch_symbol()
+
+
+def _batched_reshape(call: Call, shape: Shape, target: list) -> Shape | None:
+    """A reshape between first axes that are multiples of the batch size (`k * batch`, None
+    for k = 1), the rest known: sizes per sample are kept, so with n = k_in * (elements per
+    input row), a -1 first axis becomes (n / rest of the target) * batch and a -1 elsewhere
+    n / (k_out * the other sizes). None when this does not apply (the usual rules do)."""
+    if not shape or not target:
+        return None
+    k_in = _batch_multiple(shape[0])
+    per_row = product(shape[1:])
+    if k_in is None or not is_int(per_row) or not all(is_int(d) for d in target[1:]):
+        return None
+    elements = k_in * per_row
+    if target[0] == -1:
+        rest = product(target[1:])
+        if elements % rest:
+            raise call.fail(f"cannot reshape {per_row} values per sample into {target[1:]}")
+        return (_batch_dim(elements // rest), *target[1:])
+    k_out = _batch_multiple(target[0])
+    if k_out is None:
+        return None
+    known = product([d for d in target[1:] if d != -1]) * k_out
+    if elements % known or (-1 not in target and elements != known):
+        raise call.fail(f"cannot reshape {per_row} values per sample into {target[1:]}")
+    return (target[0], *(elements // known if d == -1 else d for d in target[1:]))
 
 
 def _reshaped(call: Call, shape: Shape, target) -> Shape:

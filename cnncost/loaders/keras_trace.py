@@ -57,6 +57,9 @@ class _Record:
     depth: int = 0  # > 0 inside a recorded call: its internals are not rows
     skip: list[int] = field(default_factory=list)  # composites whose own Node is not a row
     top: int = 0  # id of the traced model: its rows carry no prefix, as in a functional model
+    # A failure inside a traced layer fails the whole trace (`inline`), which is then run again
+    # at stand-in batch sizes (`traced_config`); on that run, the layer stays one row instead.
+    propagate: bool = False
     # Tensors a traced layer holds (its variables, stored constants): id(value) -> the KerasTensor
     # standing in for it, and the rows written for them (`_hold`)
     standins: dict[int, Any] = field(default_factory=dict)
@@ -274,10 +277,12 @@ def _hooks(record: _Record, check_weights: bool) -> Iterator[None]:
                 outputs = self.call(*args, **kwargs)
             if not top or check_weights:
                 _check_weights_seen(self, record)
-        except Exception:
+        except Exception as error:
             if top:
                 raise
             record.rollback(saved)
+            if record.propagate and not isinstance(error, ModelConfigError):
+                raise  # the whole call is traced again at stand-in batch sizes first
             return None
         finally:
             del record.prefix[len(record.prefix) - len(prefix) :]
@@ -507,12 +512,16 @@ def _reference(tensor: Any, record: _Record) -> list:
 
 # A trace is first run with the batch size unknown (None), as Keras builds functional models.
 # Code that computes with the batch size (`ops.tile(self.class_token, (ops.shape(x)[0], 1, 1))`)
-# fails on None; such a call is traced again with this batch size, and every call argument equal
-# to it is written back as None (the batch). It is an unusual number, so that a literal size
-# equal to it is unlikely; an argument that is another multiple of it (a reshape that folds the
-# batch into another axis) cannot be written with None, and the trace is refused. Eager
-# constants shaped by the batch (`ops.zeros((batch, n, c))`) are built at this size.
-TRACE_BATCH = 97
+# fails on None; the call is then traced twice more, at two stand-in batch sizes. The two
+# records must agree everywhere except where an argument is the batch size: a value that is
+# one stand-in in the first and the other in the second is the batch, written back as None. Any
+# other difference (a reshape that folds the batch into an axis other than the first, control
+# flow that depends on the batch size) is refused, and so is a trace whose records differ in structure; a value
+# k times the stand-ins (Swin's windows, `ops.reshape(x, (batch * windows, ...))`) is written
+# `k * batch` (`cnncost.ir.batch_symbol`), k rows per sample. Eager
+# constants shaped by the batch (`ops.zeros((batch, n, c))`) are built at these sizes.
+TRACE_BATCHES = (97, 89)
+TRACE_BATCH = TRACE_BATCHES[0]
 
 
 def traced_config(
@@ -536,31 +545,24 @@ def traced_config(
 
     if not isinstance(model, Layer):
         raise ModelConfigError(f"cannot trace a {type(model).__name__}: not a Keras layer")
-    if like is not None:
-        structure = like
-    else:
-        structure, _ = _inputs(model, input_shape)
+    named = like is None  # the model's own inputs, named as the model names them
+    if like is None:
+        like, _ = _inputs(model, input_shape)
+    args = (like, *more_args)
+
+    def trace(batch: int | None) -> dict[str, Any]:
+        return _trace(model, args, call_kwargs, check_weights, batch, named)
+
     try:
-        return _trace(
-            model, (structure, *more_args), call_kwargs, check_weights, None, like is None
-        )
+        return trace(None)
     except _CallFailed as failed:
-        if not any(t.shape and t.shape[0] is None for t in tree.flatten(structure)):
+        if not any(t.shape and t.shape[0] is None for t in tree.flatten(like)):
             raise failed.error from None
         try:
-            return _unbatched(
-                _trace(
-                    model,
-                    (structure, *more_args),
-                    call_kwargs,
-                    check_weights,
-                    TRACE_BATCH,
-                    like is None,
-                ),  # fmt: skip
-                model,
-            )
+            first, second = (trace(batch) for batch in TRACE_BATCHES)
         except _CallFailed:
             raise failed.error from None
+        return _unbatched(first, second, model)
 
 
 class _CallFailed(Exception):
@@ -602,7 +604,10 @@ def _trace(
     for key, value in dict(call_kwargs or {}).items():
         keywords[key] = tree.map_structure(fresh, value)
         tensors += [t for t in tree.flatten(keywords[key]) if isinstance(t, KerasTensor)]
-    record = _Record(top=id(model))
+    unknown_batch = any(
+        isinstance(t, KerasTensor) and t.shape and t.shape[0] is None for t in tree.flatten(args)
+    )
+    record = _Record(top=id(model), propagate=batch is None and unknown_batch)
     inputs = []
     for tensor in tensors:
         layer = tensor._keras_history.operation
@@ -662,34 +667,48 @@ def _trace(
     }
 
 
-def _unbatched(config: dict[str, Any], model: Any) -> dict[str, Any]:
-    """A trace run at `TRACE_BATCH`, with that size written back as None in every call's
-    arguments (an operation's config included, and recorded tensor shapes); refused where
-    another multiple of it appears."""
+def _unbatched(first: dict[str, Any], second: dict[str, Any], model: Any) -> dict[str, Any]:
+    """The records of one call traced at the two `TRACE_BATCHES`, as one configuration with the
+    batch size written back as None in every call's arguments (an operation's config included,
+    and recorded tensor shapes); refused wherever they differ otherwise. Names may differ
+    (Keras numbers operations as it creates them): the first record's are kept."""
+    one, other = TRACE_BATCHES
 
-    def restore(value: Any) -> Any:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, int):
-            if value == TRACE_BATCH:
+    def refuse(detail: str) -> ModelConfigError:
+        return ModelConfigError(
+            f"tracing {type(model).__name__} {model.name!r}: {detail} depends on the batch size "
+            "in a way a shape cannot express"
+        )
+
+    def merge(a: Any, b: Any) -> Any:
+        if isinstance(a, str) or a is None or isinstance(a, bool):
+            return a
+        if isinstance(a, int) and isinstance(b, int) and not isinstance(b, bool):
+            if a == b:
+                return a
+            if (a, b) == (one, other):
                 return None
-            if value and value % TRACE_BATCH == 0:
-                raise ModelConfigError(
-                    f"tracing {type(model).__name__} {model.name!r}: a call argument "
-                    f"({value}) depends on the batch size in a way a shape cannot express"
-                )
-            return value
-        if isinstance(value, list):
-            return [restore(v) for v in value]
-        if isinstance(value, tuple):
-            return tuple(restore(v) for v in value)
-        if isinstance(value, dict):
-            return {k: restore(v) for k, v in value.items()}
-        return value
+            if a > 0 and a % one == 0 and b % other == 0 and a // one == b // other:
+                from cnncost.ir import batch_symbol
 
-    for entry in config["config"]["layers"]:
-        entry["inbound_nodes"] = restore(entry["inbound_nodes"])
-        if str(entry.get("module", "")).startswith("keras.src.ops"):
+                return a // one * batch_symbol()  # k rows per sample (windows)
+            raise refuse(f"a call argument ({a} at batch {one}, {b} at batch {other})")
+        if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b):
+            return type(a)(merge(x, y) for x, y in zip(a, b))
+        if isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys():
+            return {k: merge(a[k], b[k]) for k in a}
+        if a == b:
+            return a
+        raise refuse("the traced structure")
+
+    layers_a, layers_b = first["config"]["layers"], second["config"]["layers"]
+    if len(layers_a) != len(layers_b):
+        raise refuse("the number of traced calls")
+    for a, b in zip(layers_a, layers_b):
+        a["inbound_nodes"] = merge(a["inbound_nodes"], b["inbound_nodes"])
+        if str(a.get("module", "")).startswith("keras.src.ops"):
             # an operation's config holds its call's arguments (`Reshape(newshape)`)
-            entry["config"] = restore(entry["config"])
-    return config
+            a["config"] = merge(a["config"], b["config"])
+        elif a.get("class_name") == "InputLayer":
+            a["config"] = merge(a["config"], b["config"])
+    return first

@@ -24,6 +24,7 @@ from cnncost.conventions import TABLE, Cost
 from cnncost.ir import Dim, Graph, Node, Shape, known_sum
 from cnncost.layers import Call, LayerRule, rule_for
 from cnncost.layers.base import Window, guarded, is_int, product
+from cnncost.passes.batch import per_row
 from cnncost.passes.params import NodeParams
 from cnncost.passes.shapes import ShapeResult
 
@@ -316,7 +317,7 @@ def count_compute(
         call, rule, outputs = _call(node, shapes)
         node_macs = macs[node.name]
         if call is None or node_macs is None:
-            result[node.name] = NodeCompute(node_macs, None, None)
+            result[node.name] = NodeCompute(per_row(node_macs), None, None)
             continue
         work = elementwise(call, rule, outputs)
         notes: list[str] = []
@@ -367,7 +368,9 @@ def count_compute(
         )
         train_forward = known_sum((2 * node_macs, work.train_forward))
         train = known_sum((train_forward, input_gradient, weight_gradient))
-        result[node.name] = NodeCompute(node_macs, flops, train, tuple(notes))
+        result[node.name] = NodeCompute(
+            per_row(node_macs), per_row(flops), per_row(train), tuple(notes)
+        )
     warnings.extend(_profiler_warnings(profiler_misses, profiler_unseen, profiler_unknown))
     if xla_grouped:
         from cnncost.tf_profiler import xla_warning

@@ -17,8 +17,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from cnncost.ir import Dim, Graph, known_sum, partial_sum
+from cnncost.ir import Dim, Graph, Node, Shape, known_sum, partial_sum
+from cnncost.layers import is_keras_class
 from cnncost.layers.base import product
+from cnncost.passes.batch import per_row
 from cnncost.passes.params import NodeParams
 from cnncost.passes.shapes import ShapeResult
 
@@ -81,6 +83,18 @@ class MemoryResult:
     left_out: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+def _elements(node: Node, shape: Shape, shapes: ShapeResult) -> Dim:
+    """Elements per sample of one output: all axes after the first (the batch). A transpose
+    that moves the batch axis (`(3, batch, ...)` in a traced attention) holds as many elements
+    as its input, whose first axis is the batch."""
+    size = per_row(product(shape[1:]))
+    if size is None and node.class_name == "Transpose" and is_keras_class(node) and node.inputs:
+        ref = node.inputs[0]
+        source = shapes.nodes[ref.node].outputs[ref.index]
+        size = None if source is None else per_row(product(source[1:]))
+    return size
+
+
 def count_memory(
     graph: Graph,
     shapes: ShapeResult,
@@ -106,7 +120,7 @@ def count_memory(
         gradients[node.name] = node_params.trainable * variable_size if known else None
         outputs = []
         for shape in shapes.nodes[node.name].outputs:
-            size = None if shape is None or compute_size is None else product(shape[1:])
+            size = None if shape is None or compute_size is None else _elements(node, shape, shapes)
             times = batch if factors is None else factors[node.name]
             outputs.append(None if size is None else size * compute_size * times)
         nodes[node.name] = NodeMemory(weights, known_sum(outputs), tuple(outputs))

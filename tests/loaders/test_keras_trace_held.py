@@ -76,23 +76,45 @@ def test_per_call_rows_count_once_per_batch():
 
 
 class BatchFolding(keras.layers.Layer):
-    """Folds the batch into the token axis: not expressible with an unknown batch size."""
+    """Swin's window partition in small: the batch folded into the first axis, k rows per
+    sample (`k * batch`), then unfolded."""
 
     def build(self, input_shape):
         self.scale = self.add_weight(shape=(input_shape[-1],), name="scale")
 
     def call(self, x):
         shape = ops.shape(x)
-        folded = ops.reshape(x * self.scale, (shape[0] * shape[1], shape[2]))
+        folded = ops.reshape(x, (shape[0] * shape[1], shape[2])) * self.scale
         return ops.reshape(folded, (shape[0], shape[1], shape[2]))
 
 
-def test_a_trace_that_folds_the_batch_keeps_the_layer_one_row():
+def test_a_batch_folded_into_the_first_axis_counts_its_rows_per_sample():
     model = _model(BatchFolding(name="fold"), (5, 4))
+    one, four = cnncost.analyze(model), cnncost.analyze(model, batch=4)
+    assert one.complete and all(row.status == "exact" for row in one.layers)
+    assert one.totals["params"] == model.count_params() == 4
+    assert one.outputs[0].shape == (None, 5, 4)
+    (multiply,) = [row for row in one.layers if row.type == "Multiply"]
+    assert str(multiply.output_shapes[0][0]) == "5*batch"  # 5 rows of 4 per sample
+    assert multiply.extra["flops"] == 5 * 4  # one multiply per element of one sample
+    assert four.totals["flops"] == 4 * (5 * 4)
+    assert four.totals["activation_bytes"] == 4 * one.totals["activation_bytes"]
+
+
+class BatchHalving(keras.layers.Layer):
+    """Divides the batch size: not a multiple of it, so no shape can say it."""
+
+    def call(self, x):
+        shape = ops.shape(x)
+        halves = ops.reshape(x, (shape[0] // 2, 2 * shape[1], shape[2]))
+        return ops.reshape(halves, (shape[0], shape[1], shape[2]))
+
+
+def test_a_trace_that_divides_the_batch_keeps_the_layer_one_row():
+    model = _model(BatchHalving(name="halve"), (6, 4))
     report = cnncost.analyze(model)
     rows = {row.name: row for row in report.layers}
-    assert rows["fold"].status == "unsupported"
-    assert rows["fold"].params == model.count_params() == 4  # from the layer's variables
+    assert rows["halve"].status == "unsupported" and rows["halve"].params == 0
 
 
 class EagerOnly(keras.layers.Layer):
