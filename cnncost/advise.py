@@ -34,7 +34,7 @@ from typing import Any
 
 from cnncost.analysis import Options, analyze_graph
 from cnncost.errors import CnnCostError
-from cnncost.loaders.keras_config import graph_from_config
+from cnncost.loaders.keras_config import check_nesting, graph_from_config
 from cnncost.report import Report
 
 MAX_EDITS = 3  # edits combined per receptive-field family
@@ -70,12 +70,14 @@ def load_model_config(model: Any) -> ModelConfig:
         path = Path(model)
         if path.suffix == ".json":
             try:
-                return ModelConfig(json.loads(path.read_text()), {}, str(path))
-            except (OSError, ValueError) as exc:
+                config, metadata = json.loads(path.read_text()), {}
+            except (OSError, ValueError, RecursionError) as exc:
                 raise CnnCostError(f"{path}: cannot read the JSON config ({exc})") from None
-        from cnncost.loaders.keras_file import read_keras_archive
+        else:
+            from cnncost.loaders.keras_file import read_keras_archive
 
-        config, metadata = read_keras_archive(path)
+            config, metadata = read_keras_archive(path)
+        check_nesting(config)  # report's cap: no copy or walk below recurses past it
         return ModelConfig(config, metadata, str(path))
     if hasattr(model, "get_config") and hasattr(model, "layers"):
         import keras
