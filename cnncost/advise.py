@@ -24,6 +24,7 @@ rebuilds every layer for the new shapes.
 from __future__ import annotations
 
 import copy
+import io
 import itertools
 import json
 import zipfile
@@ -94,13 +95,18 @@ def _strip_build_configs(value: Any) -> Any:
     return value
 
 
-def write_keras(config: Mapping[str, Any], path: Path, metadata: Mapping[str, Any]) -> Path:
-    """A config-only `.keras` zip (config.json + metadata.json) that Keras can load."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+def write_keras(
+    config: Mapping[str, Any], path: Path, metadata: Mapping[str, Any], force: bool = False
+) -> Path:
+    """A config-only `.keras` zip (config.json + metadata.json) that Keras can load, written
+    atomically (an existing file only with `force`: `cnncost.outputs`)."""
+    from cnncost.outputs import write_output
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("config.json", json.dumps(_strip_build_configs(config)))
         archive.writestr("metadata.json", json.dumps(dict(metadata) or {"keras_version": "3"}))
-    return path
+    return write_output(path, buffer.getvalue(), force=force, create_parent=True)
 
 
 # -- metrics --------------------------------------------------------------------------------------
@@ -866,14 +872,25 @@ def _misaligned(context: _Context) -> list[Suggestion]:
     return result
 
 
-def write_suggestions(advice: Advice, directory: str | Path) -> list[Path]:
-    """Each editable suggestion as `<model>-<n>-<kind>.keras` in `directory`."""
-    directory = Path(directory)
+def write_suggestions(
+    advice: Advice, directory: str | Path, force: bool = False, inputs: tuple = ()
+) -> list[Path]:
+    """Each editable suggestion as `<model>-<n>-<kind>.keras` in `directory`. Every path is
+    checked before the first is written (`cnncost.outputs`: never an input, never an existing
+    file without `force`, never into a file)."""
+    from cnncost.outputs import check_output, check_output_dir
+
+    inputs = (*inputs, *([advice.model.source] if Path(advice.model.source).exists() else []))
+    directory = check_output_dir(directory, option="--write", inputs=inputs)
     stem = Path(advice.model.source).stem or "model"
-    written = []
-    for number, suggestion in enumerate(advice.suggestions, 1):
-        if suggestion.config is None:
-            continue
-        path = directory / f"{stem}-{number}-{suggestion.kind}.keras"
-        written.append(write_keras(suggestion.config, path, advice.model.metadata))
-    return written
+    planned = [
+        (directory / f"{stem}-{number}-{suggestion.kind}.keras", suggestion)
+        for number, suggestion in enumerate(advice.suggestions, 1)
+        if suggestion.config is not None
+    ]
+    for path, _ in planned:
+        check_output(path, option="--write", inputs=inputs, force=force, create_parent=True)
+    return [
+        write_keras(suggestion.config, path, advice.model.metadata, force)
+        for path, suggestion in planned
+    ]

@@ -297,11 +297,17 @@ def load_device(name: str) -> DeviceProfile:
     )
 
 
-def save_device(profile: DeviceProfile, out: str | Path | None = None) -> Path:
-    path = Path(out) if out else devices_dir() / f"{profile.name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(profile.to_dict(), indent=2) + "\n")
-    return path
+def profile_path(name: str, out: str | Path | None = None) -> Path:
+    """Where a profile is written: `out`, or `<devices dir>/<name>.json`."""
+    return Path(out) if out else devices_dir() / f"{name}.json"
+
+
+def save_device(profile: DeviceProfile, out: str | Path | None = None, force: bool = False) -> Path:
+    """Write the profile (atomically; an existing file only with `force`: `cnncost.outputs`)."""
+    from cnncost.outputs import write_output
+
+    text = json.dumps(profile.to_dict(), indent=2) + "\n"
+    return write_output(profile_path(profile.name, out), text, force=force, create_parent=True)
 
 
 # -- calibration --------------------------------------------------------------------------------

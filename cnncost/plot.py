@@ -19,7 +19,8 @@ def _rf_sizes(row: Mapping[str, Any]) -> float | None:
     return max(sizes) if sizes else None
 
 
-def plot_report(data: Mapping[str, Any], out: str) -> None:
+def plot_report(data: Mapping[str, Any], out: Any, format: str | None = None) -> None:
+    """Draw the report into `out` (a path, or a binary stream with `format`: png, svg, pdf)."""
     try:
         import matplotlib
 
@@ -58,7 +59,7 @@ def plot_report(data: Mapping[str, Any], out: str) -> None:
     fig.suptitle(f"{data['model']['name']}: per-layer cost")
     fig.tight_layout()
     try:
-        fig.savefig(out, dpi=110)
+        fig.savefig(out, dpi=110, format=format)
     except OSError as exc:
         raise CnnCostError(f"cannot write {out}: {exc.strerror}") from None
     finally:
