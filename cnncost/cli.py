@@ -72,6 +72,11 @@ def _add_plugin_option(parser: argparse.ArgumentParser) -> None:
         metavar="FILE_OR_MODULE",
         help="load layer rules for custom classes (repeatable; see docs/plugins.md)",
     )
+    parser.add_argument(
+        "--no-plugins",
+        action="store_true",
+        help="do not load installed (entry-point) plugins; also CNNCOST_NO_PLUGINS=1",
+    )
 
 
 def _add_output_options(parser: argparse.ArgumentParser, formats: tuple[str, ...]) -> None:
@@ -620,9 +625,10 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         _check_outputs(args)
         if hasattr(args, "plugin"):
-            from cnncost.plugins import load_plugins
+            from cnncost.plugins import install_interrupt_marker, load_plugins
 
-            load_plugins(args.plugin)
+            install_interrupt_marker()  # a plugin's own KeyboardInterrupt is its failure
+            load_plugins(args.plugin, entry_points=not args.no_plugins)
         return args.run(args)
     except CnnCostError as exc:
         sys.stderr.write(f"cnncost: error: {exc}\n")
