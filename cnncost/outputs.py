@@ -45,6 +45,33 @@ def _same_or_inside(path: Path, source: Path) -> str:
     return ""
 
 
+def _shown(path: str | os.PathLike) -> str:
+    """A path as an error message shows it: as typed when printable, else quoted with escapes
+    (a newline or an escape sequence in a name never reaches the terminal raw)."""
+    text = os.fspath(path)
+    text = text if text.isprintable() else ascii(text)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+NAME_MAX, PATH_MAX = 255, 4096  # bytes: Linux's limits for one name and a whole path
+
+
+def _valid_name(text: str, option: str, what: str = "file") -> Path:
+    """The path `text` names, refused in one line when no file system could hold it."""
+    if not text.strip() or "\0" in text:
+        raise CnnCostError(f"{option} needs a {what} name, not {_shown(text)}")
+    try:
+        encoded = os.fsencode(text)
+    except UnicodeEncodeError:  # a lone surrogate: no file can have this name
+        raise CnnCostError(f"{option} {_shown(text)} is not a valid {what} name") from None
+    if len(encoded) > PATH_MAX or any(len(part) > NAME_MAX for part in encoded.split(b"/")):
+        raise CnnCostError(
+            f"{option}: the path is too long (a name over {NAME_MAX} bytes or the whole over "
+            f"{PATH_MAX})"
+        )
+    return Path(text)
+
+
 def _existing_ancestor(path: Path) -> Path:
     for candidate in (path, *path.parents):
         if os.path.exists(candidate) or os.path.lexists(candidate):
@@ -64,15 +91,15 @@ def check_output(
     """`path` checked as a file the command may write (see the module docstring); one-line
     `CnnCostError` otherwise. `suffixes`: the extensions allowed (lower case, with the dot)."""
     text = os.fspath(path)
-    if not text.strip() or "\0" in text:
-        raise CnnCostError(f"{option} needs a file name, not {text!r}")
-    target = Path(text)
-    where = f"{option} {text}"
+    target = _valid_name(text, option)
+    where = f"{option} {_shown(text)}"
     for source in inputs:
         source_path = Path(os.fspath(source))
         what = _same_or_inside(target, source_path) if os.path.exists(source_path) else ""
         if what:
-            raise CnnCostError(f"{where} {what} the input {source_path}: refusing to write there")
+            raise CnnCostError(
+                f"{where} {what} the input {_shown(source_path)}: refusing to write there"
+            )
     if os.path.isdir(target):
         raise CnnCostError(f"{where} is a folder: give a file name")
     if os.path.exists(target) and not os.path.isfile(target):
@@ -85,17 +112,17 @@ def check_output(
     if create_parent:
         ancestor = _existing_ancestor(parent)
         if not os.path.isdir(ancestor):
-            raise CnnCostError(f"{where}: {ancestor} is not a folder")
+            raise CnnCostError(f"{where}: {_shown(ancestor)} is not a folder")
         writable = os.path.isdir(parent) or os.access(ancestor, os.W_OK | os.X_OK)
     elif not os.path.isdir(parent):
         what = "does not exist" if not os.path.exists(parent) else "is not a folder"
-        raise CnnCostError(f"{where}: the folder {parent} {what}")
+        raise CnnCostError(f"{where}: the folder {_shown(parent)} {what}")
     else:
         writable = True
     if writable and os.path.isdir(parent):
         writable = _can_create_in(parent)
     if not writable:
-        raise CnnCostError(f"{where}: cannot write in {parent} (no permission)")
+        raise CnnCostError(f"{where}: cannot write in {_shown(parent)} (no permission)")
     return target
 
 
@@ -117,20 +144,20 @@ def check_output_dir(
     """A folder the command writes files into (created if missing): not a file, not an input,
     and no part of it a file. The files themselves go through `check_output`."""
     text = os.fspath(path)
-    if not text.strip() or "\0" in text:
-        raise CnnCostError(f"{option} needs a folder name, not {text!r}")
-    target = Path(text)
+    target = _valid_name(text, option, "folder")
     for source in inputs:
         source_path = Path(os.fspath(source))
         what = _same_or_inside(target, source_path) if os.path.exists(source_path) else ""
         if what:
             raise CnnCostError(
-                f"{option} {text} {what} the input {source_path}: refusing to write there"
+                f"{option} {_shown(text)} {what} the input {_shown(source_path)}: refusing to write there"
             )
     ancestor = _existing_ancestor(target)
     if not os.path.isdir(ancestor):
-        what = "is a file" if ancestor == target else f"is inside {ancestor}, which is a file"
-        raise CnnCostError(f"{option} {text} {what}: give a folder")
+        what = (
+            "is a file" if ancestor == target else f"is inside {_shown(ancestor)}, which is a file"
+        )
+        raise CnnCostError(f"{option} {_shown(text)} {what}: give a folder")
     return target
 
 
@@ -153,21 +180,21 @@ def write_output(
         _write_atomic(target, payload, force)
     except CnnCostError:
         raise
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise CnnCostError(f"cannot write {target}: {reason}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a name no file system can hold
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise CnnCostError(f"cannot write {_shown(target)}: {reason}") from None
     return target
 
 
 def _write_in_place(target: Path, payload: bytes) -> None:
     """A device or FIFO: opened without blocking (a FIFO nobody reads is an error, not a hang)."""
     if os.path.isdir(target):
-        raise CnnCostError(f"cannot write {target}: is a folder")
+        raise CnnCostError(f"cannot write {_shown(target)}: is a folder")
     try:
         fd = os.open(target, os.O_WRONLY | os.O_NONBLOCK)
     except OSError as exc:
         if exc.errno == errno.ENXIO:  # a FIFO that nobody reads
-            raise CnnCostError(f"cannot write {target}: a FIFO with no reader") from None
+            raise CnnCostError(f"cannot write {_shown(target)}: a FIFO with no reader") from None
         raise
     try:
         if stat.S_ISFIFO(os.fstat(fd).st_mode):
@@ -197,10 +224,12 @@ def _write_atomic(target: Path, payload: bytes, force: bool) -> None:
         try:
             os.link(temporary, target)  # fails if the file appeared since the check
         except FileExistsError:
-            raise CnnCostError(f"{target} exists: pass --force to overwrite it") from None
+            raise CnnCostError(f"{_shown(target)} exists: pass --force to overwrite it") from None
         except OSError:  # a file system without hard links
             if os.path.exists(target):
-                raise CnnCostError(f"{target} exists: pass --force to overwrite it") from None
+                raise CnnCostError(
+                    f"{_shown(target)} exists: pass --force to overwrite it"
+                ) from None
             os.replace(temporary, target)
     finally:
         if os.path.lexists(temporary):
