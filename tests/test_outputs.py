@@ -136,6 +136,7 @@ def test_an_output_of_another_type_is_refused(workdir, name, bad):
     assert "must end in" in line and not (workdir / bad).exists()
 
 
+@pytest.mark.slow
 def test_plot_writes_the_format_its_name_says(workdir):
     for out, magic in (("p.png", b"\x89PNG"), ("p.svg", b"<?xml"), ("p.pdf", b"%PDF")):
         result = _cli("plot", "m.keras", "--out", out, cwd=workdir)
