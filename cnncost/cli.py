@@ -621,13 +621,14 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    restore_sigint = None
     try:
         args = build_parser().parse_args(argv)
         _check_outputs(args)
         if hasattr(args, "plugin"):
             from cnncost.plugins import install_interrupt_marker, load_plugins
 
-            install_interrupt_marker()  # a plugin's own KeyboardInterrupt is its failure
+            restore_sigint = install_interrupt_marker()  # a plugin's KeyboardInterrupt: its failure
             load_plugins(args.plugin, entry_points=not args.no_plugins)
         return args.run(args)
     except CnnCostError as exc:
@@ -638,3 +639,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    finally:
+        if restore_sigint is not None:
+            restore_sigint()

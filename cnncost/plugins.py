@@ -56,13 +56,22 @@ def _on_sigint(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def install_interrupt_marker() -> None:
+def install_interrupt_marker() -> Callable[[], None]:
     """Let `is_real_interrupt` tell the user's Ctrl-C from a KeyboardInterrupt a plugin raises
-    (the CLI calls this; only possible in the main thread)."""
+    (the CLI calls this for one run; only possible in the main thread). Returns the function
+    that puts the previous SIGINT handler back."""
+    global _sigints
+    _sigints = 0
     try:
-        signal.signal(signal.SIGINT, _on_sigint)
+        previous = signal.signal(signal.SIGINT, _on_sigint)
     except ValueError:  # not the main thread: every KeyboardInterrupt counts as real
-        pass
+        return lambda: None
+
+    def restore() -> None:
+        if signal.getsignal(signal.SIGINT) is _on_sigint:
+            signal.signal(signal.SIGINT, previous)
+
+    return restore
 
 
 def is_real_interrupt(exc: BaseException) -> bool:

@@ -377,3 +377,14 @@ def test_no_plugins_still_loads_the_plugins_named_on_the_command_line(tmp_path):
 def test_the_environment_switch(monkeypatch, value, disabled):
     monkeypatch.setenv(plugins.NO_PLUGINS_ENV, value)
     assert plugins.entry_points_disabled() is disabled
+
+
+def test_the_cli_puts_the_ctrl_c_handler_back(tmp_path):
+    """main() marks Ctrl-C only for its own run (in-process callers keep their handler)."""
+    from cnncost.cli import main
+
+    before = signal.getsignal(signal.SIGINT)
+    model = tmp_path / "m.json"
+    model.write_text(json.dumps(_config("Dense")))
+    main(["report", str(model), "--no-plugins", "--format", "json"])
+    assert signal.getsignal(signal.SIGINT) is before
