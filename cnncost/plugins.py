@@ -125,8 +125,20 @@ def _is_dim(value: Any) -> bool:
     return is_symbolic(value)  # a sympy integer expression in symbolic analyses
 
 
+def _plugin_name(function: Callable) -> str:
+    """Where a rule function comes from, for its errors: the plugin's file name, or module."""
+    module_name = getattr(function, "__module__", None)
+    module = sys.modules.get(module_name) if isinstance(module_name, str) else None
+    path = getattr(module, "__file__", None)
+    if isinstance(path, str):
+        return Path(path).name
+    return module_name if isinstance(module_name, str) else "an unknown module"
+
+
 def _checked(class_name: str, what: str, function: Callable, check: Callable) -> Callable:
-    """`function` with its failures and malformed results reported as one-line PluginErrors."""
+    """`function` with its failures and malformed results reported as one-line PluginErrors
+    naming the rule's class, the layer and the plugin the rule comes from."""
+    origin = f"; the rule is from {_brief(_plugin_name(function))}"
 
     def run(call: Call, *args: Any) -> Any:
         try:
@@ -138,7 +150,7 @@ def _checked(class_name: str, what: str, function: Callable, check: Callable) ->
                 raise
             raise PluginError(
                 f"plugin rule for {class_name!r} failed in {what} on layer {call.node.name!r} "
-                f"({_failure(exc)})"
+                f"({_failure(exc)}){origin}"
             ) from None
         try:
             problem = check(result, call)
@@ -149,7 +161,7 @@ def _checked(class_name: str, what: str, function: Callable, check: Callable) ->
         if problem:
             raise PluginError(
                 f"plugin rule for {class_name!r}: {what} returned {problem} "
-                f"on layer {call.node.name!r}"
+                f"on layer {call.node.name!r}{origin}"
             )
         return result
 

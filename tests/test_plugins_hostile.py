@@ -305,6 +305,7 @@ def test_cli_a_rule_that_exits_is_an_error_not_exit_0(tmp_path, body):
     plugin = _plugin_file(tmp_path, body)
     line = _one_line_error(_cli("report", str(model), "--plugin", str(plugin)))
     assert f"plugin rule for '{LAYER}' failed in macs" in line
+    assert line.endswith("the rule is from 'rules.py'")  # the plugin, named
 
 
 def test_cli_a_real_ctrl_c_still_interrupts(tmp_path):
