@@ -24,6 +24,7 @@ rebuilds every layer for the new shapes.
 from __future__ import annotations
 
 import copy
+import io
 import itertools
 import json
 import zipfile
@@ -34,7 +35,7 @@ from typing import Any
 
 from cnncost.analysis import Options, analyze_graph
 from cnncost.errors import CnnCostError
-from cnncost.loaders.keras_config import graph_from_config
+from cnncost.loaders.keras_config import check_nesting, graph_from_config
 from cnncost.report import Report
 
 MAX_EDITS = 3  # edits combined per receptive-field family
@@ -70,12 +71,14 @@ def load_model_config(model: Any) -> ModelConfig:
         path = Path(model)
         if path.suffix == ".json":
             try:
-                return ModelConfig(json.loads(path.read_text()), {}, str(path))
-            except (OSError, ValueError) as exc:
+                config, metadata = json.loads(path.read_text()), {}
+            except (OSError, ValueError, RecursionError) as exc:
                 raise CnnCostError(f"{path}: cannot read the JSON config ({exc})") from None
-        from cnncost.loaders.keras_file import read_keras_archive
+        else:
+            from cnncost.loaders.keras_file import read_keras_archive
 
-        config, metadata = read_keras_archive(path)
+            config, metadata = read_keras_archive(path)
+        check_nesting(config)  # report's cap: no copy or walk below recurses past it
         return ModelConfig(config, metadata, str(path))
     if hasattr(model, "get_config") and hasattr(model, "layers"):
         import keras
@@ -92,13 +95,18 @@ def _strip_build_configs(value: Any) -> Any:
     return value
 
 
-def write_keras(config: Mapping[str, Any], path: Path, metadata: Mapping[str, Any]) -> Path:
-    """A config-only `.keras` zip (config.json + metadata.json) that Keras can load."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+def write_keras(
+    config: Mapping[str, Any], path: Path, metadata: Mapping[str, Any], force: bool = False
+) -> Path:
+    """A config-only `.keras` zip (config.json + metadata.json) that Keras can load, written
+    atomically (an existing file only with `force`: `cnncost.outputs`)."""
+    from cnncost.outputs import write_output
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("config.json", json.dumps(_strip_build_configs(config)))
         archive.writestr("metadata.json", json.dumps(dict(metadata) or {"keras_version": "3"}))
-    return path
+    return write_output(path, buffer.getvalue(), force=force, create_parent=True)
 
 
 # -- metrics --------------------------------------------------------------------------------------
@@ -864,14 +872,25 @@ def _misaligned(context: _Context) -> list[Suggestion]:
     return result
 
 
-def write_suggestions(advice: Advice, directory: str | Path) -> list[Path]:
-    """Each editable suggestion as `<model>-<n>-<kind>.keras` in `directory`."""
-    directory = Path(directory)
+def write_suggestions(
+    advice: Advice, directory: str | Path, force: bool = False, inputs: tuple = ()
+) -> list[Path]:
+    """Each editable suggestion as `<model>-<n>-<kind>.keras` in `directory`. Every path is
+    checked before the first is written (`cnncost.outputs`: never an input, never an existing
+    file without `force`, never into a file)."""
+    from cnncost.outputs import check_output, check_output_dir
+
+    inputs = (*inputs, *([advice.model.source] if Path(advice.model.source).exists() else []))
+    directory = check_output_dir(directory, option="--write", inputs=inputs)
     stem = Path(advice.model.source).stem or "model"
-    written = []
-    for number, suggestion in enumerate(advice.suggestions, 1):
-        if suggestion.config is None:
-            continue
-        path = directory / f"{stem}-{number}-{suggestion.kind}.keras"
-        written.append(write_keras(suggestion.config, path, advice.model.metadata))
-    return written
+    planned = [
+        (directory / f"{stem}-{number}-{suggestion.kind}.keras", suggestion)
+        for number, suggestion in enumerate(advice.suggestions, 1)
+        if suggestion.config is not None
+    ]
+    for path, _ in planned:
+        check_output(path, option="--write", inputs=inputs, force=force, create_parent=True)
+    return [
+        write_keras(suggestion.config, path, advice.model.metadata, force)
+        for path, suggestion in planned
+    ]

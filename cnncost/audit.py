@@ -29,6 +29,7 @@ from __future__ import annotations
 import ast
 import copy
 import itertools
+import math
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -123,41 +124,83 @@ class Audit:
 # -- reading claims -------------------------------------------------------------------------------
 
 
+# The claims file is a side file the user names: untrusted like a model file. One schema
+# (`_claim`) checks every field before anything is computed from it.
+MAX_FORMULA_CHARS = 1000  # a hand-written product; "2 * (3 * 3) * 3 * 32 * (256 * 256)" is 35
+MAX_CLAIM_DIGITS = 40  # the largest count a CNN claim needs is ~10**15; 40 digits is generous
+MAX_CLAIMS = 10_000
+
+
 def read_claims(path: str | Path) -> tuple[dict[str, Any], list[Claim]]:
     import tomllib
 
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
     except OSError as exc:
         raise CnnCostError(f"{path}: cannot read ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CnnCostError(f"{path}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError:
+        raise CnnCostError(f"{path}: not a TOML claims file (not UTF-8 text)") from None
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:
+        # ValueError: an integer too long for int(); RecursionError: arrays nested too deeply.
+        raise CnnCostError(f"{path}: not valid TOML ({_first_line(exc)})") from None
+    for key in ("model", "input_shape"):
+        if key in data and not isinstance(data[key], str):
+            raise CnnCostError(f"{path}: {key} must be a string, not {type(data[key]).__name__}")
     entries = data.get("claim", [])
     if not isinstance(entries, list) or not entries:
         raise CnnCostError(f"{path}: no [[claim]] entries")
-    claims = []
-    for number, entry in enumerate(entries, 1):
-        if not isinstance(entry, Mapping):
-            raise CnnCostError(f"{path}: claim {number} is not a table")
-        quantity = entry.get("quantity")
-        if quantity not in QUANTITIES:
-            raise CnnCostError(
-                f"{path}: claim {number}: quantity must be one of {', '.join(QUANTITIES)}, "
-                f"not {quantity!r}"
-            )
-        value = entry.get("value")
-        valid = isinstance(value, bool) if quantity == "flops_equal_macs" else _is_number(value)
-        if not valid:
-            raise CnnCostError(f"{path}: claim {number}: value {value!r} is not a valid {quantity}")
-        formula = entry.get("formula")
-        if formula is not None and not isinstance(formula, str):
-            raise CnnCostError(f"{path}: claim {number}: formula must be a string")
-        layer = entry.get("layer", "total")
-        if not isinstance(layer, str):
-            raise CnnCostError(f"{path}: claim {number}: layer must be a string")
-        claims.append(Claim(layer, quantity, value, formula, str(entry.get("source", ""))))
+    if len(entries) > MAX_CLAIMS:
+        raise CnnCostError(f"{path}: more than {MAX_CLAIMS} claims")
+    claims = [_claim(entry, f"{path}: claim {n}") for n, entry in enumerate(entries, 1)]
     return {k: v for k, v in data.items() if k != "claim"}, claims
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+
+
+def _claim(entry: Any, where: str) -> Claim:
+    """One `[[claim]]` table, every field checked (the claims file's schema)."""
+    if not isinstance(entry, Mapping):
+        raise CnnCostError(f"{where} is not a table")
+    quantity = entry.get("quantity")
+    if not isinstance(quantity, str) or quantity not in QUANTITIES:
+        raise CnnCostError(
+            f"{where}: quantity must be one of {', '.join(QUANTITIES)}, not {_brief(quantity)}"
+        )
+    value = entry.get("value")
+    if quantity == "flops_equal_macs":
+        valid = isinstance(value, bool)
+    else:
+        valid = _is_number(value) and _finite_and_bounded(value)
+    if not valid:
+        raise CnnCostError(f"{where}: value {_brief(value)} is not a valid {quantity}")
+    formula = entry.get("formula")
+    if formula is not None:
+        if not isinstance(formula, str):
+            raise CnnCostError(f"{where}: formula must be a string")
+        if len(formula) > MAX_FORMULA_CHARS:
+            raise CnnCostError(f"{where}: formula longer than {MAX_FORMULA_CHARS} characters")
+        evaluate_formula(formula)  # an unreadable product is reported here, before any analysis
+    layer = entry.get("layer", "total")
+    if not isinstance(layer, str):
+        raise CnnCostError(f"{where}: layer must be a string")
+    source = entry.get("source", "")
+    if not isinstance(source, str):
+        raise CnnCostError(f"{where}: source must be a string")
+    return Claim(layer, quantity, value, formula, source)
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _finite_and_bounded(value: int | float) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value) and abs(value) < 10.0**MAX_CLAIM_DIGITS
+    return abs(value) < 10**MAX_CLAIM_DIGITS
 
 
 def _is_number(value: Any) -> bool:
@@ -169,21 +212,35 @@ _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
 
 def evaluate_formula(text: str) -> int:
     """An arithmetic product as written (`2 * (3 * 3) * 3`), evaluated without eval()."""
+    if len(text) > MAX_FORMULA_CHARS:
+        raise CnnCostError(f"the formula is longer than {MAX_FORMULA_CHARS} characters")
     try:
         tree = ast.parse(text.replace(",", "").replace("x", "*").replace("×", "*"), mode="eval")
-    except SyntaxError:
-        raise CnnCostError(f"cannot read the formula {text!r}") from None
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        # ValueError: a null byte or an over-long integer; RecursionError/MemoryError: a formula
+        # nested too deeply for Python's parser.
+        raise CnnCostError(f"cannot read the formula {_brief(text)}") from None
 
-    def walk(node: ast.AST) -> int:
-        if isinstance(node, ast.Expression):
-            return walk(node.body)
-        if isinstance(node, ast.Constant) and isinstance(node.value, int):
-            return node.value
-        if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-            return _OPS[type(node.op)](walk(node.left), walk(node.right))
-        raise CnnCostError(f"the formula {text!r} is not a product of whole numbers")
-
-    return walk(tree)
+    # Evaluated with an explicit stack (post-order), so a long chain of products never recurses.
+    results: list[int] = []
+    stack: list[tuple[ast.AST, bool]] = [(tree.body, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if isinstance(node, ast.Constant) and type(node.value) is int:
+            if len(str(abs(node.value))) > MAX_CLAIM_DIGITS:
+                raise CnnCostError(
+                    f"the formula {_brief(text)} has a number over {MAX_CLAIM_DIGITS} digits"
+                )
+            results.append(node.value)
+        elif isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+            if expanded:
+                right, left = results.pop(), results.pop()
+                results.append(_OPS[type(node.op)](left, right))
+            else:
+                stack += [(node, True), (node.right, False), (node.left, False)]
+        else:
+            raise CnnCostError(f"the formula {_brief(text)} is not a product of whole numbers")
+    return results[0]
 
 
 def formula_factors(text: str) -> list[tuple[str, int]]:
@@ -502,6 +559,8 @@ def _flops_rule(macs: Any, flops: Any, quantity: str, flags: frozenset[str]) -> 
 def _same(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return False
+    if isinstance(a, int) and isinstance(b, int):
+        return a == b  # exact (a written product can exceed any float)
     return abs(a - b) <= 1e-9 * max(abs(a), abs(b), 1)
 
 

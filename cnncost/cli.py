@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 from pathlib import Path
 
@@ -71,6 +72,11 @@ def _add_plugin_option(parser: argparse.ArgumentParser) -> None:
         metavar="FILE_OR_MODULE",
         help="load layer rules for custom classes (repeatable; see docs/plugins.md)",
     )
+    parser.add_argument(
+        "--no-plugins",
+        action="store_true",
+        help="do not load installed (entry-point) plugins; also CNNCOST_NO_PLUGINS=1",
+    )
 
 
 def _add_output_options(parser: argparse.ArgumentParser, formats: tuple[str, ...]) -> None:
@@ -78,6 +84,13 @@ def _add_output_options(parser: argparse.ArgumentParser, formats: tuple[str, ...
     parser.add_argument("--units", choices=UNITS, default="auto", help="number units in tables")
     parser.add_argument("--no-color", action="store_true", help="plain text, no colours")
     parser.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    _add_force_option(parser)
+
+
+def _add_force_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite an existing output file (never an input)"
+    )
 
 
 def _add_device_options(parser: argparse.ArgumentParser) -> None:
@@ -177,8 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("model")
     _add_analysis_options(plot)
     _add_trust_option(plot)
-    plot.add_argument("--out", required=True, metavar="FILE.png")
+    plot.add_argument("--out", required=True, metavar="FILE.png", help="a .png, .svg or .pdf file")
     _add_plot_options(plot)
+    _add_force_option(plot)
     plot.set_defaults(run=_run_plot)
 
     calibrate = commands.add_parser(
@@ -205,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument(
         "--out", metavar="FILE.json", help="where to write (default $CNNCOST_DEVICES_DIR/NAME.json)"
     )
+    _add_force_option(calibrate)
     calibrate.set_defaults(run=_run_calibrate)
 
     conventions = commands.add_parser("conventions", help="the FLOP convention table")
@@ -221,10 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _write(text: str, output: str | None) -> None:
     if output:
-        try:
-            Path(output).write_text(text)
-        except OSError as exc:
-            raise CnnCostError(f"cannot write {output}: {exc.strerror}") from None
+        from cnncost.outputs import write_output
+
+        # `_check_outputs` refused an existing file without --force before the run.
+        write_output(output, text, force=True)
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
@@ -387,14 +402,18 @@ def _run_diff(args: argparse.Namespace) -> int:
 
 
 def _run_plot(args: argparse.Namespace) -> int:
+    from cnncost.outputs import write_output
     from cnncost.plot import Options, plot_report
     from cnncost.render.escape import one_line
 
     report = _analyze(args.model, args.input_shape, args)
     options = Options(top=args.top, by=args.by, scale=args.scale)
-    for warning in plot_report(report.to_dict(), args.out, options):
+    image = io.BytesIO()  # drawn in memory, then written like every output (cnncost.outputs)
+    warnings = plot_report(report.to_dict(), image, options, Path(args.out).suffix[1:].lower())
+    path = write_output(args.out, image.getvalue(), force=True)  # checked before the run
+    for warning in warnings:
         sys.stderr.write(f"cnncost: warning: {one_line(warning)}\n")
-    sys.stdout.write(f"wrote {args.out}\n")
+    sys.stdout.write(f"wrote {path}\n")
     return EXIT_OK
 
 
@@ -403,6 +422,7 @@ def _run_calibrate(args: argparse.Namespace) -> int:
 
     if args.matmul_size < 1 or args.repeats < 1:
         raise CnnCostError("--matmul-size and --repeats must be positive")
+    _check_calibrate_options(args)
     measure = calibrate_numpy if args.engine == "numpy" else calibrate_keras
     kwargs = {"matmul_size": args.matmul_size, "repeats": args.repeats}
     if args.kinds:
@@ -410,12 +430,12 @@ def _run_calibrate(args: argparse.Namespace) -> int:
             raise CnnCostError("calibrate --kinds needs --engine keras (it runs Keras layers)")
         kwargs["kinds"] = True
     if args.dtypes:
-        kwargs["dtypes"] = tuple(d.strip() for d in args.dtypes.split(",") if d.strip())
+        kwargs["dtypes"] = tuple(d.strip() for d in args.dtypes.split(","))
     try:
         profile = measure(args.name, **kwargs)
     except TypeError as exc:  # numpy/keras refusing a dtype name
         raise CnnCostError(f"calibrate: {exc}") from None
-    path = save_device(profile, args.out)
+    path = save_device(profile, args.out, force=args.force)
     peaks = ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in profile.peak_flops.items())
     sys.stdout.write(
         f"{profile.name}: {peaks}; bandwidth {profile.bandwidth / 1e9:.1f} GB/s; "
@@ -435,6 +455,48 @@ def _run_calibrate(args: argparse.Namespace) -> int:
         )
     sys.stdout.write(f"wrote {path}\n")
     return EXIT_OK
+
+
+# calibrate's limits: an n x n matmul holds 3 n^2 numbers and does 2 n^3 FLOPs per repeat (8192:
+# 1.5 GiB in float64, about 10 s per repeat at 100 GFLOP/s); the dtypes each engine can time
+# with compiled kernels (numpy's `object` matmul is a Python loop: hours, not a peak).
+MAX_MATMUL_SIZE, MAX_REPEATS = 8192, 1000
+CALIBRATE_DTYPES = {"numpy": ("float16", "float32", "float64"),
+                    "keras": ("float16", "bfloat16", "float32", "float64")}  # fmt: skip
+
+
+def _check_calibrate_options(args: argparse.Namespace) -> None:
+    import re
+
+    from cnncost.devices import profile_path
+    from cnncost.outputs import check_output
+
+    if args.matmul_size > MAX_MATMUL_SIZE or args.repeats > MAX_REPEATS:
+        raise CnnCostError(
+            f"--matmul-size is at most {MAX_MATMUL_SIZE} and --repeats at most {MAX_REPEATS}"
+        )
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", args.name):
+        raise CnnCostError(
+            f"--name {args.name[:80]!r}: a profile name is 1-64 letters, digits, '.', '_' or '-' "
+            "(it names the file NAME.json)"
+        )
+    if args.dtypes is not None:
+        allowed = CALIBRATE_DTYPES[args.engine]
+        dtypes = [d.strip() for d in args.dtypes.split(",")]
+        bad = [d for d in dtypes if d not in allowed]
+        if bad or len(set(dtypes)) != len(dtypes):
+            raise CnnCostError(
+                f"--dtypes {args.dtypes[:80]!r}: comma-separated, each once, from "
+                f"{', '.join(allowed)} (engine {args.engine})"
+            )
+    if args.out is None:  # the default path: checked like --out (main checked that)
+        check_output(
+            profile_path(args.name),
+            option="calibrate (default path under $CNNCOST_DEVICES_DIR)",
+            force=args.force,
+            suffixes=(".json",),
+            create_parent=True,
+        )
 
 
 def _run_conventions(args: argparse.Namespace) -> int:
@@ -495,6 +557,7 @@ def _add_advice_commands(commands) -> None:
     _add_cost_options(formula)
     formula.add_argument("--format", choices=("text", "latex", "json"), default="text")
     formula.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    _add_force_option(formula)
     formula.set_defaults(run=_run_formula)
 
     suggest = commands.add_parser(
@@ -508,6 +571,7 @@ def _add_advice_commands(commands) -> None:
     _add_analysis_options(suggest)
     suggest.add_argument("--format", choices=("text", "json"), default="text")
     suggest.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    _add_force_option(suggest)
     suggest.set_defaults(run=_run_suggest)
 
     audit = commands.add_parser(
@@ -520,6 +584,7 @@ def _add_advice_commands(commands) -> None:
     _add_analysis_options(audit)
     audit.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     audit.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    _add_force_option(audit)
     audit.set_defaults(run=_run_audit)
 
 
@@ -554,7 +619,7 @@ def _run_suggest(args: argparse.Namespace) -> int:
     data = advice.to_dict()
     written: dict[int, str] = {}
     if args.write:
-        paths = write_suggestions(advice, args.write)
+        paths = write_suggestions(advice, args.write, args.force, tuple(_inputs(args)))
         numbers = [n for n, s in enumerate(advice.suggestions, 1) if s.config is not None]
         written = {n: str(p) for n, p in zip(numbers, paths)}
         for number, path in written.items():
@@ -595,7 +660,8 @@ def _parse_at(text: str) -> dict[str, int]:
     values = {}
     for part in text.split(","):
         name, _, value = part.partition("=")
-        if not name.strip() or not value.strip().isdigit():
+        value = value.strip()
+        if not name.strip() or not (value.isascii() and value.isdigit()):  # not "²" or "١٢"
             raise CnnCostError(f"--at expects NAME=SIZE pairs like H=256,W=256, not {text!r}")
         values[name.strip()] = int(value)
     return values
@@ -628,15 +694,56 @@ def _run_formula(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# Options naming files a command reads: every output is checked against each of them (and for
+# existing files, folders, extensions) before any work is done (`cnncost.outputs`).
+_INPUT_OPTIONS = ("model", "model_a", "model_b", "claims", "device", "plugin")
+PLOT_FORMATS = (".png", ".svg", ".pdf")
+_OUT_SUFFIXES = {"plot": PLOT_FORMATS, "calibrate": (".json",)}  # --out of these commands
+
+
+def _inputs(args: argparse.Namespace) -> list[str]:
+    found = []
+    for name in _INPUT_OPTIONS:
+        value = getattr(args, name, None)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and item and os.path.exists(item):
+                found.append(item)
+    return found
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before any analysis, an output that is an input or an existing file (without
+    --force), a folder, or a file of another type (`cnncost.outputs`)."""
+    from cnncost.outputs import check_output, check_output_dir
+
+    inputs, force = _inputs(args), getattr(args, "force", False)
+    for option, name in (("--output", "output"), ("--out", "out")):
+        value = getattr(args, name, None)
+        if value is not None:
+            check_output(
+                value,
+                option=option,
+                inputs=inputs,
+                force=force,
+                suffixes=_OUT_SUFFIXES.get(args.command) if name == "out" else None,
+                create_parent=args.command == "calibrate",
+            )
+    if getattr(args, "write", None) is not None:
+        check_output_dir(args.write, option="--write", inputs=inputs)
+
+
 def main(argv: list[str] | None = None) -> int:
     if hasattr(sys.stdout, "reconfigure"):  # a non-UTF-8 terminal gets \u escapes, not a crash
         sys.stdout.reconfigure(errors="backslashreplace")
+    restore_sigint = None
     try:
         args = build_parser().parse_args(argv)
+        _check_outputs(args)
         if hasattr(args, "plugin"):
-            from cnncost.plugins import load_plugins
+            from cnncost.plugins import install_interrupt_marker, load_plugins
 
-            load_plugins(args.plugin)
+            restore_sigint = install_interrupt_marker()  # a plugin's KeyboardInterrupt: its failure
+            load_plugins(args.plugin, entry_points=not args.no_plugins)
         return args.run(args)
     except CnnCostError as exc:
         from cnncost.render.escape import one_line
@@ -648,3 +755,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    finally:
+        if restore_sigint is not None:
+            restore_sigint()

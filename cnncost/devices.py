@@ -25,6 +25,7 @@ profiles have none (no datasheet gives them).
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -168,43 +169,60 @@ def devices_dir() -> Path:
 
 
 def profile_from_dict(data: Mapping[str, Any], origin: str) -> DeviceProfile:
-    """A profile from its JSON form; every field checked, one-line errors."""
+    """A profile from its JSON form: one schema, every field's type and range checked, one-line
+    errors (a profile file is a side file the user names: untrusted input)."""
     if not isinstance(data, Mapping):
         raise CnnCostError(f"{origin}: a device profile is a JSON object")
     peaks = data.get("peak_flops")
     if not isinstance(peaks, Mapping) or not peaks:
         raise CnnCostError(f"{origin}: 'peak_flops' must be an object of dtype -> FLOP/s")
     for key, value in peaks.items():
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+        if not _number(value, positive=True):
             raise CnnCostError(f"{origin}: peak_flops[{key!r}] must be a positive number")
     bandwidth = data.get("bandwidth")
-    if not isinstance(bandwidth, (int, float)) or isinstance(bandwidth, bool) or bandwidth <= 0:
+    if not _number(bandwidth, positive=True):
         raise CnnCostError(f"{origin}: 'bandwidth' must be a positive number of bytes/s")
     overheads = []
     for key in ("overhead_s", "call_overhead_s"):
         value = data.get(key, 0.0)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+        if not _number(value, minimum=0.0):
             raise CnnCostError(f"{origin}: {key!r} must be a number of seconds >= 0")
         overheads.append(float(value))
     train_call = data.get("train_call_overhead_s")
     if train_call is not None and not _number(train_call, minimum=0.0):
         raise CnnCostError(f"{origin}: 'train_call_overhead_s' must be a number of seconds >= 0")
+    texts = {}
+    for key in ("name", "description", "source"):
+        value = data.get(key)
+        if value is not None and not isinstance(value, str):
+            raise CnnCostError(f"{origin}: {key!r} must be a string")
+        texts[key] = value
+    measured = data.get("measured")
+    if measured is not None and not isinstance(measured, Mapping):
+        raise CnnCostError(f"{origin}: 'measured' must be an object")
     return DeviceProfile(
-        name=str(data.get("name") or Path(origin).stem),
+        name=texts["name"] or Path(origin).stem,
         peak_flops={str(k): float(v) for k, v in peaks.items()},
         bandwidth=float(bandwidth),
         overhead_s=overheads[0],
         call_overhead_s=overheads[1],
-        description=str(data.get("description", "")),
-        source=str(data.get("source", origin)),
-        measured=dict(data.get("measured") or {}),
+        description=texts["description"] or "",
+        source=origin if texts["source"] is None else texts["source"],
+        measured=dict(measured or {}),
         efficiency=_efficiency_from_dict(data.get("efficiency"), origin),
         train_call_overhead_s=None if train_call is None else float(train_call),
     )
 
 
 def _number(value: Any, minimum: float | None = None, positive: bool = False) -> bool:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+    """A finite JSON number (not a bool, NaN or infinity; an int too large for a float is out of
+    range), positive or >= minimum when asked."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        if not math.isfinite(value):
+            return False
+    except OverflowError:  # an int beyond any float
         return False
     if positive and value <= 0:
         return False
@@ -246,11 +264,17 @@ def _efficiency_from_dict(data: Any, origin: str) -> dict[str, KindFactors]:
 
 def _read(path: Path) -> DeviceProfile:
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_bytes().decode("utf-8"))
     except OSError as exc:
         raise CnnCostError(f"cannot read device profile {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise CnnCostError(f"{path}: not a device profile (not UTF-8 JSON text)") from None
     except json.JSONDecodeError as exc:
         raise CnnCostError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    except (ValueError, RecursionError):  # an over-long integer, or nesting too deep
+        raise CnnCostError(
+            f"{path}: not a device profile (a number or nesting out of range)"
+        ) from None
     return profile_from_dict(data, str(path))
 
 
@@ -273,11 +297,17 @@ def load_device(name: str) -> DeviceProfile:
     )
 
 
-def save_device(profile: DeviceProfile, out: str | Path | None = None) -> Path:
-    path = Path(out) if out else devices_dir() / f"{profile.name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(profile.to_dict(), indent=2) + "\n")
-    return path
+def profile_path(name: str, out: str | Path | None = None) -> Path:
+    """Where a profile is written: `out`, or `<devices dir>/<name>.json`."""
+    return Path(out) if out else devices_dir() / f"{name}.json"
+
+
+def save_device(profile: DeviceProfile, out: str | Path | None = None, force: bool = False) -> Path:
+    """Write the profile (atomically; an existing file only with `force`: `cnncost.outputs`)."""
+    from cnncost.outputs import write_output
+
+    text = json.dumps(profile.to_dict(), indent=2) + "\n"
+    return write_output(profile_path(profile.name, out), text, force=force, create_parent=True)
 
 
 # -- calibration --------------------------------------------------------------------------------

@@ -113,9 +113,11 @@ def plot_warnings(data: Mapping[str, Any]) -> list[str]:
     return warnings
 
 
-def plot_report(data: Mapping[str, Any], out: str, options: Options | None = None) -> list[str]:
-    """Write the figure to `out` (PNG, or any format matplotlib knows by the suffix); returns the
-    warnings about values the figure marks as unknown."""
+def plot_report(
+    data: Mapping[str, Any], out: Any, options: Options | None = None, format: str | None = None
+) -> list[str]:
+    """Draw the figure into `out` (a path, or a binary stream with `format`: png, svg, pdf);
+    returns the warnings about values the figure marks as unknown."""
     try:
         import matplotlib
 
@@ -128,7 +130,7 @@ def plot_report(data: Mapping[str, Any], out: str, options: Options | None = Non
         raise CnnCostError("--top must be 1 or more")
     fig = build_figure(data, options)
     try:
-        fig.savefig(out, dpi=DPI)
+        fig.savefig(out, dpi=DPI, format=format)
     except OSError as exc:
         raise CnnCostError(f"cannot write {out}: {exc.strerror}") from None
     except ValueError as exc:  # an unknown image format

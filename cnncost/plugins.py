@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+import signal
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -31,11 +33,59 @@ from cnncost.ir import Dim, Shape, Weight
 from cnncost.layers import builtin_classes
 from cnncost.layers import register as _register_in_registry
 from cnncost.layers import unregister as _unregister_in_registry
-from cnncost.layers.base import Call, LayerRule, Window, product, weight
+from cnncost.layers.base import Call, LayerRule, Window, is_int, is_symbolic, product, weight
 
 ENTRY_POINT_GROUP = "cnncost.plugins"
+NO_PLUGINS_ENV = "CNNCOST_NO_PLUGINS"  # set (not "", "0", "false", "no"): skip entry points
 RF_KINDS = frozenset({"pointwise", "window", "global", "merge", "reshape"})
+PADDINGS = frozenset({"valid", "same", "causal"})
 _BUILTIN = frozenset(builtin_classes())
+
+# -- a plugin's failures --------------------------------------------------------------------------
+# A plugin is the user's code: whatever it raises (an Exception, SystemExit, a BaseException
+# subclass of its own, MemoryError, RecursionError) is its failure, reported in one line naming
+# it, never a traceback and never a silent exit. The one exception let through is a real Ctrl-C:
+# the CLI installs `_on_sigint`, which counts the signal before raising KeyboardInterrupt, so a
+# KeyboardInterrupt the plugin raised itself is told apart from one the user typed.
+_sigints = 0
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    global _sigints
+    _sigints += 1
+    raise KeyboardInterrupt
+
+
+def install_interrupt_marker() -> Callable[[], None]:
+    """Let `is_real_interrupt` tell the user's Ctrl-C from a KeyboardInterrupt a plugin raises
+    (the CLI calls this for one run; only possible in the main thread). Returns the function
+    that puts the previous SIGINT handler back."""
+    global _sigints
+    _sigints = 0
+    try:
+        previous = signal.signal(signal.SIGINT, _on_sigint)
+    except ValueError:  # not the main thread: every KeyboardInterrupt counts as real
+        return lambda: None
+
+    def restore() -> None:
+        if signal.getsignal(signal.SIGINT) is _on_sigint:
+            signal.signal(signal.SIGINT, previous)
+
+    return restore
+
+
+def is_real_interrupt(exc: BaseException) -> bool:
+    """Whether `exc` is the user's Ctrl-C (let through), not a plugin's own failure."""
+    if not isinstance(exc, KeyboardInterrupt):
+        return False
+    if signal.getsignal(signal.SIGINT) is _on_sigint:
+        return _sigints > 0
+    return type(exc) is KeyboardInterrupt  # outside the CLI: assume the user's
+
+
+def _failure(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0][:200] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class Rule:
@@ -70,52 +120,134 @@ class Rule:
 
 
 def _is_dim(value: Any) -> bool:
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+    if value is None or is_int(value):
         return value is None or value >= 0
-    return hasattr(value, "free_symbols")  # a sympy expression in symbolic analyses
+    return is_symbolic(value)  # a sympy integer expression in symbolic analyses
+
+
+def _plugin_name(function: Callable) -> str:
+    """Where a rule function comes from, for its errors: the plugin's file name, or module."""
+    module_name = getattr(function, "__module__", None)
+    module = sys.modules.get(module_name) if isinstance(module_name, str) else None
+    path = getattr(module, "__file__", None)
+    if isinstance(path, str):
+        return Path(path).name
+    return module_name if isinstance(module_name, str) else "an unknown module"
 
 
 def _checked(class_name: str, what: str, function: Callable, check: Callable) -> Callable:
-    """`function` with its failures and malformed results reported as one-line PluginErrors."""
+    """`function` with its failures and malformed results reported as one-line PluginErrors
+    naming the rule's class, the layer and the plugin the rule comes from."""
+    origin = f"; the rule is from {_brief(_plugin_name(function))}"
 
     def run(call: Call, *args: Any) -> Any:
         try:
             result = function(call, *args)
         except CnnCostError:
             raise
-        except Exception as exc:  # the plugin's own code: any failure is the plugin's
+        except BaseException as exc:  # the plugin's own code: any failure is the plugin's
+            if is_real_interrupt(exc):
+                raise
             raise PluginError(
                 f"plugin rule for {class_name!r} failed in {what} on layer {call.node.name!r} "
-                f"({type(exc).__name__}: {exc})"
+                f"({_failure(exc)}){origin}"
             ) from None
-        problem = check(result)
+        try:
+            problem = check(result, call)
+        except BaseException as exc:  # an object whose attributes run the plugin's code
+            if is_real_interrupt(exc):
+                raise
+            problem = f"{_brief(result)}, which cannot be checked ({_failure(exc)})"
         if problem:
             raise PluginError(
                 f"plugin rule for {class_name!r}: {what} returned {problem} "
-                f"on layer {call.node.name!r}"
+                f"on layer {call.node.name!r}{origin}"
             )
         return result
 
     return run
 
 
-def _check_shapes(result: Any) -> str:
+def _brief(value: Any) -> str:
+    """A short description of what a plugin returned (its repr may itself fail or be huge)."""
+    if isinstance(value, (int, float, str, bool, type(None), tuple, list, dict)):
+        try:
+            return f"{value!r:.60}"
+        except BaseException:  # a container holding an object whose repr fails
+            pass
+    return f"a {type(value).__name__}"
+
+
+def _check_shapes(result: Any, call: Call) -> str:
     if not isinstance(result, tuple) or not result:
-        return f"{result!r:.60} (expected a non-empty tuple of shapes)"
+        return f"{_brief(result)} (expected a non-empty tuple of shapes)"
     for shape in result:
         if not isinstance(shape, tuple) or not all(_is_dim(d) for d in shape):
-            return f"the shape {shape!r:.60} (expected a tuple of non-negative ints or None)"
+            return f"the shape {_brief(shape)} (expected a tuple of non-negative ints or None)"
     return ""
 
 
-def _check_weights(result: Any) -> str:
-    if not isinstance(result, tuple) or not all(isinstance(w, Weight) for w in result):
-        return f"{result!r:.60} (expected a tuple of plugins.weight(...))"
+def _check_weights(result: Any, call: Call) -> str:
+    if not isinstance(result, tuple) or not all(type(w) is Weight for w in result):
+        return f"{_brief(result)} (expected a tuple of plugins.weight(...))"
+    for w in result:  # a Weight built directly, not through plugins.weight(), is checked too
+        if not isinstance(w.name, str) or not isinstance(w.trainable, bool):
+            return f"a weight named {_brief(w.name)} (expected a name and trainable=True/False)"
+        if not isinstance(w.shape, tuple) or not all(
+            (is_int(d) and d >= 0) or is_symbolic(d) for d in w.shape
+        ):
+            return f"weight {w.name!r:.40} of shape {_brief(w.shape)} (expected known sizes)"
     return ""
 
 
-def _check_macs(result: Any) -> str:
-    return "" if _is_dim(result) else f"{result!r:.60} (expected a non-negative int or None)"
+def _check_macs(result: Any, call: Call) -> str:
+    return "" if _is_dim(result) else f"{_brief(result)} (expected a non-negative int or None)"
+
+
+def _check_window(result: Any, call: Call) -> str:
+    """A `Window` the receptive-field pass can use: one positive kernel, stride and dilation per
+    axis, axes inside the input (not the batch axis), a known padding."""
+    if type(result) is not Window:
+        return f"{_brief(result)} (expected a plugins.Window(...))"
+    fields = (result.axes, result.kernel, result.strides, result.dilation)
+    if not all(isinstance(f, tuple) and all(is_int(v) for v in f) for f in fields):
+        return f"{_brief(result)} (axes, kernel, strides, dilation must be tuples of ints)"
+    if not result.axes or len({len(f) for f in fields}) != 1:
+        return "a window whose axes, kernel, strides and dilation differ in length (or are empty)"
+    rank = len(call.shape) if isinstance(call.shape, tuple) else None
+    if rank is not None and not all(-rank < a < rank and a % rank != 0 for a in result.axes):
+        return f"axes {result.axes} (expected spatial axes of the rank-{rank} input)"
+    if rank is not None and len({a % rank for a in result.axes}) != len(result.axes):
+        return f"axes {result.axes} (an axis twice)"
+    if not all(v >= 1 for f in fields[1:] for v in f):
+        return "a kernel, stride or dilation below 1"
+    padding = result.padding
+    explicit = (
+        isinstance(padding, tuple)
+        and len(padding) == len(result.axes)
+        and all(
+            isinstance(p, tuple) and len(p) == 2 and all(is_int(v) and v >= 0 for v in p)
+            for p in padding
+        )
+    )
+    if not (isinstance(padding, str) and padding in PADDINGS) and not explicit:
+        return f"padding {_brief(padding)} (expected {', '.join(sorted(PADDINGS))} or pairs)"
+    if not isinstance(result.transposed, bool):
+        return "transposed that is not True or False"
+    return ""
+
+
+def _check_cost(class_name: str, cost: Any) -> None:
+    """`cost` names rows of the FLOP table (`cnncost conventions`), or is None."""
+    from cnncost.conventions import TABLE, row_keys
+
+    if cost is None:
+        return
+    if not isinstance(cost, str) or not all(key in TABLE for key in row_keys(cost, {})):
+        raise PluginError(
+            f"the rule for {class_name!r} has cost={_brief(cost)}: use a row of "
+            "`cnncost conventions` (e.g. 'multiply', 'bias') or None"
+        )
 
 
 def as_layer_rule(class_name: str, rule: Rule | LayerRule | type) -> LayerRule:
@@ -134,18 +266,26 @@ def as_layer_rule(class_name: str, rule: Rule | LayerRule | type) -> LayerRule:
         )
     if not isinstance(rule, LayerRule):
         raise PluginError(f"the rule for {class_name!r} is not a plugins.Rule or a LayerRule")
-    if rule.rf not in RF_KINDS:
+    if not isinstance(rule.rf, str) or rule.rf not in RF_KINDS:
         raise PluginError(
             f"the rule for {class_name!r} has rf={rule.rf!r}: use one of {sorted(RF_KINDS)}"
         )
     if rule.rf == "window" and rule.window is None:
         raise PluginError(f"the rule for {class_name!r} has rf='window' but no window()")
+    _check_cost(class_name, rule.cost)
+    functions = (rule.output_shapes, rule.weights, rule.macs, rule.window)
+    if not all(callable(f) for f in functions[:3]) or not (
+        rule.window is None or callable(rule.window)
+    ):
+        raise PluginError(f"the rule for {class_name!r} has a member that is not a method")
     return LayerRule(
         output_shapes=_checked(class_name, "output_shapes", rule.output_shapes, _check_shapes),
         weights=_checked(class_name, "weights", rule.weights, _check_weights),
         macs=_checked(class_name, "macs", rule.macs, _check_macs),
         rf=rule.rf,
-        window=rule.window,
+        window=None
+        if rule.window is None
+        else _checked(class_name, "window", rule.window, _check_window),
         cost=rule.cost,
     )
 
@@ -202,31 +342,52 @@ def load_plugin(spec: str | Path) -> ModuleType:
         return importlib.import_module(text)
     except CnnCostError:
         raise
-    except Exception as exc:  # importing user code can raise anything; report it in one line
-        raise PluginError(f"cannot load plugin {text} ({type(exc).__name__}: {exc})") from None
+    except BaseException as exc:  # importing user code can raise anything (SystemExit too)
+        if is_real_interrupt(exc):
+            raise
+        raise PluginError(f"cannot load plugin {text} ({_failure(exc)})") from None
+
+
+def entry_points_disabled() -> bool:
+    """Whether `CNNCOST_NO_PLUGINS` turns installed (entry-point) plugins off."""
+    return os.environ.get(NO_PLUGINS_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
 def load_plugins(specs: Iterable[str | Path] = (), entry_points: bool = True) -> list[str]:
-    """Load the named plugins, then (if `entry_points`) those installed packages declare in the
-    `cnncost.plugins` entry-point group. Returns what was loaded."""
+    """Load the named plugins, then (if `entry_points` and `CNNCOST_NO_PLUGINS` is not set)
+    those installed packages declare in the `cnncost.plugins` entry-point group. Returns what
+    was loaded. A plugin that fails is one `PluginError` naming it (and, for an installed one,
+    how to turn installed plugins off)."""
     loaded = []
     for spec in specs:
         load_plugin(spec)
         loaded.append(str(spec))
-    if entry_points:
-        from importlib.metadata import entry_points as _entry_points
-
-        for entry in _entry_points(group=ENTRY_POINT_GROUP):
+    if entry_points and not entry_points_disabled():
+        for entry in _installed_entry_points():
+            label = f"{_brief(entry.name)} = {_brief(entry.value)}"
             try:
                 entry.load()
-            except CnnCostError:
-                raise
-            except Exception as exc:  # an installed plugin's import failed
+            except BaseException as exc:  # an installed plugin's import failed, however
+                if is_real_interrupt(exc):
+                    raise
                 raise PluginError(
-                    f"cannot load plugin {entry.name} = {entry.value} ({type(exc).__name__}: {exc})"
+                    f"cannot load the installed plugin {label} ({_failure(exc)}); "
+                    f"skip installed plugins with --no-plugins or {NO_PLUGINS_ENV}=1"
                 ) from None
-            loaded.append(f"{entry.name} = {entry.value}")
+            loaded.append(label)
     return loaded
+
+
+def _installed_entry_points() -> list:
+    from importlib.metadata import entry_points as _entry_points
+
+    try:
+        return list(_entry_points(group=ENTRY_POINT_GROUP))
+    except Exception as exc:  # broken package metadata
+        raise PluginError(
+            f"cannot list installed plugins ({_failure(exc)}); skip them with --no-plugins or "
+            f"{NO_PLUGINS_ENV}=1"
+        ) from None
 
 
 __all__ = [
@@ -236,6 +397,7 @@ __all__ = [
     "Window",
     "layer_rule",
     "load_plugin",
+    "entry_points_disabled",
     "load_plugins",
     "product",
     "register_rule",

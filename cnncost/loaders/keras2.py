@@ -609,7 +609,9 @@ def _tf_op(layer: Mapping[str, Any], scope: _Scope, layer_name: str) -> dict[str
         _tf_first_argument(node, scope, layer_name, shape if i == 0 else None)
         for i, node in enumerate(inbound)
     ]
-    spec = TF_FUNCTIONS.get(function) if isinstance(function, str) else None
+    if not isinstance(function, str):  # a list or dict here is malformed: never hashed
+        function = repr(function)
+    spec = TF_FUNCTIONS.get(function)
     if function in IDENTITY_FUNCTIONS:
         spec = TFOp("Identity", "layers")
     try:

@@ -16,6 +16,7 @@ from typing import Any
 
 from cnncost.errors import ModelConfigError
 from cnncost.ir import Graph, Node, Shape, TensorRef
+from cnncost.loaders.keras2 import MAX_DEPTH
 
 MODEL_CLASSES = frozenset({"Sequential", "Functional", "Model"})
 MAX_NESTING = 64  # nested models deeper than this are refused rather than risking recursion
@@ -500,10 +501,28 @@ def _topological(nodes: list[Node]) -> tuple[Node, ...]:
     return tuple(result)
 
 
+def check_nesting(config: Any, limit: int = MAX_DEPTH) -> None:
+    """Refuse JSON nested deeper than `limit` levels (keras2's cap, deeper than any real model
+    config). Checked with an explicit stack, so the check never recurses; every command applies
+    it where a config enters (`report` here, `suggest`/`audit` in `advise.load_model_config`),
+    so they accept the same configs and no later walk or copy of one (Python's recursive
+    `copy.deepcopy`, `json.dumps`) can run out of stack."""
+    stack = [(config, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            raise ModelConfigError(f"the configuration is nested too deeply (over {limit} levels)")
+        if isinstance(value, Mapping):
+            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, (list, tuple)):
+            stack.extend((item, depth + 1) for item in value)
+
+
 def graph_from_config(config: Any, source: str = "") -> Graph:
     """Parse a serialized Keras model into a `Graph`."""
     if not isinstance(config, Mapping):
         raise ModelConfigError("the configuration is not a JSON object")
+    check_nesting(config)
     class_name = config.get("class_name")
     if not isinstance(class_name, str) or class_name not in MODEL_CLASSES:
         what = f"a {class_name!r}" if isinstance(class_name, str) else "no class_name"

@@ -25,9 +25,13 @@ MAX_CONFIG_BYTES = 64 * 1024 * 1024  # the config of EfficientNetB7 is ~1 MB; 64
 
 def _read_member(archive: zipfile.ZipFile, member: str, path: Path) -> bytes:
     # Decompression is streamed and stops one byte past the cap, whatever the member claims.
+    if archive.getinfo(member).flag_bits & 0x1:  # zip's "encrypted" bit: needs a password
+        raise ModelFileError(f"{path}: {member} is encrypted in the archive")
     try:
         with archive.open(member) as stream:
             data = stream.read(MAX_CONFIG_BYTES + 1)
+    except RuntimeError:  # zipfile's other "cannot extract" (e.g. a password it lacks)
+        raise ModelFileError(f"{path}: {member} cannot be extracted from the archive") from None
     except NotImplementedError:
         raise ModelFileError(f"{path}: {member} uses an unsupported compression method") from None
     except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError):

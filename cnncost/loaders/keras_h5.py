@@ -51,7 +51,10 @@ def _attribute_text(h5py, handle, path: Path) -> str | None:
     if "model_config" not in handle.attrs:
         return None
     attribute = h5py.h5a.open(handle.id, b"model_config")
-    if not attribute.get_type().is_variable_str():
+    kind = attribute.get_type()
+    if not isinstance(kind, h5py.h5t.TypeStringID):  # a number, an array, an opaque blob, ...
+        raise ModelFileError(f"{path}: model_config is not a string attribute")
+    if not kind.is_variable_str():
         # A fixed-length string: HDF5 knows its size before we read it.
         if attribute.get_storage_size() > MAX_CONFIG_BYTES:
             raise ModelFileError(f"{path}: model_config is larger than {MAX_CONFIG_BYTES} bytes")
