@@ -53,8 +53,8 @@ def shorten_middle(text: str, width: int) -> str:
         return ELLIPSIS[:width]
     keep = width - 1
     tail = max(1, keep - (keep * 11 + 19) // 20)  # keep - ceil(0.55 * keep), at least 1
-    head = keep - tail
-    return _cells_from_start(text, head) + ELLIPSIS + _cells_from_end(text, tail)
+    end = _cells_from_end(text, tail) or text[-1]  # a wide last character takes 2 cells
+    return _cells_from_start(text, keep - cell_len(end)) + ELLIPSIS + end
 
 
 def _cells_from_start(text: str, width: int) -> str:
