@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from .._env import set_backend_default
 from .annotations import BBox
+from .images import MAX_PIXELS
 
 set_backend_default()
 
@@ -46,6 +47,14 @@ def decode_and_resize(
     import tensorflow as tf
 
     contents = tf.io.read_file(path)
+    # The frame header's size first (a few bytes): an image over MAX_PIXELS is an error here,
+    # dropped and named like any undecodable file, before the decoder allocates anything.
+    shape = tf.io.extract_jpeg_shape(contents, output_type=tf.int64)
+    check = tf.debugging.assert_less_equal(
+        shape[0] * shape[1], tf.constant(MAX_PIXELS, tf.int64), message="image too large"
+    )
+    with tf.control_dependencies([check]):
+        contents = tf.identity(contents)
     if crop:
         image = decode_cropped(contents, box)
     else:
