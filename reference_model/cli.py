@@ -17,6 +17,7 @@ from .errors import UsageError
 set_backend_default()
 
 PROG = "reference-model"
+SCAN_NAMED = 50  # skipped files `scan` names one per line (--json: all)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -194,6 +195,13 @@ def cmd_scan(a) -> int:
         "warnings",
     ):
         print(f"{key:>17}: {summary[key]}")
+    # each skipped image by name (outside the root, bad name, missing, damaged, too large);
+    # the name as a Python literal, so a control character in a list cannot reach the terminal
+    skipped = summary["skipped_files"]
+    for row in skipped[:SCAN_NAMED]:
+        print(f"  skipped {row['reason']}: {ascii(row['image'])}")
+    if len(skipped) > SCAN_NAMED:
+        print(f"  ... and {len(skipped) - SCAN_NAMED} more (scan --json names every one)")
     print("folder label vs official category (where they differ):")
     for row in summary["label_disagreements"] or [{"folder": "-", "official": "-", "images": 0}]:
         print(f"  {row['folder']:>20} -> {row['official']:<20} {row['images']:>7} images")

@@ -241,12 +241,31 @@ def load_checkpoint(path: Path):
 def train(cfg: TrainConfig, resume: bool = False) -> dict:
     """Run (or continue) a training run in `cfg.out`; returns the run.json contents."""
     from .distribute import is_chief
-    from .model import check_model_arg
 
     # Every cheap check first, before TensorFlow is imported: a user mistake is then the only
     # line on stderr, and nothing in the run folder is written or changed.
     cfg = with_absolute_paths(cfg)
     state = check_run_folder(cfg, resume)
+    locks = []
+    try:
+        if is_chief() and state is not None:
+            # One trainer per run folder, locked before anything is read for the run; the state
+            # is read again under the lock (another trainer may have moved it on).
+            from .runfolder import RunLock
+
+            locks.append(RunLock(Path(cfg.out)))
+            state = check_run_folder(cfg, resume)
+        return _checked_run(cfg, resume, state, locks)
+    finally:
+        for lock in locks:  # also on an error: a caller in this process may train again
+            lock.release()
+
+
+def _checked_run(cfg: TrainConfig, resume: bool, state, locks: list) -> dict:
+    """The other cheap checks and the data (no TensorFlow yet), then the backend and the run."""
+    from .distribute import is_chief
+    from .model import check_model_arg
+
     check_model_arg(cfg.model)
     if cfg.cache and not Path(cfg.cache).parent.is_dir():
         raise UsageError(f"--cache {cfg.cache}: no folder {Path(cfg.cache).parent}")
@@ -265,18 +284,12 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
         require_gpu(runtime)  # before anything in the run folder is written
     for warning in runtime["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
-
-    chief = is_chief()
-    locks = []
-    try:
-        return _locked_run(cfg, resume, data, strategy, state, runtime, chief, locks)
-    finally:
-        for lock in locks:  # also on an error: a caller in this process may train again
-            lock.release()
+    return _locked_run(cfg, resume, data, strategy, state, runtime, is_chief(), locks)
 
 
 def _locked_run(cfg, resume, data, strategy, state, runtime, chief, locks: list) -> dict:
-    """Lock the run folder (appending the lock to `locks`), build or load the model, run."""
+    """Build or load the model; a fresh run locks its folder here (appending the lock to
+    `locks`: a resumed run's is locked already), then runs."""
     import keras
 
     from . import checkpoint as C
@@ -285,12 +298,6 @@ def _locked_run(cfg, resume, data, strategy, state, runtime, chief, locks: list)
     out = Path(cfg.out)
     paths = C.RunPaths(out)
     num_classes = len(data.class_names)
-    if chief and state is not None:
-        # One trainer per run folder; the state is read again under the lock (another trainer
-        # may have moved it on since the cheap checks).
-        locks.append(C.RunLock(out))
-        state = check_run_folder(cfg, resume)
-
     keras.utils.set_random_seed(cfg.seed)
     mixed = use_mixed_precision(cfg.mixed_precision, runtime["gpus"])
     if state is not None:
@@ -410,6 +417,12 @@ def _train_locked(cfg, data, strategy, model, state, runtime, mixed, chief) -> d
     tmp = final.with_name("final.tmp.keras")
     model.save(tmp)
     C.replace_durably(tmp, final)  # a kill leaves the old final.keras or none, never half
+    # the PyDataset (jax, torch) names the train/val images it could not decode as it meets
+    # them; tf.data's error guard drops them unnamed: null (unknown), never a false "none"
+    # (the scan's header check has left out the bombs and bad headers before either)
+    skipped = {**getattr(train_ds, "skipped", {}), **getattr(val_ds, "skipped", {})}
+    named = hasattr(train_ds, "skipped")
+    record["data"]["undecodable_in_training"] = dict(sorted(skipped.items())) if named else None
     record.update(
         {
             "status": "finished",
