@@ -147,7 +147,7 @@ def test_clearing_a_killed_first_epoch_removes_only_the_programs_own_files(names
             assert before[rel] == content
 
 
-def test_the_console_script_refuses_a_users_folder_and_keeps_a_runs_foreign_files(tiny, tmp_path):
+def test_the_console_script_refuses_a_users_folder(tiny, tmp_path):
     user = tmp_path / "mine"
     (user / "eval").mkdir(parents=True)
     (user / "eval" / "thesis.tex").write_text("months of work")
@@ -158,8 +158,11 @@ def test_the_console_script_refuses_a_users_folder_and_keeps_a_runs_foreign_file
     assert_one_line_error(proc, "not empty and is not a reference-model run")
     assert snapshot(user) == before
 
-    # a run of ours killed in its first epoch, where the user also put files: a fresh run
-    # replaces the run's files and keeps the user's
+
+@pytest.mark.slow
+def test_a_fresh_run_over_a_killed_one_keeps_the_files_the_user_added(tiny, tmp_path):
+    """A run of ours killed in its first epoch, where the user also put files: a fresh run
+    replaces the run's files and keeps the user's."""
     run = tmp_path / "run"
     (run / "eval").mkdir(parents=True)
     (run / R.LOCK_NAME).write_text(R.LOCK_TEXT)
@@ -195,9 +198,23 @@ def hold_lock(folder: Path) -> subprocess.Popen:
     return proc
 
 
-def test_a_second_trainer_on_a_locked_run_folder_is_one_line(tiny, tmp_path):
-    run = tmp_path / "run"
-    train(tiny_config(tiny, run, epochs=1))
+@pytest.fixture(scope="module")
+def one_epoch_run(tiny, tmp_path_factory):
+    """A run of one epoch (evaluated), copied by each test that damages or locks it."""
+    run = tmp_path_factory.mktemp("one") / "run"
+    train(tiny_config(tiny, run, epochs=1, evaluate=True, patience=100))
+    return run
+
+
+def copy_run(run: Path, to: Path) -> Path:
+    import shutil
+
+    shutil.copytree(run, to, symlinks=True)
+    return to
+
+
+def test_a_second_trainer_on_a_locked_run_folder_is_one_line(one_epoch_run, tmp_path):
+    run = copy_run(one_epoch_run, tmp_path / "run")
     holder = hold_lock(run)
     try:
         before = snapshot(run)
@@ -206,23 +223,30 @@ def test_a_second_trainer_on_a_locked_run_folder_is_one_line(tiny, tmp_path):
             resumed, f"another trainer is using this run folder (pid {holder.pid})"
         )
         assert snapshot(run) == before
-        fresh = tmp_path / "fresh"
-        fresh.mkdir()
-        holder2 = hold_lock(fresh)
-        try:
-            proc = run_script(
-                "train", "--data", str(tiny), "--out", str(fresh), "--model", "seed-gap",
-                "--image-size", "24", "--epochs", "1",
-            )  # fmt: skip
-            assert_last_line_error(proc, "another trainer is using this run folder")
-            assert sorted(p.name for p in fresh.iterdir()) == [R.LOCK_NAME]
-        finally:
-            holder2.kill()
-            holder2.wait()
     finally:
         holder.kill()
         holder.wait()
-    # the holder's death frees the folder: the same resume now runs
+
+
+@pytest.mark.slow
+def test_a_fresh_trainer_meets_the_lock_and_a_freed_lock_lets_the_run_go_on(
+    one_epoch_run, tiny, tmp_path
+):
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    holder = hold_lock(fresh)
+    try:
+        proc = run_script(
+            "train", "--data", str(tiny), "--out", str(fresh), "--model", "seed-gap",
+            "--image-size", "24", "--epochs", "1",
+        )  # fmt: skip
+        assert_last_line_error(proc, "another trainer is using this run folder")
+        assert sorted(p.name for p in fresh.iterdir()) == [R.LOCK_NAME]
+    finally:
+        holder.kill()
+        holder.wait()
+    run = copy_run(one_epoch_run, tmp_path / "run")
+    hold_lock(run).kill()  # a trainer that died holding the lock: the lock went with it
     resumed = run_script("train", "--out", str(run), "--resume", "--epochs", "2")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
@@ -269,21 +293,23 @@ def test_two_real_trainers_on_one_out(tiny, tmp_path):
 # -- every step after the last epoch is resumable ---------------------------------------------
 
 
-def finished_run(tiny, run: Path, epochs: int = 2) -> TrainConfig:
-    cfg = tiny_config(tiny, run, epochs=epochs, evaluate=True, patience=100)
+@pytest.fixture(scope="module")
+def two_epoch_run(tiny, tmp_path_factory):
+    run = tmp_path_factory.mktemp("two") / "run"
+    cfg = tiny_config(tiny, run, epochs=2, evaluate=True, patience=100)
     train(cfg)
     return cfg
 
 
 @pytest.mark.parametrize("killed_at", ["final-model", "evaluation", "run-json"])
-def test_a_run_killed_after_its_last_epoch_resumes_to_the_end(tiny, tmp_path, killed_at):
+def test_a_run_killed_after_its_last_epoch_resumes_to_the_end(two_epoch_run, tmp_path, killed_at):
     """The files a kill leaves at each point after the last epoch (the writes are atomic, so a
     kill leaves a temporary file or the old one, never half a file): `--resume` finishes the run
     without training another step, and a second `--resume` says it is finished."""
     import keras
 
-    run = tmp_path / "run"
-    cfg = finished_run(tiny, run)
+    cfg = two_epoch_run
+    run = copy_run(Path(cfg.out), tmp_path / "run")
     expected = keras.saving.load_model(run / "final.keras").get_weights()
     history = (run / "history.csv").read_text()
     record = json.loads((run / "run.json").read_text())
@@ -450,9 +476,8 @@ def test_any_run_json_config_is_a_config_or_one_line(changes):
         ({"run.json": b"[]"}, "evaluate", "no config"),
     ],
 )  # fmt: skip
-def test_damaged_run_files_are_one_line(tiny, tmp_path, damage, command, text):
-    run = tmp_path / "run"
-    train(tiny_config(tiny, run))
+def test_damaged_run_files_are_one_line(one_epoch_run, tmp_path, damage, command, text):
+    run = copy_run(one_epoch_run, tmp_path / "run")
     for name, content in damage.items():
         (run / name).write_bytes(content)
     if command == "resume":
