@@ -160,8 +160,12 @@ def plot_confusion(cm: np.ndarray, names, path: Path) -> None:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title("confusion matrix (row-normalised)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    import warnings
+
+    with warnings.catch_warnings():  # a name in a script the font lacks: drawn as boxes
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
