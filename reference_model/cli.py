@@ -273,7 +273,8 @@ def _read_run_json(run: Path) -> dict:
         raise UsageError(f"{run}: no run.json (the class names are kept there)") from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"{run}/run.json: unreadable ({exc})") from None
-    if not isinstance(info, dict) or not isinstance(info.get("class_names"), list):
+    names = info.get("class_names") if isinstance(info, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise UsageError(f"{run}/run.json: no class_names list")
     return info
 
@@ -286,14 +287,19 @@ def cmd_predict(a) -> int:
     if not (run / "final.keras").is_file():
         raise UsageError(f"{run}: no final.keras")
     info = _read_run_json(run)
-    import keras
     import numpy as np
     import tensorflow as tf
 
     from .data.pipeline import decode_and_resize
     from .model import input_size
+    from .train import load_checkpoint
 
-    model = keras.saving.load_model(run / "final.keras")
+    model = load_checkpoint(run / "final.keras")
+    if model.output_shape[-1] != len(info["class_names"]):
+        raise UsageError(
+            f"{run / 'final.keras'} outputs {model.output_shape[-1]} classes, "
+            f"run.json names {len(info['class_names'])}"
+        )
     size = input_size(model)
     for path in a.images:
         try:

@@ -132,6 +132,23 @@ def load_run_config(out: Path) -> TrainConfig:
 _INT_FIELDS = ("image_size", "batch_size", "epochs", "patience", "keep_checkpoints")
 
 
+def _choices() -> dict[str, tuple[str, ...]]:
+    """The fields with a fixed set of values (the CLI's choices); the others are checked where
+    they are used."""
+    from .data.dataset import LABEL_SCHEMES, SPLIT_METHODS
+    from .data.weights import CLASS_WEIGHT_MODES
+    from .distribute import STRATEGIES
+
+    return {
+        "mixed_precision": ("auto", "on", "off"),
+        "verbose": ("auto", "0", "1", "2"),
+        "strategy": STRATEGIES,
+        "class_weight": CLASS_WEIGHT_MODES,
+        "labels": LABEL_SCHEMES,
+        "split": SPLIT_METHODS,
+    }
+
+
 def check_config(saved: dict, source: str = "run.json") -> TrainConfig:
     """A TrainConfig from run.json's `config`, each field's type and range checked (a run.json
     edited by hand or damaged gives one line, not a traceback later). Unknown keys are ignored
@@ -139,6 +156,7 @@ def check_config(saved: dict, source: str = "run.json") -> TrainConfig:
     from typing import get_type_hints
 
     hints = get_type_hints(TrainConfig)
+    all_choices = _choices()
     values = {}
     for f in fields(TrainConfig):
         if f.name not in saved:
@@ -163,6 +181,13 @@ def check_config(saved: dict, source: str = "run.json") -> TrainConfig:
             )
         else:
             ok = isinstance(value, str) and "\0" not in value
+        choices = all_choices.get(f.name)
+        if ok and choices and value not in choices:
+            text = repr(value)
+            raise UsageError(
+                f"{source}: config {f.name} is {text[:40] + ('...' if len(text) > 40 else '')}, "
+                f"expected one of {', '.join(choices)}"
+            )
         if not ok:
             text = repr(value)
             raise UsageError(
