@@ -501,6 +501,7 @@ def pipeline_config(
 ):
     """The input pipeline's settings for one split of a run that starts after `first_epoch`."""
     from .data.pipeline import PipelineConfig
+    from .distribute import worker_shard
 
     return PipelineConfig(
         size,
@@ -514,6 +515,9 @@ def pipeline_config(
         # With --steps-per-epoch an epoch is that many steps, whatever the data's size: the
         # training data repeats (reshuffled each pass) instead of running out.
         repeat=shuffle and cfg.steps_per_epoch is not None,
+        # Multi-worker: each worker reads only its share of the training files (decoding is
+        # the bottleneck, docs/training.md); validation stays sharded by batch.
+        shard=worker_shard() if cfg.strategy == "multiworker" and split == "train" else None,
     )
 
 
