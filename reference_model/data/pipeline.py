@@ -124,11 +124,13 @@ def cache_file(
     labels: Sequence[int],
     boxes: Sequence[tuple[int, int, int, int]],
     cfg: PipelineConfig,
+    with_paths: bool = False,
 ) -> str | None:
-    """The cache tf.data uses: None (none), "" (in memory), or `<cache>.<key>` (a file)."""
+    """The cache tf.data uses: None (none), "" (in memory), or `<cache>.<key>` (a file;
+    `.paths` added when the elements carry their file paths: another element structure)."""
     if not cfg.cache:
         return cfg.cache
-    return f"{cfg.cache}.{cache_key(files, labels, boxes, cfg)}"
+    return f"{cfg.cache}.{cache_key(files, labels, boxes, cfg)}" + (".paths" if with_paths else "")
 
 
 def shard_order(n: int, cfg: PipelineConfig) -> list[int]:
@@ -166,12 +168,21 @@ def make_dataset(
     if not files:
         raise ValueError("no images for this split")
     order = shard_order(len(files), cfg)
-    if not order:
-        raise ValueError(f"no images for worker {cfg.shard[0]} of {cfg.shard[1]}")
+    if cfg.shard is not None and len(order) < cfg.batch_size:
+        from ..errors import UsageError
+
+        raise UsageError(
+            f"worker {cfg.shard[0]} of {cfg.shard[1]} gets {len(order)} training images, fewer "
+            f"than one batch of {cfg.batch_size}: use fewer workers or a smaller --batch-size"
+        )
     # the cache is named after its content (this shard's files), not their order
     kept = sorted(order)
     cache = cache_file(
-        [files[i] for i in kept], [labels[i] for i in kept], [boxes[i] for i in kept], cfg
+        [files[i] for i in kept],
+        [labels[i] for i in kept],
+        [boxes[i] for i in kept],
+        cfg,
+        with_paths,
     )
     files = [files[i] for i in order]
     labels = [labels[i] for i in order]
@@ -194,7 +205,10 @@ def make_dataset(
         ds = ds.shuffle(min(len(files), 10_000), seed=cfg.seed, reshuffle_each_iteration=True)
     if cfg.repeat:
         ds = ds.repeat()  # each pass is reshuffled; batches may span two passes
-    ds = ds.batch(cfg.batch_size)
+    # A shard's last, partial batch is dropped: tf.distribute splits each worker's batch across
+    # the replicas, and a remainder smaller than the replicas would give one of them an empty
+    # batch (a different few images are left out each epoch, as the shuffle moves them).
+    ds = ds.batch(cfg.batch_size, drop_remainder=cfg.shard is not None)
     ds = ds.map(
         lambda x, y, *p: (tf.cast(x, tf.float32) / 255.0, y, *p),
         num_parallel_calls=tf.data.AUTOTUNE,

@@ -233,7 +233,7 @@ def test_each_worker_decodes_only_its_files_and_caches_them_apart(jpegs, tmp_pat
 
     files = jpegs * 3  # 15 names (each image thrice)
     labels = list(range(15))
-    cfg = PipelineConfig((8, 8), 4, shuffle=True, seed=3, cache=str(tmp_path / "c"))
+    cfg = PipelineConfig((8, 8), 1, shuffle=True, seed=3, cache=str(tmp_path / "c"))
     seen = []
     for index in range(2):
         shard = replace(cfg, shard=(index, 2))
@@ -244,7 +244,19 @@ def test_each_worker_decodes_only_its_files_and_caches_them_apart(jpegs, tmp_pat
         assert len(got) == 15 // 2
         seen.append(got)
     assert not set(seen[0]) & set(seen[1])
-    assert len(list(tmp_path.glob("c.*.index"))) == 2  # one cache file per shard's content
+    # batches of 2 from a share of 7: three full ones (the remainder would give one of the
+    # replicas an empty batch)
+    ds = make_dataset(
+        files, labels, [box_tuple(None)] * 15, replace(cfg, batch_size=2, shard=(0, 2))
+    )
+    assert [len(y) for _, y in ds] == [2, 2, 2]
+    from reference_model.errors import UsageError
+
+    with pytest.raises(UsageError, match="gets 7 training images, fewer than one batch of 8"):
+        make_dataset(
+            files, labels, [box_tuple(None)] * 15, replace(cfg, batch_size=8, shard=(1, 2))
+        )
+    assert len(list(tmp_path.glob("c.*.paths.index"))) == 2  # one cache file per shard
     unsharded = make_dataset(files, labels, [box_tuple(None)] * 15, replace(cfg, cache=None))
     policy = unsharded.options().experimental_distribute.auto_shard_policy
     assert policy == tf.data.experimental.AutoShardPolicy.DATA
