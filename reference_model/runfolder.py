@@ -64,7 +64,9 @@ class RunPaths:
         return self.root / f"{BEST_PREFIX}{epoch:03d}{BEST_SUFFIX}"
 
     def all_best_weights(self) -> list[Path]:
-        return sorted(self.root.glob(f"{BEST_PREFIX}*{BEST_SUFFIX}"))
+        # by the exact pattern the program writes, so a user's `best-epoch-mine...` is not ours
+        own = re.compile(rf"{re.escape(BEST_PREFIX)}\d+{re.escape(BEST_SUFFIX)}")
+        return sorted(p for p in self.root.glob(f"{BEST_PREFIX}*") if own.fullmatch(p.name))
 
     @property
     def checkpoints(self) -> Path:
@@ -178,16 +180,35 @@ def write_json_atomic(path: Path, data: dict) -> None:
     replace_durably(tmp, path)
 
 
+def read_history(path: Path) -> list[tuple[int, dict]]:
+    """(epoch, row) of each history.csv row; a UsageError for a file this program did not
+    write (not text, a row whose epoch is not a number)."""
+    if not path.is_file():
+        return []
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UsageError(f"{path}: unreadable ({_short(exc)}); the run folder is damaged") from None
+    out = []
+    for row in rows:
+        try:
+            out.append((int(row.get("epoch") or ""), row))
+        except (TypeError, ValueError):
+            raise UsageError(
+                f"{path}: a row without an epoch number ({_short_repr(row.get('epoch'))}); "
+                "the run folder is damaged"
+            ) from None
+    return out
+
+
 def truncate_history(path: Path, epochs: int) -> None:
     """Keep only the rows of completed epochs 1..epochs (a kill can leave one more)."""
-    if not path.is_file():
-        return
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_history(path)
     if not rows:
         return
-    fields = list(rows[0].keys())
-    kept = [r for r in rows if int(r["epoch"]) <= epochs]
+    fields = list(rows[0][1].keys())
+    kept = [row for epoch, row in rows if epoch <= epochs]
     with path.open("w", newline="") as f:
         w = csv.DictWriter(f, fields)
         w.writeheader()

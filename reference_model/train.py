@@ -228,7 +228,7 @@ def run_finalised(out: Path) -> bool:
 
 def check_run_folder(cfg: TrainConfig, resume: bool):
     """The state a run continues from (None: a fresh run), or a UsageError. No TensorFlow."""
-    from .runfolder import RunPaths, check_fresh_folder, read_state
+    from .runfolder import RunPaths, check_fresh_folder, read_history, read_state
 
     out = Path(cfg.out)
     paths = RunPaths(out)
@@ -246,6 +246,7 @@ def check_run_folder(cfg: TrainConfig, resume: bool):
             f"{out}: the run already finished ({state.epoch} epochs, {how}); "
             "give a larger --epochs to continue it"
         )
+    read_history(paths.history)  # a damaged history.csv: one line now, not after TF loads
     if state.checkpoint is None or not (out / state.checkpoint).is_file():
         raise UsageError(f"{out}: the checkpoint state.json names ({state.checkpoint}) is gone")
     return state

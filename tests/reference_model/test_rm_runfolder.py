@@ -84,6 +84,7 @@ USER_NAMES = st.lists(
                 "history.csv",
                 "final.keras",
                 "best-epoch-002.weights.npz",
+                "best-epoch-mine.weights.npz",
                 "photos/a.jpg",
             ]
         ),
@@ -145,6 +146,14 @@ def test_clearing_a_killed_first_epoch_removes_only_the_programs_own_files(names
             assert own, rel
         for rel, content in after.items():  # a folder removed only when it was left empty
             assert before[rel] == content
+
+
+def test_only_the_programs_best_weights_files_are_pruned(tmp_path):
+    for name in ("best-epoch-003.weights.npz", "best-epoch-mine.weights.npz", "best-epoch-7.x"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [p.name for p in R.RunPaths(tmp_path).all_best_weights()] == [
+        "best-epoch-003.weights.npz"
+    ]
 
 
 def test_the_console_script_refuses_a_users_folder(tiny, tmp_path):
@@ -474,6 +483,8 @@ def test_any_run_json_config_is_a_config_or_one_line(changes):
         ({"run.json": b'{"config": {"data": "d", "out": "o"}, "class_names": 5}'}, "evaluate",
          "class_names is not a list"),
         ({"run.json": b"[]"}, "evaluate", "no config"),
+        ({"history.csv": b"epoch,loss\nx,1\n"}, "resume", "a row without an epoch number ('x')"),
+        ({"history.csv": b"epoch,loss\n\xff\xfe,1\n"}, "resume", "history.csv: unreadable"),
     ],
 )  # fmt: skip
 def test_damaged_run_files_are_one_line(one_epoch_run, tmp_path, damage, command, text):
