@@ -35,6 +35,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    """A seed for NumPy's and Keras's generators: an integer in 0 .. 2**31 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= value < 2**31:
+        raise argparse.ArgumentTypeError(f"the seed must be in 0 .. 2**31 - 1, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .data.dataset import LABEL_SCHEMES, SPLIT_METHODS
     from .data.weights import CLASS_WEIGHT_MODES
@@ -49,14 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-size", type=_positive, default=300)
     s.add_argument("--min-size", type=_positive, default=None, help="default min(80, max)")
     s.add_argument("--no-corrupt", action="store_true", help="leave out the damaged files")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=_seed, default=0)
 
     def data_args(q):
         q.add_argument("--data", required=True, help="DeepFashion root (img/, Anno/, Eval/)")
         q.add_argument("--labels", choices=LABEL_SCHEMES, default="official")
         q.add_argument("--split", choices=SPLIT_METHODS, default="official")
         q.add_argument("--fraction", type=float, default=1.0)
-        q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--seed", type=_seed, default=0)
 
     s = sub.add_parser("scan", help="check a dataset: counts, skipped files, label disagreements")
     data_args(s)
@@ -67,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--labels", choices=LABEL_SCHEMES, default="official")
     t.add_argument("--split", choices=SPLIT_METHODS, default="official")
     t.add_argument("--fraction", type=float, default=1.0)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=_seed, default=0)
     t.add_argument("--out", required=True, help="run folder")
     t.add_argument(
         "--model",

@@ -128,7 +128,7 @@ def load_run_config(out: Path) -> TrainConfig:
     return check_config(read_run_record(out)["config"], str(out / "run.json"))
 
 
-# The JSON types each TrainConfig field may hold in run.json (int also stands for a float field).
+# The integer fields that must be at least 1 (the others, such as the seed, at least 0).
 _INT_FIELDS = ("image_size", "batch_size", "epochs", "patience", "keep_checkpoints")
 
 
