@@ -14,18 +14,20 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
 from ._env import set_backend_default
+from .errors import UsageError
 from .runfolder import (  # noqa: F401  (re-exported: the run folder's API lives there)
+    RunLock,
     RunPaths,
     TrainState,
     clear_stale,
     load_weights_npz,
     read_state,
+    replace_durably,
     save_weights_npz,
     truncate_history,
     write_json_atomic,
@@ -54,8 +56,13 @@ class ResumableTraining(keras.callbacks.Callback):
         self._best_weights = None
         if state.best_epoch:
             best = paths.root / (state.best_weights or "best.weights.npz")  # older runs: one file
-            if best.is_file():
+            if not best.is_file():
+                # without it final.keras would silently be the last epoch's weights
+                raise UsageError(f"{best}: the best epoch's weights named by state.json are gone")
+            try:
                 self._best_weights = load_weights_npz(best)
+            except (OSError, ValueError, KeyError) as exc:
+                raise UsageError(f"{best}: unreadable ({exc})") from None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._t0 = time.perf_counter()
@@ -115,7 +122,7 @@ class ResumableTraining(keras.callbacks.Callback):
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.stem + ".tmp.keras")
         self.model.save(tmp)
-        os.replace(tmp, target)
+        replace_durably(tmp, target)
 
     def _append_history(self, epoch: int, logs: dict, seconds: float) -> None:
         row = {

@@ -17,6 +17,7 @@ from .errors import UsageError
 set_backend_default()
 
 PROG = "reference-model"
+SCAN_NAMED = 50  # skipped files `scan` names one per line (--json: all)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,6 +35,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    """A seed for NumPy's and Keras's generators: an integer in 0 .. 2**31 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= value < 2**31:
+        raise argparse.ArgumentTypeError(f"the seed must be in 0 .. 2**31 - 1, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .data.dataset import LABEL_SCHEMES, SPLIT_METHODS
     from .data.weights import CLASS_WEIGHT_MODES
@@ -48,14 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-size", type=_positive, default=300)
     s.add_argument("--min-size", type=_positive, default=None, help="default min(80, max)")
     s.add_argument("--no-corrupt", action="store_true", help="leave out the damaged files")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=_seed, default=0)
 
     def data_args(q):
         q.add_argument("--data", required=True, help="DeepFashion root (img/, Anno/, Eval/)")
         q.add_argument("--labels", choices=LABEL_SCHEMES, default="official")
         q.add_argument("--split", choices=SPLIT_METHODS, default="official")
         q.add_argument("--fraction", type=float, default=1.0)
-        q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--seed", type=_seed, default=0)
 
     s = sub.add_parser("scan", help="check a dataset: counts, skipped files, label disagreements")
     data_args(s)
@@ -66,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--labels", choices=LABEL_SCHEMES, default="official")
     t.add_argument("--split", choices=SPLIT_METHODS, default="official")
     t.add_argument("--fraction", type=float, default=1.0)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=_seed, default=0)
     t.add_argument("--out", required=True, help="run folder")
     t.add_argument(
         "--model",
@@ -194,6 +206,13 @@ def cmd_scan(a) -> int:
         "warnings",
     ):
         print(f"{key:>17}: {summary[key]}")
+    # each skipped image by name (outside the root, bad name, missing, damaged, too large);
+    # the name as a Python literal, so a control character in a list cannot reach the terminal
+    skipped = summary["skipped_files"]
+    for row in skipped[:SCAN_NAMED]:
+        print(f"  skipped {row['reason']}: {ascii(row['image'])}")
+    if len(skipped) > SCAN_NAMED:
+        print(f"  ... and {len(skipped) - SCAN_NAMED} more (scan --json names every one)")
     print("folder label vs official category (where they differ):")
     for row in summary["label_disagreements"] or [{"folder": "-", "official": "-", "images": 0}]:
         print(f"  {row['folder']:>20} -> {row['official']:<20} {row['images']:>7} images")
@@ -265,7 +284,8 @@ def _read_run_json(run: Path) -> dict:
         raise UsageError(f"{run}: no run.json (the class names are kept there)") from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"{run}/run.json: unreadable ({exc})") from None
-    if not isinstance(info, dict) or not isinstance(info.get("class_names"), list):
+    names = info.get("class_names") if isinstance(info, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise UsageError(f"{run}/run.json: no class_names list")
     return info
 
@@ -278,14 +298,19 @@ def cmd_predict(a) -> int:
     if not (run / "final.keras").is_file():
         raise UsageError(f"{run}: no final.keras")
     info = _read_run_json(run)
-    import keras
     import numpy as np
     import tensorflow as tf
 
     from .data.pipeline import decode_and_resize
     from .model import input_size
+    from .train import load_checkpoint
 
-    model = keras.saving.load_model(run / "final.keras")
+    model = load_checkpoint(run / "final.keras")
+    if model.output_shape[-1] != len(info["class_names"]):
+        raise UsageError(
+            f"{run / 'final.keras'} outputs {model.output_shape[-1]} classes, "
+            f"run.json names {len(info['class_names'])}"
+        )
     size = input_size(model)
     for path in a.images:
         try:

@@ -80,6 +80,19 @@ def task() -> tuple[str | None, int]:
     return t.get("type"), int(t.get("index", 0))
 
 
+def worker_shard() -> tuple[int, int] | None:
+    """(this worker's input pipeline index, the number of workers) under TF_CONFIG, None
+    without one: the chief first (index 0) when the cluster has one, then the workers in order,
+    as tf.distribute numbers the input pipelines of MultiWorkerMirroredStrategy."""
+    config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+    cluster = config.get("cluster", {})
+    chiefs, workers = len(cluster.get("chief", [])), len(cluster.get("worker", []))
+    kind, index = task()
+    if kind not in ("chief", "worker") or chiefs + workers == 0:
+        return None
+    return (0 if kind == "chief" else chiefs + index), chiefs + workers
+
+
 def is_chief() -> bool:
     """The worker that writes the real checkpoints: `chief`, or worker 0 when there is none."""
     config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")

@@ -129,6 +129,14 @@ def write_outputs(
     plot_confusion(result["confusion"], names, out / "confusion.png")
 
 
+def plot_label(name: str, limit: int = 60) -> str:
+    """A class name as a tick label: printable characters as they are, anything else (control
+    characters, lone surrogates) as a Python escape, cut to `limit` characters."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(name))
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def plot_confusion(cm: np.ndarray, names, path: Path) -> None:
     import matplotlib
 
@@ -143,13 +151,21 @@ def plot_confusion(cm: np.ndarray, names, path: Path) -> None:
     ax.imshow(
         np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0), cmap="Blues", vmin=0, vmax=1
     )
-    ax.set_xticks(range(n), names, rotation=90, fontsize=7)
-    ax.set_yticks(range(n), names, fontsize=7)
+    # Class names come from the dataset's files: drawn as plain text (`parse_math=False`), so a
+    # name like `$\\nosuch$` is shown as written instead of failing the mathtext parser (which
+    # ended a run after its last epoch); control characters are shown as escapes.
+    labels = [plot_label(name) for name in names]
+    ax.set_xticks(range(n), labels, rotation=90, fontsize=7, parse_math=False)
+    ax.set_yticks(range(n), labels, fontsize=7, parse_math=False)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title("confusion matrix (row-normalised)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    import warnings
+
+    with warnings.catch_warnings():  # a name in a script the font lacks: drawn as boxes
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
@@ -186,6 +202,8 @@ def evaluate_run(
     from .train import load_run_config, prepare_data, read_run_record
 
     trained_names = read_run_record(run_dir).get("class_names")
+    if not isinstance(trained_names, list) or not all(isinstance(n, str) for n in trained_names):
+        raise UsageError(f"{run_dir / 'run.json'}: class_names is not a list of names")
     cfg = load_run_config(run_dir)
     if data:
         cfg = replace(cfg, data=data)
@@ -199,13 +217,12 @@ def evaluate_run(
     if split not in prepared.splits or not prepared.splits[split].files:
         raise UsageError(f"split {split!r} is empty for this run")
 
-    import keras
-
     from .data.loader import make_input
     from .data.pipeline import PipelineConfig
     from .model import input_size
+    from .train import load_checkpoint
 
-    model = keras.saving.load_model(run_dir / "final.keras")
+    model = load_checkpoint(run_dir / "final.keras")
     width = model.output_shape[-1]
     if width != len(prepared.class_names):
         raise UsageError(

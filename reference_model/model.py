@@ -223,13 +223,28 @@ def resolve_model(arg: str, image_size: int, num_classes: int):
     if path.suffix == ".json":
         spec = load_spec(path)
         return build_from_spec(spec, (image_size, image_size, 3), num_classes, name=path.stem)
-    if keras_file_kind(path) == "config":
-        model = load_config_only(path)
-    else:
-        import keras
+    kind = keras_file_kind(path)
+    try:
+        if kind == "config":
+            model = load_config_only(path)
+        else:
+            import keras
 
-        model = keras.saving.load_model(path, compile=False)
+            # safe_mode (the default, said here): a Lambda's code in the file is refused
+            model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # noqa: BLE001  (Keras raises anything for a file it cannot build)
+        # A Lambda (refused in safe mode), a class Keras does not know, a damaged config: the
+        # file cannot be built here, in one line, never a traceback.
+        raise UsageError(f"--model {path}: Keras cannot build it ({one_line(exc)})") from None
+    if not isinstance(model, keras_model_class()):
+        raise UsageError(f"--model {path}: holds a {type(model).__name__}, not a model")
     return check_model(model, num_classes, str(path))
+
+
+def keras_model_class():
+    import keras
+
+    return keras.Model
 
 
 def check_model(model, num_classes: int, source: str):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from collections.abc import Mapping
@@ -124,12 +125,81 @@ def read_run_record(out: Path) -> dict:
 
 
 def load_run_config(out: Path) -> TrainConfig:
-    saved = read_run_record(out)["config"]
-    known = {f.name for f in fields(TrainConfig)}
-    try:
-        return TrainConfig(**{k: v for k, v in saved.items() if k in known})
-    except TypeError as exc:  # a required field missing
-        raise UsageError(f"{out / 'run.json'}: incomplete config ({exc})") from None
+    return check_config(read_run_record(out)["config"], str(out / "run.json"))
+
+
+# The integer fields that must be at least 1 (the others, such as the seed, at least 0).
+_INT_FIELDS = ("image_size", "batch_size", "epochs", "patience", "keep_checkpoints")
+
+
+def _choices() -> dict[str, tuple[str, ...]]:
+    """The fields with a fixed set of values (the CLI's choices); the others are checked where
+    they are used."""
+    from .data.dataset import LABEL_SCHEMES, SPLIT_METHODS
+    from .data.weights import CLASS_WEIGHT_MODES
+    from .distribute import STRATEGIES
+
+    return {
+        "mixed_precision": ("auto", "on", "off"),
+        "verbose": ("auto", "0", "1", "2"),
+        "strategy": STRATEGIES,
+        "class_weight": CLASS_WEIGHT_MODES,
+        "labels": LABEL_SCHEMES,
+        "split": SPLIT_METHODS,
+    }
+
+
+def check_config(saved: dict, source: str = "run.json") -> TrainConfig:
+    """A TrainConfig from run.json's `config`, each field's type and range checked (a run.json
+    edited by hand or damaged gives one line, not a traceback later). Unknown keys are ignored
+    (a newer program's), missing ones take the defaults except `data` and `out`."""
+    from typing import get_type_hints
+
+    hints = get_type_hints(TrainConfig)
+    all_choices = _choices()
+    values = {}
+    for f in fields(TrainConfig):
+        if f.name not in saved:
+            continue
+        value, hint = saved[f.name], hints[f.name]
+        optional = type(None) in getattr(hint, "__args__", ())
+        base = next((t for t in getattr(hint, "__args__", (hint,)) if t is not type(None)), hint)
+        if value is None and optional:
+            values[f.name] = None
+            continue
+        if base is bool:
+            ok = isinstance(value, bool)
+        elif base is int:
+            ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31
+            ok = ok and (value >= 1 or f.name not in (*_INT_FIELDS, "steps_per_epoch"))
+        elif base is float:
+            ok = (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+                and abs(value) < 2**53
+            )
+        else:
+            ok = isinstance(value, str) and "\0" not in value
+        choices = all_choices.get(f.name)
+        if ok and choices and value not in choices:
+            text = repr(value)
+            raise UsageError(
+                f"{source}: config {f.name} is {text[:40] + ('...' if len(text) > 40 else '')}, "
+                f"expected one of {', '.join(choices)}"
+            )
+        if not ok:
+            text = repr(value)
+            raise UsageError(
+                f"{source}: config {f.name} is {text[:40] + ('...' if len(text) > 40 else '')}, "
+                f"expected {'an integer >= 1' if f.name in _INT_FIELDS else base.__name__}"
+                f"{' or null' if optional else ''}"
+            )
+        values[f.name] = value
+    missing = [n for n in ("data", "out") if n not in values]
+    if missing:
+        raise UsageError(f"{source}: incomplete config (no {', '.join(missing)})")
+    return TrainConfig(**values)
 
 
 def with_absolute_paths(cfg: TrainConfig) -> TrainConfig:
@@ -142,53 +212,97 @@ def with_absolute_paths(cfg: TrainConfig) -> TrainConfig:
     )
 
 
+def run_finalised(out: Path) -> bool:
+    """Whether everything after the last epoch is done: final.keras written and run.json set to
+    `finished` (its last write). A run killed after its last epoch is not, and resumes there."""
+    try:
+        record = json.loads((out / "run.json").read_bytes())
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(record, dict)
+        and record.get("status") == "finished"
+        and (out / "final.keras").is_file()
+    )
+
+
 def check_run_folder(cfg: TrainConfig, resume: bool):
     """The state a run continues from (None: a fresh run), or a UsageError. No TensorFlow."""
-    from .runfolder import RunPaths, read_state
+    from .runfolder import RunPaths, check_fresh_folder, read_history, read_state
 
     out = Path(cfg.out)
     paths = RunPaths(out)
-    state = read_state(paths) if resume else None
-    if resume and state is None:
+    if not resume:
+        if paths.state.is_file():
+            raise UsageError(f"{out} already holds a run; use --resume or another --out")
+        check_fresh_folder(out)  # new, empty, or a run of ours killed in its first epoch
+        return None
+    state = read_state(paths)
+    if state is None:
         raise UsageError(f"--resume: no state.json in {out} (no epoch finished yet?)")
-    if not resume and paths.state.is_file():
-        raise UsageError(f"{out} already holds a run; use --resume or another --out")
-    if state is not None and state.finished(cfg.epochs):
+    if state.finished(cfg.epochs) and run_finalised(out):
         how = "stopped early" if state.stopped_early else f"--epochs {cfg.epochs}"
         raise UsageError(
             f"{out}: the run already finished ({state.epoch} epochs, {how}); "
             "give a larger --epochs to continue it"
         )
+    read_history(paths.history)  # a damaged history.csv: one line now, not after TF loads
+    if state.checkpoint is None or not (out / state.checkpoint).is_file():
+        raise UsageError(f"{out}: the checkpoint state.json names ({state.checkpoint}) is gone")
     return state
+
+
+def load_checkpoint(path: Path):
+    """A run's checkpoint or final model, or a UsageError naming it (damaged, or not ours)."""
+    import keras
+
+    from .model import one_line
+
+    try:
+        return keras.saving.load_model(path)
+    except Exception as exc:  # noqa: BLE001  (a damaged file raises anything; one line here)
+        raise UsageError(f"{path}: cannot load the model ({one_line(exc, 200)})") from None
 
 
 def train(cfg: TrainConfig, resume: bool = False) -> dict:
     """Run (or continue) a training run in `cfg.out`; returns the run.json contents."""
     from .distribute import is_chief
-    from .model import check_model_arg
 
     # Every cheap check first, before TensorFlow is imported: a user mistake is then the only
     # line on stderr, and nothing in the run folder is written or changed.
     cfg = with_absolute_paths(cfg)
     state = check_run_folder(cfg, resume)
+    locks = []
+    try:
+        if is_chief() and state is not None:
+            # One trainer per run folder, locked before anything is read for the run; the state
+            # is read again under the lock (another trainer may have moved it on).
+            from .runfolder import RunLock
+
+            locks.append(RunLock(Path(cfg.out)))
+            state = check_run_folder(cfg, resume)
+        return _checked_run(cfg, resume, state, locks)
+    finally:
+        for lock in locks:  # also on an error: a caller in this process may train again
+            lock.release()
+
+
+def _checked_run(cfg: TrainConfig, resume: bool, state, locks: list) -> dict:
+    """The other cheap checks and the data (no TensorFlow yet), then the backend and the run."""
+    from .distribute import is_chief
+    from .model import check_model_arg
+
     check_model_arg(cfg.model)
     if cfg.cache and not Path(cfg.cache).parent.is_dir():
         raise UsageError(f"--cache {cfg.cache}: no folder {Path(cfg.cache).parent}")
     if cfg.mixed_precision not in ("auto", "on", "off"):
         raise UsageError(f"--mixed-precision must be auto, on or off, not {cfg.mixed_precision!r}")
     data = prepare_data(cfg)
-    num_classes = len(data.class_names)
 
     from .distribute import make_strategy
 
     strategy = make_strategy(cfg.strategy)  # first TF op: multi-worker setup precedes the rest
     _quiet_known_warnings()
-    import keras
-
-    from . import checkpoint as C
-    from .data.loader import make_input
-    from .data.weights import class_weights
-    from .model import input_size, resolve_model
     from .runtime import require_gpu, runtime_info
 
     runtime = runtime_info()
@@ -196,16 +310,20 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
         require_gpu(runtime)  # before anything in the run folder is written
     for warning in runtime["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
+    return _locked_run(cfg, resume, data, strategy, state, runtime, is_chief(), locks)
+
+
+def _locked_run(cfg, resume, data, strategy, state, runtime, chief, locks: list) -> dict:
+    """Build or load the model; a fresh run locks its folder here (appending the lock to
+    `locks`: a resumed run's is locked already), then runs."""
+    import keras
+
+    from . import checkpoint as C
+    from .model import resolve_model
 
     out = Path(cfg.out)
-    chief = is_chief()
     paths = C.RunPaths(out)
-    if chief:
-        out.mkdir(parents=True, exist_ok=True)
-        if state is None:
-            # a run killed during its first epoch leaves history rows and files but no state
-            C.clear_stale(paths)
-
+    num_classes = len(data.class_names)
     keras.utils.set_random_seed(cfg.seed)
     mixed = use_mixed_precision(cfg.mixed_precision, runtime["gpus"])
     if state is not None:
@@ -226,7 +344,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
 
     with strategy.scope():
         if state is not None:
-            model = keras.saving.load_model(out / state.checkpoint)
+            model = load_checkpoint(out / state.checkpoint)
         else:
             model = resolve_model(cfg.model, cfg.image_size, num_classes)
             model.compile(
@@ -234,6 +352,29 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
                 loss="sparse_categorical_crossentropy",
                 metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(3, name="top3")],
             )
+    if chief and state is None:
+        # Nothing is written before this point. The lock file is the folder's first file; the
+        # folder is checked again under the lock, and only then are a killed first epoch's
+        # files (by name, never a folder's other contents) removed.
+        out.mkdir(parents=True, exist_ok=True)
+        locks.append(C.RunLock(out))
+        check_run_folder(cfg, resume)
+        C.clear_stale(paths)
+    return _train_locked(cfg, data, strategy, model, state, runtime, mixed, chief)
+
+
+def _train_locked(cfg, data, strategy, model, state, runtime, mixed, chief) -> dict:
+    """The run itself, with the run folder locked: fit from `state` (a fresh run: None), then
+    every step after the last epoch (final model, evaluation, run.json `finished`), each of them
+    redone by a resume after a kill."""
+    from . import checkpoint as C
+    from .data.loader import make_input
+    from .data.weights import class_weights
+    from .model import input_size
+
+    out = Path(cfg.out)
+    paths = C.RunPaths(out)
+    num_classes = len(data.class_names)
     size = input_size(model)
     replicas = strategy.num_replicas_in_sync
     global_batch = cfg.batch_size * replicas
@@ -281,19 +422,33 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     weights = class_weights(data.splits["train"].labels, num_classes, cfg.class_weight)
     verbose = cfg.verbose if cfg.verbose == "auto" else int(cfg.verbose)
     start = time.perf_counter()
-    model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=cfg.epochs,
-        initial_epoch=state.epoch,
-        callbacks=[callback],
-        class_weight=weights,
-        verbose=verbose,
-        steps_per_epoch=cfg.steps_per_epoch,
-    )
+    if not state.finished(cfg.epochs):
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=cfg.epochs,
+            initial_epoch=state.epoch,
+            callbacks=[callback],
+            class_weight=weights,
+            verbose=verbose,
+            steps_per_epoch=cfg.steps_per_epoch,
+        )
+    else:
+        # Killed after its last epoch (while final.keras or the evaluation was written): the
+        # epochs are done, only what follows them is redone, from the last checkpoint.
+        callback.set_model(model)
+        callback.on_train_end()
     final = out / "final.keras" if chief else _worker_dir(out) / "final.keras"
     final.parent.mkdir(parents=True, exist_ok=True)
-    model.save(final)
+    tmp = final.with_name("final.tmp.keras")
+    model.save(tmp)
+    C.replace_durably(tmp, final)  # a kill leaves the old final.keras or none, never half
+    # the PyDataset (jax, torch) names the train/val images it could not decode as it meets
+    # them; tf.data's error guard drops them unnamed: null (unknown), never a false "none"
+    # (the scan's header check has left out the bombs and bad headers before either)
+    skipped = {**getattr(train_ds, "skipped", {}), **getattr(val_ds, "skipped", {})}
+    named = hasattr(train_ds, "skipped")
+    record["data"]["undecodable_in_training"] = dict(sorted(skipped.items())) if named else None
     record.update(
         {
             "status": "finished",
@@ -347,6 +502,7 @@ def pipeline_config(
 ):
     """The input pipeline's settings for one split of a run that starts after `first_epoch`."""
     from .data.pipeline import PipelineConfig
+    from .distribute import worker_shard
 
     return PipelineConfig(
         size,
@@ -360,6 +516,9 @@ def pipeline_config(
         # With --steps-per-epoch an epoch is that many steps, whatever the data's size: the
         # training data repeats (reshuffled each pass) instead of running out.
         repeat=shuffle and cfg.steps_per_epoch is not None,
+        # Multi-worker: each worker reads only its share of the training files (decoding is
+        # the bottleneck, docs/training.md); validation stays sharded by batch.
+        shard=worker_shard() if cfg.strategy == "multiworker" and split == "train" else None,
     )
 
 

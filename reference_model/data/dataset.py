@@ -16,7 +16,7 @@ from types import MappingProxyType
 
 from ..errors import DataError
 from . import annotations as A
-from .images import jpeg_problem, resolve_image
+from .images import image_bases, jpeg_problem, locate_image
 
 LABEL_SCHEMES = ("official", "folder")
 SPLIT_METHODS = ("official", "item", "random")
@@ -92,11 +92,15 @@ def load_dataset(root: str | Path, check_images: bool = True) -> Dataset:
     skipped: Counter[str] = Counter()
     skipped_files: list[tuple[str, str]] = []
     samples = []
+    bases = image_bases(root)
     for name, cat in img_labels.items():
         if cat not in ids:
-            raise DataError(f"{labels_t.path}: {name} has category {cat}, not in 1..{len(ids)}")
-        path = resolve_image(root, name)
-        problem = "missing" if path is None else (jpeg_problem(path) if check_images else None)
+            raise DataError(f"{labels_t.path}: {name!r} has category {cat}, not in 1..{len(ids)}")
+        # Every name is confined to the root: an absolute path, a `..` or a link out of it is
+        # skipped as `outside-root` and named, never read.
+        path, problem = locate_image(root, name, bases)
+        if path is not None and check_images:
+            problem = jpeg_problem(path)
         if problem:
             skipped[problem] += 1
             skipped_files.append((name, problem))

@@ -23,7 +23,7 @@ import numpy as np
 
 from .._env import set_backend_default
 from .annotations import BBox
-from .images import clip_bbox
+from .images import MAX_PIXELS, clip_bbox
 
 set_backend_default()
 
@@ -36,6 +36,10 @@ def decode_resize(
     from PIL import Image
 
     with Image.open(path) as opened:
+        # the header's size before decoding (Pillow's own bomb check would raise
+        # DecompressionBombError, which is not an OSError, only above twice this)
+        if opened.width * opened.height > MAX_PIXELS:
+            raise ValueError(f"{opened.width}x{opened.height} is over {MAX_PIXELS:,} pixels")
         image = opened.convert("RGB")
     if crop and box[2] > box[0] and box[3] > box[1]:
         clipped = clip_bbox(BBox(*box), image.width, image.height)
@@ -77,6 +81,7 @@ class ImageBatches(_keras_pydataset()):  # type: ignore[misc]
         workers: int = 2,
         max_queue_size: int = 8,
         multiple_of: int = 1,
+        with_paths: bool = False,
     ):
         super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max_queue_size)
         if not files:
@@ -91,6 +96,9 @@ class ImageBatches(_keras_pydataset()):  # type: ignore[misc]
         # data parallel over N devices: every batch a multiple of N (a pass's last, partial
         # batch loses at most N - 1 images)
         self.multiple_of = multiple_of
+        # evaluation: each batch also carries its files' paths, so every prediction row is
+        # named by the file it was made from, whatever was skipped
+        self.with_paths = with_paths
         self.per_pass = math.ceil(len(self.files) / batch_size)
         self.skipped: dict[str, str] = {}
         self._cache: dict[int, np.ndarray] | None = {} if cache else None
@@ -124,7 +132,7 @@ class ImageBatches(_keras_pydataset()):  # type: ignore[misc]
             image = decode_resize(
                 self.files[index], self.boxes[index], self.image_size, self.crop, self.resize
             )
-        except (OSError, ValueError, SyntaxError) as exc:  # PIL: truncated, not an image ...
+        except Exception as exc:  # noqa: BLE001  PIL: truncated, not an image, a bomb, ...
             with self._lock:
                 self.skipped[self.files[index]] = f"{type(exc).__name__}: {exc}"
             return None
@@ -146,11 +154,13 @@ class ImageBatches(_keras_pydataset()):  # type: ignore[misc]
         images = [image for image in images if image is not None]
         usable = len(kept) - len(kept) % self.multiple_of
         kept, images = kept[:usable], images[:usable]
+        paths = (np.asarray([self.files[i] for i in kept], dtype=object),) * self.with_paths
         if not kept:  # every image of the batch undecodable: an empty batch would break fit
             height, width = self.image_size
-            return np.zeros((0, height, width, 3), np.float32), np.zeros((0,), np.int32)
+            empty = np.zeros((0, height, width, 3), np.float32), np.zeros((0,), np.int32)
+            return (*empty, *paths)
         x = np.stack(images).astype(np.float32)
-        return x / 255.0, self.labels[kept]
+        return (x / 255.0, self.labels[kept], *paths)
 
 
 def make_loader(
@@ -159,6 +169,7 @@ def make_loader(
     boxes: Sequence[tuple[int, int, int, int]],
     cfg,
     threads: int | None = None,
+    with_paths: bool = False,
 ) -> ImageBatches:
     """The PyDataset for a `pipeline.PipelineConfig` (as `make_dataset` takes it). A cache file
     is tf.data's format: here `cache` may only be "" (in memory)."""
@@ -189,6 +200,7 @@ def make_loader(
         resize=cfg.resize,
         threads=threads or min(16, os.cpu_count() or 1),
         multiple_of=int(np.size(devices)) if devices is not None else 1,
+        with_paths=with_paths,
     )
 
 
@@ -207,4 +219,4 @@ def make_input(
         from .pipeline import make_dataset
 
         return make_dataset(files, labels, boxes, cfg, with_paths=with_paths)
-    return make_loader(files, labels, boxes, cfg)
+    return make_loader(files, labels, boxes, cfg, with_paths=with_paths)

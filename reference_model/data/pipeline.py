@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from .._env import set_backend_default
 from .annotations import BBox
+from .images import MAX_PIXELS
 
 set_backend_default()
 
@@ -33,6 +34,9 @@ class PipelineConfig:
     # to the model size, where nearest neighbour (Keras 2's default, the seed's) aliases.
     resize: str = "bilinear"  # "bilinear" (antialiased) or "nearest"
     repeat: bool = False  # repeat (after the shuffle) for a fixed number of steps per epoch
+    # (index, count): read only this worker's share of the files (multi-worker training); each
+    # worker then decodes 1/count of the images instead of all of them
+    shard: tuple[int, int] | None = None
 
 
 def box_tuple(box: BBox | None) -> tuple[int, int, int, int]:
@@ -46,6 +50,14 @@ def decode_and_resize(
     import tensorflow as tf
 
     contents = tf.io.read_file(path)
+    # The frame header's size first (a few bytes): an image over MAX_PIXELS is an error here,
+    # dropped and named like any undecodable file, before the decoder allocates anything.
+    shape = tf.io.extract_jpeg_shape(contents, output_type=tf.int64)
+    check = tf.debugging.assert_less_equal(
+        shape[0] * shape[1], tf.constant(MAX_PIXELS, tf.int64), message="image too large"
+    )
+    with tf.control_dependencies([check]):
+        contents = tf.identity(contents)
     if crop:
         image = decode_cropped(contents, box)
     else:
@@ -112,11 +124,33 @@ def cache_file(
     labels: Sequence[int],
     boxes: Sequence[tuple[int, int, int, int]],
     cfg: PipelineConfig,
+    with_paths: bool = False,
 ) -> str | None:
-    """The cache tf.data uses: None (none), "" (in memory), or `<cache>.<key>` (a file)."""
+    """The cache tf.data uses: None (none), "" (in memory), or `<cache>.<key>` (a file;
+    `.paths` added when the elements carry their file paths: another element structure)."""
     if not cfg.cache:
         return cfg.cache
-    return f"{cfg.cache}.{cache_key(files, labels, boxes, cfg)}"
+    return f"{cfg.cache}.{cache_key(files, labels, boxes, cfg)}" + (".paths" if with_paths else "")
+
+
+def shard_order(n: int, cfg: PipelineConfig) -> list[int]:
+    """The indices of the files this pipeline reads, in the order it reads them: a seeded
+    permutation of the file names when shuffling (made before anything is decoded: the shuffle
+    buffer holds 10k decoded images, and the annotation list is grouped by category, so a window
+    over it saw one class for the first 3,000 images; the same permutation as the PyDataset
+    loader), then, for a shard (index, count), every count-th of them from `index`, cut to
+    n // count: every worker gets as many files as every other (workers that run out at
+    different steps would wait on each other for ever), and the shards are disjoint; the
+    n % count left over are not read in this pass."""
+    import numpy as np
+
+    order = np.random.default_rng([cfg.seed, 0]).permutation(n) if cfg.shuffle else np.arange(n)
+    if cfg.shard is not None:
+        index, count = cfg.shard
+        if not (0 <= index < count):
+            raise ValueError(f"shard {index} of {count}")
+        order = order[index::count][: n // count]
+    return [int(i) for i in order]
 
 
 def make_dataset(
@@ -133,17 +167,26 @@ def make_dataset(
 
     if not files:
         raise ValueError("no images for this split")
-    cache = cache_file(files, labels, boxes, cfg)  # named after the content, not its order
-    if cfg.shuffle:
-        # Shuffle the file names before anything is decoded: the shuffle buffer below holds
-        # 10k decoded images, and the annotation list is grouped by category (a window over it
-        # saw one class for the first 3,000 images). Same permutation as the PyDataset loader.
-        import numpy as np
+    order = shard_order(len(files), cfg)
+    if cfg.shard is not None and len(order) < cfg.batch_size:
+        from ..errors import UsageError
 
-        order = np.random.default_rng([cfg.seed, 0]).permutation(len(files))
-        files = [files[i] for i in order]
-        labels = [labels[i] for i in order]
-        boxes = [boxes[i] for i in order]
+        raise UsageError(
+            f"worker {cfg.shard[0]} of {cfg.shard[1]} gets {len(order)} training images, fewer "
+            f"than one batch of {cfg.batch_size}: use fewer workers or a smaller --batch-size"
+        )
+    # the cache is named after its content (this shard's files), not their order
+    kept = sorted(order)
+    cache = cache_file(
+        [files[i] for i in kept],
+        [labels[i] for i in kept],
+        [boxes[i] for i in kept],
+        cfg,
+        with_paths,
+    )
+    files = [files[i] for i in order]
+    labels = [labels[i] for i in order]
+    boxes = [boxes[i] for i in order]
     ds = tf.data.Dataset.from_tensor_slices(
         (list(files), tf.constant(list(labels), tf.int32), tf.constant(list(boxes), tf.int32))
     )
@@ -162,12 +205,20 @@ def make_dataset(
         ds = ds.shuffle(min(len(files), 10_000), seed=cfg.seed, reshuffle_each_iteration=True)
     if cfg.repeat:
         ds = ds.repeat()  # each pass is reshuffled; batches may span two passes
-    ds = ds.batch(cfg.batch_size)
+    # A shard's last, partial batch is dropped: tf.distribute splits each worker's batch across
+    # the replicas, and a remainder smaller than the replicas would give one of them an empty
+    # batch (a different few images are left out each epoch, as the shuffle moves them).
+    ds = ds.batch(cfg.batch_size, drop_remainder=cfg.shard is not None)
     ds = ds.map(
         lambda x, y, *p: (tf.cast(x, tf.float32) / 255.0, y, *p),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     options = tf.data.Options()
-    # The input is a list of file names in memory, not files: shard batches across workers.
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    # Sharded by file above: tf.distribute must not shard again (each worker's dataset is its
+    # own). Otherwise the input is a list of file names in memory, not files: tf.distribute
+    # shards its batches across workers (each worker decodes every image, keeps every n-th batch).
+    policy = tf.data.experimental.AutoShardPolicy
+    options.experimental_distribute.auto_shard_policy = (
+        policy.OFF if cfg.shard is not None else policy.DATA
+    )
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)

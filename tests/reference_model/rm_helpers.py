@@ -64,3 +64,67 @@ def write_tiny_dataset(root: Path, classes: int = 3, images_per_class: int = 8) 
     )
     write_synthetic(root, spec)
     return root
+
+
+def run_script(*args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
+    """The installed `reference-model` console script, as a user runs it (this checkout's code
+    first on PYTHONPATH); `python -m reference_model` where the script is not installed."""
+    import shutil
+
+    script = shutil.which("reference-model")
+    command = [script] if script else [sys.executable, "-m", "reference_model"]
+    return subprocess.run(
+        [*command, *args],
+        cwd=REPO,
+        env=cli_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def assert_last_line_error(proc: subprocess.CompletedProcess, text: str) -> None:
+    """Exit 2, no traceback, and the error as the last stderr line (TensorFlow's C++ start-up
+    lines may precede an error found after it loads)."""
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    last = proc.stderr.splitlines()[-1]
+    assert last.startswith("reference-model: error:") and text in last, last
+
+
+def list_images(root: Path, names: list[str], category: int = 1) -> None:
+    """Append rows naming `names` (category `category`) to the dataset's image list, as a
+    hostile or damaged annotation file would (the declared count is kept right)."""
+    path = root / "Anno" / "list_category_img.txt"
+    lines = path.read_text(encoding="latin-1").splitlines()
+    rows = [line for line in lines[2:] if line.strip()] + [f"{n} {category}" for n in names]
+    text = "\n".join([str(len(rows)), lines[1], *rows]) + "\n"
+    path.write_text(text, encoding="latin-1")
+
+
+def jpeg_bytes(width: int = 16, height: int = 12, **save) -> bytes:
+    """A real JPEG (Pillow) of that size."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(width * 7919 + height)
+    pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "JPEG", **save)
+    return buf.getvalue()
+
+
+def with_frame_size(data: bytes, width: int, height: int) -> bytes:
+    """The JPEG with its frame header (SOFn) claiming width x height: a decompression bomb when
+    large (a few hundred bytes that ask the decoder for width * height * 3 bytes)."""
+    out = bytearray(data)
+    i = 2
+    while i + 4 <= len(out):
+        marker, length = out[i + 1], int.from_bytes(out[i + 2 : i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            out[i + 5 : i + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+            return bytes(out)
+        i += 2 + length
+    raise AssertionError("no frame header")

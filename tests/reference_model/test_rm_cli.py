@@ -17,6 +17,8 @@ from rm_helpers import assert_one_line_error, run_cli
         (("predict", "--run", "/tmp", "/no/such/image.jpg"), "no such image"),
         (("evaluate", "--run", "/no/such/run"), "final.keras"),
         (("nope",), "invalid choice"),
+        (("scan", "--data", ".", "--seed", "-1"), "the seed must be in 0 .. 2**31 - 1"),
+        (("train", "--data", ".", "--out", "/tmp/x", "--seed", str(2**31)), "the seed must be"),
     ],
 )
 def test_errors_are_one_line_and_exit_2(args, text):

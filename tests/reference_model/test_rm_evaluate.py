@@ -182,3 +182,45 @@ def test_undecodable_images_are_named_and_counted(tmp_path, loader):
     with (tmp_path / "eval" / "predictions.csv").open() as f:
         evaluated = [row["file"] for row in csv.DictReader(f)]
     assert evaluated == [f for f in files if f != str(bad)]  # the right file on each row
+
+
+# -- class names from the dataset's files reach the confusion plot as plain text -----------------
+
+
+@settings(max_examples=25, deadline=None)
+@given(names=st.lists(st.text(max_size=30), min_size=1, max_size=4))
+def test_any_class_names_plot(names, tmp_path_factory):
+    """Mathtext (`$\\nosuch$`), lone surrogates, control characters, empty names: the plot is
+    drawn, each label the name as written (printable) or escaped."""
+    from reference_model.evaluate import plot_confusion, plot_label
+
+    path = tmp_path_factory.mktemp("plot") / "confusion.png"
+    k = len(names)
+    plot_confusion(np.arange(k * k).reshape(k, k), names, path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in names:
+        label = plot_label(name)
+        label.encode("utf-8")  # drawable: no lone surrogate left
+        assert all(c.isprintable() for c in label)
+        if name.isprintable() and len(name) <= 60 and name.encode("utf-8", "replace"):
+            assert label == name or "\\u" in label or "\\U" in label
+
+
+def test_a_category_named_like_mathtext_finishes_the_run(tmp_path):
+    """A category `$\\nosuch$` used to crash the confusion plot after the last epoch."""
+    from rm_helpers import write_tiny_dataset
+
+    from reference_model.train import TrainConfig, train
+
+    data = write_tiny_dataset(tmp_path / "df")
+    cats = data / "Anno" / "list_category_cloth.txt"
+    lines = cats.read_text().splitlines()
+    lines[2] = "$\\nosuch$ " + lines[2].split()[-1]  # the first category, with images
+    cats.write_text("\n".join(lines) + "\n")
+    cfg = TrainConfig(
+        data=str(data), out=str(tmp_path / "run"), model="seed-gap", image_size=24,
+        batch_size=4, epochs=1, verbose="0",
+    )  # fmt: skip
+    record = train(cfg)
+    assert record["status"] == "finished" and "$\\nosuch$" in record["class_names"]
+    assert (tmp_path / "run" / "eval" / "confusion.png").stat().st_size > 0

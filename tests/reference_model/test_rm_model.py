@@ -121,3 +121,54 @@ def test_a_spec_keras_refuses_is_a_one_line_usage_error():
     with pytest.raises(UsageError, match="does not build") as info:  # pooled down to nothing
         build_from_spec([{"type": "maxpool", "pool": 2}] * 4, (8, 8, 3), 2)
     assert "\n" not in str(info.value) and "\x1b" not in str(info.value)
+
+
+def keras_file(tmp_path, name, layer_config=None):
+    """A small functional model saved as .keras; `layer_config` replaces its hidden layer's entry
+    in config.json (a class Keras does not know, ...)."""
+    import keras
+
+    inp = keras.Input((8, 8, 3))
+    hidden = keras.layers.Lambda(lambda t: t * 2, name="hidden")(inp)
+    x = keras.layers.GlobalAveragePooling2D()(hidden)
+    path = tmp_path / name
+    keras.Model(inp, keras.layers.Dense(3, activation="softmax")(x)).save(path)
+    if layer_config is not None:
+        with zipfile.ZipFile(path) as z:
+            parts = {n: z.read(n) for n in z.namelist()}
+        config = json.loads(parts["config.json"])
+        layers = config["config"]["layers"]
+        index = next(i for i, la in enumerate(layers) if la["config"].get("name") == "hidden")
+        layers[index] = {**layers[index], **layer_config}
+        parts["config.json"] = json.dumps(config).encode()
+        with zipfile.ZipFile(path, "w") as z:
+            for n, data in parts.items():
+                z.writestr(n, data)
+    return path
+
+
+@pytest.mark.parametrize(
+    "layer_config",
+    [
+        None,  # a Lambda: its code is never run
+        {"class_name": "NoSuchLayer", "module": "nowhere.layers"},
+        {"class_name": "Dense", "config": {"units": "many"}},
+    ],
+)
+def test_a_keras_file_keras_cannot_build_safely_is_a_usage_error(tmp_path, layer_config):
+    path = keras_file(tmp_path, "m.keras", layer_config)
+    with pytest.raises(UsageError, match="Keras cannot build it") as info:
+        resolve_model(str(path), 8, 3)
+    assert "\n" not in str(info.value)
+
+
+def test_train_with_a_lambda_keras_file_is_one_line_and_writes_nothing(tmp_path):
+    """Through the console script, as a user runs it."""
+    from rm_helpers import assert_last_line_error, run_script, write_tiny_dataset
+
+    path = keras_file(tmp_path, "m.keras")
+    data = write_tiny_dataset(tmp_path / "df", classes=3, images_per_class=2)
+    out = tmp_path / "run"
+    proc = run_script("train", "--data", str(data), "--out", str(out), "--model", str(path))
+    assert_last_line_error(proc, "Keras cannot build it")
+    assert not out.exists()

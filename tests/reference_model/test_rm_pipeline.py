@@ -201,3 +201,87 @@ def jpeg_bytes():
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, "JPEG", quality=90)
     return buffer.getvalue()
+
+
+# -- shard files per worker -------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n=st.integers(1, 60),
+    count=st.integers(1, 5),
+    seed=st.integers(0, 2**31 - 1),
+    shuffle=st.booleans(),
+)
+def test_worker_shards_are_disjoint_equal_and_cover_all_but_the_remainder(n, count, seed, shuffle):
+    from reference_model.data.pipeline import shard_order
+
+    cfg = PipelineConfig((8, 8), 4, shuffle=shuffle, seed=seed)
+    whole = shard_order(n, cfg)
+    assert sorted(whole) == list(range(n))  # no shard: every file once
+    shards = [shard_order(n, replace(cfg, shard=(i, count))) for i in range(count)]
+    assert [len(s) for s in shards] == [n // count] * count  # equal: no worker waits for ever
+    flat = [i for s in shards for i in s]
+    assert len(set(flat)) == len(flat) == (n // count) * count  # disjoint
+    assert set(flat) <= set(whole)
+    if shuffle:  # each shard is a slice of the run's one permutation of the file names
+        assert all(s == whole[i::count][: n // count] for i, s in enumerate(shards))
+
+
+def test_each_worker_decodes_only_its_files_and_caches_them_apart(jpegs, tmp_path):
+    import tensorflow as tf
+
+    files = jpegs * 3  # 15 names (each image thrice)
+    labels = list(range(15))
+    cfg = PipelineConfig((8, 8), 1, shuffle=True, seed=3, cache=str(tmp_path / "c"))
+    seen = []
+    for index in range(2):
+        shard = replace(cfg, shard=(index, 2))
+        ds = make_dataset(files, labels, [box_tuple(None)] * 15, shard, with_paths=True)
+        policy = ds.options().experimental_distribute.auto_shard_policy
+        assert policy == tf.data.experimental.AutoShardPolicy.OFF  # not sharded again
+        got = sorted(int(y) for _, ys, _ in ds for y in ys.numpy())
+        assert len(got) == 15 // 2
+        seen.append(got)
+    assert not set(seen[0]) & set(seen[1])
+    # batches of 2 from a share of 7: three full ones (the remainder would give one of the
+    # replicas an empty batch)
+    ds = make_dataset(
+        files, labels, [box_tuple(None)] * 15, replace(cfg, batch_size=2, shard=(0, 2))
+    )
+    assert [len(y) for _, y in ds] == [2, 2, 2]
+    from reference_model.errors import UsageError
+
+    with pytest.raises(UsageError, match="gets 7 training images, fewer than one batch of 8"):
+        make_dataset(
+            files, labels, [box_tuple(None)] * 15, replace(cfg, batch_size=8, shard=(1, 2))
+        )
+    assert len(list(tmp_path.glob("c.*.paths.index"))) == 2  # one cache file per shard
+    unsharded = make_dataset(files, labels, [box_tuple(None)] * 15, replace(cfg, cache=None))
+    policy = unsharded.options().experimental_distribute.auto_shard_policy
+    assert policy == tf.data.experimental.AutoShardPolicy.DATA
+
+
+def test_only_multiworker_training_is_sharded_in_worker_order(monkeypatch):
+    import json
+
+    from reference_model.distribute import worker_shard
+    from reference_model.train import TrainConfig, pipeline_config
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert worker_shard() is None
+    shards = []
+    cluster = {"chief": ["a:1"], "worker": ["b:1", "c:1"]}
+    for kind, index in (("chief", 0), ("worker", 0), ("worker", 1)):
+        task = {"cluster": cluster, "task": {"type": kind, "index": index}}
+        monkeypatch.setenv("TF_CONFIG", json.dumps(task))
+        shards.append(worker_shard())
+        cfg = TrainConfig(data="/d", out="/o", strategy="multiworker")
+        assert pipeline_config(cfg, "train", (8, 8), 4, True).shard == worker_shard()
+        assert pipeline_config(cfg, "val", (8, 8), 4, False).shard is None
+        plain = TrainConfig(data="/d", out="/o", strategy="mirrored")
+        assert pipeline_config(plain, "train", (8, 8), 4, True).shard is None
+    assert shards == [(0, 3), (1, 3), (2, 3)]
+    task = {"cluster": {"worker": ["b:1", "c:1"]}, "task": {"type": "worker", "index": 1}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(task))
+    assert worker_shard() == (1, 2)

@@ -70,8 +70,11 @@ def test_run_json_holds_absolute_paths_usable_from_another_directory(tiny, tmp_p
 
 
 def test_a_fresh_run_clears_what_a_run_killed_in_its_first_epoch_left(tiny, tmp_path):
+    from reference_model.runfolder import LOCK_NAME, LOCK_TEXT
+
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
+    (run / LOCK_NAME).write_text(LOCK_TEXT)  # the first file a run writes
     (run / "history.csv").write_text("epoch,loss,seconds\n1,99.0,1.0\n")  # no state.json
     (run / "checkpoints" / "epoch-007.keras").write_bytes(b"stale")
     np.savez(run / "best-epoch-004.weights.npz", np.zeros(3))
@@ -105,7 +108,9 @@ def fake_run(run, tiny, epochs=5, stopped_early=False):
     record = {"config": config, "status": "finished", "epochs_run": epochs, "test": {"top1": 1}}
     (run / "run.json").write_text(json.dumps(record))
     state = {"epoch": epochs, "best": 0.5, "best_epoch": 2, "wait": 3}
+    state["checkpoint"] = f"checkpoints/epoch-{epochs:03d}.keras"
     (run / "state.json").write_text(json.dumps({**state, "stopped_early": stopped_early}))
+    (run / "final.keras").write_bytes(b"a model")
     rows = "".join(f"{e},{1 / e}\n" for e in range(1, epochs + 1))
     (run / "history.csv").write_text("epoch,loss\n" + rows)
     return {p.name: p.read_bytes() for p in run.iterdir()}
