@@ -27,9 +27,7 @@ from cnncost.errors import CnnCostError
 
 
 def _check_positive(name: str, value: Any) -> None:
-    if value is not None and (
-        not isinstance(value, int) or isinstance(value, bool) or value <= 0
-    ):
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
         raise CnnCostError(f"{name} must be a positive integer, not {value!r}")
 
 
@@ -93,9 +91,7 @@ def _target_rf(context, target: int) -> tuple[list[Suggestion], int]:
         row.name: tuple(_local_rf(row.extra["receptive_field"].get(name))["jump"])
         for row in context.windows()
     }
-    result = search(
-        context.evaluator, context.graph, context.before, edits, target, rank, stages
-    )
+    result = search(context.evaluator, context.graph, context.before, edits, target, rank, stages)
     shown = []
     for number, option in enumerate(result.shown, 1):
         config = apply_to_config(option.edits, context.model.config, rank)
@@ -115,9 +111,7 @@ def _option_suggestion(context, option: Option, number, target, evaluated, confi
         "mixed": "mixed edits",
     }[option.family]
     if option.met:
-        why = (
-            "least change" if number == 1 else "Pareto-optimal in RF, FLOPs and final resolution"
-        )
+        why = "least change" if number == 1 else "Pareto-optimal in RF, FLOPs and final resolution"
         detail = (
             f"{labels}: reaches RF {rf} (target {target}); option {number} by {why} of the "
             f"{evaluated} combinations of up to {MAX_EDITS} edits evaluated"

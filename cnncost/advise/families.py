@@ -251,4 +251,3 @@ def misaligned(context: Context) -> list[Suggestion]:
                 )
             )
     return result
-

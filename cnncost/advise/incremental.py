@@ -30,7 +30,6 @@ from typing import Any
 from cnncost.advise.results import Metrics, count_idle, metrics, works_spatially
 from cnncost.analysis import Options, analyze_graph, input_overrides
 from cnncost.conventions import TF_PROFILER
-from cnncost.errors import CnnCostError
 from cnncost.ir import Graph, Node, TensorRef
 from cnncost.layers import Call, rule_for
 from cnncost.layers.base import guarded, numel, product, spatial_axes
@@ -69,11 +68,17 @@ def insert_node_after(graph: Graph, name: str, layer: Mapping[str, Any]) -> Grap
     The new node is placed right after `name` in the node order (the file order of the config)."""
     cfg = layer["config"]
     old, new = TensorRef(name, 0), TensorRef(cfg["name"], 0)
+    consumers = {
+        node.name
+        for node in graph.nodes
+        if any(r.node == name and r.index == 0 for r in node.inputs)
+    }
     recorded = None
     for node in graph.nodes:
-        for ref, shape in zip(node.inputs, node.recorded_input_shapes):
-            if ref == old and recorded is None:
-                recorded = shape
+        if node.name in consumers and recorded is None:
+            for ref, shape in zip(node.inputs, node.recorded_input_shapes):
+                if ref == old and recorded is None:
+                    recorded = shape
     inserted = Node(
         name=cfg["name"],
         class_name=layer["class_name"],
@@ -89,7 +94,7 @@ def insert_node_after(graph: Graph, name: str, layer: Mapping[str, Any]) -> Grap
     )
     nodes = []
     for node in graph.nodes:
-        if old in node.inputs:
+        if node.name in consumers:
             node = replace(
                 node,
                 inputs=_rewire(node.inputs, old, new),
@@ -164,6 +169,29 @@ class _RF:
     jump: tuple | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """What a run keeps of a node: its result and RF state (memoised on the node, its input
+    shapes and its inputs' RF states)."""
+
+    outputs: tuple
+    params: Any
+    macs: Any
+    flops: Any
+    output_bytes: tuple
+    rf: _RF | None
+    size: tuple | None
+    jump: tuple | None
+    spatial_out: tuple | None  # the output's spatial size when its RF is local
+
+
+@dataclass(frozen=True, slots=True)
+class _Static:
+    refs: tuple
+    is_input: bool
+    spatial: bool
+
+
 @dataclass(frozen=True)
 class _Step:
     """The running totals after a node (so a later edit restarts from there)."""
@@ -190,10 +218,6 @@ class _Run:
 _START = _Step(0, 0, 0, None, None, None, frozenset(), frozenset())
 
 
-def _add(total: Any, value: Any) -> Any:
-    return None if total is None or value is None else total + value
-
-
 class Evaluator:
     """Exact metrics of edited graphs of one model, memoised per node (see the module doc).
 
@@ -209,10 +233,10 @@ class Evaluator:
         self.options = options
         self.incremental = _node_by_node(graph, options)
         self._nodes: dict[tuple, _NodeResult] = {}
-        self._rf: dict[tuple, Any] = {}
         self._interned: dict[Any, _RF] = {}
         self._overrides: dict[Any, dict] = {}
-        self._spatial: dict[Node, bool] = {}
+        self._static: dict[Node, _Static] = {}
+        self._records: dict[tuple, _Record] = {}
         self._base: dict[str, _Run] = {}
         self.evaluated = 0
 
@@ -247,45 +271,43 @@ class Evaluator:
         return self._metrics(graph, run, peak)
 
     def _run(self, nodes, overrides, base: _Run | None, start: int) -> _Run:
-        """Results from node `start` on (those before are `base`'s)."""
-        results: dict[str, _NodeResult] = {}
-        states: dict[str, _RF | None] = {}
+        """Records from node `start` on (those before are `base`'s)."""
+        records: dict[str, _Record] = {}
         steps: list[_Step] = []
         step = _START if start == 0 else base.steps[start - 1]
         input_shape = None if base is None else base.input_shape
-        old_results = {} if base is None else base.results
-        old_states = {} if base is None else base.states
+        old = {} if base is None else base.results
         params, macs, flops = step.params, step.macs, step.flops
         best_rf, final_map, final_jump = step.best_rf, step.final_map, step.final_jump
         levels, worked = set(step.levels), set(step.worked)
         first = self.graph.inputs[0].node
+        memo, static = self._records, self._static
+        get = records.get
         for node in nodes[start:]:
-            inputs = tuple(
-                (results[r.node] if r.node in results else old_results[r.node]).outputs[r.index]
-                for r in node.inputs
-            )
-            result = self._node(node, inputs, overrides.get(node.name) if node.is_input else None)
-            results[node.name] = result
+            info = static.get(node) or self._static_info(node)
+            sources = [get(name) or old[name] for name, _ in info.refs]
+            inputs = tuple(r.outputs[i] for r, (_, i) in zip(sources, info.refs))
+            override = overrides.get(node.name) if info.is_input else None
+            key = (node, inputs, tuple(id(r.rf) for r in sources), override)
+            record = memo.get(key)
+            if record is None:
+                record = self._record(node, inputs, sources, override, first, input_shape)
+                memo[key] = record
+            records[node.name] = record
             if node.name == first:
-                input_shape = result.outputs[0]
-            params = _add(params, result.params)
-            macs = _add(macs, result.macs)
-            flops = _add(flops, result.flops)
-            rf = self._state(node, first, inputs, result.outputs, states, old_states, input_shape)
-            states[node.name] = rf
-            if self._works_spatially(node) and node.inputs:
-                ref = node.inputs[0].node
-                source = states[ref] if ref in states else old_states[ref]
-                if source is not None and source.jump is not None:
-                    worked.add(source.jump)
-            if rf is not None and rf.size is not None:
-                if best_rf is None or rf.size > best_rf:
-                    best_rf = rf.size
-                out = result.outputs[0]
-                if out is not None and len(out) == len(input_shape):
-                    final_map = tuple(out[1:-1])
-                final_jump = rf.jump
-                levels.add(rf.jump)
+                input_shape = record.outputs[0]
+            params = None if params is None or record.params is None else params + record.params
+            macs = None if macs is None or record.macs is None else macs + record.macs
+            flops = None if flops is None or record.flops is None else flops + record.flops
+            if info.spatial and sources and sources[0].jump is not None:
+                worked.add(sources[0].jump)
+            if record.size is not None:
+                if best_rf is None or record.size > best_rf:
+                    best_rf = record.size
+                if record.spatial_out is not None:
+                    final_map = record.spatial_out
+                final_jump = record.jump
+                levels.add(record.jump)
             if base is None:
                 steps.append(
                     _Step(
@@ -294,12 +316,33 @@ class Evaluator:
                     )
                 )  # fmt: skip
         if base is not None:  # an edited graph: its last step is all the metrics need
-            steps = [
-                _Step(params, macs, flops, best_rf, final_map, final_jump, levels, worked)
-            ]
-            results = _Layered(results, old_results)
-            states = _Layered(states, old_states)
-        return _Run(tuple(nodes), results, states, steps, input_shape)
+            steps = [_Step(params, macs, flops, best_rf, final_map, final_jump, levels, worked)]
+            records = _Layered(records, old)
+        return _Run(tuple(nodes), records, {}, steps, input_shape)
+
+    def _static_info(self, node: Node) -> _Static:
+        info = _Static(
+            tuple((ref.node, ref.index) for ref in node.inputs),
+            node.is_input,
+            works_spatially(node),
+        )
+        self._static[node] = info
+        return info
+
+    def _record(self, node, inputs, sources, override, first, input_shape) -> _Record:
+        result = self._node(node, inputs, override)
+        if node.name == first:
+            input_shape = result.outputs[0]
+        rf = self._state(node, first, inputs, result.outputs, sources, input_shape)
+        out = result.outputs[0] if result.outputs else None
+        spatial_out = None
+        if rf is not None and rf.size is not None and out is not None and input_shape is not None:
+            if len(out) == len(input_shape):
+                spatial_out = tuple(out[1:-1])
+        return _Record(
+            result.outputs, result.params, result.macs, result.flops, result.output_bytes,
+            rf, None if rf is None else rf.size, None if rf is None else rf.jump, spatial_out,
+        )  # fmt: skip
 
     def _metrics(self, graph: Graph, run: _Run, peak: bool) -> Metrics:
         step = run.steps[-1]
@@ -319,12 +362,6 @@ class Evaluator:
             step.final_map,
             count_idle(set(step.levels), set(step.worked), step.final_jump),
         )
-
-    def _works_spatially(self, node: Node) -> bool:
-        known = self._spatial.get(node)
-        if known is None:
-            known = self._spatial[node] = works_spatially(node)
-        return known
 
     def _node(self, node: Node, inputs: tuple, override: Any) -> _NodeResult:
         key = (node, inputs, override)
@@ -367,44 +404,27 @@ class Evaluator:
         self._nodes[key] = result
         return result
 
-    def _state(self, node: Node, first: str, inputs, outputs, states, old_states, input_shape):
-        """The RF state of `node` for the first model input (receptive_field.receptive_fields)."""
+    def _state(self, node: Node, first: str, inputs, outputs, sources, input_shape):
+        """The RF state of `node` for the first model input (receptive_field.receptive_fields),
+        interned: one `_RF` object per distinct state, so records can be keyed by identity."""
         if node.is_input:
             if node.name != first or input_shape is None or len(input_shape) < 3:
                 return None
             axes = spatial_axes(len(input_shape), self._format(node.name))
-            state = Local(axes, tuple(identity_map(input_shape[a]) for a in axes))
-            result = self._interned.get(state)
-            if result is None:
-                result = self._interned[state] = _summary(state)
-            return result
-        present = []
-        for ref in node.inputs:
-            rf = states[ref.node] if ref.node in states else old_states[ref.node]
-            if rf is not None:
-                present.append((ref, rf))
+            return self._intern(Local(axes, tuple(identity_map(input_shape[a]) for a in axes)))
+        present = [(ref, r.rf) for ref, r in zip(node.inputs, sources) if r.rf is not None]
         if not present:
             return None
-        # memo key by identity: equal states are mostly the same (memoised) object, and a miss
-        # only recomputes; the entry keeps the states alive so their ids are never reused
-        states_in = tuple(r.state for _, r in present)
-        key = (node, tuple(map(id, states_in)), tuple(r for r, _ in present), inputs)
-        hit = self._rf.get(key)
-        if hit is not None:
-            kind, value, _ = hit
-            return present[value][1] if kind == "input" else value
         shapes = ShapeResult({node.name: NodeShapes(inputs, outputs, True)}, ())
         state = _transfer(node, first, [(ref, r.state) for ref, r in present], shapes, [])
-        same = next((j for j, (_, r) in enumerate(present) if r.state is state), None)
-        if same is not None:
-            result = present[same][1]
-        else:  # interned: one object per distinct state, so identity keys find equal states
-            result = self._interned.get(state)
-            if result is None:
-                result = self._interned[state] = _summary(state)
-        kind = "input" if same is not None else "state"
-        self._rf[key] = (kind, same if same is not None else result, states_in)
-        return result
+        same = next((r for _, r in present if r.state is state), None)
+        return same if same is not None else self._intern(state)
+
+    def _intern(self, state: Any) -> _RF:
+        found = self._interned.get(state)
+        if found is None:
+            found = self._interned[state] = _summary(state)
+        return found
 
     def _format(self, name: str) -> str:
         formats = self.__dict__.get("_formats")
@@ -447,5 +467,9 @@ def _node_by_node(graph: Graph, options: Options) -> bool:
         if rule_for(node) is None or "/" in node.name or node.shares_weights_with is not None:
             return False
         if ":" in node.name:
+            return False
+        # the RF transfer of a non-merge layer with several inputs depends on whether they are
+        # the same object (receptive_field._transfer); the evaluator interns equal states
+        if len({ref.node for ref in node.inputs}) > 1 and rule_for(node).rf != "merge":
             return False
     return True

@@ -160,7 +160,9 @@ def analyse_config(config: Mapping[str, Any], options: Options, source: str = ""
 
 @dataclass(frozen=True)
 class Suggestion:
-    kind: str  # insert-pooling | raise-stride | add-dilation | add-conv | mixed | resize-input | ...
+    kind: (
+        str  # insert-pooling | raise-stride | add-dilation | add-conv | mixed | resize-input | ...
+    )
     title: str
     detail: str
     config: Mapping[str, Any] | None  # the edited Keras config; None for a finding with no edit

@@ -9,7 +9,8 @@ Edits (`Edit`, one layer each; combinations of up to `MAX_EDITS`, kinds mixed):
   block of depth at that stage: RF + 2 x the stage's jump, resolution unchanged).
 
 Search: a beam search over combinations. Depth 1 evaluates every single edit; each further depth
-extends the `BEAM` best combinations that do not yet reach the target by every edit. A combination
+extends by every edit the `BEAM` best combinations that do not yet reach the target (and the
+`PER_KIND` best of each set of edit kinds, for diversity). A combination
 that reaches the target is not extended (more edits only move it further from the target). Each
 combination is evaluated exactly and incrementally (`incremental.Evaluator`, ~0.3 ms on ResNet50).
 
@@ -52,6 +53,7 @@ POOL_CLASSES = frozenset({"MaxPooling2D", "AveragePooling2D", "MaxPooling1D", "A
 
 MAX_EDITS = 3  # edits combined per option
 BEAM = 8  # combinations short of the target extended at each depth
+PER_KIND = 2  # and the best of each set of edit kinds
 FULL_BUDGET = 300  # evaluations when the model is evaluated by full re-analysis (nested models)
 EDIT_COST = 0.25
 SHORTFALL = 4.0
@@ -298,13 +300,17 @@ def search(
                 value += terms["pile"] + terms["edits"]
                 met = min(after.rf) >= target
                 option = Option(
-                    combo, after, value, terms, met, guarded_out(before, after, target) if met else None
+                    combo,
+                    after,
+                    value,
+                    terms,
+                    met,
+                    guarded_out(before, after, target) if met else None,
                 )
                 options[combo] = option
                 if not met:
                     short.append(option)
-        short.sort(key=lambda o: o.score)
-        frontier = [o.edits for o in short[:BEAM]]
+        frontier = _frontier(short)
         if not frontier:
             break
     shown = tuple(
@@ -312,6 +318,21 @@ def search(
         for o in _shown(list(options.values()))
     )  # the peak activation memory, for the options shown only
     return SearchResult(shown, evaluated)
+
+
+def _frontier(short: list[Option]) -> list[tuple[Edit, ...]]:
+    """The combinations short of the target that the next depth extends: the `BEAM` best by
+    score, and for diversity the `PER_KIND` best of each set of edit kinds (a conv block adds
+    little RF alone and would drop out of a plain beam before a pooling joins it)."""
+    short = sorted(short, key=lambda o: o.score)
+    chosen = {o.edits: None for o in short[:BEAM]}
+    per_kind: dict[frozenset, int] = {}
+    for option in short:
+        kinds = frozenset(e.kind for e in option.edits)
+        if per_kind.get(kinds, 0) < PER_KIND:
+            per_kind[kinds] = per_kind.get(kinds, 0) + 1
+            chosen.setdefault(option.edits)
+    return list(chosen)
 
 
 def _shown(options: list[Option]) -> tuple[Option, ...]:

@@ -25,8 +25,8 @@ MODELS = ROOT / "examples" / "models"
 
 
 @functools.cache
-def _context(name: str, options: Options = Options()):
-    context = make_context(load_model_config(MODELS / f"{name}.keras"), options)
+def _context(name: str, options: Options | None = None):
+    context = make_context(load_model_config(MODELS / f"{name}.keras"), options or Options())
     windows = context.windows()
     configs = {row.name: context.layer_config(row.name) for row in windows}
     return context, candidate_edits(windows, configs, context.rank)
@@ -134,9 +134,7 @@ def _build(side, layers, path):
     return write_config_only(keras.Model(inputs, outputs), path)
 
 
-@settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(net=plain_nets(), data=st.data())
 def test_random_plain_nets_incremental_equals_full(net, data):
     side, layers = net
@@ -154,9 +152,7 @@ def test_random_plain_nets_incremental_equals_full(net, data):
 
 
 @pytest.mark.slow
-@settings(
-    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(net=plain_nets(), data=st.data())
 def test_random_plain_nets_edited_rf_is_measured_by_gradient(net, data):
     """The predicted RF of an edited plain net equals the gradient support in Keras."""
