@@ -66,9 +66,29 @@ def strip_build_configs(value: Any) -> Any:
     return value
 
 
-def write_keras(config: Mapping[str, Any], path: Path, metadata: Mapping[str, Any]) -> Path:
-    """A config-only `.keras` zip (config.json + metadata.json)."""
+# How to open a config-only file (keras.saving.load_model wants a model.weights.h5 in the zip)
+LOAD_CONFIG_ONLY = (
+    "keras.models.model_from_json(zipfile.ZipFile(PATH).read('config.json'))"
+    " (config only: fresh weights)"
+)
+LOAD_WITH_WEIGHTS = "keras.saving.load_model(PATH) (freshly initialised weights)"
+
+
+def write_keras(
+    config: Mapping[str, Any], path: Path, metadata: Mapping[str, Any], weights: bool = False
+) -> Path:
+    """A config-only `.keras` zip (config.json + metadata.json); with `weights`, the model built
+    by Keras from the config and saved with its freshly initialised weights, so that
+    `keras.saving.load_model` opens it (needs keras; imported only then)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if weights:
+        try:
+            import keras
+        except ImportError:
+            raise CnnCostError("writing weights needs keras (pip install keras)") from None
+        model = keras.saving.deserialize_keras_object(strip_build_configs(config))
+        model.save(path)
+        return path
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("config.json", json.dumps(strip_build_configs(config)))
         archive.writestr("metadata.json", json.dumps(dict(metadata) or {"keras_version": "3"}))

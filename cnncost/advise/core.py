@@ -144,8 +144,11 @@ def _option_suggestion(context, option: Option, number, target, evaluated, confi
     )
 
 
-def write_suggestions(advice: Advice, directory: str | Path) -> list[Path]:
-    """Each editable suggestion as `<model>-<n>-<kind>.keras` in `directory` (config only)."""
+def write_suggestions(
+    advice: Advice, directory: str | Path, weights: bool = False
+) -> list[Path]:
+    """Each editable suggestion as `<model>-<n>-<kind>.keras` in `directory`: config only, or
+    with `weights` a complete file with freshly initialised weights (`config_edit.write_keras`)."""
     directory = Path(directory)
     stem = Path(advice.model.source).stem or "model"
     written = []
@@ -153,5 +156,5 @@ def write_suggestions(advice: Advice, directory: str | Path) -> list[Path]:
         if suggestion.config is None:
             continue
         path = directory / f"{stem}-{number}-{suggestion.kind}.keras"
-        written.append(write_keras(suggestion.config, path, advice.model.metadata))
+        written.append(write_keras(suggestion.config, path, advice.model.metadata, weights))
     return written

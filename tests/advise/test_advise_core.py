@@ -250,3 +250,22 @@ def test_functional_examples_round_trip_through_keras(name, tmp_path, monkeypatc
     )
     editable = _assert_round_trip(advice, tmp_path)
     assert editable
+
+
+def test_written_files_open_in_one_documented_step(tmp_path):
+    """Config-only files open with the recipe the CLI prints; with `weights`, they are complete
+    `.keras` files that `keras.saving.load_model` opens (fresh weights), params as predicted."""
+    keras = pytest.importorskip("keras")
+    from cnncost.advise.config_edit import LOAD_CONFIG_ONLY
+
+    advice = suggest(SEED, target_rf=128)
+    editable = [s for s in advice.suggestions if s.config is not None][:2]
+    advice = type(advice)(advice.model, advice.options, advice.before, tuple(editable))
+    for weights, folder in ((False, tmp_path / "config"), (True, tmp_path / "full")):
+        for suggestion, path in zip(editable, write_suggestions(advice, folder, weights)):
+            if weights:
+                model = keras.saving.load_model(path)
+            else:
+                recipe = LOAD_CONFIG_ONLY.split(" (")[0].replace("PATH", repr(str(path)))
+                model = eval(recipe, {"keras": keras, "zipfile": zipfile})
+            assert model.count_params() == suggestion.after.params, (weights, path)
