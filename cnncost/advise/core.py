@@ -144,9 +144,7 @@ def _option_suggestion(context, option: Option, number, target, evaluated, confi
     )
 
 
-def write_suggestions(
-    advice: Advice, directory: str | Path, weights: bool = False
-) -> list[Path]:
+def write_suggestions(advice: Advice, directory: str | Path, weights: bool = False) -> list[Path]:
     """Each editable suggestion as `<model>-<n>-<kind>.keras` in `directory`: config only, or
     with `weights` a complete file with freshly initialised weights (`config_edit.write_keras`)."""
     directory = Path(directory)
