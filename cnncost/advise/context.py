@@ -66,6 +66,30 @@ class Context:
                 result.append(row)
         return result
 
+    def insert_positions(self) -> list[Any]:
+        """Rows of the top-level block boundaries (`incremental._cut_nodes`) whose output is a
+        local map of the first input: where a layer can be inserted without breaking a merge.
+        Of consecutive boundaries with one output shape (conv, BN, activation) the last."""
+        name = self.report.inputs[0].name
+        cuts = self.evaluator.cuts
+        top = self.top_level_names()
+        rows = [row for row in self.report.layers if row.name in cuts]
+        rank = len(self.report.inputs[0].shape or ())
+        found = []
+        for index, row in enumerate(rows):
+            rf = _local_rf((row.extra.get("receptive_field") or {}).get(name))
+            shape = row.output_shapes[0] if row.output_shapes else None
+            if rf is None or shape is None or len(shape) != rank or row.name not in top:
+                continue
+            if row.type == "InputLayer":
+                continue
+            after = rows[index + 1] if index + 1 < len(rows) else None
+            if after is not None and after.output_shapes and after.output_shapes[0] == shape:
+                if after.inputs == (row.name,):
+                    continue  # a pointwise step follows: insert after it instead
+            found.append(row)
+        return found
+
 
 def make_context(model: ModelConfig, options: Options) -> Context:
     graph = graph_from_config(copy.deepcopy(model.config), source=model.source)

@@ -83,7 +83,7 @@ def _refit(suggestion: Suggestion, context) -> Suggestion:
 def _target_rf(context, target: int) -> tuple[list[Suggestion], int]:
     rank = context.rank
     configs = {row.name: context.layer_config(row.name) for row in context.windows()}
-    edits = candidate_edits(context.windows(), configs, rank)
+    edits = candidate_edits(context.windows(), configs, rank, context.insert_positions())
     if not edits:
         return [], 0
     name = context.report.inputs[0].name

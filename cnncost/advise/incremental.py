@@ -37,16 +37,34 @@ from cnncost.layers.layout import input_data_formats
 from cnncost.loaders.keras_config import dtype_policy_name
 from cnncost.passes.compute import _padding_aware, elementwise
 from cnncost.passes.memory import dtype_bytes, peak_live_bytes, policy_dtypes
-from cnncost.passes.receptive_field import Local, _number, _transfer, identity_map
+from cnncost.passes.receptive_field import AxisMap, Local, _number, _transfer, identity_map
 from cnncost.passes.shapes import NodeShapes, ShapeResult
 
 # -- graph edits ----------------------------------------------------------------------------------
 
 
+# Edited nodes, reused across the combinations of one search so that the evaluator's memo (keyed
+# by node identity) finds them again: (node, what changed) -> the new node. Keys hold the nodes.
+_EDITED: dict[tuple, Node] = {}
+_EDITED_LIMIT = 100_000
+
+
+def _edited(key: tuple, make) -> Node:
+    found = _EDITED.get(key)
+    if found is None:
+        if len(_EDITED) >= _EDITED_LIMIT:
+            _EDITED.clear()
+        found = _EDITED[key] = make()
+    return found
+
+
 def set_node_fields(graph: Graph, name: str, **fields: Any) -> Graph:
     """Node `name` with `fields` set in its config (what `config_edit.set_fields` does)."""
     node = graph.node(name)
-    edited = replace(node, config={**node.config, **fields})
+    edited = _edited(
+        (node, repr(sorted(fields.items()))),
+        lambda: replace(node, config={**node.config, **fields}),
+    )
     return replace(graph, nodes=tuple(edited if n is node else n for n in graph.nodes))
 
 
@@ -79,7 +97,7 @@ def insert_node_after(graph: Graph, name: str, layer: Mapping[str, Any]) -> Grap
             for ref, shape in zip(node.inputs, node.recorded_input_shapes):
                 if ref == old and recorded is None:
                     recorded = shape
-    inserted = Node(
+    inserted = _edited((graph.node(name), repr(layer)), lambda: Node(
         name=cfg["name"],
         class_name=layer["class_name"],
         module=layer.get("module", "keras.layers"),
@@ -91,16 +109,16 @@ def insert_node_after(graph: Graph, name: str, layer: Mapping[str, Any]) -> Grap
         trainable=cfg.get("trainable", True),
         dtype_policy=dtype_policy_name(cfg.get("dtype")),
         registered_name=layer.get("registered_name"),
-    )
+    ))  # fmt: skip
     nodes = []
     for node in graph.nodes:
         if node.name in consumers:
-            node = replace(
+            node = _edited((node, old, new), lambda node=node: replace(
                 node,
                 inputs=_rewire(node.inputs, old, new),
                 arguments=_rewire(node.arguments, old, new),
                 keyword_arguments=_rewire(dict(node.keyword_arguments), old, new),
-            )
+            ))  # fmt: skip
         nodes.append(node)
         if node.name == name:
             nodes.append(inserted)
@@ -193,6 +211,32 @@ class _Static:
 
 
 @dataclass(frozen=True)
+class _Block:
+    """The totals of a block (see `Evaluator._block`) and its cut node's record."""
+
+    last: _Record
+    params: Any
+    macs: Any
+    flops: Any
+    best_rf: tuple | None
+    final_map: tuple | None
+    final_jump: tuple | None
+    levels: frozenset
+    worked: frozenset
+
+
+@dataclass(frozen=True)
+class _Affine:
+    """A block's RF transfer in closed form for given entry shapes (`Evaluator._block`)."""
+
+    summary: _Block  # the probe's totals (shapes, params, FLOPs do not depend on the RF)
+    terms: tuple  # distinct per-axis (A, B, S) of the nodes with a local RF, in order
+    worked: tuple  # per-axis S of the maps the block's spatial convs read
+    exit: tuple | None  # (A, B, S) of the block's last node, when its RF is local
+    final: tuple | None  # (A, B, S) of the block's last node with a local RF
+
+
+@dataclass(frozen=True)
 class _Step:
     """The running totals after a node (so a later edit restarts from there)."""
 
@@ -218,6 +262,84 @@ class _Run:
 _START = _Step(0, 0, 0, None, None, None, frozenset(), frozenset())
 
 
+def _plus(total: Any, value: Any) -> Any:
+    return None if total is None or value is None else total + value
+
+
+class _Acc:
+    """Running totals along a run (sums, None once a value is unknown; the largest local RF;
+    the last local map; the stages seen and those a spatial conv reads)."""
+
+    __slots__ = (
+        "params", "macs", "flops", "best_rf", "final_map", "final_jump", "levels", "worked",
+        "input_shape",
+    )  # fmt: skip
+
+    @classmethod
+    def start(cls, step: _Step) -> _Acc:
+        acc = cls()
+        acc.params, acc.macs, acc.flops = step.params, step.macs, step.flops
+        acc.best_rf, acc.final_map, acc.final_jump = step.best_rf, step.final_map, step.final_jump
+        acc.levels, acc.worked = set(step.levels), set(step.worked)
+        acc.input_shape = None
+        return acc
+
+    def add(self, record: _Record, source_jump: tuple | None) -> None:
+        self.params = _plus(self.params, record.params)
+        self.macs = _plus(self.macs, record.macs)
+        self.flops = _plus(self.flops, record.flops)
+        if source_jump is not None:
+            self.worked.add(source_jump)
+        if record.size is not None:
+            if self.best_rf is None or record.size > self.best_rf:
+                self.best_rf = record.size
+            if record.spatial_out is not None:
+                self.final_map = record.spatial_out
+            self.final_jump = record.jump
+            self.levels.add(record.jump)
+
+    def absorb(self, block: _Block) -> None:
+        self.params = _plus(self.params, block.params)
+        self.macs = _plus(self.macs, block.macs)
+        self.flops = _plus(self.flops, block.flops)
+        if block.best_rf is not None and (self.best_rf is None or block.best_rf > self.best_rf):
+            self.best_rf = block.best_rf
+        if block.final_map is not None:
+            self.final_map = block.final_map
+        if block.final_jump is not None:
+            self.final_jump = block.final_jump
+        self.levels |= block.levels
+        self.worked |= block.worked
+
+    def step(self, frozen: bool) -> _Step:
+        levels = frozenset(self.levels) if frozen else self.levels
+        worked = frozenset(self.worked) if frozen else self.worked
+        return _Step(
+            self.params, self.macs, self.flops, self.best_rf, self.final_map, self.final_jump,
+            levels, worked,
+        )  # fmt: skip
+
+
+def _cut_nodes(graph: Graph) -> frozenset[str]:
+    """Names of the nodes after which no later node reads an earlier one (block boundaries: a
+    ResNet block's output, every layer of a chain; the last node). Node i is one when every
+    node before it is last read at or before i (a model output is read "at the end")."""
+    end = len(graph.nodes)
+    last_use: dict[str, int] = {}
+    for i, node in enumerate(graph.nodes):
+        for ref in node.inputs:
+            last_use[ref.node] = max(last_use.get(ref.node, -1), i)
+    for ref in graph.outputs:
+        last_use[ref.node] = end
+    cuts = set()
+    reach = -1  # the latest position at which a node before i is read
+    for i, node in enumerate(graph.nodes):
+        if reach <= i:
+            cuts.add(node.name)
+        reach = max(reach, last_use.get(node.name, -1))
+    return frozenset(cuts)
+
+
 class Evaluator:
     """Exact metrics of edited graphs of one model, memoised per node (see the module doc).
 
@@ -237,6 +359,10 @@ class Evaluator:
         self._overrides: dict[Any, dict] = {}
         self._static: dict[Node, _Static] = {}
         self._records: dict[tuple, _Record] = {}
+        self._blocks: dict[tuple, _Block] = {}
+        self._affine: dict[tuple, Any] = {}
+        self.cuts = _cut_nodes(graph)
+        self._cuts = self.cuts if self.incremental else frozenset()
         self._base: dict[str, _Run] = {}
         self.evaluated = 0
 
@@ -267,58 +393,201 @@ class Evaluator:
             start += 1
         run = base if start == len(graph.nodes) == len(base.nodes) else None
         if run is None:
-            run = self._run(graph.nodes, overrides, base, start)
+            run = self._run(graph.nodes, overrides, base, start, blocks=not peak)
         return self._metrics(graph, run, peak)
 
-    def _run(self, nodes, overrides, base: _Run | None, start: int) -> _Run:
-        """Records from node `start` on (those before are `base`'s)."""
+    def _run(self, nodes, overrides, base: _Run | None, start: int, blocks: bool = False) -> _Run:
+        """Records from node `start` on (those before are `base`'s). `blocks`: after the first
+        cut node, evaluate whole blocks (the nodes up to the next cut) from the block memo; only
+        the totals and the cut nodes' records are then kept (enough for all metrics but the
+        peak memory)."""
         records: dict[str, _Record] = {}
         steps: list[_Step] = []
-        step = _START if start == 0 else base.steps[start - 1]
-        input_shape = None if base is None else base.input_shape
+        acc = _Acc.start(_START if start == 0 else base.steps[start - 1])
+        acc.input_shape = None if base is None else base.input_shape
         old = {} if base is None else base.results
-        params, macs, flops = step.params, step.macs, step.flops
-        best_rf, final_map, final_jump = step.best_rf, step.final_map, step.final_jump
-        levels, worked = set(step.levels), set(step.worked)
         first = self.graph.inputs[0].node
-        memo, static = self._records, self._static
+        cuts = self._cuts
         get = records.get
-        for node in nodes[start:]:
-            info = static.get(node) or self._static_info(node)
-            sources = [get(name) or old[name] for name, _ in info.refs]
-            inputs = tuple(r.outputs[i] for r, (_, i) in zip(sources, info.refs))
-            override = overrides.get(node.name) if info.is_input else None
-            key = (node, inputs, tuple(id(r.rf) for r in sources), override)
-            record = memo.get(key)
-            if record is None:
-                record = self._record(node, inputs, sources, override, first, input_shape)
-                memo[key] = record
+
+        def lookup(name):
+            return get(name) or old[name]
+
+        count = len(nodes)
+        index = start
+        carry = None  # the last cut's exit map in closed form: (name, template, lows, highs, advs)
+        while index < count:
+            node = nodes[index]
+            if blocks and index > start and nodes[index - 1].name in cuts:
+                end = index
+                while end < count - 1 and nodes[end].name not in cuts:
+                    end += 1
+                previous, block = nodes[index - 1].name, nodes[index : end + 1]
+                form, numbers = False, None
+                if carry is not None:
+                    form = self._affine_form(block, previous, carry[1], first, acc.input_shape)
+                    numbers = carry[2:]
+                    if form is False:
+                        records[carry[0]] = self._materialise(carry)
+                    carry = None
+                if form is False:
+                    entry = lookup(previous)
+                    state = None if entry.rf is None else entry.rf.state
+                    if isinstance(state, Local) and all(
+                        m.period == 1 and not m.shift for m in state.maps
+                    ):
+                        form = self._affine_form(block, previous, entry, first, acc.input_shape)
+                        numbers = (
+                            [m.low[0] for m in state.maps],
+                            [m.high[0] for m in state.maps],
+                            [m.advance for m in state.maps],
+                        )
+                if form is not False:
+                    summary, carry = self._compose(form, *numbers, nodes[end].name)
+                    if carry is None:
+                        records[nodes[end].name] = summary.last
+                else:
+                    summary = self._block(block, previous, lookup(previous), first, acc.input_shape)
+                    records[nodes[end].name] = summary.last
+                acc.absorb(summary)
+                index = end + 1
+                continue
+            if carry is not None:
+                records[carry[0]] = self._materialise(carry)
+                carry = None
+            record = self._visit(node, lookup, overrides, first, acc)
             records[node.name] = record
-            if node.name == first:
-                input_shape = record.outputs[0]
-            params = None if params is None or record.params is None else params + record.params
-            macs = None if macs is None or record.macs is None else macs + record.macs
-            flops = None if flops is None or record.flops is None else flops + record.flops
-            if info.spatial and sources and sources[0].jump is not None:
-                worked.add(sources[0].jump)
-            if record.size is not None:
-                if best_rf is None or record.size > best_rf:
-                    best_rf = record.size
-                if record.spatial_out is not None:
-                    final_map = record.spatial_out
-                final_jump = record.jump
-                levels.add(record.jump)
             if base is None:
-                steps.append(
-                    _Step(
-                        params, macs, flops, best_rf, final_map, final_jump,
-                        frozenset(levels), frozenset(worked),
-                    )
-                )  # fmt: skip
+                steps.append(acc.step(frozen=True))
+            index += 1
         if base is not None:  # an edited graph: its last step is all the metrics need
-            steps = [_Step(params, macs, flops, best_rf, final_map, final_jump, levels, worked)]
+            steps = [acc.step(frozen=False)]
             records = _Layered(records, old)
-        return _Run(tuple(nodes), records, {}, steps, input_shape)
+        return _Run(tuple(nodes), records, {}, steps, acc.input_shape)
+
+    def _visit(self, node: Node, lookup, overrides, first: str, acc: _Acc) -> _Record:
+        """One node's record (memoised on the node, its input shapes and input RF states),
+        added to the running totals `acc`."""
+        info = self._static.get(node) or self._static_info(node)
+        sources = [lookup(name) for name, _ in info.refs]
+        inputs = tuple(r.outputs[i] for r, (_, i) in zip(sources, info.refs))
+        override = overrides.get(node.name) if info.is_input else None
+        key = (node, inputs, tuple(id(r.rf) for r in sources), override)
+        record = self._records.get(key)
+        if record is None:
+            record = self._record(node, inputs, sources, override, first, acc.input_shape)
+            self._records[key] = record
+        if node.name == first:
+            acc.input_shape = record.outputs[0]
+        acc.add(record, sources[0].jump if info.spatial and sources else None)
+        return record
+
+    def _block(self, block, previous: str, entry: _Record, first: str, input_shape) -> _Block:
+        """The totals of a block of nodes fed by the cut node `previous` (record `entry`), node
+        by node, memoised on the block's nodes and the entry's shapes and RF state."""
+        key = (tuple(block), entry.outputs, id(entry.rf))
+        found = self._blocks.get(key)
+        if found is None:
+            found = self._blocks[key] = self._walk(block, previous, entry, first, input_shape)[0]
+        return found
+
+    def _affine_form(self, block, previous: str, entry: _Record, first: str, input_shape):
+        """The block's RF transfer in closed form for these entry shapes, or False.
+
+        Along period-1 maps every RF transfer is affine in the entry map, per axis
+        `low' = low + A*adv`, `high' = high + B*adv`, `adv' = S*adv` (a window adds its
+        padding/extent times the advance; a merge takes the min/max of such terms, all with the
+        one entry advance). So a block is probed once per entry shapes with the unit map
+        (low = high = 0, adv = 1), which gives each node's (A, B, S); any entry map is then
+        composed through the whole block in O(1) per distinct term (`_compose`)."""
+        key = (tuple(block), entry.outputs, entry.rf.state.axes)
+        form = self._affine.get(key)
+        if form is None:
+            form = self._affine[key] = self._probe(block, previous, entry, first, input_shape)
+        return form
+
+    def _walk(self, block, previous, entry, first, input_shape):
+        records = {previous: entry}
+        acc = _Acc.start(_START)
+        acc.input_shape = input_shape  # the model input's (its rank tells spatial outputs)
+        for node in block:
+            records[node.name] = self._visit(node, records.__getitem__, {}, first, acc)
+        found = _Block(
+            records[block[-1].name], acc.params, acc.macs, acc.flops, acc.best_rf,
+            acc.final_map, acc.final_jump, frozenset(acc.levels), frozenset(acc.worked),
+        )  # fmt: skip
+        return found, records, acc
+
+    def _probe(self, block, previous, entry, first, input_shape):
+        """The affine form of a block for these entry shapes, or False (see `_block`)."""
+        unit = Local(
+            entry.rf.state.axes, tuple(AxisMap(1, 1, (0,), (0,)) for _ in entry.rf.state.maps)
+        )
+        probe = replace(entry, rf=self._intern(unit), size=None, jump=None)
+        summary, records, acc = self._walk(block, previous, probe, first, input_shape)
+        terms = []  # (A, B, S) per axis of each node with a local RF, in order
+        for node in block:
+            rf = records[node.name].rf
+            if rf is None or not isinstance(rf.state, Local):
+                continue
+            if any(m.period != 1 or m.shift or m.low[0] is None for m in rf.state.maps):
+                return False
+            terms.append(tuple((m.low[0], m.high[0], m.advance) for m in rf.state.maps))
+        worked = []  # the S of the inputs the block's spatial convs read
+        for node in block:
+            if self._static_info(node).spatial and node.inputs:
+                source = records[node.inputs[0].node].rf
+                if source is not None and isinstance(source.state, Local):
+                    worked.append(tuple(m.advance for m in source.state.maps))
+        last = records[block[-1].name]
+        exit_terms = None
+        if last.rf is not None and isinstance(last.rf.state, Local):
+            exit_terms = terms[-1]
+        final = terms[-1] if terms else None
+        return _Affine(summary, tuple(dict.fromkeys(terms)), tuple(set(worked)), exit_terms, final)
+
+    def _compose(self, form: _Affine, lows, highs, advances, name: str):
+        """The block's totals for an entry map (lows, highs, advances per axis) and the exit
+        map in the same numbers (None when the block's last node has no local RF)."""
+        best = None
+        levels = set()
+        for node_terms in form.terms:
+            size = tuple(
+                h + b * adv - (lo + a * adv) + 1
+                for (a, b, _), lo, h, adv in zip(node_terms, lows, highs, advances)
+            )
+            if best is None or size > best:
+                best = size
+            levels.add(tuple(s * adv for (_, _, s), adv in zip(node_terms, advances)))
+        worked = {tuple(s * adv for s, adv in zip(w, advances)) for w in form.worked}
+        summary = form.summary
+        final_jump = summary.final_jump
+        if form.final is not None:
+            final_jump = tuple(s * adv for (_, _, s), adv in zip(form.final, advances))
+        carry = None
+        if form.exit is not None:
+            carry = (
+                name,
+                summary.last,
+                [lo + a * adv for (a, _, _), lo, adv in zip(form.exit, lows, advances)],
+                [h + b * adv for (_, b, _), h, adv in zip(form.exit, highs, advances)],
+                [s * adv for (_, _, s), adv in zip(form.exit, advances)],
+            )
+        block = _Block(
+            summary.last, summary.params, summary.macs, summary.flops, best, summary.final_map,
+            final_jump, levels, worked,
+        )  # fmt: skip
+        return block, carry
+
+    def _materialise(self, carry) -> _Record:
+        """The cut node's record from its exit map in closed form."""
+        _, template, lows, highs, advances = carry
+        state = replace(
+            template.rf.state,
+            maps=tuple(AxisMap(1, adv, (lo,), (h,)) for lo, h, adv in zip(lows, highs, advances)),
+        )
+        rf = self._intern(state)
+        return replace(template, rf=rf, size=rf.size, jump=rf.jump)
 
     def _static_info(self, node: Node) -> _Static:
         info = _Static(

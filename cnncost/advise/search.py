@@ -2,11 +2,15 @@
 
 Edits (`Edit`, one layer each; combinations of up to `MAX_EDITS`, kinds mixed):
 
-- `pool`: a 2x2 max pooling (stride 2) inserted after a conv/pool layer;
-- `stride`: stride 2 in a stride-1, undilated conv;
+- `pool`: a 2x2 max pooling (stride 2) inserted at a block boundary;
+- `stride`: stride 2 in a stride-1, undilated conv with a kernel > 1;
 - `dilation`: dilation 2 or 4 in a stride-1 conv with a kernel > 1;
-- `conv`: a 3x3 "same" conv + ReLU of the same width inserted after a conv/pool layer (one more
+- `conv`: a 3x3 "same" conv + ReLU of the same width inserted at a block boundary (one more
   block of depth at that stage: RF + 2 x the stage's jump, resolution unchanged).
+
+A block boundary is a layer after which no later layer reads an earlier one (every layer of a
+plain chain; a residual block's output, not a layer inside its branches, where a pooling would
+break the merge), of a pointwise chain (conv, BN, activation) the last.
 
 Search: a beam search over combinations. Depth 1 evaluates every single edit; each further depth
 extends by every edit the `BEAM` best combinations that do not yet reach the target (and the
@@ -59,6 +63,7 @@ EDIT_COST = 0.25
 SHORTFALL = 4.0
 RF_LIMIT = 2.0
 PARETO_SHOWN = 5  # options shown: the best, then other Pareto-optimal ones
+PARETO_POOL = 200  # the best-scored options the Pareto set is taken from
 
 OBJECTIVE = {
     "name": "least-change",
@@ -171,26 +176,29 @@ def compatible(edits: Sequence[Edit]) -> bool:
     return True
 
 
-def candidate_edits(windows: Sequence[Any], configs: Mapping[str, Mapping], rank: int) -> list:
-    """Every single edit of the window layers (report rows of top-level conv/pool layers with a
-    local receptive field; `configs` their Keras configs)."""
+def candidate_edits(
+    windows: Sequence[Any], configs: Mapping[str, Mapping], rank: int, positions: Sequence[Any]
+) -> list:
+    """Every single edit: in-layer edits of the window layers (report rows of top-level conv
+    layers with a local receptive field; `configs` their Keras configs), inserted layers after
+    the `positions` (report rows of the block boundaries, `Context.insert_positions`)."""
     edits: list[Edit] = []
-    for row in windows:
-        cfg = configs[row.name]
+    for row in positions:
         edits.append(Edit(row.name, "pool"))
         channels = row.output_shapes[0][-1] if row.output_shapes and row.output_shapes[0] else None
         if isinstance(channels, int):
             edits.append(Edit(row.name, "conv", channels))
+    for row in windows:
         if row.type not in CONV_CLASSES:
             continue
+        cfg = configs[row.name]
         strides = config_edit.as_list(cfg.get("strides", 1), rank)
         dilation = config_edit.as_list(cfg.get("dilation_rate", 1), rank)
-        if strides != [1] * rank:
-            continue
+        if strides != [1] * rank or max(config_edit.as_list(cfg.get("kernel_size", 1), rank)) < 2:
+            continue  # stride 2 in a 1x1 conv skips pixels (dead compute); dilating it is a no-op
         if dilation == [1] * rank:
             edits.append(Edit(row.name, "stride"))
-        if max(config_edit.as_list(cfg.get("kernel_size", 1), rank)) > 1:
-            edits.extend(Edit(row.name, "dilation", rate) for rate in (2, 4))
+        edits.extend(Edit(row.name, "dilation", rate) for rate in (2, 4))
     return edits
 
 
@@ -344,7 +352,7 @@ def _shown(options: list[Option]) -> tuple[Option, ...]:
         return tuple(closest[:1])
     clean = [o for o in met if o.held_back is None] or met
     clean.sort(key=lambda o: (o.score, o.edits))
-    front = [o for o in clean if not any(_dominates(p, o) for p in clean)]
+    front = _pareto(clean[:PARETO_POOL])
     shown = [clean[0]]
     seen = {_signature(clean[0])}
     for option in front:
@@ -356,17 +364,22 @@ def _shown(options: list[Option]) -> tuple[Option, ...]:
     return tuple(shown)
 
 
+def _pareto(options: list[Option]) -> list[Option]:
+    """The options no other one dominates in `_key` (all <=, one <), in their given order."""
+    keyed = [(_key(o), o) for o in options]
+    return [
+        o
+        for k, o in keyed
+        if not any(all(x <= y for x, y in zip(j, k)) and j != k for j, _ in keyed)
+    ]
+
+
 def _area(option: Option) -> int:
     return math.prod(option.metrics.final_feature_map or (0,))
 
 
 def _key(option: Option) -> tuple:
     return (min(option.metrics.rf), option.metrics.flops, -_area(option))
-
-
-def _dominates(a: Option, b: Option) -> bool:
-    ka, kb = _key(a), _key(b)
-    return all(x <= y for x, y in zip(ka, kb)) and ka != kb
 
 
 def _signature(option: Option) -> tuple:

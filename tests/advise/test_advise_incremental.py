@@ -4,6 +4,7 @@ model's RF predicted by cnncost is the one measured by gradient in Keras."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import tempfile
@@ -29,7 +30,7 @@ def _context(name: str, options: Options | None = None):
     context = make_context(load_model_config(MODELS / f"{name}.keras"), options or Options())
     windows = context.windows()
     configs = {row.name: context.layer_config(row.name) for row in windows}
-    return context, candidate_edits(windows, configs, context.rank)
+    return context, candidate_edits(windows, configs, context.rank, context.insert_positions())
 
 
 def _full(config, options):
@@ -48,6 +49,9 @@ def _check_edits(context, edits, options):
             context.evaluator.evaluate(graph)
         return
     assert context.evaluator.evaluate(graph) == full, [e.label for e in edits]
+    # the search's path: blocks composed in closed form, no peak memory
+    without_peak = dataclasses.replace(full, peak_activation_bytes=None)
+    assert context.evaluator.evaluate(graph, peak=False) == without_peak, [e.label for e in edits]
 
 
 @pytest.mark.parametrize("name", ["resnet50", "seed_cnn", "mobilenet_v2"])
@@ -145,7 +149,7 @@ def test_random_plain_nets_incremental_equals_full(net, data):
         assume(False)  # a valid conv on a map smaller than its kernel: not a model
     windows = context.windows()
     configs = {row.name: context.layer_config(row.name) for row in windows}
-    edits = candidate_edits(windows, configs, context.rank)
+    edits = candidate_edits(windows, configs, context.rank, context.insert_positions())
     chosen = tuple(sorted(data.draw(st.lists(st.sampled_from(edits), min_size=1, max_size=3))))
     assume(compatible(chosen))
     _check_edits(context, chosen, Options())
@@ -167,7 +171,7 @@ def test_random_plain_nets_edited_rf_is_measured_by_gradient(net, data):
         assume(False)
     windows = context.windows()
     configs = {row.name: context.layer_config(row.name) for row in windows}
-    edits = candidate_edits(windows, configs, context.rank)
+    edits = candidate_edits(windows, configs, context.rank, context.insert_positions())
     chosen = tuple(sorted(data.draw(st.lists(st.sampled_from(edits), min_size=1, max_size=2))))
     assume(compatible(chosen))
     try:
