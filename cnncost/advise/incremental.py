@@ -80,17 +80,26 @@ def _rewire(value: Any, old: TensorRef, new: TensorRef) -> Any:
     return value
 
 
+def _consumers(graph: Graph) -> dict[str, set[str]]:
+    """Names of the nodes reading output 0 of each node (cached on the graph object)."""
+    found = graph.__dict__.get("_consumers")
+    if found is None:
+        found = {}
+        for node in graph.nodes:
+            for ref in node.inputs:
+                if ref.index == 0:
+                    found.setdefault(ref.node, set()).add(node.name)
+        object.__setattr__(graph, "_consumers", found)
+    return found
+
+
 def insert_node_after(graph: Graph, name: str, layer: Mapping[str, Any]) -> Graph:
     """The layer config `layer` ({class_name, config}) called on output 0 of `name`, every other
     consumer of that output rewired to it (what `config_edit.insert_after` does to the config).
     The new node is placed right after `name` in the node order (the file order of the config)."""
     cfg = layer["config"]
     old, new = TensorRef(name, 0), TensorRef(cfg["name"], 0)
-    consumers = {
-        node.name
-        for node in graph.nodes
-        if any(r.node == name and r.index == 0 for r in node.inputs)
-    }
+    consumers = _consumers(graph).get(name, set())
     recorded = None
     for node in graph.nodes:
         if node.name in consumers and recorded is None:
