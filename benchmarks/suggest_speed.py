@@ -28,11 +28,13 @@ CASES = (
 )
 
 
-def timed(command: list[str], env: dict) -> tuple[float, float, dict]:
+def timed(command: list[str], env: dict, cwd: str) -> tuple[float, float, dict]:
     """Wall seconds, CPU seconds (user + system of the child) and the JSON output."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    result = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        command, env=env, cwd=cwd, capture_output=True, text=True, check=True
+    )  # cwd: `python -m` puts it first on sys.path
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -49,7 +51,7 @@ def main() -> None:
     for name, options in CASES:
         command = [sys.executable, "-m", "cnncost", "suggest", str(MODELS / f"{name}.keras")]
         command += [*options, "--format", "json"]
-        runs = [timed(command, env) for _ in range(args.runs)]
+        runs = [timed(command, env, args.pythonpath) for _ in range(args.runs)]
         wall = statistics.median(r[0] for r in runs)
         cpu = statistics.median(r[1] for r in runs)
         evaluated = runs[0][2].get("combinations_evaluated", "-")
