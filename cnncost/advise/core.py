@@ -66,6 +66,12 @@ def suggest(
     suggestions.extend(families.dead_compute(context))
     suggestions.extend(families.misaligned(context))
     suggestions = [_refit(s, context) for s in suggestions]
+    nested = sorted({row.name.split("/")[0] for row in context.report.layers if "/" in row.name})
+    if nested and (target_rf is not None or suggestions):
+        notes.append(
+            f"layers inside nested models ({', '.join(nested[:3])}{', ...' if len(nested) > 3 else ''}) "
+            "are not edited: they live in the nested model's own config; edits go between them"
+        )
     return Advice(
         model_config, options, before, tuple(suggestions), tuple(notes), objective, evaluated
     )
