@@ -89,13 +89,14 @@ def _refit(suggestion: Suggestion, context) -> Suggestion:
 def _target_rf(context, target: int) -> tuple[list[Suggestion], int]:
     rank = context.rank
     configs = {row.name: context.layer_config(row.name) for row in context.windows()}
-    edits = candidate_edits(context.windows(), configs, rank, context.insert_positions())
+    positions = context.insert_positions()
+    edits = candidate_edits(context.windows(), configs, rank, positions)
     if not edits:
         return [], 0
     name = context.report.inputs[0].name
-    stages = {
+    stages = {  # the jump at each edited layer before the edit: its stage
         row.name: tuple(_local_rf(row.extra["receptive_field"].get(name))["jump"])
-        for row in context.windows()
+        for row in (*context.windows(), *positions)
     }
     result = search(context.evaluator, context.graph, context.before, edits, target, rank, stages)
     shown = []
