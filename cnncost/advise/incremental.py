@@ -239,7 +239,8 @@ class _Affine:
     """A block's RF transfer in closed form for given entry shapes (`Evaluator._block`)."""
 
     summary: _Block  # the probe's totals (shapes, params, FLOPs do not depend on the RF)
-    terms: tuple  # distinct per-axis (A, B, S) of the nodes with a local RF, in order
+    widest: tuple | None  # the largest per-axis B - A over the nodes with a local RF
+    steps: tuple  # the distinct per-axis S of those nodes (their stages)
     worked: tuple  # per-axis S of the maps the block's spatial convs read
     exit: tuple | None  # (A, B, S) of the block's last node, when its RF is local
     final: tuple | None  # (A, B, S) of the block's last node with a local RF
@@ -553,21 +554,21 @@ class Evaluator:
         if last.rf is not None and isinstance(last.rf.state, Local):
             exit_terms = terms[-1]
         final = terms[-1] if terms else None
-        return _Affine(summary, tuple(dict.fromkeys(terms)), tuple(set(worked)), exit_terms, final)
+        # size = (high - low + 1) + (B - A) * adv per axis: the lexicographic largest size is the
+        # one with the lexicographic largest (B - A), whatever the entry map
+        widest = max((tuple(b - a for a, b, _ in t) for t in terms), default=None)
+        steps = tuple({tuple(s for _, _, s in t) for t in terms})
+        return _Affine(summary, widest, steps, tuple(set(worked)), exit_terms, final)
 
     def _compose(self, form: _Affine, lows, highs, advances, name: str):
         """The block's totals for an entry map (lows, highs, advances per axis) and the exit
         map in the same numbers (None when the block's last node has no local RF)."""
         best = None
-        levels = set()
-        for node_terms in form.terms:
-            size = tuple(
-                h + b * adv - (lo + a * adv) + 1
-                for (a, b, _), lo, h, adv in zip(node_terms, lows, highs, advances)
+        if form.widest is not None:
+            best = tuple(
+                h - lo + 1 + d * adv for d, lo, h, adv in zip(form.widest, lows, highs, advances)
             )
-            if best is None or size > best:
-                best = size
-            levels.add(tuple(s * adv for (_, _, s), adv in zip(node_terms, advances)))
+        levels = {tuple(s * adv for s, adv in zip(step, advances)) for step in form.steps}
         worked = {tuple(s * adv for s, adv in zip(w, advances)) for w in form.worked}
         summary = form.summary
         final_jump = summary.final_jump
