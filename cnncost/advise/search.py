@@ -6,7 +6,8 @@ Edits (`Edit`, one layer each; combinations of up to `MAX_EDITS`, kinds mixed):
 - `stride`: stride 2 in a stride-1, undilated conv with a kernel > 1;
 - `dilation`: dilation 2 or 4 in a stride-1 conv with a kernel > 1;
 - `conv`: a 3x3 "same" conv + ReLU of the same width inserted at a block boundary (one more
-  block of depth at that stage: RF + 2 x the stage's jump, resolution unchanged).
+  block of depth at that stage: RF + 2 x the stage's jump, resolution unchanged);
+- `stage`: a `pool` followed by a `conv` at a block boundary (counts as 2 edits).
 
 A block boundary is a layer after which no later layer reads an earlier one (every layer of a
 plain chain; a residual block's output, not a layer inside its branches, where a pooling would
@@ -14,19 +15,20 @@ break the merge), of a pointwise chain (conv, BN, activation) the last.
 
 Search: a beam search over combinations. Depth 1 evaluates every single edit; each further depth
 extends by every edit the `BEAM` best combinations that do not yet reach the target (and the
-`PER_KIND` best of each set of edit kinds, for diversity). A combination
+`PER_KIND` best of each set of edit kinds, `DIVERSE` at most, for diversity). A combination
 that reaches the target is not extended (more edits only move it further from the target). Each
 combination is evaluated exactly and incrementally (`incremental.Evaluator`, ~0.3 ms on ResNet50).
 
 Objective "least change" (lower is better), in halvings (log2 units):
 
-    score = overshoot + resolution + compute + idle + pile + EDIT_COST * edits
+    score = overshoot + resolution + compute + params + idle + pile + EDIT_COST * edits
             (+ SHORTFALL * missing)
 
 - overshoot  = log2(RF / target): 0 when the RF lands on the target, 1 when it is twice the target;
 - resolution = mean over axes of log2(final map before / after): each halving of the final
   feature map costs 1 (a map kept as large as the target allows costs 0);
 - compute    = |log2(FLOPs after / before)|: changing the work either way is a change;
+- params     = PARAMS_WEIGHT * |log2(params after / before)|: so is changing the capacity;
 - idle       = stages added at which no conv with a kernel > 1 works (downsamplings piled up with
   nothing learned between them: pools straight after pools; the final stage is not counted);
 - pile       = downsampling edits (pool, stride) beyond the first in one stage of the model
@@ -56,10 +58,12 @@ from cnncost.ir import Graph
 POOL_CLASSES = frozenset({"MaxPooling2D", "AveragePooling2D", "MaxPooling1D", "AveragePooling1D"})
 
 MAX_EDITS = 3  # edits combined per option
-BEAM = 8  # combinations short of the target extended at each depth
-PER_KIND = 2  # and the best of each set of edit kinds
+BEAM = 6  # combinations short of the target extended at each depth
+PER_KIND = 1  # and the best of each set of edit kinds,
+DIVERSE = 6  # up to this many more
 FULL_BUDGET = 300  # evaluations when the model is evaluated by full re-analysis (nested models)
 EDIT_COST = 0.25
+PARAMS_WEIGHT = 0.5
 SHORTFALL = 4.0
 RF_LIMIT = 2.0
 PARETO_SHOWN = 5  # options shown: the best, then other Pareto-optimal ones
@@ -67,14 +71,16 @@ PARETO_POOL = 200  # the best-scored options the Pareto set is taken from
 
 OBJECTIVE = {
     "name": "least-change",
-    "score": "overshoot + resolution + compute + idle + pile + 0.25 * edits (lower is better)",
+    "score": "overshoot + resolution + compute + params + idle + pile + 0.25 * edits "
+    "(lower is better)",
     "terms": {
         "overshoot": "log2(RF / target): how far past the target the RF lands",
         "resolution": "log2(final feature map before / after), mean over axes",
         "compute": "|log2(FLOPs after / before)|",
+        "params": "0.5 * |log2(params after / before)|",
         "idle": "stages added where no conv with a kernel > 1 works (piled-up downsampling)",
         "pile": "downsampling edits beyond the first in one stage of the model",
-        "edits": "number of edits",
+        "edits": "number of edits (a stage counts 2)",
     },
     "guards": (
         f"RF > {RF_LIMIT:g} x max(target, input side), or a final feature map collapsed to 1x1: "
@@ -89,6 +95,7 @@ FAMILY = {
     "stride": "raise-stride",
     "dilation": "add-dilation",
     "conv": "add-conv",
+    "stage": "add-stage",
 }
 
 
@@ -97,7 +104,7 @@ class Edit:
     """One edit of one layer (see the module docstring)."""
 
     layer: str
-    kind: str  # pool | stride | dilation | conv
+    kind: str  # pool | stride | dilation | conv | stage
     value: int = 2  # the dilation rate; the filters of an inserted conv
 
     @property
@@ -108,19 +115,31 @@ class Edit:
             return f"stride 2 in {self.layer}"
         if self.kind == "dilation":
             return f"dilation {self.value} in {self.layer}"
+        if self.kind == "stage":
+            return f"a stage after {self.layer}: 2x2 max pooling + 3x3 conv ({self.value} filters)"
         return f"3x3 conv ({self.value} filters) after {self.layer}"
 
     @property
     def in_layer(self) -> bool:
         return self.kind in ("stride", "dilation")
 
-    def layer_config(self, config: Mapping[str, Any], rank: int) -> dict | None:
-        """The config of the layer it inserts (None for an in-layer edit)."""
-        if self.kind == "pool":
+    @property
+    def downsamples(self) -> bool:
+        return self.kind in ("pool", "stride", "stage")
+
+    @property
+    def size(self) -> int:
+        """Edits it counts for (a stage is a pooling and a conv)."""
+        return 2 if self.kind == "stage" else 1
+
+    def _inserted(self) -> tuple[str, ...]:
+        """What it inserts after the layer, in order (nothing for an in-layer edit)."""
+        return {"pool": ("pool",), "conv": ("conv",), "stage": ("pool", "conv")}.get(self.kind, ())
+
+    def _layer(self, what: str, config: Mapping[str, Any], rank: int) -> dict:
+        if what == "pool":
             return config_edit.pool_layer(config, rank)
-        if self.kind == "conv":
-            return config_edit.conv_layer(config, rank, self.value)
-        return None
+        return config_edit.conv_layer(config, rank, self.value)
 
     def fields(self, rank: int) -> dict[str, Any]:
         if self.kind == "stride":
@@ -128,22 +147,25 @@ class Edit:
         return {"dilation_rate": [self.value] * rank}
 
     def on_config(self, config: Mapping[str, Any], rank: int) -> dict:
-        new = self.layer_config(config, rank)
-        if new is None:
+        if self.in_layer:
             return config_edit.set_fields(config, self.layer, **self.fields(rank))
-        return config_edit.insert_after(config, self.layer, new)
+        for what in reversed(self._inserted()):  # each lands right after the layer
+            config = config_edit.insert_after(config, self.layer, self._layer(what, config, rank))
+        return config
 
     def on_graph(self, graph: Graph, rank: int, names: set[str]) -> Graph:
         if self.in_layer:
             return set_node_fields(graph, self.layer, **self.fields(rank))
-        new = self.layer_config(_NO_LAYERS, rank)
-        base = new["config"]["name"].rsplit("_", 1)[0]
-        k = 1
-        while f"{base}_{k}" in names:
-            k += 1
-        new["config"]["name"] = f"{base}_{k}"
-        names.add(new["config"]["name"])
-        return insert_node_after(graph, self.layer, new)
+        for what in reversed(self._inserted()):
+            new = self._layer(what, _NO_LAYERS, rank)
+            base = new["config"]["name"].rsplit("_", 1)[0]
+            k = 1
+            while f"{base}_{k}" in names:
+                k += 1
+            new["config"]["name"] = f"{base}_{k}"
+            names.add(new["config"]["name"])
+            graph = insert_node_after(graph, self.layer, new)
+        return graph
 
 
 _NO_LAYERS: Mapping[str, Any] = {"config": {"layers": []}}
@@ -164,10 +186,10 @@ def apply_to_graph(edits: Sequence[Edit], graph: Graph, rank: int) -> Graph:
 
 def compatible(edits: Sequence[Edit]) -> bool:
     """At most one in-layer edit (stride or dilation: Keras refuses both) and one inserted conv
-    per layer; pools may repeat."""
+    per layer; pools and stages may repeat."""
     seen = set()
     for edit in edits:
-        if edit.kind == "pool":
+        if edit.kind in ("pool", "stage"):
             continue
         key = (edit.layer, edit.in_layer)
         if key in seen:
@@ -188,6 +210,7 @@ def candidate_edits(
         channels = row.output_shapes[0][-1] if row.output_shapes and row.output_shapes[0] else None
         if isinstance(channels, int):
             edits.append(Edit(row.name, "conv", channels))
+            edits.append(Edit(row.name, "stage", channels))
     for row in windows:
         if row.type not in CONV_CLASSES:
             continue
@@ -213,7 +236,7 @@ def pile(edits: Sequence[Edit], stages: Mapping[str, Any]) -> int:
     """Downsampling edits beyond the first per stage (`stages`: layer -> its jump)."""
     counts: dict[Any, int] = {}
     for edit in edits:
-        if edit.kind in ("pool", "stride"):
+        if edit.downsamples:
             stage = stages.get(edit.layer)
             counts[stage] = counts.get(stage, 0) + 1
     return sum(count - 1 for count in counts.values())
@@ -227,6 +250,7 @@ def score(before: Metrics, after: Metrics, target: int) -> tuple[float, dict[str
         "overshoot": max(_log2_ratio(reach, target), 0.0),
         "resolution": 0.0,
         "compute": abs(_log2_ratio(after.flops, before.flops)),
+        "params": PARAMS_WEIGHT * abs(_log2_ratio(after.params, before.params)),
         "idle": float(max((after.idle_stages or 0) - (before.idle_stages or 0), 0)),
         "edits": 0.0,
         "shortfall": SHORTFALL * max(_log2_ratio(target, reach), 0.0),
@@ -304,7 +328,7 @@ def search(
                     continue
                 value, terms = score(before, after, target)
                 terms["pile"] = float(pile(combo, stages))
-                terms["edits"] = EDIT_COST * len(combo)
+                terms["edits"] = EDIT_COST * sum(e.size for e in combo)
                 value += terms["pile"] + terms["edits"]
                 met = min(after.rf) >= target
                 option = Option(
@@ -336,6 +360,8 @@ def _frontier(short: list[Option]) -> list[tuple[Edit, ...]]:
     chosen = {o.edits: None for o in short[:BEAM]}
     per_kind: dict[frozenset, int] = {}
     for option in short:
+        if len(chosen) >= BEAM + DIVERSE:
+            break
         kinds = frozenset(e.kind for e in option.edits)
         if per_kind.get(kinds, 0) < PER_KIND:
             per_kind[kinds] = per_kind.get(kinds, 0) + 1
