@@ -568,6 +568,11 @@ def _add_advice_commands(commands) -> None:
     suggest.add_argument("--max-flops", type=_count, metavar="X", help="FLOP budget (e.g. 3e8)")
     suggest.add_argument("--max-params", type=_count, metavar="X", help="param budget")
     suggest.add_argument("--write", metavar="DIR", help="write each edit as a config-only .keras")
+    suggest.add_argument(
+        "--weights",
+        action="store_true",
+        help="with --write: save each edit built by Keras with fresh weights (keras.saving.load_model opens it)",
+    )
     _add_analysis_options(suggest)
     suggest.add_argument("--format", choices=("text", "json"), default="text")
     suggest.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
@@ -603,11 +608,14 @@ def _run_suggest(args: argparse.Namespace) -> int:
     import json
 
     from cnncost.advise import suggest, write_suggestions
+    from cnncost.advise.config_edit import LOAD_CONFIG_ONLY, LOAD_WITH_WEIGHTS
     from cnncost.analysis import Options
     from cnncost.render.advice import render_advice_text
 
     if args.target_rf is not None and args.target_rf <= 0:
         raise CnnCostError(f"--target-rf must be positive, not {args.target_rf}")
+    if args.weights and not args.write:
+        raise CnnCostError("--weights needs --write DIR")
     options = Options(
         input_shape=args.input_shape,
         batch=args.batch,
@@ -619,11 +627,16 @@ def _run_suggest(args: argparse.Namespace) -> int:
     data = advice.to_dict()
     written: dict[int, str] = {}
     if args.write:
-        paths = write_suggestions(advice, args.write, args.force, tuple(_inputs(args)))
+        paths = write_suggestions(
+            advice, args.write, args.weights, args.force, tuple(_inputs(args))
+        )
         numbers = [n for n, s in enumerate(advice.suggestions, 1) if s.config is not None]
+        load = LOAD_WITH_WEIGHTS if args.weights else LOAD_CONFIG_ONLY
         written = {n: str(p) for n, p in zip(numbers, paths)}
         for number, path in written.items():
             data["suggestions"][number - 1]["written"] = path
+            data["suggestions"][number - 1]["load"] = load.replace("PATH", repr(path))
+        written = {n: f"{p}; open with {load.replace('PATH', repr(p))}" for n, p in written.items()}
     if args.format == "json":
         _write(json.dumps(data, indent=2), args.output)
     else:

@@ -14,6 +14,7 @@ METRICS = (
     ("receptive_field", "largest RF"),
     ("input_size", "input size"),
     ("rf_coverage", "RF / input"),
+    ("final_feature_map", "final feature map"),
 )
 
 
@@ -52,6 +53,13 @@ def render_advice_text(data: dict[str, Any], written: dict[int, str] | None = No
     )
     for note in data["notes"]:
         lines.append(f"note: {note}")
+    objective = data.get("objective")
+    if objective:
+        lines.append(
+            f"target-RF options ranked by {objective['name']} "
+            f"({data.get('combinations_evaluated', 0):,} combinations evaluated): "
+            f"score = {objective['score']}; {objective['pareto']}"
+        )
     if not data["suggestions"]:
         lines.append("no suggestions")
     for number, suggestion in enumerate(data["suggestions"], 1):
@@ -59,6 +67,10 @@ def render_advice_text(data: dict[str, Any], written: dict[int, str] | None = No
         flag = "" if suggestion["meets_target"] else "  [target not met: closest option]"
         lines.append(f"{number}. [{suggestion['kind']}] {suggestion['title']}{flag}")
         lines.append(f"   {suggestion['detail']}")
+        ranking = suggestion.get("ranking")
+        if ranking:
+            terms = " + ".join(f"{k} {v:.2f}" for k, v in ranking["terms"].items() if v)
+            lines.append(f"   rank {ranking['rank']}: score {ranking['score']:.2f} = {terms or 0}")
         after = suggestion["after"]
         if after is not None:
             width = max(len(label) for _, label in METRICS)
