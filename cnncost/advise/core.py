@@ -115,6 +115,7 @@ def _option_suggestion(context, option: Option, number, target, evaluated, confi
         "raise-stride": "raise stride",
         "add-dilation": "add dilation",
         "add-conv": "add conv blocks" if count > 1 else "add a conv block",
+        "add-stage": "add stages" if count > 1 else "add a stage",
         "mixed": "mixed edits",
     }[option.family]
     if option.met:
