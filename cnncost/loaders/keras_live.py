@@ -139,11 +139,9 @@ def _traced_layer(layer: Any, node: Any) -> dict[str, Any] | None:
     """A custom layer without a rule (`keras_trace.is_traceable`) called in a functional model,
     traced on the inputs of its first call and written as a nested Functional model: its rows
     are `layer/sub_layer` (its own variables `layer/variable`). None when it is not traceable,
-    its call cannot be traced this way (a tensor structure as its first argument; tensors among
-    the further arguments are further inputs, after it), the trace does not reach every variable of the layer, or the
+    its call cannot be traced (its tensor arguments, positional then keyword, are the inputs
+    of the trace), the trace does not reach every variable of the layer, or the
     traced calls fail cnncost's shape rules; it then stays one row, with its recorded weights."""
-    from keras import tree
-    from keras.src.backend import KerasTensor
 
     from cnncost.errors import CnnCostError
     from cnncost.loaders.keras_trace import is_traceable, traced_config
@@ -151,12 +149,8 @@ def _traced_layer(layer: Any, node: Any) -> dict[str, Any] | None:
     if not is_traceable(layer):
         return None
     args, kwargs = node.arguments.args, node.arguments.kwargs
-    if not args or not all(isinstance(t, KerasTensor) for t in tree.flatten(args[0])):
-        return None
     try:
-        config = traced_config(
-            layer, like=args[0], call_kwargs=kwargs, check_weights=True, more_args=tuple(args[1:])
-        )
+        config = traced_config(layer, call_args=tuple(args), call_kwargs=kwargs, check_weights=True)
         _check_shapes(config)
     except CnnCostError:
         return None

@@ -527,36 +527,35 @@ TRACE_BATCH = TRACE_BATCHES[0]
 def traced_config(
     model: Any,
     input_shape: Any = None,
-    like: Any = None,
+    call_args: tuple | None = None,
     call_kwargs: Mapping[str, Any] | None = None,
     check_weights: bool = False,
-    more_args: tuple = (),
 ) -> dict[str, Any]:
     """The Functional configuration of one symbolic call of `model` (see the module docstring).
 
-    Inputs: `like` (a structure of KerasTensors the model was called on, for a custom layer
-    inside a functional model), else `input_shape`, else the shape the model was built with.
-    `more_args` and `call_kwargs` are the call's further positional and keyword arguments
-    (`training=...`); the tensors among them are further inputs of the trace.
+    Inputs: the tensors among `call_args` and `call_kwargs` (the arguments a custom layer inside
+    a functional model was called with: KerasTensors, and `training=...` or other non-tensor
+    values), else one input of `input_shape`, else of the shape the model was built with.
     `check_weights`: fail unless every variable of `model` reaches a row (a layer that stays
     one row otherwise, with its recorded weights, rather than lose some of them)."""
     from keras import tree
+    from keras.src.backend import KerasTensor
     from keras.src.layers.layer import Layer
 
     if not isinstance(model, Layer):
         raise ModelConfigError(f"cannot trace a {type(model).__name__}: not a Keras layer")
-    named = like is None  # the model's own inputs, named as the model names them
-    if like is None:
-        like, _ = _inputs(model, input_shape)
-    args = (like, *more_args)
+    named = call_args is None  # the model's own inputs, named as the model names them
+    if call_args is None:
+        call_args = (_inputs(model, input_shape)[0],)
 
     def trace(batch: int | None) -> dict[str, Any]:
-        return _trace(model, args, call_kwargs, check_weights, batch, named)
+        return _trace(model, call_args, call_kwargs, check_weights, batch, named)
 
     try:
         return trace(None)
     except _CallFailed as failed:
-        if not any(t.shape and t.shape[0] is None for t in tree.flatten(like)):
+        tensors = [t for t in tree.flatten((call_args, call_kwargs)) if isinstance(t, KerasTensor)]
+        if not any(t.shape and t.shape[0] is None for t in tensors):
             raise failed.error from None
         try:
             first, second = (trace(batch) for batch in TRACE_BATCHES)
@@ -605,7 +604,8 @@ def _trace(
         keywords[key] = tree.map_structure(fresh, value)
         tensors += [t for t in tree.flatten(keywords[key]) if isinstance(t, KerasTensor)]
     unknown_batch = any(
-        isinstance(t, KerasTensor) and t.shape and t.shape[0] is None for t in tree.flatten(args)
+        isinstance(t, KerasTensor) and t.shape and t.shape[0] is None
+        for t in tree.flatten((args, call_kwargs))
     )
     record = _Record(top=id(model), propagate=batch is None and unknown_batch)
     inputs = []
