@@ -69,10 +69,10 @@ def load_model_config(model: Any) -> ModelConfig:
     if isinstance(model, (str, Path)):
         path = Path(model)
         if path.suffix == ".json":
-            try:
-                return ModelConfig(json.loads(path.read_text()), {}, str(path))
-            except (OSError, ValueError) as exc:
-                raise CnnCostError(f"{path}: cannot read the JSON config ({exc})") from None
+            from cnncost.limits import MAX_CONFIG_BYTES, loads_json, read_capped
+
+            data = read_capped(path, MAX_CONFIG_BYTES, "JSON model config")
+            return ModelConfig(loads_json(data, str(path)), {}, str(path))
         from cnncost.loaders.keras_file import read_keras_archive
 
         config, metadata = read_keras_archive(path)

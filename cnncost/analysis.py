@@ -228,6 +228,7 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
             f"(first: {unknown_size[0]}); pass --input-shape"
         )
     totals, left_out = _totals(rows, memory)
+    _check_counts(rows, totals)
     if left_out:
         warnings.append(_left_out_warning(left_out))
     conventions = {
@@ -239,6 +240,7 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
     if device is not None:
         warnings.extend(device.warnings)
         totals.update(_roofline_totals(device, options))
+        _check_counts((), totals)
         profile = _device_profile(options)
         conventions.update(
             {
@@ -267,6 +269,32 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
         warnings=tuple(warnings),
         left_out=left_out,
     )
+
+
+def _check_counts(rows, totals: Mapping[str, Any]) -> None:
+    """Every number of the report within MAX_COUNT and finite (docs/limits.md): sizes are
+    capped where they enter, but products of capped sizes (a row's MACs, a receptive field's
+    jump through many strided layers, a latency on a device profile of tiny peaks) can still
+    leave what a table, a plot or a JSON reader can hold. One line naming the value, never a
+    traceback or a NaN in the output."""
+    from cnncost.limits import check_count
+
+    def walk(value: Any, where: str, key: str = "", depth: int = 0) -> None:
+        if isinstance(value, Mapping) and depth < 4:
+            for name, item in value.items():
+                walk(item, where, f"{key}.{name}" if key else str(name), depth + 1)
+        elif isinstance(value, (list, tuple)) and depth < 4:
+            for item in value:
+                walk(item, where, key, depth + 1)
+        else:
+            check_count(value, f"{where}{key}")
+
+    for row in rows:
+        where = f"layer {row.name!r}: "
+        for key in ("params", "trainable_params", "non_trainable_params", "macs"):
+            check_count(getattr(row, key), where + key)
+        walk(row.extra, where)
+    walk(totals, "the total ")
 
 
 def _device_profile(options: Options):

@@ -29,6 +29,7 @@ from __future__ import annotations
 import ast
 import copy
 import itertools
+import math
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -126,11 +127,11 @@ class Audit:
 def read_claims(path: str | Path) -> tuple[dict[str, Any], list[Claim]]:
     import tomllib
 
+    from cnncost.limits import MAX_SIDE_FILE_BYTES, read_text_capped
+
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise CnnCostError(f"{path}: cannot read ({exc.strerror})") from None
+        data = tomllib.loads(read_text_capped(path, MAX_SIDE_FILE_BYTES, "claims file"))
     except tomllib.TOMLDecodeError as exc:
         raise CnnCostError(f"{path}: not valid TOML ({exc})") from None
     entries = data.get("claim", [])
@@ -161,26 +162,44 @@ def read_claims(path: str | Path) -> tuple[dict[str, Any], list[Claim]]:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A claimed count: a finite number within cnncost's count cap (a claimed inf or NaN is
+    refused, never judged: docs/limits.md)."""
+    from cnncost.limits import MAX_COUNT
+
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    return math.isfinite(value) and abs(value) <= MAX_COUNT
 
 
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
 
 
 def evaluate_formula(text: str) -> int:
-    """An arithmetic product as written (`2 * (3 * 3) * 3`), evaluated without eval()."""
+    """An arithmetic product as written (`2 * (3 * 3) * 3`), evaluated without eval(); at most
+    MAX_FORMULA_CHARS characters, every value within MAX_COUNT (docs/limits.md)."""
+    from cnncost.limits import MAX_COUNT, MAX_FORMULA_CHARS, cap_error
+
+    if len(text) > MAX_FORMULA_CHARS:
+        raise CnnCostError(
+            f"a formula of {len(text)} characters, above cnncost's cap of {MAX_FORMULA_CHARS}"
+        )
     try:
         tree = ast.parse(text.replace(",", "").replace("x", "*").replace("×", "*"), mode="eval")
-    except SyntaxError:
-        raise CnnCostError(f"cannot read the formula {text!r}") from None
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise CnnCostError(f"cannot read the formula {text[:80]!r}") from None
+
+    def bounded(value: int) -> int:
+        if abs(value) > MAX_COUNT:
+            raise cap_error(f"a value in the formula {text[:80]!r}", value, "2**100")
+        return value
 
     def walk(node: ast.AST) -> int:
         if isinstance(node, ast.Expression):
             return walk(node.body)
         if isinstance(node, ast.Constant) and isinstance(node.value, int):
-            return node.value
+            return bounded(node.value)
         if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-            return _OPS[type(node.op)](walk(node.left), walk(node.right))
+            return bounded(_OPS[type(node.op)](walk(node.left), walk(node.right)))
         raise CnnCostError(f"the formula {text!r} is not a product of whole numbers")
 
     return walk(tree)

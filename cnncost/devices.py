@@ -25,6 +25,7 @@ profiles have none (no datasheet gives them).
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -175,15 +176,15 @@ def profile_from_dict(data: Mapping[str, Any], origin: str) -> DeviceProfile:
     if not isinstance(peaks, Mapping) or not peaks:
         raise CnnCostError(f"{origin}: 'peak_flops' must be an object of dtype -> FLOP/s")
     for key, value in peaks.items():
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+        if not _number(value, positive=True):
             raise CnnCostError(f"{origin}: peak_flops[{key!r}] must be a positive number")
     bandwidth = data.get("bandwidth")
-    if not isinstance(bandwidth, (int, float)) or isinstance(bandwidth, bool) or bandwidth <= 0:
+    if not _number(bandwidth, positive=True):
         raise CnnCostError(f"{origin}: 'bandwidth' must be a positive number of bytes/s")
     overheads = []
     for key in ("overhead_s", "call_overhead_s"):
         value = data.get(key, 0.0)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+        if not _number(value, minimum=0.0):
             raise CnnCostError(f"{origin}: {key!r} must be a number of seconds >= 0")
         overheads.append(float(value))
     train_call = data.get("train_call_overhead_s")
@@ -204,7 +205,13 @@ def profile_from_dict(data: Mapping[str, Any], origin: str) -> DeviceProfile:
 
 
 def _number(value: Any, minimum: float | None = None, positive: bool = False) -> bool:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+    """A finite int/float within cnncost's count cap (NaN, infinities and 1e400 are refused:
+    docs/limits.md)."""
+    from cnncost.limits import MAX_COUNT
+
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    if not math.isfinite(value) or abs(value) > MAX_COUNT:
         return False
     if positive and value <= 0:
         return False
@@ -245,12 +252,9 @@ def _efficiency_from_dict(data: Any, origin: str) -> dict[str, KindFactors]:
 
 
 def _read(path: Path) -> DeviceProfile:
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise CnnCostError(f"cannot read device profile {path}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise CnnCostError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    from cnncost.limits import MAX_SIDE_FILE_BYTES, loads_json, read_capped
+
+    data = loads_json(read_capped(path, MAX_SIDE_FILE_BYTES, "device profile"), str(path))
     return profile_from_dict(data, str(path))
 
 

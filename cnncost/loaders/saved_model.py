@@ -10,7 +10,7 @@ and nothing is executed.
 
 from __future__ import annotations
 
-import json
+import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from cnncost.errors import ModelFileError
 from cnncost.ir import Graph
 from cnncost.loaders.keras2 import normalize_config
 from cnncost.loaders.keras_config import graph_from_config
-from cnncost.loaders.keras_file import MAX_CONFIG_BYTES
+from cnncost.limits import MAX_CONFIG_BYTES, loads_json, read_capped
 
 METADATA_FILE = "keras_metadata.pb"
 GRAPH_FILE = "saved_model.pb"
@@ -32,7 +32,9 @@ SUBCLASSED_IDENTIFIER = "_tf_keras_model"
 
 
 def is_saved_model(path: Path) -> bool:
-    return path.is_dir() and ((path / GRAPH_FILE).is_file() or (path / METADATA_FILE).is_file())
+    # lexists: a part that is a FIFO or a link to a device still marks the folder (and is then
+    # refused by the capped reader, not taken for "no SavedModel here").
+    return path.is_dir() and any(os.path.lexists(path / f) for f in (GRAPH_FILE, METADATA_FILE))
 
 
 @cache
@@ -73,19 +75,12 @@ def _saved_metadata_class():
 
 def _read_metadata(path: Path) -> bytes:
     metadata_path = path / METADATA_FILE
-    if not metadata_path.is_file():
+    if not os.path.lexists(metadata_path):
         raise ModelFileError(
             f"{path}: a SavedModel without {METADATA_FILE} (written by tf.saved_model.save or "
             "model.export, not Keras's model.save): it holds no layer configuration"
         )
-    try:
-        with open(metadata_path, "rb") as stream:
-            data = stream.read(MAX_METADATA_BYTES + 1)
-    except OSError as exc:
-        raise ModelFileError(f"{metadata_path}: cannot read ({exc.strerror or exc})") from None
-    if len(data) > MAX_METADATA_BYTES:
-        raise ModelFileError(f"{metadata_path}: larger than {MAX_METADATA_BYTES} bytes")
-    return data
+    return read_capped(metadata_path, MAX_METADATA_BYTES, "SavedModel part")
 
 
 def read_saved_model_config(path: str | Path) -> dict[str, Any]:
@@ -110,12 +105,7 @@ def read_saved_model_config(path: str | Path) -> dict[str, Any]:
         )
     if root.identifier not in NETWORK_IDENTIFIERS:
         raise ModelFileError(f"{path}: the root object is a {root.identifier!r}, not a Keras model")
-    try:
-        metadata = json.loads(root.metadata)
-    except json.JSONDecodeError as exc:
-        raise ModelFileError(f"{path}: the root metadata is not valid JSON ({exc})") from None
-    except RecursionError:
-        raise ModelFileError(f"{path}: the root metadata is nested too deeply") from None
+    metadata = loads_json(root.metadata, f"{path}: the root metadata")
     if not isinstance(metadata, dict) or "config" not in metadata:
         raise ModelFileError(f"{path}: the root metadata holds no model configuration")
     return {"class_name": metadata.get("class_name"), "config": metadata["config"]}
