@@ -14,9 +14,9 @@ from typing import Any
 
 from cnncost.errors import ModelFileError
 from cnncost.ir import Graph
+from cnncost.limits import MAX_CONFIG_BYTES, check_regular, loads_json
 from cnncost.loaders.keras2 import normalize_config
 from cnncost.loaders.keras_config import graph_from_config
-from cnncost.limits import MAX_CONFIG_BYTES, check_regular, loads_json
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 # HDF5 puts its signature at 0 or, after a user block, at 512, 1024, 2048, ... bytes.

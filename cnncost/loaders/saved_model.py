@@ -17,9 +17,9 @@ from typing import Any
 
 from cnncost.errors import ModelFileError
 from cnncost.ir import Graph
+from cnncost.limits import MAX_CONFIG_BYTES, loads_json, read_capped
 from cnncost.loaders.keras2 import normalize_config
 from cnncost.loaders.keras_config import graph_from_config
-from cnncost.limits import MAX_CONFIG_BYTES, loads_json, read_capped
 
 METADATA_FILE = "keras_metadata.pb"
 GRAPH_FILE = "saved_model.pb"

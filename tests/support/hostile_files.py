@@ -175,7 +175,9 @@ def make_deep_arguments(folder: Path, depth: int = 100_000) -> Path:
     text = json.dumps(functional("deep", [input_layer("x"), layer("ReLU", "out", ["x"])]))
     marker = '"args": ['
     nested = "[" * depth + "0" + "]" * depth
-    return write_keras(folder / "deep_arguments.keras", text.replace(marker, marker + nested + ",", 1))
+    return write_keras(
+        folder / "deep_arguments.keras", text.replace(marker, marker + nested + ",", 1)
+    )
 
 
 # -- item 4: numbers out of range -----------------------------------------------------------------
@@ -267,8 +269,7 @@ def make_nan_device(folder: Path) -> Path:
 def make_inf_device(folder: Path) -> Path:
     path = folder / "inf_device.json"
     path.write_text(
-        '{"name": "inf", "peak_flops": {"float32": 1e12}, "bandwidth": Infinity, '
-        '"overhead_s": 0}'
+        '{"name": "inf", "peak_flops": {"float32": 1e12}, "bandwidth": Infinity, "overhead_s": 0}'
     )
     return path
 
