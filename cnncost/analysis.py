@@ -41,14 +41,22 @@ class Options:
             raise CnnCostError(
                 f"unknown FLOP convention {self.flops_convention!r}; one of {', '.join(CONVENTIONS)}"
             )
+        from cnncost.limits import MAX_BATCH, MAX_DATASET_SIZE, cap_error
+
         if not isinstance(self.batch, int) or isinstance(self.batch, bool) or self.batch < 1:
-            raise CnnCostError(f"batch must be a positive integer, not {self.batch!r}")
+            raise CnnCostError(f"batch must be a positive integer, not {str(self.batch)[:40]}")
+        if self.batch > MAX_BATCH:
+            raise cap_error("the batch size", self.batch, MAX_BATCH)
         if self.dataset_size is not None and (
-            not isinstance(self.dataset_size, int) or self.dataset_size < 1
+            not isinstance(self.dataset_size, int)
+            or isinstance(self.dataset_size, bool)
+            or self.dataset_size < 1
         ):
             raise CnnCostError(
-                f"dataset size must be a positive integer, not {self.dataset_size!r}"
+                f"dataset size must be a positive integer, not {str(self.dataset_size)[:40]}"
             )
+        if self.dataset_size is not None and self.dataset_size > MAX_DATASET_SIZE:
+            raise cap_error("the dataset size", self.dataset_size, MAX_DATASET_SIZE)
         if self.dataset_size is not None and self.device is None:
             raise CnnCostError("a dataset size needs a device (the epoch time is a prediction)")
 
@@ -79,14 +87,28 @@ _DIMS = re.compile(r"^\s*(\?|None|\d+)(\s*[x,]\s*(\?|None|\d+))*\s*$")
 
 def parse_shape(text: Any) -> tuple:
     """`256,256,3`, `1x256x256x3` or a tuple/list; `?`/`None` for an unknown dim."""
+    from cnncost.limits import MAX_RANK, MAX_SIZE
+
+    shown = repr(text) if len(repr(text)) <= 80 else repr(text)[:80] + "..."
     if isinstance(text, (tuple, list)):
         dims = list(text)
-    elif isinstance(text, str) and _DIMS.match(text):
-        dims = [None if d.strip() in ("?", "None") else int(d) for d in re.split(r"[x,]", text)]
+    elif isinstance(text, str) and len(text) <= 64 * MAX_RANK and _DIMS.match(text):
+        parts = [d.strip() for d in re.split(r"[x,]", text)]
+        if any(len(d.lstrip("0")) > len(str(MAX_SIZE)) for d in parts):  # before int()
+            raise CnnCostError(
+                f"invalid input shape {shown}: a size above cnncost's cap of {MAX_SIZE}"
+            )
+        dims = [None if d in ("?", "None") else int(d) for d in parts]
     else:
-        raise CnnCostError(f"invalid input shape {text!r}: expected e.g. 256,256,3 or 1x256x256x3")
+        raise CnnCostError(f"invalid input shape {shown}: expected e.g. 256,256,3 or 1x256x256x3")
+    if len(dims) > MAX_RANK:
+        raise CnnCostError(
+            f"invalid input shape {shown}: rank {len(dims)}, above cnncost's cap of {MAX_RANK}"
+        )
     if any(d is not None and not _positive_size(d) for d in dims):
-        raise CnnCostError(f"invalid input shape {text!r}: sizes must be positive integers")
+        raise CnnCostError(f"invalid input shape {shown}: sizes must be positive integers")
+    if any(isinstance(d, int) and d > MAX_SIZE for d in dims):
+        raise CnnCostError(f"invalid input shape {shown}: a size above cnncost's cap of {MAX_SIZE}")
     return tuple(dims)
 
 

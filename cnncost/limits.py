@@ -188,8 +188,12 @@ def loads_json(data: bytes | str, what: str) -> Any:
 
 
 def dumps_json(value: Any, **kwargs: Any) -> str:
-    """JSON output: always RFC 8259 (a NaN or infinity is a bug, raised, never written)."""
-    return json.dumps(value, allow_nan=False, **kwargs)
+    """JSON output: always RFC 8259. A NaN or an infinity (every number is bounded where it
+    enters, so one is a bug) is a one-line error, never a `NaN` token in the output."""
+    try:
+        return json.dumps(value, allow_nan=False, **kwargs)
+    except ValueError as exc:
+        raise CnnCostError(f"cannot write the JSON output: {exc}") from None
 
 
 # -- numbers -------------------------------------------------------------------------------------
