@@ -262,9 +262,9 @@ def load_device(name: str) -> DeviceProfile:
     """The profile `name` means: a JSON path, a user/calibrated profile, or a built-in GPU."""
     path = Path(name)
     if name.endswith(".json") or path.is_file():
-        if not path.is_file():
+        if not os.path.lexists(path):
             raise CnnCostError(f"no device profile file {name}")
-        return _read(path)
+        return _read(path)  # a FIFO, a device or a link to one is refused by the capped reader
     user = devices_dir() / f"{name}.json"
     if user.is_file():
         return _read(user)
