@@ -299,6 +299,7 @@ def special_files(folder: Path) -> dict[str, Path]:
     """A FIFO, a link to /dev/zero, /dev/zero itself, a link to a FIFO, and a SavedModel folder
     whose parts are a FIFO and a link to /dev/zero. Reading any of them naively hangs or never
     ends."""
+    folder.mkdir(parents=True, exist_ok=True)
     fifo = folder / "fifo.keras"
     os.mkfifo(fifo)
     zero_link = folder / "zero.json"
