@@ -215,7 +215,9 @@ def _shape_text(value: Any) -> Any:
 
 
 def analyse_config(config: Mapping[str, Any], options: Options, source: str = "") -> Report:
-    return analyze_graph(graph_from_config(copy.deepcopy(config), source=source), options)
+    # No copy: the parser never writes to the config (a deep copy of a config at the caps of
+    # cnncost.limits took seconds before the graph caps could refuse it).
+    return analyze_graph(graph_from_config(config, source=source), options)
 
 
 def suggest(

@@ -5,7 +5,7 @@ Usage: `python hostile_worker.py < cases.json`, where each case is
 "padding_aware": bool}`, or `{"argv": [...]}` for a whole `cnncost` command run in-process
 (`cnncost.cli.main`). Prints one JSON line per case: {"outcome": "report" | "error" | "memory" |
 "crash" | "hang", "seconds": float, "message": str}; a command case also gives "exit" (its exit
-code), "json_ok" (whether its stdout, when `--format json`, is valid RFC 8259 JSON) and
+code), "cpu_seconds" (its CPU time), "json_ok" (whether its stdout, when `--format json`, is valid RFC 8259 JSON) and
 "stderr_lines". The address space is capped (RLIMIT_AS, `CNNCOST_HOSTILE_AS_BYTES`, default
 2 GiB) before cnncost is imported, so a run that tries to allocate more fails with MemoryError
 ("memory") instead of taking the machine down; a case still running after
@@ -108,7 +108,7 @@ def run_command(case) -> dict:
 
     argv = case["argv"]
     out, err = io.StringIO(), io.StringIO()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     signal.alarm(ALARM_S)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -123,11 +123,13 @@ def run_command(case) -> dict:
     finally:
         signal.alarm(0)
     seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started
     stdout = out.getvalue()
     wants_json = "--format" in argv and argv[argv.index("--format") + 1 :][:1] == ["json"]
     return {
         "outcome": outcome,
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "message": message[:2000],
         "exit": code,
         "stderr_lines": len(err.getvalue().splitlines()),
