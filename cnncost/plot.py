@@ -16,7 +16,10 @@ def _rf_sizes(row: Mapping[str, Any]) -> float | None:
     if not field or field.get("global") or not field.get("size"):
         return None
     sizes = [s for s in field["size"] if isinstance(s, (int, float))]
-    return max(sizes) if sizes else None
+    return float(max(sizes)) if sizes else None
+
+
+MAX_WIDTH_INCHES = 590.0
 
 
 def plot_report(data: Mapping[str, Any], out: str) -> None:
@@ -30,11 +33,13 @@ def plot_report(data: Mapping[str, Any], out: str) -> None:
     rows = [r for r in data["layers"] if r["type"] != "InputLayer"]
     names = [r["name"] for r in rows]
     cost_field = "flops" if any(r.get("flops") for r in rows) else "macs"
-    cost = [r.get(cost_field) or 0 for r in rows]
-    params = [r.get("params") or 0 for r in rows]
+    # floats: matplotlib converts ints through a C long, and counts reach 2**100 (limits.py)
+    cost = [float(r.get(cost_field) or 0) for r in rows]
+    params = [float(r.get("params") or 0) for r in rows]
     rf = [_rf_sizes(r) for r in rows]
     panels = 3 if any(v is not None for v in rf) else 2
-    width = max(6.0, 0.35 * len(rows))
+    # Agg draws at most 2**16 pixels a side: at dpi 110 that is 595 inches (about 1,700 rows)
+    width = min(max(6.0, 0.35 * len(rows)), MAX_WIDTH_INCHES)
     fig, axes = plt.subplots(panels, 1, figsize=(width, 2.6 * panels), sharex=True)
     positions = range(len(rows))
     axes[0].bar(positions, cost, color="tab:blue")
