@@ -17,7 +17,7 @@ from typing import Any
 
 from cnncost.errors import ModelFileError
 from cnncost.ir import Graph
-from cnncost.limits import MAX_CONFIG_BYTES, loads_json, read_capped
+from cnncost.limits import MAX_CONFIG_BYTES, MAX_ROWS, loads_json, read_capped
 from cnncost.loaders.keras2 import normalize_config
 from cnncost.loaders.keras_config import graph_from_config
 
@@ -83,10 +83,59 @@ def _read_metadata(path: Path) -> bytes:
     return read_capped(metadata_path, MAX_METADATA_BYTES, "SavedModel part")
 
 
+# Objects in keras_metadata.pb: Keras 2 writes one per layer, model and metric (a few per row).
+# Counted before protobuf parses the message: an empty object is 2 bytes on disk but ~80 bytes
+# parsed, so 16 MiB of them would be 8M objects and 700 MB.
+MAX_METADATA_OBJECTS = 4 * MAX_ROWS
+
+
+def _varint(data: bytes, offset: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if offset >= len(data) or shift > 63:
+            raise ValueError("truncated varint")
+        byte = data[offset]
+        offset += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, offset
+        shift += 7
+
+
+def _count_objects(data: bytes, path: Path) -> None:
+    """Walk the top-level fields of the SavedMetadata message (only skipping over each one),
+    refusing more than MAX_METADATA_OBJECTS; a malformed message is left to protobuf."""
+    offset = count = 0
+    try:
+        while offset < len(data):
+            tag, offset = _varint(data, offset)
+            wire = tag & 7
+            if wire == 0:
+                _, offset = _varint(data, offset)
+            elif wire == 1:
+                offset += 8
+            elif wire == 2:
+                length, offset = _varint(data, offset)
+                offset += length
+            elif wire == 5:
+                offset += 4
+            else:
+                return
+            count += 1
+            if count > MAX_METADATA_OBJECTS:
+                raise ModelFileError(
+                    f"{path}: {METADATA_FILE} holds more than {MAX_METADATA_OBJECTS} objects, "
+                    "above cnncost's cap (docs/limits.md)"
+                )
+    except ValueError:
+        return
+
+
 def read_saved_model_config(path: str | Path) -> dict[str, Any]:
     """The root model's config ({"class_name", "config"}) from a Keras 2 SavedModel folder."""
     path = Path(path)
     data = _read_metadata(path)
+    _count_objects(data, path)
     message = _saved_metadata_class()()
     try:
         from google.protobuf.message import DecodeError

@@ -180,6 +180,16 @@ def make_deep_arguments(folder: Path, depth: int = 100_000) -> Path:
     )
 
 
+def make_saved_many_objects(folder: Path, megabytes: int = 16) -> Path:
+    """A SavedModel folder whose keras_metadata.pb is `megabytes` MiB of empty objects (2 bytes
+    each on disk, ~80 bytes each once parsed)."""
+    saved = folder / "saved_many_objects"
+    saved.mkdir(parents=True, exist_ok=True)
+    (saved / "saved_model.pb").write_bytes(b"")
+    (saved / "keras_metadata.pb").write_bytes(b"\x0a\x00" * (megabytes * 2**19))
+    return saved
+
+
 # -- item 4: numbers out of range -----------------------------------------------------------------
 
 
@@ -228,6 +238,7 @@ ALL_MODELS: dict[str, Callable[[Path], Path]] = {
     "wide_call": make_wide_call,
     "many_calls": make_many_calls,
     "deep_arguments": make_deep_arguments,
+    "saved_many_objects": make_saved_many_objects,
     "long_int": make_long_int,
     "huge_units": make_huge_units,
     "huge_input": make_huge_input,
