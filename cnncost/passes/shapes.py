@@ -14,7 +14,7 @@ from cnncost.errors import LayerError
 from cnncost.ir import Graph, Node, Shape, TensorRef
 from cnncost.layers import Call, rule_for
 from cnncost.layers.base import fmt, guarded
-from cnncost.limits import MAX_RANK, MAX_SIZE
+from cnncost.limits import MAX_COUNT, MAX_RANK, MAX_SIZE
 
 
 @dataclass(frozen=True)
@@ -102,9 +102,13 @@ def infer_shapes(graph: Graph, input_shapes: Mapping[str, Shape] | None = None) 
 
 
 def _check_bounds(node: Node, outputs) -> None:
-    """Every shape within cnncost's caps (docs/limits.md): rank <= MAX_RANK, each known size <=
-    MAX_SIZE. Checked on every node's outputs, so no rule (Dense units, Reshape targets, tiled
-    or upsampled sizes, ...) can hand the later passes a size no tensor can have."""
+    """Every shape within cnncost's caps (docs/limits.md): rank <= MAX_RANK; each known size of
+    a model input <= MAX_SIZE, of any other output <= MAX_COUNT. Checked on every node's
+    outputs, so no rule (Dense units, Reshape targets, Flatten, tiled or upsampled sizes, ...)
+    can hand the later passes or the output a size no count can hold."""
+    cap, shown_cap = (
+        (MAX_SIZE, f"2**31 - 1 = {MAX_SIZE}") if node.is_input else (MAX_COUNT, "2**100")
+    )
     for shape in outputs:
         if shape is None:
             continue
@@ -114,11 +118,11 @@ def _check_bounds(node: Node, outputs) -> None:
                 f"above cnncost's cap of {MAX_RANK} (docs/limits.md)"
             )
         for dim in shape:
-            if isinstance(dim, int) and dim > MAX_SIZE:
+            if isinstance(dim, int) and dim > cap:
                 shown = dim if dim < 10**30 else f"a {len(str(dim))}-digit number"
                 raise LayerError(
                     f"layer {node.name!r} ({node.class_name}): an output size of {shown}, "
-                    f"above cnncost's cap of 2**31 - 1 = {MAX_SIZE} (docs/limits.md)"
+                    f"above cnncost's cap of {shown_cap} (docs/limits.md)"
                 )
 
 
