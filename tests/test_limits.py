@@ -347,3 +347,19 @@ def test_caps_are_documented():
     for name in names:
         assert name in text, f"{name} is not in docs/limits.md"
     assert os.path.basename("limits.md") in (ROOT / "docs" / "index.md").read_text()
+
+
+@settings(max_examples=10, deadline=None, derandomize=True)
+@given(height=st.one_of(st.integers(22, 2**31 + 5), st.integers(10**30, 10**400)))
+def test_formula_at_sizes_are_bounded(height):
+    from cnncost.symbolic import formulas
+
+    result = formulas(str(SEED))
+    try:
+        evaluated = result.evaluate({"H": height, "W": 64})
+    except CnnCostError as exc:
+        assert "\n" not in str(exc)
+        assert height > limits.MAX_SIZE
+    else:
+        assert height <= limits.MAX_SIZE
+        assert all(abs(v) <= limits.MAX_COUNT for v in evaluated.totals.values() if v)
