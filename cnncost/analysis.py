@@ -288,9 +288,19 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
         conventions=conventions,
         layers=tuple(rows),
         totals=totals,
-        warnings=tuple(warnings),
+        warnings=tuple(_short(w) for w in warnings),
         left_out=left_out,
     )
+
+
+def _short(warning: str) -> str:
+    """A warning cut to MAX_MESSAGE_CHARS, as errors are (a config string it quotes may be
+    long)."""
+    from cnncost.errors import MAX_MESSAGE_CHARS
+
+    if len(warning) <= MAX_MESSAGE_CHARS:
+        return warning
+    return f"{warning[: MAX_MESSAGE_CHARS - 40]}... ({len(warning)} characters, cut)"
 
 
 def _check_counts(rows, totals: Mapping[str, Any]) -> None:

@@ -62,11 +62,11 @@ class _Builder:
 def dtype_policy_name(dtype: Any) -> str:
     """The policy name in a layer's `dtype` field (a string or a serialized DTypePolicy)."""
     if isinstance(dtype, str):
-        return dtype
+        return _checked_name(dtype, "a dtype policy")
     if isinstance(dtype, Mapping):
         inner = dtype.get("config")
         if isinstance(inner, Mapping) and isinstance(inner.get("name"), str):
-            return inner["name"]
+            return _checked_name(inner["name"], "a dtype policy")
     return "float32"
 
 
@@ -184,12 +184,14 @@ def _layer_fields(layer: Any, where: str) -> tuple[str, str, Mapping[str, Any]]:
     if not isinstance(class_name, str) or not isinstance(config, Mapping):
         raise ModelConfigError(f"{where}: a layer entry has no class_name/config")
     module = layer.get("module") if isinstance(layer.get("module"), str) else ""
+    _checked_name(class_name, f"{where}: a class name")
+    _checked_name(module, f"{where}: a module name")
     return class_name, module, config
 
 
 def _registered_name(layer: Any) -> str | None:
     name = layer.get("registered_name") if isinstance(layer, Mapping) else None
-    return name if isinstance(name, str) else None
+    return _checked_name(name, "a registered name") if isinstance(name, str) else None
 
 
 def _layer_name(layer: Mapping[str, Any], config: Mapping[str, Any], where: str) -> str:

@@ -204,3 +204,27 @@ def test_parse_and_analysis_are_linear_in_the_rows(functional):
     the case the review found quadratic, in CPU time, best of three."""
     small, large = _cpu_seconds(500, functional), _cpu_seconds(2000, functional)
     assert large < 7 * small, (small, large)
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(
+    field=st.sampled_from(["class_name", "module", "dtype", "padding", "data_format", "name"]),
+    chars=st.integers(10, 3_000_000),
+)
+def test_long_strings_in_any_field_give_bounded_messages(tmp_path_factory, field, chars):
+    """Whatever check quotes a config string, the error and every warning stay within
+    MAX_MESSAGE_CHARS (errors.py) and the names within MAX_NAME_CHARS."""
+    from cnncost.analysis import analyze
+    from cnncost.errors import MAX_MESSAGE_CHARS
+
+    path = hf.make_long_string(tmp_path_factory.mktemp("long"), field, chars)
+    started = time.process_time()
+    try:
+        report = analyze(str(path))
+    except CnnCostError as exc:
+        assert len(str(exc)) <= MAX_MESSAGE_CHARS and "\n" not in str(exc)
+    else:
+        assert all(len(w) <= MAX_MESSAGE_CHARS for w in report.warnings)
+        assert all(len(r.name) <= limits.MAX_NAME_CHARS for r in report.layers)
+        assert all(len(r.type) <= limits.MAX_NAME_CHARS for r in report.layers)
+    assert time.process_time() - started < 2.0

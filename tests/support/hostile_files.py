@@ -149,6 +149,20 @@ def make_long_name(folder: Path, chars: int = 10 * 2**20) -> Path:
     return write_keras(folder / "long_name.keras", config)
 
 
+def make_long_string(folder: Path, field: str = "padding", chars: int = 5 * 2**20) -> Path:
+    """A `chars`-long string in one field of a Conv2D (`class_name`, `module`, `dtype`, or a
+    config field such as `padding`): whatever quotes it must not print it whole."""
+    entry = {"class_name": "Conv2D", "module": "keras.layers",
+             "config": {"name": "c", "filters": 4, "kernel_size": 3}}  # fmt: skip
+    if field in ("class_name", "module"):
+        entry[field] = "s" * chars
+    else:
+        entry["config"][field] = "s" * chars
+    config = sequential("long", (None, 8, 8, 3), [])
+    config["config"]["layers"].append(entry)
+    return write_keras(folder / f"long_{field}.keras", config)
+
+
 def make_many_outputs(folder: Path, count: int = 200_000) -> Path:
     """One layer listed as a model output `count` times."""
     config = functional("outs", [input_layer("x"), layer("ReLU", "out", ["x"])])
@@ -235,6 +249,9 @@ ALL_MODELS: dict[str, Callable[[Path], Path]] = {
     "high_rank": make_high_rank,
     "long_name": make_long_name,
     "many_outputs": make_many_outputs,
+    "long_padding": make_long_string,
+    "long_class_name": lambda folder: make_long_string(folder, "class_name"),
+    "long_dtype": lambda folder: make_long_string(folder, "dtype"),
     "wide_call": make_wide_call,
     "many_calls": make_many_calls,
     "deep_arguments": make_deep_arguments,
