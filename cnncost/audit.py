@@ -134,6 +134,8 @@ def read_claims(path: str | Path) -> tuple[dict[str, Any], list[Claim]]:
         data = tomllib.loads(read_text_capped(path, MAX_SIDE_FILE_BYTES, "claims file"))
     except tomllib.TOMLDecodeError as exc:
         raise CnnCostError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:  # arrays nested deeper than Python's stack (within the size cap)
+        raise CnnCostError(f"{path}: nested too deeply") from None
     entries = data.get("claim", [])
     if not isinstance(entries, list) or not entries:
         raise CnnCostError(f"{path}: no [[claim]] entries")

@@ -310,6 +310,18 @@ def make_long_int_json(folder: Path, digits: int = 5_000) -> Path:
     return path
 
 
+def make_deep_claims(folder: Path, depth: int = 100_000) -> Path:
+    path = folder / "deep_claims.toml"
+    path.write_text("a = " + "[" * depth + "]" * depth + "\n")
+    return path
+
+
+def make_deep_device(folder: Path, depth: int = 100_000) -> Path:
+    path = folder / "deep_device.json"
+    path.write_text('{"name": ' + "[" * depth + "]" * depth + "}")
+    return path
+
+
 SIDE_FILES: dict[str, Callable[[Path], Path]] = {
     "inf_claims": make_inf_claims,
     "nan_claims": make_nan_claims,
@@ -317,6 +329,8 @@ SIDE_FILES: dict[str, Callable[[Path], Path]] = {
     "nan_device": make_nan_device,
     "inf_device": make_inf_device,
     "long_int_json": make_long_int_json,
+    "deep_claims": make_deep_claims,
+    "deep_device": make_deep_device,
 }
 
 
