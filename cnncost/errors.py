@@ -1,6 +1,5 @@
 """User-facing errors: each one is printed as a single line by the CLI (exit code 2)."""
 
-
 # The longest message an error prints: a hostile value quoted in a message (a 10 MB padding
 # string) is cut here, whichever check quoted it (docs/limits.md).
 MAX_MESSAGE_CHARS = 2000
