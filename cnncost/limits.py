@@ -233,7 +233,9 @@ def parse_whole(text: str, what: str, maximum: int) -> int:
         value = int(cleaned)
     else:
         try:
-            number = float(cleaned) if cleaned.isascii() else math.nan
+            if not cleaned.isascii():  # float() reads other scripts' digits; we do not
+                raise ValueError(cleaned)
+            number = float(cleaned)
         except ValueError:
             raise CnnCostError(f"{what}: not a number: {text[:40]!r}") from None
         if not math.isfinite(number):
