@@ -96,8 +96,11 @@ def test_every_special_file_is_refused_before_reading(tmp_path):
         limits.read_capped(tmp_path, 100)
 
 
-@pytest.mark.parametrize("name", ["fifo", "fifo_link", "zero_link", "dev_zero", "saved_fifo",
-                                  "saved_zero"])  # fmt: skip
+SPECIAL = ["fifo", "fifo_link", "zero_link", "dev_zero", "saved_fifo", "saved_zero", "plugin_fifo",
+           "plugin_zero"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", SPECIAL)
 def test_every_command_refuses_special_files(tmp_path, name):
     path = str(hostile_files.special_files(tmp_path)[name])
     claims = tmp_path / "c.toml"
@@ -109,6 +112,7 @@ def test_every_command_refuses_special_files(tmp_path, name):
         ["audit", path, str(claims)],
         ["audit", str(SEED), path],
         ["report", str(SEED), "--device", path],
+        ["report", str(SEED), "--plugin", path],
     ]
     for argv in commands:
         if argv[0] == "suggest" and name.startswith("saved"):
@@ -117,6 +121,8 @@ def test_every_command_refuses_special_files(tmp_path, name):
             code, _, err = _cli(argv)
         assert code == 2, (argv, err)
         assert err.count("\n") == 1 and err.startswith("cnncost: error: "), (argv, err)
+        if "--plugin" in argv and not path.endswith(".py"):
+            continue  # a module name, not a file: an import error names it
         if not argv[-1].endswith(".toml") or argv[0] != "audit":
             assert "not a regular" in err or "unknown device" in err, (argv, err)
 

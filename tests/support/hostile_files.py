@@ -348,6 +348,10 @@ def special_files(folder: Path) -> dict[str, Path]:
     zero_link.symlink_to("/dev/zero")
     fifo_link = folder / "fifo_link.keras"
     fifo_link.symlink_to(fifo)
+    plugin_fifo = folder / "plugin_fifo.py"
+    os.mkfifo(plugin_fifo)
+    plugin_zero = folder / "plugin_zero.py"
+    plugin_zero.symlink_to("/dev/zero")
     saved = folder / "saved_fifo"
     saved.mkdir()
     os.mkfifo(saved / "keras_metadata.pb")
@@ -363,4 +367,6 @@ def special_files(folder: Path) -> dict[str, Path]:
         "fifo_link": fifo_link,
         "saved_fifo": saved,
         "saved_zero": saved_zero,
+        "plugin_fifo": plugin_fifo,
+        "plugin_zero": plugin_zero,
     }
