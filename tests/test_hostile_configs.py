@@ -225,6 +225,7 @@ def _side_cases(folder: Path) -> list[list[str]]:
         ["report", seed, "--device", str(side["inf_device"]), "--format", "json"],
         ["report", seed, "--device", str(side["deep_device"]), "--format", "json"],
         ["audit", seed, str(side["deep_claims"]), "--format", "json"],
+        ["audit", seed, str(side["big_claims"]), "--format", "json"],
         ["suggest", str(side["long_int_json"]), "--target-rf", "9", "--format", "json"],
         ["report", seed, "--batch", big, "--format", "json"],
         ["report", seed, "--device", "h100", "--dataset-size", big, "--format", "json"],

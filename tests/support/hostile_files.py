@@ -204,6 +204,18 @@ def make_saved_many_objects(folder: Path, megabytes: int = 16) -> Path:
     return saved
 
 
+def make_many_members(folder: Path, count: int = 200_000) -> Path:
+    """A .keras zip of `count` empty members besides config.json (its directory alone is ~100
+    bytes a member once read)."""
+    path = folder / "many_members.keras"
+    config = json.dumps(sequential("m", (None, 8), [("ReLU", {})])).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("config.json", date_time=STAMP), config)
+        for index in range(count):
+            archive.writestr(zipfile.ZipInfo(str(index), date_time=STAMP), b"")
+    return path
+
+
 # -- item 4: numbers out of range -----------------------------------------------------------------
 
 
@@ -256,6 +268,7 @@ ALL_MODELS: dict[str, Callable[[Path], Path]] = {
     "many_calls": make_many_calls,
     "deep_arguments": make_deep_arguments,
     "saved_many_objects": make_saved_many_objects,
+    "many_members": make_many_members,
     "long_int": make_long_int,
     "huge_units": make_huge_units,
     "huge_input": make_huge_input,
@@ -322,6 +335,15 @@ def make_deep_device(folder: Path, depth: int = 100_000) -> Path:
     return path
 
 
+def make_big_claims(folder: Path, megabytes: int = 64) -> Path:
+    """A claims file of `megabytes` MiB (a valid claim, then a comment)."""
+    path = folder / "big_claims.toml"
+    with open(path, "w") as stream:
+        stream.write('[[claim]]\nquantity = "params"\nvalue = 1\n#')
+        stream.write("x" * (megabytes * 2**20))
+    return path
+
+
 SIDE_FILES: dict[str, Callable[[Path], Path]] = {
     "inf_claims": make_inf_claims,
     "nan_claims": make_nan_claims,
@@ -331,6 +353,7 @@ SIDE_FILES: dict[str, Callable[[Path], Path]] = {
     "long_int_json": make_long_int_json,
     "deep_claims": make_deep_claims,
     "deep_device": make_deep_device,
+    "big_claims": make_big_claims,
 }
 
 
