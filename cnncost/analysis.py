@@ -46,14 +46,22 @@ class Options:
 
         if self.dtype not in POLICIES:
             raise CnnCostError(f"unknown dtype policy {self.dtype!r}; one of {', '.join(POLICIES)}")
+        from cnncost.limits import MAX_BATCH, MAX_DATASET_SIZE, cap_error
+
         if not isinstance(self.batch, int) or isinstance(self.batch, bool) or self.batch < 1:
-            raise CnnCostError(f"batch must be a positive integer, not {self.batch!r}")
+            raise CnnCostError(f"batch must be a positive integer, not {str(self.batch)[:40]}")
+        if self.batch > MAX_BATCH:
+            raise cap_error("the batch size", self.batch, MAX_BATCH)
         if self.dataset_size is not None and (
-            not isinstance(self.dataset_size, int) or self.dataset_size < 1
+            not isinstance(self.dataset_size, int)
+            or isinstance(self.dataset_size, bool)
+            or self.dataset_size < 1
         ):
             raise CnnCostError(
-                f"dataset size must be a positive integer, not {self.dataset_size!r}"
+                f"dataset size must be a positive integer, not {str(self.dataset_size)[:40]}"
             )
+        if self.dataset_size is not None and self.dataset_size > MAX_DATASET_SIZE:
+            raise cap_error("the dataset size", self.dataset_size, MAX_DATASET_SIZE)
         if self.dataset_size is not None and self.device is None:
             raise CnnCostError("a dataset size needs a device (the epoch time is a prediction)")
 
@@ -84,14 +92,28 @@ _DIMS = re.compile(r"^\s*(\?|None|\d+)(\s*[x,]\s*(\?|None|\d+))*\s*$")
 
 def parse_shape(text: Any) -> tuple:
     """`256,256,3`, `1x256x256x3` or a tuple/list; `?`/`None` for an unknown dim."""
+    from cnncost.limits import MAX_RANK, MAX_SIZE
+
+    shown = repr(text) if len(repr(text)) <= 80 else repr(text)[:80] + "..."
     if isinstance(text, (tuple, list)):
         dims = list(text)
-    elif isinstance(text, str) and _DIMS.match(text):
-        dims = [None if d.strip() in ("?", "None") else int(d) for d in re.split(r"[x,]", text)]
+    elif isinstance(text, str) and len(text) <= 64 * MAX_RANK and _DIMS.match(text):
+        parts = [d.strip() for d in re.split(r"[x,]", text)]
+        if any(len(d.lstrip("0")) > len(str(MAX_SIZE)) for d in parts):  # before int()
+            raise CnnCostError(
+                f"invalid input shape {shown}: a size above cnncost's cap of {MAX_SIZE}"
+            )
+        dims = [None if d in ("?", "None") else int(d) for d in parts]
     else:
-        raise CnnCostError(f"invalid input shape {text!r}: expected e.g. 256,256,3 or 1x256x256x3")
+        raise CnnCostError(f"invalid input shape {shown}: expected e.g. 256,256,3 or 1x256x256x3")
+    if len(dims) > MAX_RANK:
+        raise CnnCostError(
+            f"invalid input shape {shown}: rank {len(dims)}, above cnncost's cap of {MAX_RANK}"
+        )
     if any(d is not None and not _positive_size(d) for d in dims):
-        raise CnnCostError(f"invalid input shape {text!r}: sizes must be positive integers")
+        raise CnnCostError(f"invalid input shape {shown}: sizes must be positive integers")
+    if any(isinstance(d, int) and d > MAX_SIZE for d in dims):
+        raise CnnCostError(f"invalid input shape {shown}: a size above cnncost's cap of {MAX_SIZE}")
     return tuple(dims)
 
 
@@ -240,6 +262,7 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
             f"(first: {unknown_size[0]}); pass --input-shape"
         )
     totals, left_out = _totals(rows, memory)
+    _check_counts(rows, totals)
     if left_out:
         warnings.append(_left_out_warning(left_out))
     conventions = {
@@ -251,6 +274,7 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
     if device is not None:
         warnings.extend(device.warnings)
         totals.update(_roofline_totals(device, options))
+        _check_counts((), totals)
         profile = _device_profile(options)
         conventions.update(
             {
@@ -276,9 +300,45 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
         conventions=conventions,
         layers=tuple(rows),
         totals=totals,
-        warnings=tuple(warnings),
+        warnings=tuple(_short(w) for w in warnings),
         left_out=left_out,
     )
+
+
+def _short(warning: str) -> str:
+    """A warning cut to MAX_MESSAGE_CHARS, as errors are (a config string it quotes may be
+    long)."""
+    from cnncost.errors import MAX_MESSAGE_CHARS
+
+    if len(warning) <= MAX_MESSAGE_CHARS:
+        return warning
+    return f"{warning[: MAX_MESSAGE_CHARS - 40]}... ({len(warning)} characters, cut)"
+
+
+def _check_counts(rows, totals: Mapping[str, Any]) -> None:
+    """Every number of the report within MAX_COUNT and finite (docs/limits.md): sizes are
+    capped where they enter, but products of capped sizes (a row's MACs, a receptive field's
+    jump through many strided layers, a latency on a device profile of tiny peaks) can still
+    leave what a table, a plot or a JSON reader can hold. One line naming the value, never a
+    traceback or a NaN in the output."""
+    from cnncost.limits import check_count
+
+    def walk(value: Any, where: str, key: str = "", depth: int = 0) -> None:
+        if isinstance(value, Mapping) and depth < 4:
+            for name, item in value.items():
+                walk(item, where, f"{key}.{name}" if key else str(name), depth + 1)
+        elif isinstance(value, (list, tuple)) and depth < 4:
+            for item in value:
+                walk(item, where, key, depth + 1)
+        else:
+            check_count(value, f"{where}{key}")
+
+    for row in rows:
+        where = f"layer {row.name!r}: "
+        for key in ("params", "trainable_params", "non_trainable_params", "macs"):
+            check_count(getattr(row, key), where + key)
+        walk(row.extra, where)
+    walk(totals, "the total ")
 
 
 def _device_profile(options: Options):

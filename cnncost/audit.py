@@ -134,13 +134,11 @@ MAX_CLAIMS = 10_000
 def read_claims(path: str | Path) -> tuple[dict[str, Any], list[Claim]]:
     import tomllib
 
+    from cnncost.limits import MAX_SIDE_FILE_BYTES, read_text_capped
+
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_bytes().decode("utf-8"))
-    except OSError as exc:
-        raise CnnCostError(f"{path}: cannot read ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise CnnCostError(f"{path}: not a TOML claims file (not UTF-8 text)") from None
+        data = tomllib.loads(read_text_capped(path, MAX_SIDE_FILE_BYTES, "claims file"))
     except (tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:
         # ValueError: an integer too long for int(); RecursionError: arrays nested too deeply.
         raise CnnCostError(f"{path}: not valid TOML ({_first_line(exc)})") from None
@@ -204,14 +202,28 @@ def _finite_and_bounded(value: int | float) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A claimed count: a finite number within cnncost's count cap (a claimed inf or NaN is
+    refused, never judged: docs/limits.md)."""
+    from cnncost.limits import MAX_COUNT
+
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    return math.isfinite(value) and abs(value) <= MAX_COUNT
 
 
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
 
 
 def evaluate_formula(text: str) -> int:
-    """An arithmetic product as written (`2 * (3 * 3) * 3`), evaluated without eval()."""
+    """An arithmetic product as written (`2 * (3 * 3) * 3`), evaluated without eval(); every
+    value within MAX_COUNT (docs/limits.md)."""
+    from cnncost.limits import MAX_COUNT, cap_error
+
+    def bounded(value: int) -> int:
+        if abs(value) > MAX_COUNT:
+            raise cap_error(f"a value in the formula {_brief(text)}", value, "2**100")
+        return value
+
     if len(text) > MAX_FORMULA_CHARS:
         raise CnnCostError(f"the formula is longer than {MAX_FORMULA_CHARS} characters")
     try:
@@ -231,11 +243,11 @@ def evaluate_formula(text: str) -> int:
                 raise CnnCostError(
                     f"the formula {_brief(text)} has a number over {MAX_CLAIM_DIGITS} digits"
                 )
-            results.append(node.value)
+            results.append(bounded(node.value))
         elif isinstance(node, ast.BinOp) and type(node.op) in _OPS:
             if expanded:
                 right, left = results.pop(), results.pop()
-                results.append(_OPS[type(node.op)](left, right))
+                results.append(bounded(_OPS[type(node.op)](left, right)))
             else:
                 stack += [(node, True), (node.right, False), (node.left, False)]
         else:

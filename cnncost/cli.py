@@ -391,9 +391,9 @@ def _run_diff(args: argparse.Namespace) -> int:
     a = _analyze(args.model_a, args.a_input_shape, args).to_dict()
     b = _analyze(args.model_b, args.b_input_shape, args).to_dict()
     if args.format == "json":
-        import json
+        from cnncost.limits import dumps_json
 
-        _write(json.dumps(diff_to_dict(a, b), indent=2), args.output)
+        _write(dumps_json(diff_to_dict(a, b), indent=2), args.output)
     else:
         from cnncost.render.diff_table import render_diff
 
@@ -504,9 +504,9 @@ def _run_conventions(args: argparse.Namespace) -> int:
 
     rows = convention_rows()
     if args.format == "json":
-        import json
+        from cnncost.limits import dumps_json
 
-        _write(json.dumps(rows, indent=2), None)
+        _write(dumps_json(rows, indent=2), None)
         return EXIT_OK
     from rich.console import Console
     from rich.table import Table
@@ -594,28 +594,26 @@ def _add_advice_commands(commands) -> None:
 
 
 def _count(text: str) -> int:
-    """A positive count: 300000000, 3e8 or 300_000_000."""
-    try:
-        value = float(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise CnnCostError(f"not a number: {text!r}") from None
-    if value <= 0 or value != int(value):
-        raise CnnCostError(f"expected a positive whole number, not {text!r}")
-    return int(value)
+    """A positive count: 300000000, 3e8 or 300_000_000; finite and at most 2**100
+    (cnncost.limits.MAX_COUNT), checked before any conversion."""
+    from cnncost.limits import MAX_COUNT, parse_whole
+
+    return parse_whole(text, "a budget", MAX_COUNT)
 
 
 def _run_suggest(args: argparse.Namespace) -> int:
-    import json
-
     from cnncost.advise import suggest, write_suggestions
     from cnncost.advise.config_edit import LOAD_CONFIG_ONLY, LOAD_WITH_WEIGHTS
     from cnncost.analysis import Options
+    from cnncost.limits import MAX_SIZE, dumps_json
     from cnncost.render.advice import render_advice_text
 
     if args.target_rf is not None and args.target_rf <= 0:
         raise CnnCostError(f"--target-rf must be positive, not {args.target_rf}")
     if args.weights and not args.write:
         raise CnnCostError("--weights needs --write DIR")
+    if args.target_rf is not None and args.target_rf > MAX_SIZE:
+        raise CnnCostError(f"--target-rf is above cnncost's cap of {MAX_SIZE} (docs/limits.md)")
     options = Options(
         input_shape=args.input_shape,
         batch=args.batch,
@@ -638,17 +636,16 @@ def _run_suggest(args: argparse.Namespace) -> int:
             data["suggestions"][number - 1]["load"] = load.replace("PATH", repr(path))
         written = {n: f"{p}; open with {load.replace('PATH', repr(p))}" for n, p in written.items()}
     if args.format == "json":
-        _write(json.dumps(data, indent=2), args.output)
+        _write(dumps_json(data, indent=2), args.output)
     else:
         _write(render_advice_text(data, written), args.output)
     return EXIT_OK
 
 
 def _run_audit(args: argparse.Namespace) -> int:
-    import json
-
     from cnncost.analysis import Options
     from cnncost.audit import audit
+    from cnncost.limits import dumps_json
     from cnncost.render.advice import render_audit_markdown, render_audit_text
 
     options = Options(
@@ -661,7 +658,7 @@ def _run_audit(args: argparse.Namespace) -> int:
     result = audit(args.model, args.claims, options)
     data = result.to_dict()
     if args.format == "json":
-        _write(json.dumps(data, indent=2), args.output)
+        _write(dumps_json(data, indent=2), args.output)
     elif args.format == "markdown":
         _write(render_audit_markdown(data), args.output)
     else:

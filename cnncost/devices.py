@@ -216,11 +216,13 @@ def profile_from_dict(data: Mapping[str, Any], origin: str) -> DeviceProfile:
 
 def _number(value: Any, minimum: float | None = None, positive: bool = False) -> bool:
     """A finite JSON number (not a bool, NaN or infinity; an int too large for a float is out of
-    range), positive or >= minimum when asked."""
+    range, or beyond cnncost's count cap: docs/limits.md), positive or >= minimum when asked."""
+    from cnncost.limits import MAX_COUNT
+
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return False
     try:
-        if not math.isfinite(value):
+        if not math.isfinite(value) or abs(value) > MAX_COUNT:
             return False
     except OverflowError:  # an int beyond any float
         return False
@@ -263,18 +265,9 @@ def _efficiency_from_dict(data: Any, origin: str) -> dict[str, KindFactors]:
 
 
 def _read(path: Path) -> DeviceProfile:
-    try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
-    except OSError as exc:
-        raise CnnCostError(f"cannot read device profile {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise CnnCostError(f"{path}: not a device profile (not UTF-8 JSON text)") from None
-    except json.JSONDecodeError as exc:
-        raise CnnCostError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    except (ValueError, RecursionError):  # an over-long integer, or nesting too deep
-        raise CnnCostError(
-            f"{path}: not a device profile (a number or nesting out of range)"
-        ) from None
+    from cnncost.limits import MAX_SIDE_FILE_BYTES, loads_json, read_capped
+
+    data = loads_json(read_capped(path, MAX_SIDE_FILE_BYTES, "device profile"), str(path))
     return profile_from_dict(data, str(path))
 
 
@@ -282,9 +275,9 @@ def load_device(name: str) -> DeviceProfile:
     """The profile `name` means: a JSON path, a user/calibrated profile, or a built-in GPU."""
     path = Path(name)
     if name.endswith(".json") or path.is_file():
-        if not path.is_file():
+        if not os.path.lexists(path):
             raise CnnCostError(f"no device profile file {name}")
-        return _read(path)
+        return _read(path)  # a FIFO, a device or a link to one is refused by the capped reader
     user = devices_dir() / f"{name}.json"
     if user.is_file():
         return _read(user)

@@ -1,8 +1,18 @@
 """User-facing errors: each one is printed as a single line by the CLI (exit code 2)."""
 
+# The longest message an error prints: a hostile value quoted in a message (a 10 MB padding
+# string) is cut here, whichever check quoted it (docs/limits.md).
+MAX_MESSAGE_CHARS = 2000
+
 
 class CnnCostError(Exception):
     """A problem with the user's input that we can explain in one line."""
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if len(text) <= MAX_MESSAGE_CHARS:
+            return text
+        return f"{text[: MAX_MESSAGE_CHARS - 40]}... ({len(text)} characters, cut)"
 
 
 class ModelFileError(CnnCostError):

@@ -330,6 +330,10 @@ def load_plugin(spec: str | Path) -> ModuleType:
     try:
         if text.endswith(".py") or path.is_file():
             if not path.is_file():
+                if os.path.lexists(path):  # a FIFO, a device, a link to one: refused by kind
+                    from cnncost.limits import check_regular
+
+                    check_regular(path, "plugin file")
                 raise PluginError(f"plugin {text}: no such file")
             name = f"cnncost_plugin_{path.stem}"
             module_spec = importlib.util.spec_from_file_location(name, path)

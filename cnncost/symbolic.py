@@ -155,7 +155,14 @@ class Formulas:
         return {by_name[name]: value for name, value in values.items()}
 
     def evaluate(self, values: Mapping[str, int]) -> Formulas:
-        """The same formulas at one input size: every expression becomes a number."""
+        """The same formulas at one input size: every expression becomes a number. Sizes are
+        model input sizes, so each is within cnncost.limits.MAX_SIZE, and every value at them
+        within MAX_COUNT (docs/limits.md)."""
+        from cnncost.limits import MAX_SIZE, cap_error
+
+        for name, value in values.items():
+            if isinstance(value, int) and value > MAX_SIZE:
+                raise cap_error(f"the size {name}", value, MAX_SIZE)
         subs = self.substitutions(values)
         rows = tuple(
             FormulaRow(
@@ -180,6 +187,7 @@ class Formulas:
             for row in self.rows
         )
         _check_builds(rows, values, self.valid_from)
+        _check_values(rows)
         return Formulas(
             self.model_name,
             self.source,
@@ -212,6 +220,15 @@ def _check_builds(
                         f"would have output size {dim} on axis {axis}"
                         + (f" (the formulas hold for {holds})" if holds else "")
                     )
+
+
+def _check_values(rows) -> None:
+    """Every evaluated count within MAX_COUNT (as a report's: analysis._check_counts)."""
+    from cnncost.limits import check_count
+
+    for row in rows:
+        for key, value in row.values.items():
+            check_count(value if isinstance(value, int) else None, f"layer {row.name!r}: {key}")
 
 
 def evaluate_expr(value: Any, subs: Mapping[sp.Symbol, int]) -> Any:

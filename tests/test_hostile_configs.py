@@ -175,3 +175,130 @@ def test_every_numeric_field_at_every_hostile_value(name):
         for aware in (False, True)
     ]
     _check(cases, _run_worker(cases))
+
+
+# -- every command on every hostile file (issue 17: bounded work, capped reads, numbers) -------
+
+BAD = ROOT / "tests" / "data" / "bad"
+SEED = MODELS / "seed_cnn.keras"
+
+
+def _hostile_paths(folder: Path) -> dict[str, Path]:
+    """tests/data/bad/, the generators' files (review instances) and the special files."""
+    sys.path.insert(0, str(ROOT))
+    from tests.support import hostile_files
+
+    paths = {p.name: p for p in sorted(BAD.iterdir()) if p.name != "EXPECTED.tsv"}
+    for name, make in hostile_files.ALL_MODELS.items():
+        paths[f"gen:{name}"] = make(folder)
+    for name, path in hostile_files.special_files(folder).items():
+        paths[f"special:{name}"] = path
+    return paths
+
+
+def _commands(model: Path, folder: Path, claims: Path) -> list[list[str]]:
+    model = str(model)
+    return [
+        ["report", model],
+        ["report", model, "--format", "json"],
+        ["report", model, "--format", "markdown"],
+        ["diff", model, str(SEED), "--format", "json"],
+        ["plot", model, "--out", str(folder / "plot.png")],
+        ["formula", model, "--format", "json"],
+        ["suggest", model, "--target-rf", "9", "--format", "json"],
+        ["audit", model, str(claims), "--format", "json"],
+    ]
+
+
+def _side_cases(folder: Path) -> list[list[str]]:
+    """Hostile side files and options on a good model."""
+    from tests.support import hostile_files
+
+    side = {name: make(folder) for name, make in hostile_files.SIDE_FILES.items()}
+    special = hostile_files.special_files(folder / "side")
+    seed, big = str(SEED), "1" + "0" * 400
+    cases = [
+        ["audit", seed, str(side["inf_claims"]), "--format", "json"],
+        ["audit", seed, str(side["nan_claims"]), "--format", "json"],
+        ["audit", seed, str(side["huge_claims"]), "--format", "json"],
+        ["report", seed, "--device", str(side["nan_device"]), "--format", "json"],
+        ["report", seed, "--device", str(side["inf_device"]), "--format", "json"],
+        ["report", seed, "--device", str(side["deep_device"]), "--format", "json"],
+        ["audit", seed, str(side["deep_claims"]), "--format", "json"],
+        ["audit", seed, str(side["big_claims"]), "--format", "json"],
+        ["suggest", str(side["long_int_json"]), "--target-rf", "9", "--format", "json"],
+        ["report", seed, "--batch", big, "--format", "json"],
+        ["report", seed, "--device", "h100", "--dataset-size", big, "--format", "json"],
+        ["report", seed, "--input-shape", "9" * 5000 + ",32,3", "--format", "json"],
+        ["report", seed, "--input-shape", ",".join(["1"] * 200_000), "--format", "json"],
+        ["suggest", seed, "--max-flops", "inf", "--format", "json"],
+        ["suggest", seed, "--max-params", big, "--format", "json"],
+        ["suggest", seed, "--target-rf", big, "--format", "json"],
+    ]
+    for path in special.values():
+        cases.append(["audit", seed, str(path), "--format", "json"])
+        cases.append(["report", seed, "--device", str(path), "--format", "json"])
+        cases.append(["suggest", str(path), "--target-rf", "9", "--format", "json"])
+    return cases
+
+
+def _check_commands(cases: list[dict], outcomes: list[dict]) -> None:
+    assert len(outcomes) == len(cases)
+    for case, outcome in zip(cases, outcomes):
+        label = [a if len(a) < 80 else a[:40] + f"...({len(a)} chars)" for a in case["argv"]]
+        assert outcome["outcome"] in ("report", "error"), (label, outcome)
+        # CPU time: the test machines are shared, so wall time would time the neighbours; a
+        # case blocked on a read (a FIFO) uses no CPU but ends as "hang" (the worker's alarm).
+        assert outcome["cpu_seconds"] < SECONDS, (label, outcome)
+        assert outcome["json_ok"], (label, outcome)
+        if outcome["exit"] == 2:
+            assert outcome["stderr_lines"] == 1, (label, outcome)
+            assert outcome["message"].startswith("cnncost: error: "), (label, outcome)
+
+
+def _claims(folder: Path) -> Path:
+    path = folder / "claims.toml"
+    path.write_text('[[claim]]\nquantity = "params"\nvalue = 10\n')
+    return path
+
+
+def test_reviewed_hostile_files_are_refused_fast_by_report(tmp_path):
+    """Fast tier: `report` (table and JSON) on every generated and special hostile file, under
+    2 GiB of address space, each one line and exit 2 in under SECONDS."""
+    paths = {k: v for k, v in _hostile_paths(tmp_path).items() if ":" in k}
+    cases = [
+        {"argv": argv}
+        for path in paths.values()
+        for argv in _commands(path, tmp_path, _claims(tmp_path))[:2]
+    ]
+    outcomes = _run_worker(cases)
+    _check_commands(cases, outcomes)
+    # Every review instance is over a cap or malformed: refused, never analysed.
+    assert {o["exit"] for o in outcomes} == {2}, [
+        (c["argv"][1], o) for c, o in zip(cases, outcomes) if o["exit"] != 2
+    ]
+
+
+@pytest.mark.slow
+def test_every_command_on_every_hostile_file_is_fast_and_bounded(tmp_path):
+    """The acceptance of issue 17: every cnncost command, under a 2 GiB address-space cap,
+    finishes in under SECONDS on every hostile file of tests/data/bad/ and of the generators
+    (tests/support/hostile_files.py), and on hostile side files and options: a report, or one
+    `cnncost: error:` line with exit 2; JSON output always parses as strict JSON."""
+    claims = _claims(tmp_path)
+    cases = [
+        {"argv": argv}
+        for path in _hostile_paths(tmp_path).values()
+        for argv in _commands(path, tmp_path, claims)
+    ]
+    cases += [{"argv": argv} for argv in _side_cases(tmp_path)]
+    _check_commands(cases, _run_worker(cases))
+
+
+def test_hostile_side_files_and_options_are_one_line_errors(tmp_path):
+    cases = [{"argv": argv} for argv in _side_cases(tmp_path)]
+    outcomes = _run_worker(cases)
+    _check_commands(cases, outcomes)
+    assert {o["exit"] for o in outcomes} == {2}, [
+        (c["argv"], o) for c, o in zip(cases, outcomes) if o["exit"] != 2
+    ]

@@ -43,10 +43,10 @@ def load_model_config(model: Any) -> ModelConfig:
     if isinstance(model, (str, Path)):
         path = Path(model)
         if path.suffix == ".json":
-            try:
-                config, metadata = json.loads(path.read_text()), {}
-            except (OSError, ValueError, RecursionError) as exc:
-                raise CnnCostError(f"{path}: cannot read the JSON config ({exc})") from None
+            from cnncost.limits import MAX_CONFIG_BYTES, loads_json, read_capped
+
+            data = read_capped(path, MAX_CONFIG_BYTES, "JSON model config")
+            config, metadata = loads_json(data, str(path)), {}
         else:
             from cnncost.loaders.keras_file import read_keras_archive
 

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -155,7 +154,9 @@ def metrics(report: Report, graph: Graph | None = None) -> Metrics:
 
 def analyse_config(config: Mapping[str, Any], options: Options, source: str = "") -> Report:
     """The full analysis of a config (parse + every pass): the reference for every edit."""
-    return analyze_graph(graph_from_config(copy.deepcopy(config), source=source), options)
+    # No copy: the parser never writes to the config (a deep copy of a config at the caps of
+    # cnncost.limits took seconds before the graph caps could refuse it).
+    return analyze_graph(graph_from_config(config, source=source), options)
 
 
 @dataclass(frozen=True)

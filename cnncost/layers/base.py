@@ -15,6 +15,7 @@ from typing import Any
 
 from cnncost.errors import LayerError
 from cnncost.ir import Dim, Node, Shape, TensorRef, Weight
+from cnncost.limits import MAX_SIZE
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ def as_tuple(value: Any, rank: int, what: str) -> tuple[int, ...]:
 # kernel of 2**31 taps is 8 GiB of float32 per input/output channel pair, and TF's int32 index
 # arithmetic in its conv kernels overflows past it); a larger value is config corruption,
 # reported as a one-line `LayerError` naming the layer and the value.
-MAX_SIZE = 2**31 - 1
+# MAX_SIZE = 2**31 - 1 lives in cnncost.limits with the other caps (docs/limits.md).
 
 
 def positive(values: tuple[int, ...], what: str) -> tuple[int, ...]:

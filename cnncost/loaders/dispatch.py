@@ -9,13 +9,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from cnncost.errors import ModelFileError
 from cnncost.ir import Graph
-from cnncost.loaders.keras_file import MAX_CONFIG_BYTES
+from cnncost.limits import MAX_CONFIG_BYTES, loads_json, open_regular, read_capped
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
@@ -36,11 +35,12 @@ def detect_format(path: str | Path) -> str:
         )
     if path.name == GRAPH_FILE and is_saved_model(path.parent):
         return "saved_model"
-    try:
-        with open(path, "rb") as stream:
+    # A FIFO, /dev/zero or a device (or a link to one) is refused before it is opened.
+    with open_regular(path, "model file") as stream:
+        try:
             head = stream.read(64)
-    except OSError as exc:
-        raise ModelFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        except OSError as exc:
+            raise ModelFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if not head:
         raise ModelFileError(f"{path}: the file is empty")
     if head.startswith(ZIP_MAGIC):
@@ -64,16 +64,7 @@ def _load_json(path: Path, trust_model_code: bool = False, input_shape: Any = No
     from cnncost.loaders.keras_build import graph_from_code_built
     from cnncost.loaders.keras_config import graph_from_config
 
-    with open(path, "rb") as stream:
-        data = stream.read(MAX_CONFIG_BYTES + 1)
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ModelFileError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes")
-    try:
-        config = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{path}: not valid JSON ({exc})") from None
-    except RecursionError:
-        raise ModelFileError(f"{path}: nested too deeply") from None
+    config = loads_json(read_capped(path, MAX_CONFIG_BYTES, "model file"), str(path))
     built = graph_from_code_built(config, str(path), trust_model_code, input_shape)
     if built is not None:
         return built

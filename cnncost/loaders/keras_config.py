@@ -16,10 +16,20 @@ from typing import Any
 
 from cnncost.errors import ModelConfigError
 from cnncost.ir import Graph, Node, Shape, TensorRef
+from cnncost.limits import (
+    MAX_EDGES,
+    MAX_INDEX,
+    MAX_NAME_CHARS,
+    MAX_NESTING,
+    MAX_RANK,
+    MAX_ROWS,
+)
 from cnncost.loaders.keras2 import MAX_DEPTH
 
 MODEL_CLASSES = frozenset({"Sequential", "Functional", "Model"})
-MAX_NESTING = 64  # nested models deeper than this are refused rather than risking recursion
+# MAX_NESTING (cnncost.limits): nested models deeper than this are refused rather than risking
+# recursion; MAX_ROWS bounds the inlined graph (a nested model called twice per level doubles
+# it), so the parse itself stops as soon as the cap is passed.
 
 
 @dataclass(frozen=True)
@@ -53,15 +63,19 @@ class _Builder:
 def dtype_policy_name(dtype: Any) -> str:
     """The policy name in a layer's `dtype` field (a string or a serialized DTypePolicy)."""
     if isinstance(dtype, str):
-        return dtype
+        return _checked_name(dtype, "a dtype policy")
     if isinstance(dtype, Mapping):
         inner = dtype.get("config")
         if isinstance(inner, Mapping) and isinstance(inner.get("name"), str):
-            return inner["name"]
+            return _checked_name(inner["name"], "a dtype policy")
     return "float32"
 
 
 def _as_shape(value: Any) -> Shape | None:
+    if isinstance(value, (list, tuple)) and len(value) > MAX_RANK:
+        raise ModelConfigError(
+            f"a shape of rank {len(value)}, above cnncost's cap of {MAX_RANK} (docs/limits.md)"
+        )
     if isinstance(value, (list, tuple)) and all(
         v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in value
     ):
@@ -81,8 +95,26 @@ def _history(tensor: Mapping[str, Any]) -> tuple[str, int, int]:
         or not isinstance(history[0], str)
         or not all(isinstance(i, int) and not isinstance(i, bool) for i in history[1:3])
     ):
-        raise ModelConfigError(f"malformed keras_history {history!r}")
-    return history[0], history[1], history[2]
+        raise ModelConfigError(f"malformed keras_history {_short(history)}")
+    return _checked_ref(history[0], history[1], history[2])
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def _checked_ref(layer: str, node_index: int, tensor_index: int) -> tuple[str, int, int]:
+    """A [layer, call, output] reference with both indices in 0..MAX_INDEX (a negative index
+    would silently address from the end; a huge one allocates per output)."""
+    for what, index in (("call", node_index), ("output", tensor_index)):
+        if not 0 <= index <= MAX_INDEX:
+            shown = index if abs(index) < 10**12 else f"a {len(str(abs(index)))}-digit number"
+            raise ModelConfigError(
+                f"reference to {what} {shown} of layer {_short(layer[:80])}: indices must be "
+                f"in 0..{MAX_INDEX} (docs/limits.md)"
+            )
+    return layer, node_index, tensor_index
 
 
 def _collect_tensors(value: Any, found: list[Mapping[str, Any]], depth: int = 0) -> None:
@@ -98,12 +130,16 @@ def _collect_tensors(value: Any, found: list[Mapping[str, Any]], depth: int = 0)
             _collect_tensors(item, found, depth + 1)
 
 
-def _replace_tensors(value: Any, refs: list[TensorRef], depth: int = 0) -> Any:
-    """The call structure with each keras tensor replaced by its ref, in `_collect_tensors` order."""
+def _replace_tensors(value: Any, refs, depth: int = 0) -> Any:
+    """The call structure with each keras tensor replaced by its ref, in `_collect_tensors` order
+    (`refs` an iterator: one step per tensor, linear in the number of tensors)."""
     if depth > MAX_NESTING:
         raise ModelConfigError("call arguments are nested too deeply")
     if _is_keras_tensor(value):
-        return refs.pop(0)
+        ref = next(refs, None)
+        if ref is None:
+            raise ModelConfigError("a call has more tensors than references")
+        return ref
     if isinstance(value, (list, tuple)):
         return tuple(_replace_tensors(v, refs, depth + 1) for v in value)
     if isinstance(value, Mapping):
@@ -149,18 +185,29 @@ def _layer_fields(layer: Any, where: str) -> tuple[str, str, Mapping[str, Any]]:
     if not isinstance(class_name, str) or not isinstance(config, Mapping):
         raise ModelConfigError(f"{where}: a layer entry has no class_name/config")
     module = layer.get("module") if isinstance(layer.get("module"), str) else ""
+    _checked_name(class_name, f"{where}: a class name")
+    _checked_name(module, f"{where}: a module name")
     return class_name, module, config
 
 
 def _registered_name(layer: Any) -> str | None:
     name = layer.get("registered_name") if isinstance(layer, Mapping) else None
-    return name if isinstance(name, str) else None
+    return _checked_name(name, "a registered name") if isinstance(name, str) else None
 
 
 def _layer_name(layer: Mapping[str, Any], config: Mapping[str, Any], where: str) -> str:
     name = layer.get("name", config.get("name"))
     if not isinstance(name, str) or not name:
         raise ModelConfigError(f"{where}: a layer has no name")
+    return _checked_name(name, where)
+
+
+def _checked_name(name: str, where: str) -> str:
+    if len(name) > MAX_NAME_CHARS:
+        raise ModelConfigError(
+            f"{where[:200]}: a name of {len(name)} characters (starting {name[:40]!r}), above "
+            f"cnncost's cap of {MAX_NAME_CHARS} (docs/limits.md)"
+        )
     return name
 
 
@@ -170,6 +217,10 @@ def _refs_list(value: Any, what: str) -> list[tuple[str, int, int]]:
         value = [value]
     if not isinstance(value, list) or not value:
         raise ModelConfigError(f"model has no {what}")
+    if len(value) > MAX_INDEX:
+        raise ModelConfigError(
+            f"model has {len(value)} {what}, above cnncost's cap of {MAX_INDEX} (docs/limits.md)"
+        )
     out = []
     for item in value:
         if (
@@ -178,16 +229,52 @@ def _refs_list(value: Any, what: str) -> list[tuple[str, int, int]]:
             or not isinstance(item[0], str)
             or not all(isinstance(i, int) and not isinstance(i, bool) for i in item[1:3])
         ):
-            raise ModelConfigError(f"malformed {what} entry {item!r}")
-        out.append((item[0], item[1], item[2]))
+            raise ModelConfigError(f"malformed {what} entry {_short(item)}")
+        out.append(_checked_ref(item[0], item[1], item[2]))
     return out
+
+
+def _too_many_rows() -> ModelConfigError:
+    return ModelConfigError(
+        f"more than {MAX_ROWS} layers once nested models are inlined (each call of a nested "
+        "model is a copy of its layers): above cnncost's cap (docs/limits.md)"
+    )
+
+
+def _expanded_rows(model: Any, depth: int = 0) -> int:
+    """An upper bound on the rows `model` inlines to, counted on the config as written (each
+    nested model's config is visited once and weighted by its number of calls), so a file whose
+    nested models call the level below twice per level is refused before any of it is inlined.
+    Stops counting past MAX_ROWS. A nested model call counts at least one row (an empty nested
+    model still costs an expansion)."""
+    if depth > MAX_NESTING:
+        raise ModelConfigError("models are nested too deeply")
+    config = model.get("config") if isinstance(model, Mapping) else None
+    layers = config.get("layers") if isinstance(config, Mapping) else None
+    if not isinstance(layers, list):
+        return 1
+    total = 1 + len(layers)
+    for layer in layers:
+        if total > MAX_ROWS:
+            break
+        if not isinstance(layer, Mapping) or layer.get("class_name") not in MODEL_CLASSES:
+            continue
+        inbound = layer.get("inbound_nodes")
+        calls = len(inbound) if isinstance(inbound, list) and inbound else 1
+        total += calls * _expanded_rows(layer, depth + 1)
+    return total
 
 
 class _Parser:
     def __init__(self) -> None:
         self.b = _Builder()
+        self.expansions = 0
+        self.edges = 0  # tensor references of every call: the graph's edges
 
     def add_node(self, node: Node) -> None:
+        if len(self.b.nodes) + self.expansions >= MAX_ROWS:
+            raise _too_many_rows()
+        _checked_name(node.name, "row name")
         if node.name in self.b.names:
             raise ModelConfigError(f"duplicate layer name {node.name!r}")
         self.b.names.add(node.name)
@@ -204,6 +291,9 @@ class _Parser:
     ) -> tuple[list[TensorRef], list[TensorRef]]:
         if depth > MAX_NESTING:
             raise ModelConfigError("models are nested too deeply")
+        self.expansions += 1
+        if len(self.b.nodes) + self.expansions > MAX_ROWS:
+            raise _too_many_rows()
         config = model.get("config")
         if not isinstance(config, Mapping):
             raise ModelConfigError(f"model {prefix or '(top)'}: no config")
@@ -295,6 +385,12 @@ class _Parser:
                 found: list[Mapping[str, Any]] = []
                 _collect_tensors(args, found)
                 _collect_tensors(kwargs, found)
+                self.edges += len(found)
+                if self.edges > MAX_EDGES:
+                    raise ModelConfigError(
+                        f"more than {MAX_EDGES} tensor references in the calls, above "
+                        "cnncost's cap (docs/limits.md)"
+                    )
                 histories = tuple(_history(t) for t in found)
                 recorded = tuple(_as_shape(t.get("config", {}).get("shape")) for t in found)
                 node_name = prefix + name + (f":{call_index}" if call_index else "")
@@ -395,13 +491,21 @@ class _Parser:
         return [TensorRef(node_name, 0)]
 
     def _weight_owner(self, name: str) -> str:
-        """The node that owns the weights of `name` (itself, unless inside a repeated call)."""
-        changed = True
+        """The node that owns the weights of `name` (itself, unless inside a repeated call).
+
+        Each key of `weight_owners` is a row prefix ending in "/", so only the prefixes of
+        `name` at its "/"s are looked up: O(nesting depth) per step, not O(repeated calls)."""
+        owners = self.b.weight_owners
+        changed = bool(owners)
         while changed:
             changed = False
-            for repeat, first in self.b.weight_owners.items():
-                if name.startswith(repeat):
-                    name, changed = first + name[len(repeat) :], True
+            cut = name.find("/")
+            while cut >= 0:
+                first = owners.get(name[: cut + 1])
+                if first is not None:
+                    name, changed = first + name[cut + 1 :], True
+                    break
+                cut = name.find("/", cut + 1)
         return name
 
     # -- resolution -----------------------------------------------------------------------
@@ -421,7 +525,7 @@ class _Parser:
 
     def _substitute(self, value: Any, refs: list[TensorRef]) -> Any:
         """The call structure with keras tensors replaced by `refs` and placeholders followed."""
-        replaced = _replace_tensors(value, refs)
+        replaced = _replace_tensors(value, iter(refs))
         return _map_refs(replaced, self._follow)
 
     def finish(self, name: str, source: str, inputs, outputs) -> Graph:
@@ -529,9 +633,13 @@ def graph_from_config(config: Any, source: str = "") -> Graph:
         raise ModelConfigError(f"the configuration describes {what}, not a Keras model")
     parser = _Parser()
     try:
+        if _expanded_rows(config) > MAX_ROWS:
+            raise _too_many_rows()
         inputs, outputs = parser.add_model(config, "", False, True, 0)
         inner = config.get("config")
         name = inner.get("name") if isinstance(inner, Mapping) else None
+        if isinstance(name, str):
+            _checked_name(name, "the model")
         return parser.finish(name if isinstance(name, str) else "model", source, inputs, outputs)
     except RecursionError:
         raise ModelConfigError("the configuration is nested too deeply") from None

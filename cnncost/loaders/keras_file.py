@@ -8,7 +8,6 @@ only its own code can build (`keras_build`).
 
 from __future__ import annotations
 
-import json
 import lzma
 import zipfile
 import zlib
@@ -17,10 +16,9 @@ from typing import Any
 
 from cnncost.errors import ModelFileError
 from cnncost.ir import Graph
+from cnncost.limits import MAX_CONFIG_BYTES, MAX_ZIP_MEMBERS, loads_json, open_regular
 from cnncost.loaders.keras2 import normalize_config
 from cnncost.loaders.keras_config import graph_from_config
-
-MAX_CONFIG_BYTES = 64 * 1024 * 1024  # the config of EfficientNetB7 is ~1 MB; 64 MB is generous
 
 
 def _read_member(archive: zipfile.ZipFile, member: str, path: Path) -> bytes:
@@ -43,12 +41,18 @@ def _read_member(archive: zipfile.ZipFile, member: str, path: Path) -> bytes:
 
 
 def _parse_json(data: bytes, member: str, path: Path) -> Any:
+    return loads_json(data, f"{path}: {member}")
+
+
+def _member_count(stream) -> int | None:
+    """The entry count the end-of-central-directory record declares (None if unreadable):
+    checked before `ZipFile` reads the whole central directory into memory."""
     try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{path}: {member} is not valid JSON ({exc})") from None
-    except RecursionError:
-        raise ModelFileError(f"{path}: {member} is nested too deeply") from None
+        record = zipfile._EndRecData(stream)  # the stdlib's own EOCD reader (zip64 aware)
+        stream.seek(0)
+    except (OSError, ValueError, AttributeError, zipfile.BadZipFile):
+        return None
+    return None if not record else record[zipfile._ECD_ENTRIES_TOTAL]
 
 
 def _starts_like_zip(path: Path) -> bool:
@@ -67,7 +71,13 @@ def read_keras_archive(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]
     if path.is_dir():
         raise ModelFileError(f"{path}: is a directory, not a .keras file")
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_regular(path, ".keras file") as stream:
+            count = _member_count(stream)
+            if count is not None and count > MAX_ZIP_MEMBERS:
+                raise ModelFileError(
+                    f"{path}: a zip of {count} members, above cnncost's cap of {MAX_ZIP_MEMBERS}"
+                )
+            archive = zipfile.ZipFile(stream)
             names = set(archive.namelist())
             if "config.json" not in names:
                 raise ModelFileError(f"{path}: not a Keras model archive (no config.json inside)")

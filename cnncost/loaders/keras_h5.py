@@ -9,15 +9,14 @@ only (the `legacy` extra).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from cnncost.errors import ModelFileError
 from cnncost.ir import Graph
+from cnncost.limits import MAX_CONFIG_BYTES, check_regular, loads_json
 from cnncost.loaders.keras2 import normalize_config
 from cnncost.loaders.keras_config import graph_from_config
-from cnncost.loaders.keras_file import MAX_CONFIG_BYTES
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 # HDF5 puts its signature at 0 or, after a user block, at 512, 1024, 2048, ... bytes.
@@ -25,6 +24,10 @@ SIGNATURE_OFFSETS = (0, 512, 1024, 2048, 4096, 8192)
 
 
 def is_hdf5(path: Path) -> bool:
+    try:
+        check_regular(path)
+    except ModelFileError:
+        return False
     try:
         with open(path, "rb") as stream:
             for offset in SIGNATURE_OFFSETS:
@@ -76,6 +79,7 @@ def _attribute_text(h5py, handle, path: Path) -> str | None:
 def read_h5_config(path: str | Path) -> tuple[Any, str]:
     """(parsed model_config, keras_version attribute or "") from a full-model .h5 file."""
     path = Path(path)
+    check_regular(path, ".h5 file")
     h5py = _h5py()
     try:
         with h5py.File(path, "r") as handle:
@@ -97,12 +101,7 @@ def read_h5_config(path: str | Path) -> tuple[Any, str]:
         ) from None
     except UnicodeDecodeError:
         raise ModelFileError(f"{path}: model_config is not UTF-8 text") from None
-    try:
-        config = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ModelFileError(f"{path}: model_config is not valid JSON ({exc})") from None
-    except RecursionError:
-        raise ModelFileError(f"{path}: model_config is nested too deeply") from None
+    config = loads_json(text, f"{path}: model_config")
     if isinstance(version, bytes):
         version = version.decode("utf-8", "replace")
     return config, version if isinstance(version, str) else ""

@@ -10,16 +10,16 @@ and nothing is executed.
 
 from __future__ import annotations
 
-import json
+import os
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from cnncost.errors import ModelFileError
 from cnncost.ir import Graph
+from cnncost.limits import MAX_CONFIG_BYTES, MAX_ROWS, loads_json, read_capped
 from cnncost.loaders.keras2 import normalize_config
 from cnncost.loaders.keras_config import graph_from_config
-from cnncost.loaders.keras_file import MAX_CONFIG_BYTES
 
 METADATA_FILE = "keras_metadata.pb"
 GRAPH_FILE = "saved_model.pb"
@@ -32,7 +32,9 @@ SUBCLASSED_IDENTIFIER = "_tf_keras_model"
 
 
 def is_saved_model(path: Path) -> bool:
-    return path.is_dir() and ((path / GRAPH_FILE).is_file() or (path / METADATA_FILE).is_file())
+    # lexists: a part that is a FIFO or a link to a device still marks the folder (and is then
+    # refused by the capped reader, not taken for "no SavedModel here").
+    return path.is_dir() and any(os.path.lexists(path / f) for f in (GRAPH_FILE, METADATA_FILE))
 
 
 @cache
@@ -73,25 +75,67 @@ def _saved_metadata_class():
 
 def _read_metadata(path: Path) -> bytes:
     metadata_path = path / METADATA_FILE
-    if not metadata_path.is_file():
+    if not os.path.lexists(metadata_path):
         raise ModelFileError(
             f"{path}: a SavedModel without {METADATA_FILE} (written by tf.saved_model.save or "
             "model.export, not Keras's model.save): it holds no layer configuration"
         )
+    return read_capped(metadata_path, MAX_METADATA_BYTES, "SavedModel part")
+
+
+# Objects in keras_metadata.pb: Keras 2 writes one per layer, model and metric (a few per row).
+# Counted before protobuf parses the message: an empty object is 2 bytes on disk but ~80 bytes
+# parsed, so 16 MiB of them would be 8M objects and 700 MB.
+MAX_METADATA_OBJECTS = 4 * MAX_ROWS
+
+
+def _varint(data: bytes, offset: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if offset >= len(data) or shift > 63:
+            raise ValueError("truncated varint")
+        byte = data[offset]
+        offset += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, offset
+        shift += 7
+
+
+def _count_objects(data: bytes, path: Path) -> None:
+    """Walk the top-level fields of the SavedMetadata message (only skipping over each one),
+    refusing more than MAX_METADATA_OBJECTS; a malformed message is left to protobuf."""
+    offset = count = 0
     try:
-        with open(metadata_path, "rb") as stream:
-            data = stream.read(MAX_METADATA_BYTES + 1)
-    except OSError as exc:
-        raise ModelFileError(f"{metadata_path}: cannot read ({exc.strerror or exc})") from None
-    if len(data) > MAX_METADATA_BYTES:
-        raise ModelFileError(f"{metadata_path}: larger than {MAX_METADATA_BYTES} bytes")
-    return data
+        while offset < len(data):
+            tag, offset = _varint(data, offset)
+            wire = tag & 7
+            if wire == 0:
+                _, offset = _varint(data, offset)
+            elif wire == 1:
+                offset += 8
+            elif wire == 2:
+                length, offset = _varint(data, offset)
+                offset += length
+            elif wire == 5:
+                offset += 4
+            else:
+                return
+            count += 1
+            if count > MAX_METADATA_OBJECTS:
+                raise ModelFileError(
+                    f"{path}: {METADATA_FILE} holds more than {MAX_METADATA_OBJECTS} objects, "
+                    "above cnncost's cap (docs/limits.md)"
+                )
+    except ValueError:
+        return
 
 
 def read_saved_model_config(path: str | Path) -> dict[str, Any]:
     """The root model's config ({"class_name", "config"}) from a Keras 2 SavedModel folder."""
     path = Path(path)
     data = _read_metadata(path)
+    _count_objects(data, path)
     message = _saved_metadata_class()()
     try:
         from google.protobuf.message import DecodeError
@@ -110,12 +154,7 @@ def read_saved_model_config(path: str | Path) -> dict[str, Any]:
         )
     if root.identifier not in NETWORK_IDENTIFIERS:
         raise ModelFileError(f"{path}: the root object is a {root.identifier!r}, not a Keras model")
-    try:
-        metadata = json.loads(root.metadata)
-    except json.JSONDecodeError as exc:
-        raise ModelFileError(f"{path}: the root metadata is not valid JSON ({exc})") from None
-    except RecursionError:
-        raise ModelFileError(f"{path}: the root metadata is nested too deeply") from None
+    metadata = loads_json(root.metadata, f"{path}: the root metadata")
     if not isinstance(metadata, dict) or "config" not in metadata:
         raise ModelFileError(f"{path}: the root metadata holds no model configuration")
     return {"class_name": metadata.get("class_name"), "config": metadata["config"]}

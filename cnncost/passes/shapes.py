@@ -14,6 +14,7 @@ from cnncost.errors import LayerError
 from cnncost.ir import Graph, Node, Shape, TensorRef
 from cnncost.layers import Call, rule_for
 from cnncost.layers.base import fmt, guarded
+from cnncost.limits import MAX_COUNT, MAX_RANK, MAX_SIZE
 
 
 @dataclass(frozen=True)
@@ -74,11 +75,13 @@ def infer_shapes(graph: Graph, input_shapes: Mapping[str, Shape] | None = None) 
         inputs = tuple(_output_of(results, node, ref) for ref in node.inputs)
         rule = rule_for(node)
         if node.is_input and node.name in overrides:
+            _check_bounds(node, (overrides[node.name],))
             results[node.name] = NodeShapes((), (overrides[node.name],), True)
             continue
         if rule is None:
             count = output_counts.get(node.name, 1)
             outputs = _unknown_outputs(node.name, count, recorded, bool(overrides))
+            _check_bounds(node, outputs)
             results[node.name] = NodeShapes(inputs, outputs, False, "unknown layer class")
             continue
         if any(shape is None for shape in inputs):
@@ -86,6 +89,7 @@ def infer_shapes(graph: Graph, input_shapes: Mapping[str, Shape] | None = None) 
             results[node.name] = NodeShapes(inputs, (None,), True, "input shape unknown")
             continue
         outputs = guarded(Call(node, inputs), rule.output_shapes)
+        _check_bounds(node, outputs)
         results[node.name] = NodeShapes(inputs, tuple(outputs), True)
         if not overrides:
             for shape, theirs in zip(inputs, node.recorded_input_shapes):
@@ -95,6 +99,31 @@ def infer_shapes(graph: Graph, input_shapes: Mapping[str, Shape] | None = None) 
                         "recorded in the file"
                     )
     return ShapeResult(results, tuple(warnings))
+
+
+def _check_bounds(node: Node, outputs) -> None:
+    """Every shape within cnncost's caps (docs/limits.md): rank <= MAX_RANK; each known size of
+    a model input <= MAX_SIZE, of any other output <= MAX_COUNT. Checked on every node's
+    outputs, so no rule (Dense units, Reshape targets, Flatten, tiled or upsampled sizes, ...)
+    can hand the later passes or the output a size no count can hold."""
+    cap, shown_cap = (
+        (MAX_SIZE, f"2**31 - 1 = {MAX_SIZE}") if node.is_input else (MAX_COUNT, "2**100")
+    )
+    for shape in outputs:
+        if shape is None:
+            continue
+        if len(shape) > MAX_RANK:
+            raise LayerError(
+                f"layer {node.name!r} ({node.class_name}): an output of rank {len(shape)}, "
+                f"above cnncost's cap of {MAX_RANK} (docs/limits.md)"
+            )
+        for dim in shape:
+            if isinstance(dim, int) and dim > cap:
+                shown = dim if dim < 10**30 else f"a {len(str(dim))}-digit number"
+                raise LayerError(
+                    f"layer {node.name!r} ({node.class_name}): an output size of {shown}, "
+                    f"above cnncost's cap of {shown_cap} (docs/limits.md)"
+                )
 
 
 def _output_of(results: Mapping[str, NodeShapes], node: Node, ref: TensorRef) -> Shape:

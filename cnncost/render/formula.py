@@ -6,7 +6,6 @@ half-pixel starts are strings like "21/2".
 
 from __future__ import annotations
 
-import json
 from fractions import Fraction
 from typing import Any
 
@@ -65,7 +64,9 @@ def formulas_to_dict(formulas) -> dict[str, Any]:
 
 
 def render_formula_json(formulas) -> str:
-    return json.dumps(formulas_to_dict(formulas), indent=2)
+    from cnncost.limits import dumps_json
+
+    return dumps_json(formulas_to_dict(formulas), indent=2)
 
 
 def _text(value: Any) -> str:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
+from cnncost.limits import dumps_json
 from cnncost.report import Report
 
 
 def render_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=2)
+    return dumps_json(report.to_dict(), indent=2)  # RFC 8259: never NaN/Infinity

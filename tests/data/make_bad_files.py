@@ -289,6 +289,67 @@ def _(path):
     _keras(path, {"class_name": "Sequential", "config": {"name": "s", "layers": "conv"}})
 
 
+# -- over cnncost's caps (cnncost/limits.py, docs/limits.md) ----------------------------------
+
+
+def _doubling(depth: int):
+    """Nested models, each calling the level below twice: 2**depth inlined rows."""
+    model = _sequential([{"class_name": "ReLU", "config": {"name": "relu"}}], shape=(None, 4))
+    for level in range(depth):
+        calls = [{"args": [_tensor("x")], "kwargs": {}}, {"args": [_tensor("inner")], "kwargs": {}}]
+        inner = {**model, "name": "inner", "inbound_nodes": calls}
+        inner["config"] = {**model["config"], "name": "inner"}
+        model = _functional([_input("x", (None, 4)), inner], inputs=("x",), outputs=())
+        model["config"]["name"] = f"level{level}"
+        model["config"]["output_layers"] = [["inner", 1, 0]]
+    return model
+
+
+@case(
+    "nested_doubling.keras",
+    message="cnncost: error: more than 10000 layers once nested models are inlined (each call of a nested model is a copy of its layers): above cnncost's cap (docs/limits.md)",
+)
+def _(path):
+    _keras(path, _doubling(14))
+
+
+@case(
+    "huge_tensor_index.keras",
+    message="cnncost: error: reference to output 1000000000 of layer 'u': indices must be in 0..4096 (docs/limits.md)",
+)
+def _(path):
+    unknown = _layer("Mystery", "u", ["input_layer"])
+    unknown["module"] = "my_package.layers"
+    out = _layer("ReLU", "out", ["input_layer"])
+    out["inbound_nodes"][0]["args"] = [_tensor("u", 0, 10**9)]
+    _keras(path, _functional([_input(), unknown, out]))
+
+
+@case(
+    "long_integer.keras",
+    message="cnncost: error: {path}: config.json holds a 5000-digit integer, above cnncost's cap of 20 digits (docs/limits.md)",
+)
+def _(path):
+    text = json.dumps(_sequential([_conv(filters=7)]))
+    _keras(path, text.replace(": 7", ": " + "9" * 5000, 1).encode())
+
+
+@case(
+    "rank_too_high.keras",
+    message="cnncost: error: a shape of rank 65, above cnncost's cap of 64 (docs/limits.md)",
+)
+def _(path):
+    _keras(path, _sequential([_conv()], shape=(None,) + (1,) * 64))
+
+
+@case(
+    "long_name.keras",
+    message="cnncost: error: model sequential: a name of 2000 characters (starting 'nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn'), above cnncost's cap of 1024 (docs/limits.md)",
+)
+def _(path):
+    _keras(path, _sequential([_conv(name="n" * 2000)]))
+
+
 @case("lambda.keras", code=0, message="")
 def _(path):
     lam = {"class_name": "Lambda", "config": {"name": "lambda", "function": "x * 2"}}
