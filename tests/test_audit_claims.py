@@ -111,8 +111,10 @@ def test_any_formula_is_a_whole_number_or_one_line(text):
 
 
 def test_a_long_product_is_evaluated_without_recursion():
-    assert evaluate_formula(" * ".join(["2"] * 200)) == 2**200  # 200 factors, 799 characters
-    assert evaluate_formula("*".join(["3"] * 500)) == 3**500  # 999 characters
+    assert evaluate_formula(" * ".join(["2"] * 100)) == 2**100  # 100 factors: the count cap
+    assert evaluate_formula("*".join(["1"] * 500)) == 1  # 999 characters, 500 factors
+    with pytest.raises(CnnCostError, match="cap of 2\\*\\*100"):
+        evaluate_formula(" * ".join(["2"] * 101))  # one past the cap (docs/limits.md)
 
 
 @pytest.mark.parametrize(
