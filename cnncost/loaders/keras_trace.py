@@ -559,8 +559,8 @@ def traced_config(
             raise failed.error from None
         try:
             first, second = (trace(batch) for batch in TRACE_BATCHES)
-        except _CallFailed:
-            raise failed.error from None
+        except _CallFailed as again:  # not the batch size: say what failed with it known
+            raise again.error from None
         return _unbatched(first, second, model)
 
 
