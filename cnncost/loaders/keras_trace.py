@@ -3,11 +3,14 @@
 The model is called once on symbolic inputs (`keras.Input`, no data, no weights touched) while
 three Keras hooks are wrapped, the way torchinfo records PyTorch modules:
 
-- `Layer.symbolic_call`: a *composite* layer (a user class, not part of Keras, that owns
-  sub-layers and no weights of its own, or the model itself) is not recorded; its own `call` runs
-  on the symbolic tensors instead, so every sub-layer call inside it is recorded, with its row
-  named `composite/sub_layer` (at any depth, like rows of nested models). Any other layer (Keras's
-  own, a custom leaf layer, a model with a graph) is one row.
+- `Layer.symbolic_call`: a *traceable* layer (`is_traceable`: a user class cnncost has no rule
+  for, or the model itself) is not recorded; its own `call` runs on the symbolic tensors
+  instead, so every sub-layer call inside it is recorded, with its row named `layer/sub_layer`
+  (at any depth, like rows of nested models). The variables and stored tensors the layer holds
+  itself are replaced by symbolic stand-ins for that call, each one row (`TracedWeight`,
+  `TracedConstant`: cnncost.layers.traced), so the ops that use them are recorded too. A layer
+  whose call fails, or whose variables do not all reach a row, is recorded as one row instead.
+  Keras's own layers and models with a graph are always one row.
 - `Operation.symbolic_call`: a `keras.ops` call (and Python operators on tensors: `x + y` is
   `keras.ops.add`) is one row, like in a functional graph.
 - `Node.__init__`: each call Keras records at the traced level becomes a row, with its input and
@@ -15,11 +18,12 @@ three Keras hooks are wrapped, the way torchinfo records PyTorch modules:
   or while a layer builds itself: `Layer._maybe_build`) are not rows.
 
 The record is then written as the configuration of a Functional model with those rows (shared
-layers: one entry called several times), and parsed like any other. What a trace cannot see is
+layers: one entry called several times), and parsed like any other. Code that computes with the
+batch size is traced at stand-in batch sizes (`TRACE_BATCHES`). What a trace cannot see is
 documented in docs/models.md: Python control flow that depends on tensor values (only the path
-taken for symbolic inputs is recorded), layers called outside `call`, weights a composite layer
-creates itself (such a layer stays one row, unsupported unless a plugin handles it), and layers
-that are never called (their weights are not part of the traced graph).
+taken for symbolic inputs is recorded), layers called outside `call`, TensorFlow functions
+applied to tensors, and layers that are never called (their weights are not part of the traced
+graph).
 """
 
 from __future__ import annotations
