@@ -17,24 +17,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cnncost.passes.receptive_field import RF_KEYS  # the JSON object's keys, in column order
 from cnncost.render.escape import csv_cell
 from cnncost.render.view import View
-
-# the receptive-field object's keys (docs/json.md), in column order
-RF_KEYS = (
-    "size",
-    "jump",
-    "start",
-    "effective_padding",
-    "size_min",
-    "size_max",
-    "interior",
-    "global",
-    "aligned",
-    "exact",
-    "reason",
-    "local",
-)
 
 PER_AXIS = frozenset(
     {"size", "jump", "start", "effective_padding", "size_min", "size_max", "interior"}

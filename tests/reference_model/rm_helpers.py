@@ -128,3 +128,22 @@ def with_frame_size(data: bytes, width: int, height: int) -> bytes:
             return bytes(out)
         i += 2 + length
     raise AssertionError("no frame header")
+
+
+def tiny_config(data, out, **changes):
+    """A one-epoch TrainConfig on a tiny dataset (seed-gap at 24x24, no evaluation)."""
+    from dataclasses import replace
+
+    from reference_model.train import TrainConfig
+
+    cfg = TrainConfig(
+        data=str(data),
+        out=str(out),
+        model="seed-gap",
+        image_size=24,
+        batch_size=4,
+        epochs=1,
+        verbose="0",
+        evaluate=False,
+    )
+    return replace(cfg, **changes)

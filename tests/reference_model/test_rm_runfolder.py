@@ -30,6 +30,7 @@ from rm_helpers import (
     cli_env,
     popen_cli,
     run_script,
+    tiny_config,
     write_tiny_dataset,
 )
 
@@ -41,20 +42,6 @@ from reference_model.train import TrainConfig, check_config, train
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     return write_tiny_dataset(tmp_path_factory.mktemp("tiny"))
-
-
-def tiny_config(data, out, **changes) -> TrainConfig:
-    cfg = TrainConfig(
-        data=str(data),
-        out=str(out),
-        model="seed-gap",
-        image_size=24,
-        batch_size=4,
-        epochs=1,
-        verbose="0",
-        evaluate=False,
-    )
-    return replace(cfg, **changes)
 
 
 def snapshot(root: Path) -> dict[str, bytes | None]:

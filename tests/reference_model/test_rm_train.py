@@ -8,28 +8,14 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from rm_helpers import assert_one_line_error, run_cli, write_tiny_dataset
+from rm_helpers import assert_one_line_error, run_cli, tiny_config, write_tiny_dataset
 
-from reference_model.train import TrainConfig, pipeline_config, prepare_data, train
+from reference_model.train import pipeline_config, prepare_data, train
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     return write_tiny_dataset(tmp_path_factory.mktemp("tiny"))
-
-
-def tiny_config(data, out, **changes) -> TrainConfig:
-    cfg = TrainConfig(
-        data=str(data),
-        out=str(out),
-        model="seed-gap",
-        image_size=24,
-        batch_size=4,
-        epochs=1,
-        verbose="0",
-        evaluate=False,
-    )
-    return replace(cfg, **changes)
 
 
 def history_epochs(run):
