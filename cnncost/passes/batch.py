@@ -33,6 +33,15 @@ def per_row(value: Any) -> Any:
     return value
 
 
+def per_sample(total: Any) -> int | None:
+    """A whole tensor's element count `c * batch` (its batch axis anywhere: `(3, 16*batch, 2)`)
+    as c per sample; None for anything else."""
+    if not is_symbolic(total):
+        return None
+    quotient = total / batch_symbol()
+    return int(quotient) if quotient.is_Integer else None
+
+
 def holds_state(node: Node) -> bool:
     """A row that outputs a variable or a stored constant (nothing is computed or allocated)."""
     return node.registered_name in traced.RULES

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from cnncost.ir import Dim, Graph, Node, Shape, known_sum, partial_sum
 from cnncost.layers import is_keras_class
 from cnncost.layers.base import product
-from cnncost.passes.batch import per_row
+from cnncost.passes.batch import per_row, per_sample
 from cnncost.passes.params import NodeParams
 from cnncost.passes.shapes import ShapeResult
 
@@ -84,10 +84,13 @@ class MemoryResult:
 
 
 def _elements(node: Node, shape: Shape, shapes: ShapeResult) -> Dim:
-    """Elements per sample of one output: all axes after the first (the batch). A transpose
-    that moves the batch axis (`(3, batch, ...)` in a traced attention) holds as many elements
-    as its input, whose first axis is the batch."""
+    """Elements per sample of one output: all axes after the first (the batch). Where another
+    axis holds the batch (a traced attention's `(3, 16*batch, ...)`), the whole count over the
+    batch; a transpose that moves an unknown batch (`(3, None, ...)`) holds as many elements as
+    its input."""
     size = per_row(product(shape[1:]))
+    if size is None:  # the batch axis is not the first: `(3, 16*batch, ...)` after a transpose
+        size = per_sample(product(shape))
     if size is None and node.class_name == "Transpose" and is_keras_class(node) and node.inputs:
         ref = node.inputs[0]
         source = shapes.nodes[ref.node].outputs[ref.index]
