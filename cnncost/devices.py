@@ -457,7 +457,13 @@ def calibrate_keras(
         return profile
     if check is not None:
         check(profile)
-    from cnncost.calibrate_kinds import SHAPES, measure_kinds, over_peak, samples_summary
+    from cnncost.calibrate_kinds import (
+        SHAPES,
+        kind_spreads,
+        measure_kinds,
+        over_peak,
+        samples_summary,
+    )
 
     factors, train_call, samples = measure_kinds(profile, repeats=repeats)
     measured["kinds"] = {
@@ -466,7 +472,12 @@ def calibrate_keras(
         "samples": samples_summary(samples),
         "over_peak": over_peak(samples),  # free fits above the ceiling, refitted at 1
     }
-    return replace(profile, efficiency=factors, train_call_overhead_s=train_call)
+    return replace(
+        profile,
+        efficiency=factors,
+        train_call_overhead_s=train_call,
+        spread={**profile.spread, **kind_spreads(samples)},
+    )
 
 
 def calibration_problems(profile: DeviceProfile) -> list[str]:
