@@ -318,6 +318,15 @@ def validate(
         },
         "impossible": impossible_times(join, totals, profile),
         "measured_spread": measured_spread(profile, layer_rows),
+        # the device profile's own noise: stored with `cnncost calibrate --accept-noisy`
+        "noisy_device": next(
+            (
+                d["message"]
+                for d in predicted.get("warning_details", ())
+                if d.get("kind") == "noisy-device"
+            ),
+            None,
+        ),
         "flops": None,
     }
     if profile.get("tf_profiler") and profiler_convention is not None:
@@ -350,6 +359,8 @@ def summary_lines(result: Mapping[str, Any]) -> list[str]:
         f"{_t(lat['train_step']['measured'])} ({_pct(lat['train_step']['error_pct'])})",
     ]
     lines.append(_spread_line(result.get("measured_spread")))
+    if result.get("noisy_device"):
+        lines.append(f"NOISY DEVICE PROFILE: {result['noisy_device']}")
     rho = layers["spearman"]
     mape_pct = layers["mape_pct"]
     lines.append(

@@ -220,6 +220,16 @@ def test_a_profile_from_before_spreads_validates_and_says_so():
     assert result["measured_spread"]["inference"] is None
     assert result["measured_spread"]["layers_widest"] is None
     assert any(x.startswith("measured spread: not recorded") for x in summary_lines(result))
+    assert result["noisy_device"] is None
+    # predicted with a profile stored by `calibrate --accept-noisy`: said next to the spread
+    predicted = _predicted(rows)
+    predicted["warning_details"] = [
+        {"kind": "roofline", "layer": None, "message": "roofline: 1 layers have no time"},
+        {"kind": "noisy-device", "layer": None, "message": "device profile 'd' is flagged noisy"},
+    ]
+    result = validate(predicted, profile)
+    assert result["noisy_device"] == "device profile 'd' is flagged noisy"
+    assert "NOISY DEVICE PROFILE: device profile 'd' is flagged noisy" in summary_lines(result)
 
 
 @pytest.mark.parametrize("value", [-0.1, "5%", True, float("nan"), float("inf")])
