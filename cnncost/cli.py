@@ -495,7 +495,8 @@ def _noisy_or_refused(profile, accept_noisy: bool) -> list[str]:
 
 
 # calibrate's limits: an n x n matmul holds 3 n^2 numbers and does 2 n^3 FLOPs per repeat (8192:
-# 1.5 GiB in float64, about 10 s per repeat at 100 GFLOP/s); the dtypes each engine can time
+# 1.5 GiB in float64, every dtype's held at once as the rounds interleave them; about 10 s per
+# repeat at 100 GFLOP/s); the dtypes each engine can time
 # with compiled kernels (numpy's `object` matmul is a Python loop: hours, not a peak).
 MAX_MATMUL_SIZE, MAX_REPEATS = 8192, 1000
 CALIBRATE_DTYPES = {"numpy": ("float16", "float32", "float64"),
