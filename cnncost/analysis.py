@@ -276,6 +276,10 @@ def analyze_graph(graph: Graph, options: Options = Options()) -> Report:
         totals.update(_roofline_totals(device, options))
         _check_counts((), totals)
         profile = _device_profile(options)
+        if profile.noisy:
+            from cnncost.devices import noisy_warning
+
+            warnings.append(noisy_warning(profile))
         conventions.update(
             {
                 "device": profile.name,

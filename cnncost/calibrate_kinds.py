@@ -19,7 +19,9 @@ validation model is used), then:
    Kinds without weights (pooling, other) have no gradient in a chain of their own: their b
    stays 1 (not measured).
 
-Every timing is a median: the machine may be shared with other jobs. The fit is per kind, not
+Every timing is a median: the machine may be shared with other jobs. Each sample also keeps
+its rounds' spread, (max - min) / median (`cnncost.spread`), and the profile's `spread` gets
+one figure per kind, `kinds.<kind>`: the median of its shapes' spreads (`kind_spreads`). The fit is per kind, not
 per model, so a validation model checks it rather than feeding it.
 """
 
@@ -34,6 +36,7 @@ from typing import Any
 
 from cnncost.devices import DeviceProfile, KindFactors, _compiled_runner
 from cnncost.passes.roofline import DEPTHWISE, ELEMENTWISE, KINDS, MATMUL, OTHER, POOLING
+from cnncost.spread import spread
 
 # (height = width, channels) at batch 1: pyramid levels 112..7 with channels doubling (equal
 # elements or MACs per level), plus off-diagonal shapes so that work varies 16x within a kind.
@@ -61,6 +64,9 @@ class KindSample:
     train_calls: int  # kernel-groups of the training step (for the per-call overhead)
     inference_s: float  # measured median, minus the call overhead
     train_step_s: float | None  # measured median, minus the train call overhead
+    # (max - min) / median of the timed rounds (cnncost.spread); None: not recorded
+    inference_spread: float | None = None
+    train_spread: float | None = None
 
 
 def _model(kind: str, size: int, channels: int):
@@ -215,6 +221,7 @@ def samples_from_summary(rows: Sequence[Mapping[str, Any]]) -> list[KindSample]:
         KindSample(
             r["kind"], tuple(r["shape"]), r["layers"], r["work_s"], r["train_work_s"],
             r["train_calls"], r["inference_s"], r["train_step_s"],
+            r.get("inference_spread"), r.get("train_spread"),
         )
         for r in rows
     ]  # fmt: skip
@@ -239,8 +246,8 @@ def _train_runner(model) -> Callable[[], Any]:
     return lambda: model.train_on_batch(x, y)
 
 
-def interleaved_medians(runs: Sequence[Callable[[], Any]], repeats: int) -> list[float]:
-    """Median time of each run, timed in `repeats` rounds that call every run once (after one
+def interleaved_times(runs: Sequence[Callable[[], Any]], repeats: int) -> list[list[float]]:
+    """The times of each run, timed in `repeats` rounds that call every run once (after one
     warm-up call each): a burst of load from another job hits all runs alike instead of all
     repeats of one."""
     for run in runs:
@@ -251,7 +258,24 @@ def interleaved_medians(runs: Sequence[Callable[[], Any]], repeats: int) -> list
             start = time.perf_counter()
             run()
             record.append(time.perf_counter() - start)
-    return [statistics.median(record) for record in times]
+    return times
+
+
+def interleaved_medians(runs: Sequence[Callable[[], Any]], repeats: int) -> list[float]:
+    """Median time of each run (`interleaved_times`)."""
+    return [statistics.median(record) for record in interleaved_times(runs, repeats)]
+
+
+def kind_spreads(samples: Sequence[KindSample]) -> dict[str, float]:
+    """{`kinds.<kind>`: median over the kind's shapes of their inference spreads}: one figure
+    per kind for the profile's `spread` (judged like the others). The median, not the widest:
+    with 8 shapes of batch-1 models timed in ~100 us, one shape's rounds spreading wide is
+    common on any machine; half of them doing so is load."""
+    by_kind: dict[str, list[float]] = {}
+    for s in samples:
+        if s.inference_spread is not None:
+            by_kind.setdefault(s.kind, []).append(s.inference_spread)
+    return {f"kinds.{kind}": statistics.median(v) for kind, v in by_kind.items()}
 
 
 def measure_kinds(
@@ -288,24 +312,30 @@ def measure_kinds(
         call_model = keras.Model(call_model_input, keras.layers.Dense(1)(call_model_input))
         train_call_runs.append(_train_runner(call_model))
     # one set of rounds for everything: inference, the training step's fixed cost, the steps
-    medians = interleaved_medians([*inference_runs, *train_call_runs, *train_runs], repeats)
+    times = interleaved_times([*inference_runs, *train_call_runs, *train_runs], repeats)
+    medians = [statistics.median(record) for record in times]
     inference = medians[: len(inference_runs)]
     train_call = medians[len(inference_runs)] if train else None
-    steps = medians[len(inference_runs) + len(train_call_runs) :]
-    steps_left = iter(steps)
-    samples = [
-        KindSample(
-            kind,
-            shape,
-            len(timed),
-            sum(n.inference.work_s for n in timed),
-            sum(n.training.work_s for n in timed),
-            sum(n.training.calls for n in timed),
-            max(median - device.call_overhead_s, 0.0),
-            max(next(steps_left) - train_call, 0.0) if trains else None,
+    first_step = len(inference_runs) + len(train_call_runs)
+    steps_left = iter(zip(medians[first_step:], times[first_step:], strict=True))
+    samples = []
+    timed_cases = zip(cases, inference, times[: len(inference_runs)], strict=True)
+    for (kind, shape, timed, trains), median, record in timed_cases:
+        step, step_times = next(steps_left) if trains else (None, None)
+        samples.append(
+            KindSample(
+                kind,
+                shape,
+                len(timed),
+                sum(n.inference.work_s for n in timed),
+                sum(n.training.work_s for n in timed),
+                sum(n.training.calls for n in timed),
+                max(median - device.call_overhead_s, 0.0),
+                None if step is None else max(step - train_call, 0.0),
+                spread(record),
+                None if step_times is None else spread(step_times),
+            )
         )
-        for (kind, shape, timed, trains), median in zip(cases, inference, strict=True)
-    ]
     keras.backend.clear_session()
     factors = {
         kind: fit_kind([s for s in samples if s.kind == kind])
@@ -327,6 +357,8 @@ def samples_summary(samples: Sequence[KindSample]) -> list[Mapping[str, Any]]:
             "train_calls": s.train_calls,
             "inference_s": s.inference_s,
             "train_step_s": s.train_step_s,
+            "inference_spread": s.inference_spread,
+            "train_spread": s.train_spread,
         }
         for s in samples
     ]

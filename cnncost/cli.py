@@ -217,6 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
         "a few minutes)",
     )
     calibrate.add_argument(
+        "--accept-noisy",
+        action="store_true",
+        help="store a calibration whose rounds spread too wide, flagged `noisy` (refused otherwise)",
+    )
+    calibrate.add_argument(
         "--out", metavar="FILE.json", help="where to write (default $CNNCOST_DEVICES_DIR/NAME.json)"
     )
     _add_force_option(calibrate)
@@ -418,28 +423,43 @@ def _run_plot(args: argparse.Namespace) -> int:
 
 
 def _run_calibrate(args: argparse.Namespace) -> int:
-    from cnncost.devices import calibrate_keras, calibrate_numpy, save_device
+    from cnncost import devices
+    from cnncost.spread import summary
 
     if args.matmul_size < 1 or args.repeats < 1:
         raise CnnCostError("--matmul-size and --repeats must be positive")
     _check_calibrate_options(args)
-    measure = calibrate_numpy if args.engine == "numpy" else calibrate_keras
+    measure = devices.calibrate_numpy if args.engine == "numpy" else devices.calibrate_keras
     kwargs = {"matmul_size": args.matmul_size, "repeats": args.repeats}
     if args.kinds:
         if args.engine != "keras":
             raise CnnCostError("calibrate --kinds needs --engine keras (it runs Keras layers)")
         kwargs["kinds"] = True
+        # refused before the minutes of synthetic layers, not after
+        kwargs["check"] = lambda p: _noisy_or_refused(p, args.accept_noisy)
     if args.dtypes:
         kwargs["dtypes"] = tuple(d.strip() for d in args.dtypes.split(","))
     try:
         profile = measure(args.name, **kwargs)
     except TypeError as exc:  # numpy/keras refusing a dtype name
         raise CnnCostError(f"calibrate: {exc}") from None
-    path = save_device(profile, args.out, force=args.force)
+    problems = _noisy_or_refused(profile, args.accept_noisy)
+    if problems:
+        profile = devices.flagged_noisy(profile, problems)
+        sys.stderr.write(
+            f"cnncost: warning: stored flagged noisy (--accept-noisy): {'; '.join(problems)}\n"
+        )
+    path = devices.save_device(profile, args.out, force=args.force)
     peaks = ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in profile.peak_flops.items())
     sys.stdout.write(
         f"{profile.name}: {peaks}; bandwidth {profile.bandwidth / 1e9:.1f} GB/s; "
         f"overhead {profile.overhead_s * 1e6:.1f} us per layer\n"
+    )
+    rounds = profile.measured.get("rounds")
+    sys.stdout.write(
+        f"  spread (max - min) / median over {rounds} rounds: {summary(profile.spread)}\n"
+        if profile.spread
+        else "  spread: not measured (one round)\n"
     )
     for kind, f in profile.efficiency.items():
         sys.stdout.write(
@@ -457,8 +477,26 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _noisy_or_refused(profile, accept_noisy: bool) -> list[str]:
+    """The calibration's problems (`devices.calibration_problems`); refused in one line (exit
+    2, nothing written) unless `--accept-noisy`."""
+    from cnncost.devices import calibration_problems
+    from cnncost.spread import SPREAD_LIMIT
+
+    problems = calibration_problems(profile)
+    if problems and not accept_noisy:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise CnnCostError(
+            f"calibrate: refused (a busy machine or a wrong clock): {problems[0]}{more}; nothing "
+            f"written (run again when it is idle, or --accept-noisy to store it flagged; "
+            f"limit {SPREAD_LIMIT:.0%}: docs/commands/calibrate.md)"
+        )
+    return problems
+
+
 # calibrate's limits: an n x n matmul holds 3 n^2 numbers and does 2 n^3 FLOPs per repeat (8192:
-# 1.5 GiB in float64, about 10 s per repeat at 100 GFLOP/s); the dtypes each engine can time
+# 1.5 GiB in float64, every dtype's held at once as the rounds interleave them; about 10 s per
+# repeat at 100 GFLOP/s); the dtypes each engine can time
 # with compiled kernels (numpy's `object` matmul is a Python loop: hours, not a peak).
 MAX_MATMUL_SIZE, MAX_REPEATS = 8192, 1000
 CALIBRATE_DTYPES = {"numpy": ("float16", "float32", "float64"),

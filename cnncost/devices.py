@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import statistics
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -85,6 +86,9 @@ class DeviceProfile:
     call_overhead_s: float = 0.0  # fixed time per compiled call (once per model call)
     efficiency: Mapping[str, KindFactors] = field(default_factory=dict)  # layer kind -> factors
     train_call_overhead_s: float | None = None  # fixed time per training step (None: call's)
+    # calibration only: measured quantity -> (max - min) / median over its rounds (cnncost.spread)
+    spread: Mapping[str, float] = field(default_factory=dict)
+    noisy: bool = False  # stored with `calibrate --accept-noisy` although refused as noisy
 
     def factors(self, kind: str) -> KindFactors:
         """The factors of a layer kind; the raw roofline (all 1.0) for a kind not calibrated."""
@@ -118,6 +122,8 @@ class DeviceProfile:
             "call_overhead_s": self.call_overhead_s,
             "train_call_overhead_s": self.train_call_overhead_s,
             "efficiency": {kind: f.to_dict() for kind, f in self.efficiency.items()},
+            "spread": dict(self.spread),
+            "noisy": self.noisy,
             "measured": dict(self.measured),
         }
 
@@ -200,6 +206,14 @@ def profile_from_dict(data: Mapping[str, Any], origin: str) -> DeviceProfile:
     measured = data.get("measured")
     if measured is not None and not isinstance(measured, Mapping):
         raise CnnCostError(f"{origin}: 'measured' must be an object")
+    spread = data.get("spread", {})  # absent in profiles from before the spread: none measured
+    if not isinstance(spread, Mapping) or not all(
+        isinstance(k, str) and _number(v, minimum=0.0) for k, v in spread.items()
+    ):
+        raise CnnCostError(f"{origin}: 'spread' must be an object of quantity -> number >= 0")
+    noisy = data.get("noisy", False)
+    if not isinstance(noisy, bool):
+        raise CnnCostError(f"{origin}: 'noisy' must be true or false")
     return DeviceProfile(
         name=texts["name"] or Path(origin).stem,
         peak_flops={str(k): float(v) for k, v in peaks.items()},
@@ -211,6 +225,8 @@ def profile_from_dict(data: Mapping[str, Any], origin: str) -> DeviceProfile:
         measured=dict(measured or {}),
         efficiency=_efficiency_from_dict(data.get("efficiency"), origin),
         train_call_overhead_s=None if train_call is None else float(train_call),
+        spread={k: float(v) for k, v in spread.items()},
+        noisy=noisy,
     )
 
 
@@ -306,15 +322,28 @@ def save_device(profile: DeviceProfile, out: str | Path | None = None, force: bo
 # -- calibration --------------------------------------------------------------------------------
 
 
-def _best_and_median(run: Callable[[], Any], repeats: int) -> tuple[float, float]:
-    run()  # warm: first-touch page faults, BLAS thread start-up, compilation
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def timed_rounds(
+    probes: Mapping[str, tuple[Callable[[], Any], int]],
+    rounds: int,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, list[float]]:
+    """{quantity: one time per round} for probes {quantity: (run, calls per round)}: each probe
+    is run once to warm (first-touch page faults, BLAS thread start-up, compilation), then in
+    each of `rounds` rounds every probe runs in turn (interleaved: load from another job lands
+    on several probes in one round, which `cnncost.spread` then shows). A probe with several
+    calls per round (a tiny op, microseconds) counts the median of its calls."""
+    for run, _ in probes.values():
         run()
-        times.append(time.perf_counter() - start)
-    times.sort()
-    return times[0], times[len(times) // 2]
+    times: dict[str, list[float]] = {quantity: [] for quantity in probes}
+    for _ in range(rounds):
+        for quantity, (run, calls) in probes.items():
+            each = []
+            for _ in range(calls):
+                start = clock()
+                run()
+                each.append(clock() - start)
+            times[quantity].append(statistics.median(each))
+    return times
 
 
 def calibrate_numpy(
@@ -325,30 +354,43 @@ def calibrate_numpy(
     repeats: int = 5,
 ) -> DeviceProfile:
     """Measure this CPU with numpy: n x n matmul (2n^3 FLOPs) per dtype, a large copy (read +
-    write = 2x the array's bytes), and a tiny op's time as the per-layer overhead.
+    write = 2x the array's bytes), and a tiny op's time as the per-layer overhead, all in
+    `repeats` interleaved rounds (`timed_rounds`).
 
-    The peak is the best of `repeats` (a peak is a best case); the overhead is the median.
+    The peak and bandwidth are the best round (a peak is a best case); the overhead is the
+    median; `spread` holds each quantity's (max - min) / median over the rounds.
     """
     import numpy as np
 
+    from cnncost.spread import spreads
+
     rng = np.random.default_rng(0)
-    peaks: dict[str, float] = {}
-    measured: dict[str, Any] = {"engine": "numpy", "matmul_size": matmul_size, "repeats": repeats}
+    probes: dict[str, tuple[Callable[[], Any], int]] = {}
     for dtype in dtypes:
         a = rng.standard_normal((matmul_size, matmul_size)).astype(dtype)
         b = rng.standard_normal((matmul_size, matmul_size)).astype(dtype)
-        best, _ = _best_and_median(lambda a=a, b=b: a @ b, repeats)
-        peaks[dtype] = 2 * matmul_size**3 / best
+        probes[f"peak_flops.{dtype}"] = (lambda a=a, b=b: a @ b, 1)
     src = np.ones(copy_bytes // 4, dtype=np.float32)
     dst = np.empty_like(src)
-    best, _ = _best_and_median(lambda: np.copyto(dst, src), repeats)
-    bandwidth = 2 * src.nbytes / best
+    probes["bandwidth"] = (lambda: np.copyto(dst, src), 1)
     tiny = np.ones(8, dtype=np.float32)
-    _, overhead = _best_and_median(lambda: np.add(tiny, tiny), 200)
-    measured.update({"copy_bytes": int(src.nbytes), "overhead_op": "numpy add of 8 floats"})
+    probes["overhead_s"] = (lambda: np.add(tiny, tiny), TINY_CALLS)
+    times = timed_rounds(probes, repeats)
+    peaks = {dtype: 2 * matmul_size**3 / min(times[f"peak_flops.{dtype}"]) for dtype in dtypes}
+    bandwidth = 2 * src.nbytes / min(times["bandwidth"])
+    overhead = statistics.median(times["overhead_s"])
+    measured: dict[str, Any] = {
+        "engine": "numpy",
+        "matmul_size": matmul_size,
+        "repeats": repeats,
+        "rounds": repeats,
+        "copy_bytes": int(src.nbytes),
+        "overhead_op": f"numpy add of 8 floats (median of {TINY_CALLS} calls per round)",
+    }
     return DeviceProfile(
-        name, peaks, bandwidth, overhead, "this machine (numpy)", "cnncost calibrate", measured
-    )
+        name, peaks, bandwidth, overhead, "this machine (numpy)", "cnncost calibrate", measured,
+        spread=spreads(times),
+    )  # fmt: skip
 
 
 def calibrate_keras(
@@ -358,51 +400,70 @@ def calibrate_keras(
     copy_bytes: int = 256 * 2**20,
     repeats: int = 5,
     kinds: bool = False,
+    check: Callable[[DeviceProfile], Any] | None = None,
 ) -> DeviceProfile:
     """Measure through Keras on its current backend (the engine the profiled models run on):
     the same matmul / copy, each in the backend's compiled form (tf.function, jax.jit; torch
-    eager) and synchronised. Two overheads: `call_overhead_s`, one compiled call of a tiny op
-    (paid once per model call, or per layer when a layer runs alone), and `overhead_s`, the
-    extra time of each further tiny op chained inside one compiled call (paid per layer).
+    eager) and synchronised, in `repeats` interleaved rounds (`timed_rounds`). Two overheads:
+    `call_overhead_s`, one compiled call of a tiny op (paid once per model call, or per layer
+    when a layer runs alone), and `overhead_s`, the extra time of each further tiny op chained
+    inside one compiled call (paid per layer); `spread` per quantity as `calibrate_numpy`.
     With `kinds`, also the per-layer-kind factors and the training step's fixed cost
-    (`cnncost.calibrate_kinds`), measured on synthetic layers against the figures above."""
+    (`cnncost.calibrate_kinds`), measured on synthetic layers against the figures above, after
+    `check(profile)` (which may raise: a noisy calibration refused before minutes of kinds)."""
     import keras
     import numpy as np
 
+    from cnncost.spread import spreads
+
     backend = keras.backend.backend()
     run_compiled = _compiled_runner(backend)
-    peaks: dict[str, float] = {}
+    probes: dict[str, tuple[Callable[[], Any], int]] = {}
     for dtype in dtypes:
         a = keras.ops.convert_to_tensor(np.ones((matmul_size, matmul_size)), dtype=dtype)
-        best, _ = _best_and_median(run_compiled(keras.ops.matmul, a, a), repeats)
-        peaks[dtype] = 2 * matmul_size**3 / best
+        probes[f"peak_flops.{dtype}"] = (run_compiled(keras.ops.matmul, a, a), 1)
     src = keras.ops.convert_to_tensor(np.ones(copy_bytes // 4, dtype=np.float32))
-    best, _ = _best_and_median(run_compiled(lambda x: x + 1.0, src), repeats)
-    bandwidth = 2 * (copy_bytes // 4) * 4 / best
+    probes["bandwidth"] = (run_compiled(lambda x: x + 1.0, src), 1)
     tiny = keras.ops.convert_to_tensor(np.ones(8, dtype=np.float32))
-    _, call = _best_and_median(run_compiled(lambda x: x + 1.0, tiny), 200)
+    probes["call_overhead_s"] = (run_compiled(lambda x: x + 1.0, tiny), TINY_CALLS)
 
     def chain(x):
         for _ in range(CHAIN):
             x = keras.ops.sin(x)  # not foldable into one op
         return x
 
-    _, chained = _best_and_median(run_compiled(chain, tiny), 50)
+    # the spread of overhead_s is its chained call's (the overhead is a difference of medians)
+    probes["overhead_s"] = (run_compiled(chain, tiny), CHAIN_CALLS)
+    times = timed_rounds(probes, repeats)
+    peaks = {dtype: 2 * matmul_size**3 / min(times[f"peak_flops.{dtype}"]) for dtype in dtypes}
+    bandwidth = 2 * (copy_bytes // 4) * 4 / min(times["bandwidth"])
+    call = statistics.median(times["call_overhead_s"])
+    chained = statistics.median(times["overhead_s"])
     overhead = max(chained - call, 0.0) / (CHAIN - 1)
     measured = {
         "engine": f"keras/{backend}",
         "matmul_size": matmul_size,
         "copy_bytes": copy_bytes // 4 * 4,
         "repeats": repeats,
-        "overhead_op": f"compiled add of 8 floats; {CHAIN} chained sin ops of 8 floats",
+        "rounds": repeats,
+        "overhead_op": f"compiled add of 8 floats ({TINY_CALLS} calls per round); {CHAIN} "
+        f"chained sin ops of 8 floats ({CHAIN_CALLS} calls per round)",
     }
     profile = DeviceProfile(
         name, peaks, bandwidth, overhead, f"this machine (keras/{backend})", "cnncost calibrate",
-        measured, call,
+        measured, call, spread=spreads(times),
     )  # fmt: skip
     if not kinds:
         return profile
-    from cnncost.calibrate_kinds import SHAPES, measure_kinds, over_peak, samples_summary
+    if check is not None:
+        check(profile)
+    from cnncost.calibrate_kinds import (
+        SHAPES,
+        kind_spreads,
+        measure_kinds,
+        over_peak,
+        samples_summary,
+    )
 
     factors, train_call, samples = measure_kinds(profile, repeats=repeats)
     measured["kinds"] = {
@@ -411,9 +472,45 @@ def calibrate_keras(
         "samples": samples_summary(samples),
         "over_peak": over_peak(samples),  # free fits above the ceiling, refitted at 1
     }
-    return replace(profile, efficiency=factors, train_call_overhead_s=train_call)
+    return replace(
+        profile,
+        efficiency=factors,
+        train_call_overhead_s=train_call,
+        spread={**profile.spread, **kind_spreads(samples)},
+    )
 
 
+def calibration_problems(profile: DeviceProfile) -> list[str]:
+    """Why a just-measured profile should not be stored as it is (`cnncost.spread`): spreads
+    over the limit, and figures beyond the datasheet of the built-in device it is named after."""
+    from cnncost.spread import beyond_datasheet
+    from cnncost.spread import calibration_problems as problems
+
+    datasheet = BUILTIN.get(profile.name.lower())
+    beyond = []
+    if datasheet is not None:
+        beyond = beyond_datasheet(
+            profile.peak_flops, profile.bandwidth, datasheet.peak_flops, datasheet.bandwidth
+        )
+    return problems(profile.spread, int(profile.measured.get("rounds") or 0), beyond)
+
+
+def flagged_noisy(profile: DeviceProfile, problems: list[str]) -> DeviceProfile:
+    """The profile stored anyway (`--accept-noisy`): `noisy: true`, the reasons in `measured`."""
+    return replace(profile, noisy=True, measured={**profile.measured, "noisy_because": problems})
+
+
+def noisy_warning(profile: DeviceProfile) -> str:
+    """What `report --device` says when it predicts with a profile flagged noisy."""
+    widest = max(profile.spread.items(), key=lambda item: item[1], default=None)
+    detail = "" if widest is None else f"; widest spread {widest[1]:.0%} ({widest[0]})"
+    return (
+        f"device profile {profile.name!r} is flagged noisy (calibrated on a busy machine{detail}):"
+        " predicted times may be off by as much; calibrate again on a quiet machine"
+    )
+
+
+TINY_CALLS, CHAIN_CALLS = 20, 5  # calls per round of the tiny-op probes (median per round)
 CHAIN = 64
 
 

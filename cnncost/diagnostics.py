@@ -92,6 +92,11 @@ KINDS: tuple[WarningKind, ...] = (
         "totals that leave rows out (shown `≥`; JSON `left_out`)",
     ),
     _kind(
+        "noisy-device",
+        r"device profile .* is flagged noisy ",
+        "`--device`: a profile stored with `calibrate --accept-noisy` (its rounds spread too wide)",
+    ),
+    _kind(
         "roofline",
         r"roofline: ",
         "`--device`: layers with no predicted time",

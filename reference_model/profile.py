@@ -20,6 +20,7 @@ The JSON written (`PROFILE_SCHEMA`) is documented in docs/validation.md and chec
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import resource
@@ -136,6 +137,14 @@ def median_time(run: Callable[[], Any], repeats: int, warmup: int) -> tuple[floa
     return statistics.median(times), times
 
 
+def time_spread(times: list[float]) -> float | None:
+    """(max - min) / median of the timed calls (`cnncost.spread`; None for one call): how far
+    the clock itself moved, next to which a prediction's error can be judged."""
+    from cnncost.spread import spread
+
+    return spread(times)
+
+
 # -- inputs of a layer's real shape ---------------------------------------------------------------
 
 
@@ -190,6 +199,7 @@ def profile_layers(model, batch: int, repeats: int, warmup: int, rng) -> list[di
                 "output_shapes": [list(_shape(kt, batch)) for kt in node.outputs],
                 "latency_s": latency,
                 "min_s": min(times),
+                "spread": time_spread(times),
             }
         )
     return rows
@@ -334,22 +344,24 @@ def profile_model(
     }
     _reset_device_peak(backend)
     run = compiled_call(model, (x,), {"training": False})
-    latency, _ = median_time(run, repeats, warmup)
+    latency, times = median_time(run, repeats, warmup)
     result["inference"] = {
         "latency_s": latency,
         "samples_per_s": batch / latency,
         "device_peak_bytes": device_peak_bytes(backend),
+        "spread": time_spread(times),
     }
     result["train_step"] = None
     if train and backend != "numpy":
         y = _labels(model, batch, rng)
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
         _reset_device_peak(backend)
-        step, _ = median_time(lambda: model.train_on_batch(x, y), repeats, warmup)
+        step, times = median_time(lambda: model.train_on_batch(x, y), repeats, warmup)
         result["train_step"] = {
             "latency_s": step,
             "samples_per_s": batch / step,
             "device_peak_bytes": device_peak_bytes(backend),
+            "spread": time_spread(times),
             "jit_compile": bool(getattr(model, "jit_compile", False)),
             "optimizer": "adam",
         }
@@ -404,6 +416,12 @@ _LAYER = {
 def _check(data: Any, fields: Mapping[str, Any], where: str) -> None:
     if not isinstance(data, dict):
         raise ValueError(f"{where}: expected an object, got {type(data).__name__}")
+    # optional (profiles from before it have none): the timed calls' (max - min) / median
+    value = data.get("spread")
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, _NUMBER) or not 0 <= value < math.inf
+    ):
+        raise ValueError(f"{where}.spread: must be a number >= 0 or null")
     for key, kind in fields.items():
         if key not in data:
             raise ValueError(f"{where}: missing field {key!r}")

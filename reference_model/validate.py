@@ -179,6 +179,45 @@ def flops_check(profiler_rows: Sequence[Mapping[str, Any]], tf_profiler: Mapping
     }
 
 
+# -- how far the measurements themselves spread --------------------------------------------------
+
+
+def measured_spread(
+    profile: Mapping[str, Any], layer_rows: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The profile's own (max - min) / median of its timed calls (`cnncost.spread`): for the
+    whole model, the train step and over the layers (median and widest). None where the profile
+    records none (one timed call, or a profile from before spreads were recorded). A prediction
+    error smaller than the spread cannot be told from the clock's noise."""
+    layers = [(r["measured_spread"], r["name"]) for r in layer_rows]
+    layers = [(value, name) for value, name in layers if value is not None]
+    widest = max(layers, default=None)
+    return {
+        "repeats": profile.get("repeats"),
+        "inference": profile["inference"].get("spread"),
+        "train_step": (profile.get("train_step") or {}).get("spread"),
+        "layers_median": statistics.median(v for v, _ in layers) if layers else None,
+        "layers_widest": None if widest is None else {"name": widest[1], "spread": widest[0]},
+    }
+
+
+def _spread_line(spread: Mapping[str, Any] | None) -> str:
+    if not spread or all(spread[k] is None for k in ("inference", "train_step", "layers_median")):
+        return "measured spread: not recorded (one timed call, or a profile from before spreads)"
+
+    def pct(value) -> str:
+        return "-" if value is None else f"{value:.0%}"
+
+    widest = spread["layers_widest"]
+    return (
+        f"measured spread ((max - min) / median of {spread['repeats']} timed calls): inference "
+        f"{pct(spread['inference'])}, train step {pct(spread['train_step'])}, layers median "
+        f"{pct(spread['layers_median'])}"
+        + ("" if widest is None else f", widest {pct(widest['spread'])} ({widest['name']})")
+        + "; an error within the spread is the clock's noise, not the prediction's"
+    )
+
+
 # -- the whole comparison ----------------------------------------------------------------------------
 
 
@@ -225,6 +264,7 @@ def validate(
         }
         alone = match.total("latency_s")
         row.update(compare(None if alone is None else alone + call, match.measured["latency_s"]))
+        row["measured_spread"] = match.measured.get("spread")
         layer_rows.append(row)
     timed = [r for r in layer_rows if r["predicted"] is not None]
     pred = [r["predicted"] for r in timed]
@@ -277,6 +317,16 @@ def validate(
             "host_peak_rss_bytes": profile.get("host_peak_rss_bytes"),
         },
         "impossible": impossible_times(join, totals, profile),
+        "measured_spread": measured_spread(profile, layer_rows),
+        # the device profile's own noise: stored with `cnncost calibrate --accept-noisy`
+        "noisy_device": next(
+            (
+                d["message"]
+                for d in predicted.get("warning_details", ())
+                if d.get("kind") == "noisy-device"
+            ),
+            None,
+        ),
         "flops": None,
     }
     if profile.get("tf_profiler") and profiler_convention is not None:
@@ -308,6 +358,9 @@ def summary_lines(result: Mapping[str, Any]) -> list[str]:
         f"train step: predicted {_t(lat['train_step']['predicted'])}, measured "
         f"{_t(lat['train_step']['measured'])} ({_pct(lat['train_step']['error_pct'])})",
     ]
+    lines.append(_spread_line(result.get("measured_spread")))
+    if result.get("noisy_device"):
+        lines.append(f"NOISY DEVICE PROFILE: {result['noisy_device']}")
     rho = layers["spearman"]
     mape_pct = layers["mape_pct"]
     lines.append(

@@ -12,10 +12,12 @@ from cnncost.calibrate_kinds import (
     fit_kind,
     fit_overhead_and_efficiency,
     fit_training,
+    kind_spreads,
     measure_kinds,
     over_peak,
     overhead_at,
     refit,
+    samples_from_summary,
     samples_summary,
 )
 from cnncost.devices import DeviceProfile, KindFactors
@@ -117,6 +119,29 @@ def test_measure_kinds_runs_real_synthetic_layers():
     assert all(s.train_step_s is None for s in samples if s.kind == "pooling")
     assert factors["pooling"].backward_efficiency == 1.0
     assert all(f.efficiency > 0 and f.backward_efficiency > 0 for f in factors.values())
+    # two rounds each: every sample has its rounds' spread, a step's only where a step ran
+    assert all(s.inference_spread is not None and s.inference_spread >= 0 for s in samples)
+    assert all((s.train_spread is None) == (s.train_step_s is None) for s in samples)
+    assert set(kind_spreads(samples)) == {"kinds.depthwise", "kinds.pooling"}
+
+
+def test_kind_spreads_are_the_median_over_shapes_and_round_trip():
+    spreads = {"matmul": [0.1, 0.9, 0.2], "pooling": [0.05, 0.4]}
+    samples = [
+        KindSample(kind, (8, 8), 2, 1e-5, 3e-5, 6, 1e-4, None, value)
+        for kind, values in spreads.items()
+        for value in values
+    ]
+    samples.append(KindSample("depthwise", (8, 8), 2, 1e-5, 3e-5, 6, 1e-4, None))  # none kept
+    # one shape spreading 90% does not make the kind noisy; the median of its three does count
+    assert kind_spreads(samples) == {
+        "kinds.matmul": pytest.approx(0.2),
+        "kinds.pooling": pytest.approx((0.05 + 0.4) / 2),
+    }
+    assert samples_from_summary(samples_summary(samples)) == samples
+    # samples stored before spreads were recorded load with none
+    old = [{k: v for k, v in row.items() if "spread" not in k} for row in samples_summary(samples)]
+    assert all(s.inference_spread is None for s in samples_from_summary(old))
 
 
 def test_a_fit_faster_than_the_peak_is_refitted_at_the_ceiling():

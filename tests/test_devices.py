@@ -12,6 +12,7 @@ import pytest
 from cnncost.devices import BUILTIN, DeviceProfile, KindFactors, load_device, profile_from_dict
 from cnncost.errors import CnnCostError
 from cnncost.passes.roofline import KINDS
+from cnncost.spread import SPREAD_LIMIT
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,12 +77,16 @@ def test_calibrate_writes_a_profile_report_can_use(tmp_path):
     env = {"PYTHONPATH": str(REPO), "CNNCOST_DEVICES_DIR": str(tmp_path / "devices")}
     done = subprocess.run(
         [sys.executable, "-m", "cnncost", "calibrate", "--name", "here", "--matmul-size", "256",
-         "--repeats", "2", "--out", str(out)],
+         "--repeats", "2", "--out", str(out), "--accept-noisy"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     profile = load_device(str(out))
     assert profile.name == "here"
+    # two interleaved rounds: a spread for each quantity; noisy or not depends on the load
+    assert set(profile.spread) == {"peak_flops.float32", "peak_flops.float64", "bandwidth",
+                                   "overhead_s"}  # fmt: skip
+    assert profile.noisy == any(v > SPREAD_LIMIT for v in profile.spread.values())
     # a 256 matmul is 2*256^3 FLOPs; no CPU does that faster than ~1 microsecond
     assert 1e6 < profile.peak_flops["float32"] < 2 * 256**3 / 1e-6
     assert profile.bandwidth > 1e6 and profile.overhead_s > 0
@@ -103,6 +108,8 @@ def test_a_profile_file_from_before_kind_factors_loads_with_none():
     assert "efficiency" not in old and "train_call_overhead_s" not in old
     profile = profile_from_dict(old, "cpu-keras.device.json")
     assert profile.efficiency == {}
+    assert "spread" not in old and "noisy" not in old
+    assert profile.spread == {} and profile.noisy is False
     for kind in KINDS:
         assert profile.factors(kind) == KindFactors(1.0, None, 1.0, None)
     assert profile.train_call_s == profile.call_overhead_s == old["call_overhead_s"]

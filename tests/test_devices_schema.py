@@ -33,6 +33,8 @@ VALID = {
     "source": "calibrated",
     "measured": {"engine": "numpy"},
     "efficiency": {"matmul": {"efficiency": 0.5, "overhead_s": 1e-6}},
+    "spread": {"peak_flops.float32": 0.03, "bandwidth": 0.1},
+    "noisy": False,
 }
 
 _json = st.recursive(
@@ -56,6 +58,8 @@ def _well_typed(profile: DeviceProfile) -> None:
     assert profile.peak_flops and all(isinstance(v, float) and 0 < v < math.inf for v in numbers)
     for value in (profile.overhead_s, profile.call_overhead_s, profile.train_call_s):
         assert isinstance(value, float) and 0 <= value < math.inf
+    assert isinstance(profile.noisy, bool)
+    assert all(isinstance(v, float) and 0 <= v < math.inf for v in profile.spread.values())
     for factors in profile.efficiency.values():
         assert isinstance(factors, KindFactors)
         assert 0 < factors.efficiency < math.inf and 0 < factors.backward_efficiency < math.inf
@@ -98,6 +102,12 @@ def test_any_efficiency_entry_is_factors_or_one_line(kind, entry):
         ("measured", 5),
         ("measured", [["a", 1]]),
         ("train_call_overhead_s", -1),
+        ("spread", [0.1]),
+        ("spread", {"bandwidth": -0.1}),
+        ("spread", {"bandwidth": float("nan")}),
+        ("spread", {"bandwidth": True}),
+        ("noisy", "yes"),
+        ("noisy", 1),
     ],
 )
 def test_wrong_types_and_ranges_are_named(field, value):

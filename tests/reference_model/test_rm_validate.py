@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rm_helpers import run_cli
 
-from reference_model.profile import PROFILE_SCHEMA, check_profile
+from reference_model.profile import PROFILE_SCHEMA, check_profile, time_spread
 from reference_model.validate import (
     by_kind,
     impossible_times,
@@ -20,6 +20,7 @@ from reference_model.validate import (
     mape,
     ranks,
     spearman,
+    summary_lines,
     validate,
 )
 
@@ -179,6 +180,66 @@ def test_impossible_times_ignores_zero_floors():
     assert impossible_times(join, {}, {"inference": {"latency_s": 1.0}}) == []
 
 
+def test_validate_reports_how_far_its_own_measurements_spread():
+    rows = [
+        _row("a", flops=10, floor_s=1e-9, latency_s=1e-3, bytes_moved=1, bound="compute"),
+        _row("b", flops=10, floor_s=1e-9, latency_s=1e-3, bytes_moved=1, bound="compute"),
+        _row("c", flops=10, floor_s=1e-9, latency_s=1e-3, bytes_moved=1, bound="compute"),
+    ]
+    # stored timed calls of each: (max - min) / median
+    calls = {"a": [1e-3, 1.1e-3, 1.2e-3], "b": [2e-3, 2e-3, 2e-3], "c": [1e-3, 3e-3, 1.5e-3]}
+    layers = []
+    for name, times in calls.items():
+        layer = _measured(name, statistics.median(times))
+        layer["spread"] = time_spread(times)
+        layers.append(layer)
+    profile = _profile(layers)
+    profile["inference"]["spread"] = time_spread([0.010, 0.011, 0.0104])
+    profile["train_step"]["spread"] = None  # one timed call: nothing to compare
+    result = validate(_predicted(rows), check_profile(profile))
+    spread = result["measured_spread"]
+    assert spread["inference"] == pytest.approx((0.011 - 0.010) / 0.0104)
+    assert spread["train_step"] is None
+    # layers: a (1.2 - 1.0) / 1.1, b 0, c (3 - 1) / 1.5; median a's, widest c's
+    assert spread["layers_median"] == pytest.approx(0.2 / 1.1)
+    assert spread["layers_widest"] == {"name": "c", "spread": pytest.approx(2 / 1.5)}
+    assert [r["measured_spread"] for r in result["layers"]["rows"]] == [
+        pytest.approx(0.2 / 1.1),
+        0.0,
+        pytest.approx(2 / 1.5),
+    ]
+    line = next(x for x in summary_lines(result) if x.startswith("measured spread"))
+    assert "of 3 timed calls): inference 10%, train step -, layers median 18%" in line
+    assert "widest 133% (c)" in line
+
+
+def test_a_profile_from_before_spreads_validates_and_says_so():
+    profile = check_profile(_profile([_measured("a", 1e-3)]))  # no "spread" anywhere
+    rows = [_row("a", flops=10, floor_s=1e-9, latency_s=1e-3, bytes_moved=1, bound="compute")]
+    result = validate(_predicted(rows), profile)
+    assert result["measured_spread"]["inference"] is None
+    assert result["measured_spread"]["layers_widest"] is None
+    assert any(x.startswith("measured spread: not recorded") for x in summary_lines(result))
+    assert result["noisy_device"] is None
+    # predicted with a profile stored by `calibrate --accept-noisy`: said next to the spread
+    predicted = _predicted(rows)
+    predicted["warning_details"] = [
+        {"kind": "roofline", "layer": None, "message": "roofline: 1 layers have no time"},
+        {"kind": "noisy-device", "layer": None, "message": "device profile 'd' is flagged noisy"},
+    ]
+    result = validate(predicted, profile)
+    assert result["noisy_device"] == "device profile 'd' is flagged noisy"
+    assert "NOISY DEVICE PROFILE: device profile 'd' is flagged noisy" in summary_lines(result)
+
+
+@pytest.mark.parametrize("value", [-0.1, "5%", True, float("nan"), float("inf")])
+def test_check_profile_refuses_a_bad_spread(value):
+    profile = _profile([_measured("a", 1e-3)])
+    profile["layers"][0]["spread"] = value
+    with pytest.raises(ValueError, match="layers\\[0\\].spread"):
+        check_profile(profile)
+
+
 def test_check_profile_accepts_a_good_one_and_names_the_broken_field():
     layers = [_measured("a", 1e-3)]
     assert check_profile(_profile(layers))["model"] == "m"
@@ -218,7 +279,7 @@ def test_profile_then_validate_the_seed_cnn(tmp_path):
 
     done = subprocess.run(
         [sys.executable, "-m", "cnncost", "calibrate", "--name", "cpu", "--matmul-size", "512",
-         "--repeats", "3"],
+         "--repeats", "3", "--accept-noisy"],
         cwd=REPO, env=cli_env(**env), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -259,6 +320,8 @@ def test_profile_then_validate_the_seed_cnn(tmp_path):
     assert inference["ratio"] == pytest.approx(inference["predicted"] / inference["measured"])
     assert png.stat().st_size > 10_000
     assert "per layer (8 timed)" in done.stdout
+    assert "measured spread ((max - min) / median of 3 timed calls)" in done.stdout
+    assert len(result["measured_spread"]) == 5 and result["measured_spread"]["repeats"] == 3
     # the seed has convolutions, pooling, Flatten and Dense: three kinds, every layer in one
     kinds = result["layers"]["by_kind"]
     assert set(kinds) == {"matmul", "pooling", "other"}
