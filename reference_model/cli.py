@@ -302,10 +302,11 @@ def cmd_predict(a) -> int:
     import tensorflow as tf
 
     from .data.pipeline import decode_and_resize
-    from .model import input_size
+    from .model import input_size, takes_uint8
     from .train import load_checkpoint
 
     model = load_checkpoint(run / "final.keras")
+    uint8 = takes_uint8(model)  # else a float input in [0, 1] (a run saved before uint8)
     if model.output_shape[-1] != len(info["class_names"]):
         raise UsageError(
             f"{run / 'final.keras'} outputs {model.output_shape[-1]} classes, "
@@ -317,7 +318,8 @@ def cmd_predict(a) -> int:
             image, _ = decode_and_resize(tf.constant(path), 0, (-1, -1, -1, -1), size, False)
         except tf.errors.InvalidArgumentError:
             raise UsageError(f"{path}: not a readable JPEG/PNG image") from None
-        probs = np.asarray(model.predict_on_batch(tf.cast(image, tf.float32)[None] / 255.0))[0]
+        x = image[None] if uint8 else tf.cast(image, tf.float32)[None] / 255.0
+        probs = np.asarray(model.predict_on_batch(x))[0]
         best = int(probs.argmax())
         print(f"{path}\t{info['class_names'][best]}\t{probs[best]:.3f}")
     return 0

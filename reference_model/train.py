@@ -370,12 +370,15 @@ def _train_locked(cfg, data, strategy, model, state, runtime, mixed, chief) -> d
     from . import checkpoint as C
     from .data.loader import make_input
     from .data.weights import class_weights
-    from .model import input_size
+    from .model import input_size, takes_uint8
 
     out = Path(cfg.out)
     paths = C.RunPaths(out)
     num_classes = len(data.class_names)
     size = input_size(model)
+    # uint8 batches for a model that scales them itself; float32 in [0, 1] for a run (or a
+    # --model file) whose model has a float input, as it was trained
+    uint8 = takes_uint8(model)
     replicas = strategy.num_replicas_in_sync
     global_batch = cfg.batch_size * replicas
 
@@ -388,7 +391,9 @@ def _train_locked(cfg, data, strategy, model, state, runtime, mixed, chief) -> d
             split.files,
             split.labels,
             split.boxes,
-            pipeline_config(cfg, name, size, global_batch, shuffle, first_epoch),
+            replace(
+                pipeline_config(cfg, name, size, global_batch, shuffle, first_epoch), uint8=uint8
+            ),
             with_paths=with_paths,
         )
 
@@ -409,6 +414,7 @@ def _train_locked(cfg, data, strategy, model, state, runtime, mixed, chief) -> d
         },
         "mixed_precision": mixed,
         "input_size": list(size),
+        "input_dtype": "uint8" if uint8 else "float32",
         "params": model.count_params(),
     }
     if chief:
