@@ -106,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="mirrored/multiworker: tf.distribute (TensorFlow); data-parallel: every local "
         "device through keras.distribution (jax)",
     )
+    t.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="multi-host data-parallel (jax): process 0's address, the same on every host",
+    )
+    t.add_argument("--num-processes", metavar="N", help="multi-host: how many processes (hosts)")
+    t.add_argument("--process-id", metavar="I", help="multi-host: this process, 0..N-1")
     t.add_argument("--mixed-precision", choices=("auto", "on", "off"), default="auto")
     t.add_argument("--steps-per-epoch", type=_positive, default=None)
     t.add_argument("--keep-checkpoints", type=_positive, default=2)
@@ -220,7 +227,14 @@ def cmd_scan(a) -> int:
 
 
 def cmd_train(a) -> int:
+    from .distribute import jax_cluster, set_cluster_env
     from .train import TrainConfig, config_with, load_run_config, train
+
+    # a multi-host JAX cluster: the options (each one missing from KERAS_DISTRIBUTION_*) are
+    # checked and put where Keras reads them; not in run.json, as each host has its own id
+    cluster = jax_cluster(a.coordinator, a.num_processes, a.process_id)
+    if cluster is not None:
+        set_cluster_env(cluster)
 
     if a.resume:
         cfg = config_with(

@@ -191,8 +191,28 @@ def make_loader(
         )
     import keras
 
+    if cfg.shard is not None:
+        # this process's share of the files (a multi-host run), as tf.data takes a worker's
+        from .pipeline import shard_order
+
+        kept = sorted(shard_order(len(files), cfg))
+        if len(kept) < cfg.batch_size:
+            raise UsageError(
+                f"process {cfg.shard[0]} of {cfg.shard[1]} gets {len(kept)} training images, "
+                f"fewer than one batch of {cfg.batch_size}: use fewer processes or a smaller "
+                "--batch-size"
+            )
+        files = [files[i] for i in kept]
+        labels = [labels[i] for i in kept]
+        boxes = [boxes[i] for i in kept]
     distribution = keras.distribution.distribution()
     devices = getattr(getattr(distribution, "device_mesh", None), "devices", None)
+    multiple_of = int(np.size(devices)) if devices is not None else 1
+    if devices is not None and keras.backend.backend() == "jax":
+        import jax
+
+        # over several processes, each batch here is this process's devices' part
+        multiple_of = max(1, multiple_of // jax.process_count())
     return ImageBatches(
         files,
         labels,
@@ -206,7 +226,7 @@ def make_loader(
         cache=cfg.cache == "",
         resize=cfg.resize,
         threads=threads or min(16, os.cpu_count() or 1),
-        multiple_of=int(np.size(devices)) if devices is not None else 1,
+        multiple_of=multiple_of,
         with_paths=with_paths,
         uint8=cfg.uint8,
     )
