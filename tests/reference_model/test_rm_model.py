@@ -176,3 +176,25 @@ def test_train_with_a_lambda_keras_file_is_one_line_and_writes_nothing(tmp_path)
     proc = run_script("train", "--data", str(data), "--out", str(out), "--model", str(path))
     assert_last_line_error(proc, "Keras cannot build it")
     assert not out.exists()
+
+
+def test_cnncost_reads_the_saved_model_and_counts_the_rescaling(tmp_path):
+    """The trainer's model file (uint8 input, Rescaling first) through cnncost's file path, as
+    `cnncost report final.keras` reads it: every row exact, the Rescaling row's cost counted
+    (Keras computes x * scale + offset: 2 FLOPs per element) and the input 1 byte per element."""
+    from cnncost import analyze
+
+    model = resolve_model("seed", 64, 10)
+    path = tmp_path / "seed.keras"
+    model.save(path)
+    report = analyze(str(path), batch=2)
+    rows = {r.name: r for r in report.layers}
+    assert all(r.status == "exact" for r in report.layers)
+    assert report.totals["params"] == model.count_params()
+    image = 64 * 64 * 3
+    scale = rows["rescaling"]
+    assert scale.type == "Rescaling" and scale.extra["flops"] == 2 * 2 * image and scale.macs == 0
+    (first,) = [r for r in report.layers if r.type == "InputLayer"]
+    assert first.extra["activation_bytes"] == 2 * image * 1  # uint8
+    assert scale.extra["activation_bytes"] == 2 * image * 4  # float32 out
+    assert report.totals["flops"] == sum(r.extra["flops"] for r in report.layers)
