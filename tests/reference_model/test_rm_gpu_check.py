@@ -340,6 +340,7 @@ def test_jax_validate_joins_every_layer_of_a_batchnorm_model(tmp_path):
     result = json.loads(out.read_text())
     assert done.returncode == (1 if result["impossible"] else 0), done.stderr[-3000:]
     assert result["backend"] == "jax" and result["flops"] is None  # the TF profiler: TF only
-    # 3 x (conv, BN, ReLU, pool) + Flatten + Dense, each measured and joined
-    assert result["layers"]["matched"] == 14
+    # the uint8 input's Rescaling, 3 x (conv, BN, ReLU, pool), Flatten, Dense: each measured
+    # and joined
+    assert result["layers"]["matched"] == 1 + 3 * 4 + 1 + 1
     assert result["unmatched"]["predicted"] == [] and result["unmatched"]["measured"] == []
