@@ -106,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="mirrored/multiworker: tf.distribute (TensorFlow); data-parallel: every local "
         "device through keras.distribution (jax)",
     )
+    t.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="multi-host data-parallel (jax): process 0's address, the same on every host",
+    )
+    t.add_argument("--num-processes", metavar="N", help="multi-host: how many processes (hosts)")
+    t.add_argument("--process-id", metavar="I", help="multi-host: this process, 0..N-1")
     t.add_argument("--mixed-precision", choices=("auto", "on", "off"), default="auto")
     t.add_argument("--steps-per-epoch", type=_positive, default=None)
     t.add_argument("--keep-checkpoints", type=_positive, default=2)
@@ -220,7 +227,14 @@ def cmd_scan(a) -> int:
 
 
 def cmd_train(a) -> int:
+    from .distribute import jax_cluster, set_cluster_env
     from .train import TrainConfig, config_with, load_run_config, train
+
+    # a multi-host JAX cluster: the options (each one missing from KERAS_DISTRIBUTION_*) are
+    # checked and put where Keras reads them; not in run.json, as each host has its own id
+    cluster = jax_cluster(a.coordinator, a.num_processes, a.process_id)
+    if cluster is not None:
+        set_cluster_env(cluster)
 
     if a.resume:
         cfg = config_with(
@@ -302,10 +316,11 @@ def cmd_predict(a) -> int:
     import tensorflow as tf
 
     from .data.pipeline import decode_and_resize
-    from .model import input_size
+    from .model import input_size, takes_uint8
     from .train import load_checkpoint
 
     model = load_checkpoint(run / "final.keras")
+    uint8 = takes_uint8(model)  # else a float input in [0, 1] (a run saved before uint8)
     if model.output_shape[-1] != len(info["class_names"]):
         raise UsageError(
             f"{run / 'final.keras'} outputs {model.output_shape[-1]} classes, "
@@ -317,7 +332,8 @@ def cmd_predict(a) -> int:
             image, _ = decode_and_resize(tf.constant(path), 0, (-1, -1, -1, -1), size, False)
         except tf.errors.InvalidArgumentError:
             raise UsageError(f"{path}: not a readable JPEG/PNG image") from None
-        probs = np.asarray(model.predict_on_batch(tf.cast(image, tf.float32)[None] / 255.0))[0]
+        x = image[None] if uint8 else tf.cast(image, tf.float32)[None] / 255.0
+        probs = np.asarray(model.predict_on_batch(x))[0]
         best = int(probs.argmax())
         print(f"{path}\t{info['class_names'][best]}\t{probs[best]:.3f}")
     return 0

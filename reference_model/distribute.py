@@ -1,10 +1,12 @@
 """`train --strategy`: tf.distribute strategies on TensorFlow, keras.distribution on JAX; the
-chief/worker roles under TF_CONFIG."""
+chief/worker roles under TF_CONFIG, and the processes of a multi-host JAX cluster
+(`jax.distributed`, through `keras.distribution.initialize`)."""
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 
 from ._env import set_backend_default
 from .errors import UsageError
@@ -14,14 +16,116 @@ set_backend_default()
 STRATEGIES = ("none", "mirrored", "multiworker", "data-parallel")
 
 
+# The variables `keras.distribution.initialize` reads (Keras's own names), which the `train`
+# options --coordinator, --num-processes and --process-id set for this process.
+CLUSTER_ENV = (
+    "KERAS_DISTRIBUTION_JOB_ADDRESSES",
+    "KERAS_DISTRIBUTION_NUM_PROCESSES",
+    "KERAS_DISTRIBUTION_PROCESS_ID",
+)
+
+
+@dataclass(frozen=True)
+class JaxCluster:
+    """One process of a multi-host JAX run: every process runs the same command with the same
+    coordinator (process 0's `host:port`, which it listens on) and process count, and its own
+    id in 0..num_processes-1."""
+
+    coordinator: str
+    num_processes: int
+    process_id: int
+
+
+def _check_address(address: str, source: str) -> str:
+    """`host:port` (`[v6]:port` too) with a port in 1..65535, or a UsageError."""
+    host, sep, port = address.strip().rpartition(":")
+    if not sep or host in ("", "[]") or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise UsageError(f"{source} {address!r}: expected HOST:PORT (process 0's address)")
+    return address.strip()
+
+
+def _check_int(value, source: str) -> int:
+    text = str(value).strip()
+    if not text.isdigit() or len(text) > 9:
+        raise UsageError(f"{source} {str(value)[:40]!r}: expected a whole number")
+    return int(text)
+
+
+def jax_cluster(
+    coordinator: str | None = None,
+    num_processes: int | str | None = None,
+    process_id: int | str | None = None,
+    environ=None,
+) -> JaxCluster | None:
+    """The multi-host cluster this process belongs to: from the arguments (the `train`
+    options), each one missing taken from Keras's variables (CLUSTER_ENV), None when neither
+    names any. A cluster named in part, or with a bad address, count or id, is a UsageError.
+    Cheap: nothing is imported."""
+    environ = os.environ if environ is None else environ
+    names = ("--coordinator", "--num-processes", "--process-id")
+    given = [coordinator, num_processes, process_id]
+    for i, key in enumerate(CLUSTER_ENV):
+        if given[i] is None and environ.get(key, "") != "":
+            given[i] = environ[key]
+            names = (*names[:i], key, *names[i + 1 :])
+    if all(v is None for v in given):
+        return None
+    missing = [name for name, v in zip(names, given) if v is None]
+    if missing:
+        raise UsageError(
+            "a multi-host JAX run needs --coordinator, --num-processes and --process-id "
+            f"(or {', '.join(CLUSTER_ENV)}); missing {', '.join(missing)}"
+        )
+    # Keras's variable may list every process's address: the first is the coordinator
+    addresses = [a for a in str(given[0]).split(",") if a.strip()]
+    if not addresses:
+        raise UsageError(f"{names[0]} is empty: expected HOST:PORT (process 0's address)")
+    for address in addresses:
+        _check_address(address, names[0])
+    count = _check_int(given[1], names[1])
+    index = _check_int(given[2], names[2])
+    if count < 1:
+        raise UsageError(f"{names[1]} is {count}: at least 1")
+    if len(addresses) > 1 and len(addresses) != count:
+        raise UsageError(f"{names[0]} lists {len(addresses)} addresses for {count} processes")
+    if not index < count:
+        raise UsageError(f"{names[2]} is {index}: must be 0..{count - 1} for {count} processes")
+    return JaxCluster(addresses[0].strip(), count, index)
+
+
+def check_cluster(strategy: str, backend: str, environ=None) -> JaxCluster | None:
+    """The cluster from the environment (the options were put there), checked against the
+    strategy and backend before anything loads: only `--strategy data-parallel` on jax runs
+    over several processes."""
+    cluster = jax_cluster(environ=environ)
+    if cluster is not None and (strategy != "data-parallel" or backend != "jax"):
+        raise UsageError(
+            "--coordinator/--num-processes/--process-id (or KERAS_DISTRIBUTION_*) are for "
+            f"--strategy data-parallel on the jax backend, not --strategy {strategy} on {backend}"
+        )
+    return cluster
+
+
+def set_cluster_env(cluster: JaxCluster, environ=None) -> None:
+    """Put a cluster given as options where `jax_cluster` and Keras read it."""
+    environ = os.environ if environ is None else environ
+    values = (cluster.coordinator, cluster.num_processes, cluster.process_id)
+    for key, value in zip(CLUSTER_ENV, values):
+        environ[key] = str(value)
+
+
 class KerasDistribution:
     """The engine of a backend without tf.distribute, shaped like a tf.distribute strategy for
     the trainer (`scope()`, `num_replicas_in_sync`): nothing (one device), or
-    `keras.distribution.DataParallel` over every local device (JAX): each batch is split across
-    the devices, the weights replicated."""
+    `keras.distribution.DataParallel` over every device (JAX): each batch is split across the
+    devices, the weights replicated. Over several processes (hosts), each process feeds its own
+    part of every global batch (`local_replicas` devices' worth) from its own share of the
+    training files."""
 
-    def __init__(self, replicas: int = 1):
+    def __init__(self, replicas: int = 1, local_replicas: int | None = None, processes: int = 1):
         self.num_replicas_in_sync = replicas
+        self.local_replicas = replicas if local_replicas is None else local_replicas
+        self.processes = processes
 
     def scope(self):
         import contextlib
@@ -39,9 +143,22 @@ def make_keras_distribution(name: str, backend: str) -> KerasDistribution:
             )
         import keras
 
+        cluster = check_cluster(name, backend)
+        if cluster is not None:
+            # jax.distributed.initialize, before any other JAX call: process 0 listens on the
+            # coordinator address, the others connect; then every device of every process is
+            # in jax.devices()
+            keras.distribution.initialize(
+                cluster.coordinator, cluster.num_processes, cluster.process_id
+            )
         devices = keras.distribution.list_devices()
-        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
-        return KerasDistribution(len(devices))
+        distribution = keras.distribution.DataParallel(devices=devices)
+        processes = cluster.num_processes if cluster is not None else 1
+        if processes > 1:
+            # each process's input is its own share already (`train.pipeline_config`)
+            distribution.auto_shard_dataset = False
+        keras.distribution.set_distribution(distribution)
+        return KerasDistribution(len(devices), len(devices) // processes, processes)
     raise UsageError(
         f"--strategy {name} is tf.distribute (TensorFlow backend); on the {backend} backend use "
         "none or data-parallel (jax)"
@@ -75,9 +192,24 @@ def make_strategy(name: str):
 
 
 def task() -> tuple[str | None, int]:
+    """This process's role: (type, index) under TF_CONFIG; ("process", id) in a multi-host JAX
+    cluster of more than one process; (None, 0) alone."""
     config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
     t = config.get("task", {})
+    if not t:
+        cluster = jax_cluster()
+        if cluster is not None and cluster.num_processes > 1:
+            return "process", cluster.process_id
     return t.get("type"), int(t.get("index", 0))
+
+
+def process_shard() -> tuple[int, int] | None:
+    """(this process's id, the process count) in a multi-host JAX cluster of more than one
+    process: its share of the training files, as `worker_shard` for tf.distribute."""
+    cluster = jax_cluster()
+    if cluster is None or cluster.num_processes == 1:
+        return None
+    return cluster.process_id, cluster.num_processes
 
 
 def worker_shard() -> tuple[int, int] | None:
@@ -99,6 +231,8 @@ def is_chief() -> bool:
     kind, index = task()
     if kind is None or kind == "chief":
         return True
+    if kind == "process":  # a multi-host JAX cluster: process 0
+        return index == 0
     return kind == "worker" and index == 0 and "chief" not in config.get("cluster", {})
 
 

@@ -219,7 +219,7 @@ def evaluate_run(
 
     from .data.loader import make_input
     from .data.pipeline import PipelineConfig
-    from .model import input_size
+    from .model import input_size, takes_uint8
     from .train import load_checkpoint
 
     model = load_checkpoint(run_dir / "final.keras")
@@ -234,7 +234,7 @@ def evaluate_run(
         s.files,
         s.labels,
         s.boxes,
-        PipelineConfig(input_size(model), cfg.batch_size, cfg.crop),
+        PipelineConfig(input_size(model), cfg.batch_size, cfg.crop, uint8=takes_uint8(model)),
         with_paths=True,
     )
     result = evaluate_split(

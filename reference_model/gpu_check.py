@@ -164,6 +164,7 @@ def run_training(
 
     from .data.dataset import load_dataset, make_labels
     from .data.synth import SynthSpec, write_synthetic
+    from .model import takes_uint8
     from .profile import build_named_model, device_peak_bytes
 
     started = time.perf_counter()
@@ -179,12 +180,13 @@ def run_training(
     started = time.perf_counter()
     images = decode_images(files, image_size, workers)
     decode_s = time.perf_counter() - started
-    x = images.astype("float32") / 255.0  # as the tf.data pipeline scales after batching
     y = np.asarray(labels.labels, dtype="int32")
     classes = len(labels.class_names)
 
     keras.utils.set_random_seed(0)
     model = build_named_model("seed", image_size, dtype)
+    # uint8 to the device, scaled by the model's first layer, as the trainer's loaders feed it
+    x = images if takes_uint8(model) else images.astype("float32") / 255.0
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
         loss="sparse_categorical_crossentropy",

@@ -172,12 +172,24 @@ def _make_layer(spec: dict):
     return simple[kind](**args)
 
 
+# The images reach the model as uint8 (0..255): a quarter of float32's bytes from the host to
+# the device (docs/training.md, "Can the input pipeline feed the GPU?"). The model's first layer
+# casts them to its compute dtype and scales them to [0, 1] on the device, as the seed's
+# `ImageDataGenerator(rescale=1/255)` did on the host: Keras computes x * (1/255) + 0, 2 FLOPs
+# per element (cnncost's Rescaling row); no weights, so the seed's parameter count is unchanged.
+INPUT_DTYPE = "uint8"
+RESCALE = 1 / 255
+
+
 def build_from_spec(
     spec: list[dict], input_shape: tuple[int, int, int], num_classes: int, name: str = "sequential"
 ):
     import keras
 
-    layers = [keras.Input(input_shape)] + [_layer(s) for s in check_spec(spec)]
+    layers = [
+        keras.Input(input_shape, dtype=INPUT_DTYPE),
+        keras.layers.Rescaling(RESCALE, name="rescaling"),
+    ] + [_layer(s) for s in check_spec(spec)]
     # float32 output even under mixed precision: a float16 softmax loses small probabilities.
     layers.append(keras.layers.Dense(num_classes, activation="softmax", dtype="float32"))
     try:
@@ -255,6 +267,14 @@ def check_model(model, num_classes: int, source: str):
     if len(shape) != 4 or shape[-1] != 3:
         raise UsageError(f"{source}: expected an image input (None, H, W, 3), got {shape}")
     return model
+
+
+def takes_uint8(model) -> bool:
+    """Whether the model takes uint8 images (0..255, scaled by its own first layer, as every
+    model built here since the uint8 input); else it takes float32 in [0, 1], scaled on the host
+    (the runs and checkpoints saved before, and `.keras` files with a float input), which the
+    loaders still feed as before."""
+    return str(getattr(model.inputs[0], "dtype", "")) == INPUT_DTYPE
 
 
 def input_size(model) -> tuple[int, int]:

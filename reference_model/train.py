@@ -297,6 +297,13 @@ def _checked_run(cfg: TrainConfig, resume: bool, state, locks: list) -> dict:
         raise UsageError(f"--cache {cfg.cache}: no folder {Path(cfg.cache).parent}")
     if cfg.mixed_precision not in ("auto", "on", "off"):
         raise UsageError(f"--mixed-precision must be auto, on or off, not {cfg.mixed_precision!r}")
+    import os
+
+    from .distribute import check_cluster
+
+    # a multi-host JAX cluster (--coordinator ... or KERAS_DISTRIBUTION_*) only with
+    # --strategy data-parallel on jax; checked before anything loads
+    check_cluster(cfg.strategy, os.environ.get("KERAS_BACKEND", "tensorflow"))
     data = prepare_data(cfg)
 
     from .distribute import make_strategy
@@ -370,14 +377,21 @@ def _train_locked(cfg, data, strategy, model, state, runtime, mixed, chief) -> d
     from . import checkpoint as C
     from .data.loader import make_input
     from .data.weights import class_weights
-    from .model import input_size
+    from .model import input_size, takes_uint8
 
     out = Path(cfg.out)
     paths = C.RunPaths(out)
     num_classes = len(data.class_names)
     size = input_size(model)
+    # uint8 batches for a model that scales them itself; float32 in [0, 1] for a run (or a
+    # --model file) whose model has a float input, as it was trained
+    uint8 = takes_uint8(model)
     replicas = strategy.num_replicas_in_sync
     global_batch = cfg.batch_size * replicas
+    # what this process's input gives per step: the global batch, except in a multi-host JAX
+    # cluster, where each process feeds its own devices' part of it
+    input_batch = cfg.batch_size * getattr(strategy, "local_replicas", replicas)
+    processes = getattr(strategy, "processes", 1)
 
     first_epoch = state.epoch if state is not None else 0
 
@@ -388,7 +402,9 @@ def _train_locked(cfg, data, strategy, model, state, runtime, mixed, chief) -> d
             split.files,
             split.labels,
             split.boxes,
-            pipeline_config(cfg, name, size, global_batch, shuffle, first_epoch),
+            replace(
+                pipeline_config(cfg, name, size, input_batch, shuffle, first_epoch), uint8=uint8
+            ),
             with_paths=with_paths,
         )
 
@@ -406,9 +422,12 @@ def _train_locked(cfg, data, strategy, model, state, runtime, mixed, chief) -> d
             "strategy": cfg.strategy,
             "replicas": replicas,
             "global_batch": global_batch,
+            # a multi-host JAX cluster: how many processes, and which one wrote this record
+            **({"processes": processes, "process_id": _process_id()} if processes > 1 else {}),
         },
         "mixed_precision": mixed,
         "input_size": list(size),
+        "input_dtype": "uint8" if uint8 else "float32",
         "params": model.count_params(),
     }
     if chief:
@@ -460,7 +479,8 @@ def _train_locked(cfg, data, strategy, model, state, runtime, mixed, chief) -> d
             "epoch_seconds_this_session": [round(s, 3) for s in callback.epoch_seconds],
         }
     )
-    if chief and cfg.evaluate and len(data.splits["test"]) and cfg.strategy != "multiworker":
+    single = cfg.strategy != "multiworker" and processes == 1  # else `evaluate` afterwards
+    if chief and cfg.evaluate and len(data.splits["test"]) and single:
         from .evaluate import evaluate_split
 
         result = evaluate_split(
@@ -502,7 +522,7 @@ def pipeline_config(
 ):
     """The input pipeline's settings for one split of a run that starts after `first_epoch`."""
     from .data.pipeline import PipelineConfig
-    from .distribute import worker_shard
+    from .distribute import process_shard, worker_shard
 
     return PipelineConfig(
         size,
@@ -518,7 +538,11 @@ def pipeline_config(
         repeat=shuffle and cfg.steps_per_epoch is not None,
         # Multi-worker: each worker reads only its share of the training files (decoding is
         # the bottleneck, docs/training.md); validation stays sharded by batch.
-        shard=worker_shard() if cfg.strategy == "multiworker" and split == "train" else None,
+        # A multi-host JAX cluster: each process reads its share of the training files in the
+        # same way; validation is read whole by every process (the same batches everywhere).
+        shard=(worker_shard() if cfg.strategy == "multiworker" else process_shard())
+        if split == "train"
+        else None,
     )
 
 
@@ -532,6 +556,13 @@ def cache_path(cache: str | None, split: str) -> str | None:
 
     kind, index = task()
     return f"{cache}.{split}" + ("" if kind is None else f".{kind}-{index}")
+
+
+def _process_id() -> int:
+    from .distribute import process_shard
+
+    shard = process_shard()
+    return shard[0] if shard else 0
 
 
 def _worker_dir(out: Path) -> Path:

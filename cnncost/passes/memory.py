@@ -83,6 +83,15 @@ class MemoryResult:
     left_out: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+def _integer_input(node: Node) -> bool:
+    """An input of an integer or bool dtype (`keras.Input(shape, dtype="uint8")`: images sent as
+    bytes and scaled in the model): a dtype policy (`--dtype`) sets float variables and compute
+    only, so in Keras such an input keeps its own dtype whatever the policy, and so here."""
+    return node.class_name == "InputLayer" and (node.dtype_policy or "").startswith(
+        ("int", "uint", "bool")
+    )
+
+
 def _elements(node: Node, shape: Shape, shapes: ShapeResult) -> Dim:
     """Elements per sample of one output: all axes after the first (the batch). Where another
     axis holds the batch (a traced attention's `(3, 16*batch, ...)`), the whole count over the
@@ -112,7 +121,9 @@ def count_memory(
     gradients: dict[str, Dim] = {}
     warnings: list[str] = []
     for node in graph.nodes:
-        policy = dtype_override or node.dtype_policy or "float32"
+        policy = node.dtype_policy or "float32"
+        if dtype_override and not _integer_input(node):
+            policy = dtype_override
         variable_dtype, compute_dtype = policy_dtypes(policy)
         variable_size, compute_size = dtype_bytes(variable_dtype), dtype_bytes(compute_dtype)
         if variable_size is None or compute_size is None:

@@ -5,7 +5,8 @@ It yields what `pipeline.make_dataset` (tf.data) yields, batch for batch: the sa
 same order (a seeded permutation of the file names when shuffling, made before anything is
 decoded), the same labels, each image decoded to RGB, cropped to its clipped bounding box when
 asked, resized to the model size (bilinear with antialiasing, or nearest) and rounded to uint8,
-scaled to float32 in [0, 1] per batch. The pixels agree with tf.data's to JPEG-decoder
+batched as uint8 (the model scales them itself), or scaled to float32 in [0, 1] per batch for a
+float-input model (`uint8=False`). The pixels agree with tf.data's to JPEG-decoder
 precision (two libjpeg builds: a mean difference of about one level in 255, at most a few), not
 bit for bit (tested).
 
@@ -57,7 +58,8 @@ def _keras_pydataset():
 
 
 class ImageBatches(_keras_pydataset()):  # type: ignore[misc]
-    """Batches of (float32 images in [0, 1], int32 labels) for `model.fit` on any backend.
+    """Batches of (uint8 images, or float32 in [0, 1] when `uint8` is False, int32 labels) for
+    `model.fit` on any backend.
 
     `shuffle`: a new permutation of the file names each pass, seeded by (seed, pass);
     `repeat`: endless (for --steps-per-epoch), each pass reshuffled; `cache`: keep the decoded
@@ -82,6 +84,7 @@ class ImageBatches(_keras_pydataset()):  # type: ignore[misc]
         max_queue_size: int = 8,
         multiple_of: int = 1,
         with_paths: bool = False,
+        uint8: bool = True,
     ):
         super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max_queue_size)
         if not files:
@@ -99,6 +102,7 @@ class ImageBatches(_keras_pydataset()):  # type: ignore[misc]
         # evaluation: each batch also carries its files' paths, so every prediction row is
         # named by the file it was made from, whatever was skipped
         self.with_paths = with_paths
+        self.uint8 = uint8
         self.per_pass = math.ceil(len(self.files) / batch_size)
         self.skipped: dict[str, str] = {}
         self._cache: dict[int, np.ndarray] | None = {} if cache else None
@@ -157,10 +161,13 @@ class ImageBatches(_keras_pydataset()):  # type: ignore[misc]
         paths = (np.asarray([self.files[i] for i in kept], dtype=object),) * self.with_paths
         if not kept:  # every image of the batch undecodable: an empty batch would break fit
             height, width = self.image_size
-            empty = np.zeros((0, height, width, 3), np.float32), np.zeros((0,), np.int32)
+            dtype = np.uint8 if self.uint8 else np.float32
+            empty = np.zeros((0, height, width, 3), dtype), np.zeros((0,), np.int32)
             return (*empty, *paths)
-        x = np.stack(images).astype(np.float32)
-        return (x / 255.0, self.labels[kept], *paths)
+        x = np.stack(images)  # uint8
+        if not self.uint8:  # a float-input model: scaled here, on the host
+            x = x.astype(np.float32) / 255.0
+        return (x, self.labels[kept], *paths)
 
 
 def make_loader(
@@ -184,8 +191,28 @@ def make_loader(
         )
     import keras
 
+    if cfg.shard is not None:
+        # this process's share of the files (a multi-host run), as tf.data takes a worker's
+        from .pipeline import shard_order
+
+        kept = sorted(shard_order(len(files), cfg))
+        if len(kept) < cfg.batch_size:
+            raise UsageError(
+                f"process {cfg.shard[0]} of {cfg.shard[1]} gets {len(kept)} training images, "
+                f"fewer than one batch of {cfg.batch_size}: use fewer processes or a smaller "
+                "--batch-size"
+            )
+        files = [files[i] for i in kept]
+        labels = [labels[i] for i in kept]
+        boxes = [boxes[i] for i in kept]
     distribution = keras.distribution.distribution()
     devices = getattr(getattr(distribution, "device_mesh", None), "devices", None)
+    multiple_of = int(np.size(devices)) if devices is not None else 1
+    if devices is not None and keras.backend.backend() == "jax":
+        import jax
+
+        # over several processes, each batch here is this process's devices' part
+        multiple_of = max(1, multiple_of // jax.process_count())
     return ImageBatches(
         files,
         labels,
@@ -199,8 +226,9 @@ def make_loader(
         cache=cfg.cache == "",
         resize=cfg.resize,
         threads=threads or min(16, os.cpu_count() or 1),
-        multiple_of=int(np.size(devices)) if devices is not None else 1,
+        multiple_of=multiple_of,
         with_paths=with_paths,
+        uint8=cfg.uint8,
     )
 
 

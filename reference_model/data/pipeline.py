@@ -1,8 +1,10 @@
 """The tf.data input pipeline: parallel JPEG decode, optional bbox crop, resize, cache, prefetch.
 
-Images are cached as uint8 after the resize (4x smaller than float32), and scaled to [0, 1]
-after batching, as the seed's `ImageDataGenerator(rescale=1/255)` did, so the model itself is
-the seed's architecture with nothing prepended.
+Images are cached as uint8 after the resize (4x smaller than float32) and batched as uint8:
+the models built here take uint8 and scale to [0, 1] in their first layer (`Rescaling(1/255)`,
+on the device), so a quarter of float32's bytes cross from the host. A model with a float input
+(a run saved before, a user's `.keras`) is fed float32 in [0, 1] scaled after batching, as the
+seed's `ImageDataGenerator(rescale=1/255)` did (`PipelineConfig.uint8=False`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ class PipelineConfig:
     # (index, count): read only this worker's share of the files (multi-worker training); each
     # worker then decodes 1/count of the images instead of all of them
     shard: tuple[int, int] | None = None
+    # uint8 batches (0..255) for a model that scales them itself (`model.takes_uint8`); False:
+    # float32 in [0, 1] for a model with a float input (older runs' checkpoints)
+    uint8: bool = True
 
 
 def box_tuple(box: BBox | None) -> tuple[int, int, int, int]:
@@ -160,7 +165,8 @@ def make_dataset(
     cfg: PipelineConfig,
     with_paths: bool = False,
 ):
-    """A batched `tf.data.Dataset` of (float32 images in [0, 1], int32 labels), with each
+    """A batched `tf.data.Dataset` of (uint8 images, or float32 in [0, 1] when `cfg.uint8` is
+    False, int32 labels), with each
     image's file path as a third element when `with_paths` (so an evaluation can name the files
     the error guard dropped)."""
     import tensorflow as tf
@@ -209,10 +215,11 @@ def make_dataset(
     # the replicas, and a remainder smaller than the replicas would give one of them an empty
     # batch (a different few images are left out each epoch, as the shuffle moves them).
     ds = ds.batch(cfg.batch_size, drop_remainder=cfg.shard is not None)
-    ds = ds.map(
-        lambda x, y, *p: (tf.cast(x, tf.float32) / 255.0, y, *p),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
+    if not cfg.uint8:  # a float-input model: scaled here, on the host
+        ds = ds.map(
+            lambda x, y, *p: (tf.cast(x, tf.float32) / 255.0, y, *p),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
     options = tf.data.Options()
     # Sharded by file above: tf.distribute must not shard again (each worker's dataset is its
     # own). Otherwise the input is a list of file names in memory, not files: tf.distribute

@@ -49,6 +49,31 @@ def test_mixed_float16_weights_float32_activations_16_bit():
     assert rows["a"].extra["activation_bytes"] == 16 * 16 * 8 * 2
 
 
+@pytest.mark.parametrize("policy", [None, "float32", "mixed_bfloat16", "bfloat16", "float16"])
+def test_a_uint8_input_keeps_its_bytes_under_any_dtype_policy(policy):
+    """Images sent as uint8 and scaled by the model's first layer (the reference model): the
+    input is 1 byte per element whatever the policy, as Keras keeps an Input's integer dtype;
+    the Rescaling output is in the policy's compute dtype."""
+    import keras
+
+    from cnncost.passes.memory import dtype_bytes, policy_dtypes
+
+    keras.config.set_dtype_policy(policy or "float32")
+    try:
+        x = keras.Input((8, 6, 3), dtype="uint8")
+        model = keras.Model(x, keras.layers.Rescaling(1 / 255, name="scale")(x))
+        # Keras's own dtypes, the reference for both rows
+        assert model.inputs[0].dtype == "uint8"
+        compute = model.get_layer("scale").compute_dtype
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert compute == policy_dtypes(policy or "float32")[1]
+    report = analyze(model, dtype=policy or "float32", batch=2)
+    rows = {r.name: r for r in report.layers}
+    assert rows[model.layers[0].name].extra["activation_bytes"] == 2 * 8 * 6 * 3 * 1
+    assert rows["scale"].extra["activation_bytes"] == 2 * 8 * 6 * 3 * dtype_bytes(compute)
+
+
 def test_frozen_layers_have_no_weight_gradient_and_input_gradient_needs_a_trainable_ancestor():
     import keras
 

@@ -126,6 +126,48 @@ def test_evaluate_refuses_a_model_of_another_width(seven, tmp_path):
     assert evaluate_run(run7, "train")["n"] > 0
 
 
+def test_a_run_saved_before_the_uint8_input_still_evaluates_the_same(seven, tmp_path, capsys):
+    """A run whose final.keras takes float32 in [0, 1] (no Rescaling: saved before the models
+    took uint8) is fed float batches scaled on the host, and evaluates exactly as the same
+    weights behind the uint8 input do."""
+    import keras
+
+    from reference_model.evaluate import evaluate_run
+    from reference_model.model import VARIANTS, build_from_spec
+
+    root, names = seven
+    new = _run_for(tmp_path, root, names, outputs=7)
+    model = keras.saving.load_model(new / "final.keras")
+    (tmp_path / "old").mkdir()
+    old = _run_for(tmp_path / "old", root, names, outputs=7)
+    legacy = keras.Sequential([keras.Input((24, 24, 3))] + model.layers[1:])
+    legacy.save(old / "final.keras")
+    assert build_from_spec(VARIANTS["seed-gap"], (24, 24, 3), 7).inputs[0].dtype == "uint8"
+    ours, theirs = evaluate_run(new, "train"), evaluate_run(old, "train")
+    assert ours["n"] == theirs["n"] > 0
+    assert ours == theirs
+    rows = [
+        list(csv.DictReader((r / "eval-train" / "predictions.csv").read_text().splitlines()))
+        for r in (new, old)
+    ]
+    for a, b in zip(*rows, strict=True):
+        assert [a[k] for k in ("file", "label", "predicted")] == [
+            b[k] for k in ("file", "label", "predicted")
+        ]
+        assert abs(float(a["confidence"]) - float(b["confidence"])) <= 1e-4
+    # `predict` too: the uint8 image to the new model, the image / 255 to the old one
+    from reference_model.cli import main
+
+    images = [a["file"] for a in rows[0][:3]]
+    printed = []
+    for run in (new, old):
+        capsys.readouterr()
+        assert main(["predict", "--run", str(run), *images]) == 0
+        printed.append([line.split("\t") for line in capsys.readouterr().out.splitlines()])
+    assert [r[:2] for r in printed[0]] == [r[:2] for r in printed[1]] and len(printed[0]) == 3
+    assert all(abs(float(a[2]) - float(b[2])) <= 1e-3 for a, b in zip(*printed, strict=True))
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.data())
 def test_top_k_accuracy_equals_keras_sparse_top_k(data):

@@ -263,11 +263,12 @@ def test_dry_run_of_the_whole_script_on_the_cpu(tmp_path):
     assert [(c["batch"], c["dtype"]) for c in configs] == [(2, "float32"), (2, "mixed_bfloat16")]
     for step in result["steps"]:
         if step["step"] == "config":
-            # every seed layer measured and joined to its cnncost row
-            assert step["validations"]["h200"]["layers"]["matched"] == 8
+            # every seed layer measured and joined to its cnncost row: the Rescaling of the
+            # uint8 input, 3 conv + 3 pool, Flatten, Dense
+            assert step["validations"]["h200"]["layers"]["matched"] == 1 + 3 + 3 + 1 + 1
             assert step["validations"]["h200"]["unmatched"]["measured"] == []
     assert set(result["summary"]["layers"]) == {"h200", "h200+tf32"}
-    assert result["summary"]["layers"]["h200"]["layers"] == 16
+    assert result["summary"]["layers"]["h200"]["layers"] == 2 * 9  # two configurations
     train = result["train_run"]
     assert train["data"]["images"] == 2 * 46 and train["data"]["classes"] == 46
     assert train["images_per_s"] > 0 and len(train["epoch_seconds"]) == 2
@@ -339,6 +340,7 @@ def test_jax_validate_joins_every_layer_of_a_batchnorm_model(tmp_path):
     result = json.loads(out.read_text())
     assert done.returncode == (1 if result["impossible"] else 0), done.stderr[-3000:]
     assert result["backend"] == "jax" and result["flops"] is None  # the TF profiler: TF only
-    # 3 x (conv, BN, ReLU, pool) + Flatten + Dense, each measured and joined
-    assert result["layers"]["matched"] == 14
+    # the uint8 input's Rescaling, 3 x (conv, BN, ReLU, pool), Flatten, Dense: each measured
+    # and joined
+    assert result["layers"]["matched"] == 1 + 3 * 4 + 1 + 1
     assert result["unmatched"]["predicted"] == [] and result["unmatched"]["measured"] == []

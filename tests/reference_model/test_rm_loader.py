@@ -44,15 +44,45 @@ def test_the_same_batches_as_the_tf_data_pipeline(synth, crop):
     for (tx, ty), (ox, oy) in zip(theirs, [ours[i] for i in range(len(ours))], strict=True):
         tx, ty = np.asarray(tx), np.asarray(ty)
         assert oy.tolist() == ty.tolist()  # same images in the same order, same labels
-        assert ox.shape == tx.shape and ox.dtype == np.float32
-        assert 0.0 <= ox.min() and ox.max() <= 1.0
+        # uint8 to the device from both: the model scales them in its first layer
+        assert ox.shape == tx.shape and ox.dtype == tx.dtype == np.uint8
         # two JPEG decoders (TensorFlow's and Pillow's libjpeg builds): not bit for bit, but a
         # mean difference around one level in 255 and at most a few levels; with --crop tf.data
         # decodes only the box (decode_and_crop_jpeg), whose edge pixels differ more
-        diff = np.abs(ox - tx) * 255
+        diff = np.abs(ox.astype(np.int16) - tx.astype(np.int16))
         assert diff.mean() < 2.0, diff.mean()
         assert np.percentile(diff, 99) <= 8, np.percentile(diff, 99)
         assert diff.max() <= (48 if crop else 16), diff.max()
+
+
+def _old_style(model):
+    """The model as runs saved it before the uint8 input: a float32 input in [0, 1] and no
+    Rescaling, the same layers (shared, so the same weights) after it."""
+    import keras
+
+    assert type(model.layers[0]).__name__ == "Rescaling"
+    return keras.Sequential([keras.Input(model.input_shape[1:])] + model.layers[1:])
+
+
+@pytest.mark.parametrize("loader", ["tf.data", "PyDataset"])
+def test_uint8_batches_give_the_outputs_of_the_float_path(synth, loader):
+    """Each loader's uint8 batch through the model (Rescaling(1/255) first) gives the outputs
+    that the old path gave: float32 batches scaled on the host, through the same layers."""
+    from reference_model.model import VARIANTS, build_from_spec, takes_uint8
+
+    files, labels, boxes = synth
+    make = make_dataset if loader == "tf.data" else make_loader
+    new = build_from_spec(VARIANTS["seed-gap"], (48, 40, 3), 6)
+    old = _old_style(new)
+    assert takes_uint8(new) and not takes_uint8(old)
+    raw = next(iter(make(files, labels, boxes, PipelineConfig((48, 40), 8))))[0]
+    scaled = next(iter(make(files, labels, boxes, PipelineConfig((48, 40), 8, uint8=False))))[0]
+    raw, scaled = np.asarray(raw), np.asarray(scaled)
+    assert raw.dtype == np.uint8 and scaled.dtype == np.float32 and raw.max() > 1
+    np.testing.assert_allclose(scaled, raw / 255, rtol=0, atol=1e-6)
+    ours, theirs = new.predict_on_batch(raw), old.predict_on_batch(scaled)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(ours, old.predict_on_batch(raw.astype(np.float32)), atol=1e-3)
 
 
 def test_make_input_picks_tf_data_on_tensorflow(synth):

@@ -26,11 +26,15 @@ def test_seed_cnn_is_the_seed_exactly():
     # 256 -(3x3 valid)-> 254 -(pool 2)-> 127 -> 125 -> 62 -> 60 -> 30; Flatten 30*30*128
     convs = [conv_params(3, 3, 32), conv_params(3, 32, 64), conv_params(3, 64, 128)]
     dense = 30 * 30 * 128 * 46 + 46
+    # uint8 images in, cast and scaled to [0, 1] by the first layer (no weights)
+    assert m.inputs[0].dtype == "uint8" and type(m.layers[0]).__name__ == "Rescaling"
+    assert m.layers[0].scale == 1 / 255 and m.layers[0].offset == 0
     assert [layer.count_params() for layer in m.layers] == [
-        convs[0], 0, convs[1], 0, convs[2], 0, 0, dense
+        0, convs[0], 0, convs[1], 0, convs[2], 0, 0, dense
     ]  # fmt: skip
     assert m.count_params() == sum(convs) + dense == 5_392_494  # the seed's printed summary
     assert [tuple(layer.output.shape) for layer in m.layers] == [
+        (None, 256, 256, 3),
         (None, 256 - 2, 256 - 2, 32),
         (None, 254 // 2, 254 // 2, 32),
         (None, 127 - 2, 127 - 2, 64),
@@ -69,7 +73,7 @@ def test_spec_json_file(tmp_path):
     path.write_text(json.dumps(spec))
     m = resolve_model(str(path), 20, 5)
     # (20 - 3) // 2 + 1 = 9 per side at stride 2, valid padding
-    assert m.output_shape == (None, 5) and m.layers[0].output.shape == (
+    assert m.output_shape == (None, 5) and m.layers[1].output.shape == (
         None,
         (20 - 3) // 2 + 1,
         9,
@@ -172,3 +176,25 @@ def test_train_with_a_lambda_keras_file_is_one_line_and_writes_nothing(tmp_path)
     proc = run_script("train", "--data", str(data), "--out", str(out), "--model", str(path))
     assert_last_line_error(proc, "Keras cannot build it")
     assert not out.exists()
+
+
+def test_cnncost_reads_the_saved_model_and_counts_the_rescaling(tmp_path):
+    """The trainer's model file (uint8 input, Rescaling first) through cnncost's file path, as
+    `cnncost report final.keras` reads it: every row exact, the Rescaling row's cost counted
+    (Keras computes x * scale + offset: 2 FLOPs per element) and the input 1 byte per element."""
+    from cnncost import analyze
+
+    model = resolve_model("seed", 64, 10)
+    path = tmp_path / "seed.keras"
+    model.save(path)
+    report = analyze(str(path), batch=2)
+    rows = {r.name: r for r in report.layers}
+    assert all(r.status == "exact" for r in report.layers)
+    assert report.totals["params"] == model.count_params()
+    image = 64 * 64 * 3
+    scale = rows["rescaling"]
+    assert scale.type == "Rescaling" and scale.extra["flops"] == 2 * 2 * image and scale.macs == 0
+    (first,) = [r for r in report.layers if r.type == "InputLayer"]
+    assert first.extra["activation_bytes"] == 2 * image * 1  # uint8
+    assert scale.extra["activation_bytes"] == 2 * image * 4  # float32 out
+    assert report.totals["flops"] == sum(r.extra["flops"] for r in report.layers)

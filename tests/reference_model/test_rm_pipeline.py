@@ -33,16 +33,32 @@ def jpegs(tmp_path_factory):
     return files
 
 
-def test_batches_have_the_model_size_float_range_and_keep_order(jpegs):
-    cfg = PipelineConfig((24, 32), batch_size=2)
+@pytest.mark.parametrize("uint8", [True, False])
+def test_batches_have_the_model_size_range_and_keep_order(jpegs, uint8):
+    """uint8 batches (0..255) by default, for models that scale them in their first layer;
+    float32 in [0, 1] for a float-input model (an older run's): the same pixels / 255."""
+    cfg = PipelineConfig((24, 32), batch_size=2, uint8=uint8)
     ds = make_dataset(jpegs, [0, 1, 2, 3, 4], [box_tuple(None)] * 5, cfg)
     xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds], strict=True)
     assert [x.shape for x in xs] == [(2, 24, 32, 3), (2, 24, 32, 3), (1, 24, 32, 3)]
     assert np.concatenate(ys).tolist() == [0, 1, 2, 3, 4]  # unshuffled: file order
     x = np.concatenate(xs)
-    assert x.dtype == np.float32 and 0.0 <= x.min() and x.max() <= 1.0
+    if uint8:
+        assert x.dtype == np.uint8
+        x = x / 255
+    else:
+        assert x.dtype == np.float32 and 0.0 <= x.min() and x.max() <= 1.0
     # the bright quarter survives the resize in the right place
     assert x[:, :6, :8].mean() > 0.9 and x[3, 18:, 24:].mean() < 0.3
+
+
+def test_uint8_and_float_batches_hold_the_same_pixels(jpegs):
+    cfg = PipelineConfig((24, 32), batch_size=5)
+    raw = next(iter(make_dataset(jpegs, [0] * 5, [box_tuple(None)] * 5, cfg)))[0].numpy()
+    cfg = PipelineConfig((24, 32), batch_size=5, uint8=False)
+    scaled = next(iter(make_dataset(jpegs, [0] * 5, [box_tuple(None)] * 5, cfg)))[0].numpy()
+    assert raw.dtype == np.uint8 and scaled.dtype == np.float32
+    np.testing.assert_array_equal(scaled, raw.astype(np.float32) / np.float32(255))
 
 
 def test_cache_and_shuffle_give_the_same_images_in_a_new_order(jpegs, tmp_path):

@@ -246,3 +246,31 @@ def test_crop_cache_class_weights_folder_labels_item_split_mirrored(data, tmp_pa
     assert [int(r["epoch"]) for r in history(run)] == [1, 2]
     again = run_cli("train", "--data", str(data), "--out", str(run))
     assert again.returncode == 2 and "already holds a run" in again.stderr
+
+
+def test_a_float_input_model_trains_on_float_batches_and_resumes_from_its_checkpoint(
+    data, tmp_path
+):
+    """A model as runs saved them before the uint8 input (float32 in [0, 1], no Rescaling):
+    trained, checkpointed and resumed on float batches scaled on the host, and above chance."""
+    import keras
+
+    from reference_model.model import VARIANTS, build_from_spec
+
+    new = build_from_spec(VARIANTS["seed-gap"], (32, 32, 3), CLASSES)
+    old = keras.Sequential([keras.Input((32, 32, 3))] + new.layers[1:], name="old")
+    model = tmp_path / "old.keras"
+    old.save(model)
+    out = tmp_path / "run"
+    args = ("train", "--data", str(data), "--out", str(out), "--model", str(model))
+    proc = run_cli(*args, "--epochs", "2", "--learning-rate", "3e-3", "--batch-size", "16",
+                   "--verbose", "0", "--split", "random", "--patience", "10")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((out / "run.json").read_text())["input_dtype"] == "float32"
+    checkpoint = keras.saving.load_model(sorted((out / "checkpoints").glob("*.keras"))[-1])
+    assert checkpoint.inputs[0].dtype == "float32"  # the run's own checkpoints: float input
+    proc = run_cli("train", "--out", str(out), "--resume", "--epochs", "6")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads((out / "run.json").read_text())
+    assert record["input_dtype"] == "float32" and record["epochs_run"] == 6
+    assert record["test"]["top1"] > 1 / CLASSES + 0.25, record["test"]

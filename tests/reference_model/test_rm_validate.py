@@ -289,8 +289,10 @@ def test_profile_then_validate_the_seed_cnn(tmp_path):
     assert done.returncode == 0, done.stderr
     profile = check_profile(json.loads(out.read_text()))
     assert profile["input_shapes"] == [[2, 64, 64, 3]]
-    assert [layer["name"] for layer in profile["layers"]][:2] == ["conv2d", "max_pooling2d"]
-    assert profile["layers"][0]["output_shapes"] == [[2, 62, 62, 32]]
+    # the uint8 input's Rescaling first, then the seed's layers
+    names = [layer["name"] for layer in profile["layers"]]
+    assert names[:3] == ["rescaling", "conv2d", "max_pooling2d"]
+    assert profile["layers"][1]["output_shapes"] == [[2, 62, 62, 32]]
     assert profile["tf_profiler"]["total_flops"] > 0
     report = tmp_path / "validate.json"
     png = tmp_path / "validate.png"
@@ -301,9 +303,10 @@ def test_profile_then_validate_the_seed_cnn(tmp_path):
     result = json.loads(report.read_text())
     assert done.returncode == (1 if result["impossible"] else 0), done.stderr
     assert result["flops"]["equal"], result["flops"]
-    assert result["flops"]["layers_equal"] == result["flops"]["layers_compared"] == 8
+    layers = 1 + 3 + 3 + 1 + 1  # Rescaling, 3 conv + 3 pool, Flatten, Dense
+    assert result["flops"]["layers_equal"] == result["flops"]["layers_compared"] == layers
     assert result["unmatched"] == {"predicted": [], "measured": [], "inputs": ["input_layer"]}
-    assert result["layers"]["matched"] == 8
+    assert result["layers"]["matched"] == layers
     # the statistics are those of the joined rows, and the rows hold the profile's measurements
     # (the values themselves depend on the machine's load: a busy CPU reorders small layers)
     rows = result["layers"]["rows"]
@@ -319,10 +322,10 @@ def test_profile_then_validate_the_seed_cnn(tmp_path):
     assert inference["measured"] == profile["inference"]["latency_s"]
     assert inference["ratio"] == pytest.approx(inference["predicted"] / inference["measured"])
     assert png.stat().st_size > 10_000
-    assert "per layer (8 timed)" in done.stdout
+    assert f"per layer ({layers} timed)" in done.stdout
     assert "measured spread ((max - min) / median of 3 timed calls)" in done.stdout
     assert len(result["measured_spread"]) == 5 and result["measured_spread"]["repeats"] == 3
-    # the seed has convolutions, pooling, Flatten and Dense: three kinds, every layer in one
+    # Rescaling, convolutions, pooling, Flatten and Dense: four kinds, every layer in one
     kinds = result["layers"]["by_kind"]
-    assert set(kinds) == {"matmul", "pooling", "other"}
-    assert sum(k["layers"] for k in kinds.values()) == 8
+    assert set(kinds) == {"elementwise", "matmul", "pooling", "other"}
+    assert sum(k["layers"] for k in kinds.values()) == layers
