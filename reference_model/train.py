@@ -149,6 +149,11 @@ def _choices() -> dict[str, tuple[str, ...]]:
     }
 
 
+# The float fields' ranges (as the command line takes them): a learning rate > 0, a fraction of
+# the data in (0, 1].
+_FLOAT_RANGES = {"learning_rate": lambda v: v > 0, "fraction": lambda v: 0 < v <= 1}
+
+
 def check_config(saved: dict, source: str = "run.json") -> TrainConfig:
     """A TrainConfig from run.json's `config`, each field's type and range checked (a run.json
     edited by hand or damaged gives one line, not a traceback later). Unknown keys are ignored
@@ -178,6 +183,7 @@ def check_config(saved: dict, source: str = "run.json") -> TrainConfig:
                 and not isinstance(value, bool)
                 and math.isfinite(value)
                 and abs(value) < 2**53
+                and _FLOAT_RANGES.get(f.name, lambda v: True)(value)
             )
         else:
             ok = isinstance(value, str) and "\0" not in value
@@ -193,6 +199,7 @@ def check_config(saved: dict, source: str = "run.json") -> TrainConfig:
             raise UsageError(
                 f"{source}: config {f.name} is {text[:40] + ('...' if len(text) > 40 else '')}, "
                 f"expected {'an integer >= 1' if f.name in _INT_FIELDS else base.__name__}"
+                f"{' in (0, 1]' if f.name == 'fraction' else ' > 0' if f.name in _FLOAT_RANGES else ''}"
                 f"{' or null' if optional else ''}"
             )
         values[f.name] = value

@@ -455,6 +455,7 @@ def test_any_run_json_config_is_a_config_or_one_line(changes):
         assert (value is None and "None" in str(f.type)) or isinstance(value, tuple(kinds))
         if isinstance(value, int) and not isinstance(value, bool) and f.name != "seed":
             assert value >= 0
+    assert 0 < cfg.fraction <= 1 and cfg.learning_rate > 0
 
 
 @pytest.mark.parametrize(
