@@ -718,6 +718,12 @@ def _merge(node: Node, input_name: str, present, node_shapes, warnings) -> State
                 f"{_fmt_region(m.region(0))}, size {m.size_min}..{m.size_max}"
             )
         maps.append(merged.axis_map)
+    if len(shifted) > 1 and any(None in m.low for _, s in shifted for m in s.maps):
+        # An input whose units read nothing at some phase of one axis (a kernel-1 stride-2
+        # transposed conv) adds nothing there on the other axes either, but the union is taken
+        # axis by axis: the region is then an upper bound, and no unit is claimed exact (an
+        # empty interior range).
+        maps = [replace(m, interior=(0, -1)) for m in maps]
     return Local(axes, tuple(maps), gated, aligned)
 
 

@@ -296,3 +296,21 @@ def test_many_random_1d_models_match_gradient_support(data):
 @given(st.data())
 def test_many_random_2d_models_match_gradient_support(data):
     check_and_record(Builder(data, 2).model())
+
+
+def test_merge_with_empty_transposed_units_claims_no_exact_unit():
+    """Found by the property test: a branch whose units read nothing on one axis (kernel-1
+    stride-2 transposed conv) adds nothing on the other axis either; the merge's union is taken
+    axis by axis, so it is an upper bound and no unit is claimed exact (empty interior)."""
+    layers = keras.layers
+    inp = keras.Input((6, 6, CHANNELS))
+    x = layers.Conv2DTranspose(CHANNELS, 1, (1, 2))(inp)
+    x = layers.Conv2D(CHANNELS, 1)(x)
+    a = layers.Cropping2D(((0, 1), (0, 0)))(layers.MaxPooling2D((1, 2), 1)(x))
+    b = layers.Cropping2D(((0, 0), (0, 1)))(layers.MaxPooling2D((2, 1), 1)(x))
+    model = keras.Model(inp, layers.Add()([a, b]))
+    check_model(model)  # every unit inside its (upper-bound) region
+    graph = graph_from_model(model)
+    state = receptive_fields(graph, infer_shapes(graph)).nodes[model.layers[-1].name]
+    maps = state[graph.inputs[0].node].state.maps
+    assert all(m.interior == (0, -1) for m in maps)
