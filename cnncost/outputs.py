@@ -79,6 +79,17 @@ def _existing_ancestor(path: Path) -> Path:
     return Path(".")
 
 
+def _refuse_inputs(target: Path, where: str, inputs: Iterable) -> None:
+    """One line if `target` is one of the command's inputs or lies inside one."""
+    for source in inputs:
+        source_path = Path(os.fspath(source))
+        what = _same_or_inside(target, source_path) if os.path.exists(source_path) else ""
+        if what:
+            raise CnnCostError(
+                f"{where} {what} the input {_shown(source_path)}: refusing to write there"
+            )
+
+
 def check_output(
     path: str | os.PathLike,
     *,
@@ -93,13 +104,7 @@ def check_output(
     text = os.fspath(path)
     target = _valid_name(text, option)
     where = f"{option} {_shown(text)}"
-    for source in inputs:
-        source_path = Path(os.fspath(source))
-        what = _same_or_inside(target, source_path) if os.path.exists(source_path) else ""
-        if what:
-            raise CnnCostError(
-                f"{where} {what} the input {_shown(source_path)}: refusing to write there"
-            )
+    _refuse_inputs(target, where, inputs)
     if os.path.isdir(target):
         raise CnnCostError(f"{where} is a folder: give a file name")
     if os.path.exists(target) and not os.path.isfile(target):
@@ -145,13 +150,7 @@ def check_output_dir(
     and no part of it a file. The files themselves go through `check_output`."""
     text = os.fspath(path)
     target = _valid_name(text, option, "folder")
-    for source in inputs:
-        source_path = Path(os.fspath(source))
-        what = _same_or_inside(target, source_path) if os.path.exists(source_path) else ""
-        if what:
-            raise CnnCostError(
-                f"{option} {_shown(text)} {what} the input {_shown(source_path)}: refusing to write there"
-            )
+    _refuse_inputs(target, f"{option} {_shown(text)}", inputs)
     ancestor = _existing_ancestor(target)
     if not os.path.isdir(ancestor):
         what = (
