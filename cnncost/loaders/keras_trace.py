@@ -68,6 +68,7 @@ class _Record:
     # standing in for it, and the rows written for them (`_hold`)
     standins: dict[int, Any] = field(default_factory=dict)
     held: list[dict[str, Any]] = field(default_factory=list)
+    variables: set[int] = field(default_factory=set)  # ids of the recorded layers' variables
 
     def row_name(self, operation: Any) -> str:
         base = "/".join([*self.prefix, operation.name])
@@ -87,11 +88,12 @@ class _Record:
             {k: len(v) for k, v in self.calls.items()},
             dict(self.producers),
             len(self.held),
+            set(self.variables),
         )
 
     def rollback(self, saved: tuple) -> None:
-        rows, taken, operations, calls, producers, held = saved
-        self.rows, self.taken, self.producers = rows, taken, producers
+        rows, taken, operations, calls, producers, held, variables = saved
+        self.rows, self.taken, self.producers, self.variables = rows, taken, producers, variables
         del self.operations[operations:]
         self.calls = {k: v[: calls[k]] for k, v in self.calls.items() if k in calls}
         for entry in self.held[held:]:
@@ -105,6 +107,7 @@ class _Record:
             self.rows[key] = self.row_name(operation)
             self.operations.append(operation)
             self.calls[key] = []
+            self.variables.update(id(v) for v in getattr(operation, "weights", ()))
         call_index = len(self.calls[key])
         self.calls[key].append(node)
         for index, tensor in enumerate(node.outputs):
@@ -240,10 +243,9 @@ def _check_weights_seen(layer: Any, record: _Record) -> None:
     """Every variable of a traced layer must reach a row: a held variable, or a variable of a
     recorded sub-layer. One the call never used (or used where the trace cannot see it: a
     sub-layer called on constants, eagerly) would be missing from the params."""
-    seen = set(record.standins)
-    for operation in record.operations:
-        seen.update(id(v) for v in getattr(operation, "weights", ()))
-    missing = [v for v in layer.weights if id(v) not in seen]
+    missing = [
+        v for v in layer.weights if id(v) not in record.standins and id(v) not in record.variables
+    ]
     if missing:
         raise ModelConfigError(
             f"the trace of {layer.name!r} does not see where {missing[0].path!r} is used"
