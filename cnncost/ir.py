@@ -23,6 +23,16 @@ def batch_symbol() -> Any:
     return sympy.Symbol("batch", positive=True, integer=True)
 
 
+def batch_multiple(value: Any) -> int | None:
+    """c where `value` is the sympy expression `c * batch` (c a positive integer: k rows per
+    sample, or a tensor's c elements per sample); None for anything else (ints, None, other
+    expressions). Imports sympy only for a sympy value."""
+    if not hasattr(value, "free_symbols"):
+        return None
+    quotient = value / batch_symbol()
+    return int(quotient) if quotient.is_Integer and quotient > 0 else None
+
+
 def known_sum(values: Iterable[Dim]) -> Dim:
     """The exact sum, or None when any term is unknown (never a silent 0 for an unknown)."""
     total: Dim = 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cnncost.ir import Shape, batch_symbol
+from cnncost.ir import Shape, batch_multiple, batch_symbol
 from cnncost.layers.base import Call, LayerRule, is_int, is_symbolic, product
 from cnncost.layers.merging import _concatenate
 from cnncost.layers.ops_common import broadcast_all, operand_shapes
@@ -60,13 +60,7 @@ def _reshape(call: Call) -> tuple[Shape, ...]:
 def _batch_multiple(dim: Any) -> int | None:
     """k where the first axis holds k rows per sample: the batch itself (None) is 1, a traced
     `k * batch` is k; None for anything else (a fixed size)."""
-    if dim is None:
-        return 1
-    if is_symbolic(dim):
-        coefficient, rest = dim.as_coeff_Mul()
-        if rest == batch_symbol() and coefficient.is_Integer and coefficient > 0:
-            return int(coefficient)
-    return None
+    return 1 if dim is None else batch_multiple(dim)
 
 
 def _batch_dim(multiple: int) -> Any:

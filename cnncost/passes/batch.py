@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cnncost.ir import Graph, Node, batch_symbol
+from cnncost.ir import Graph, Node, batch_multiple, batch_symbol
 from cnncost.layers import traced
 from cnncost.layers.base import is_symbolic
 from cnncost.passes.shapes import ShapeResult
@@ -33,15 +33,6 @@ def per_row(value: Any) -> Any:
     return value
 
 
-def per_sample(total: Any) -> int | None:
-    """A whole tensor's element count `c * batch` (its batch axis anywhere: `(3, 16*batch, 2)`)
-    as c per sample; None for anything else."""
-    if not is_symbolic(total):
-        return None
-    quotient = total / batch_symbol()
-    return int(quotient) if quotient.is_Integer else None
-
-
 def holds_state(node: Node) -> bool:
     """A row that outputs a variable or a stored constant (nothing is computed or allocated)."""
     return node.registered_name in traced.RULES
@@ -54,9 +45,9 @@ def batch_factors(graph: Graph, shapes: ShapeResult, batch: int) -> Mapping[str,
     for node in graph.nodes:  # topological order
         outputs = shapes.nodes[node.name].outputs
         first = outputs[0] if outputs and outputs[0] is not None else None
-        if first and is_symbolic(first[0]):
+        if first and batch_multiple(first[0]) is not None:
             # k * batch rows (a traced call that folds the batch: `cnncost.ir.batch_symbol`)
-            factors[node.name] = int(first[0].subs(batch_symbol(), batch))
+            factors[node.name] = batch_multiple(first[0]) * batch
             depends.add(node.name)
         elif node.is_input or any(ref.node in depends for ref in node.inputs):
             depends.add(node.name)

@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from cnncost.ir import Dim, Graph, Node, Shape, known_sum, partial_sum
+from cnncost.ir import Dim, Graph, Node, Shape, batch_multiple, known_sum, partial_sum
 from cnncost.layers import is_keras_class
 from cnncost.layers.base import product
-from cnncost.passes.batch import per_row, per_sample
+from cnncost.passes.batch import per_row
 from cnncost.passes.params import NodeParams
 from cnncost.passes.shapes import ShapeResult
 
@@ -99,7 +99,7 @@ def _elements(node: Node, shape: Shape, shapes: ShapeResult) -> Dim:
     its input."""
     size = per_row(product(shape[1:]))
     if size is None:  # the batch axis is not the first: `(3, 16*batch, ...)` after a transpose
-        size = per_sample(product(shape))
+        size = batch_multiple(product(shape))
     if size is None and node.class_name == "Transpose" and is_keras_class(node) and node.inputs:
         ref = node.inputs[0]
         source = shapes.nodes[ref.node].outputs[ref.index]
