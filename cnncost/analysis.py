@@ -363,7 +363,7 @@ def _roofline(graph, shapes, params, compute, memory, options: Options):
     compute_dtype = policy_dtypes(options.dtype)[1]
     return roofline(
         graph, compute, memory, params, options.batch, _device_profile(options), compute_dtype,
-        options.tf32,
+        options.tf32, shapes,
     )  # fmt: skip
 
 
@@ -378,6 +378,8 @@ def _roofline_extra(node) -> dict[str, Any]:
             "latency_s": None,
             "floor_s": None,
             "train_latency_s": None,
+            "time_source": None,
+            "train_time_source": None,
         }
     return {
         "layer_kind": node.kind,
@@ -387,6 +389,8 @@ def _roofline_extra(node) -> dict[str, Any]:
         "latency_s": forward.time_s,
         "floor_s": forward.floor_s,
         "train_latency_s": training.time_s,
+        "time_source": forward.source,
+        "train_time_source": training.source,
     }
 
 

@@ -362,3 +362,287 @@ def samples_summary(samples: Sequence[KindSample]) -> list[Mapping[str, Any]]:
         }
         for s in samples
     ]
+
+
+# -- the shape-dependent time model (cnncost.time_model): synthetic layers, timed --------------
+#
+# Generic sizes only: spatial sizes 9, 13, 23, 33, 45 and 65 (odd, and none of the validation
+# models' feature-map sizes: 224 / 2^k, 256 / 2^k, the ZeroPadding'd 225, 113, 57, 29, 15,
+# InceptionV3's 149, 147, 73, 71, 35, 17, 8, Xception's 149, 147, 74, 37, 19, 10), channels
+# 24, 48, 96 and 192 (3 for a stem), batch 1 and 32. So no synthetic layer has the exact
+# configuration of a layer of the seed CNN, ResNet50, MobileNetV2, EfficientNetB0, VGG16,
+# DenseNet121, InceptionV3, Xception or ConvNeXtTiny (tests/test_calibrate_time_model.py checks
+# the sizes against those lists), and no validation model runs during calibration.
+SIZES = (9, 13, 23, 33, 45, 65)
+CHANNELS = (24, 48, 96, 192)
+BATCHES = (1, 32)
+FLOP_BUDGET = 1.5e9  # forward FLOPs per synthetic model at most (~10 ms at 150 GFLOP/s)
+ELEMENT_BUDGET = 4 * 10**6  # input elements (batch * size^2 * channels) at most: 16 MB float32
+
+
+@dataclass(frozen=True)
+class SynthLayer:
+    """One synthetic model of the time model's calibration: `layers` layers of one time kind
+    (`variant`: which class or configuration), on a `size` x `size` x `channels` input."""
+
+    kind: str
+    variant: str
+    size: int
+    channels: int
+    batch: int
+    kernel: int = 1
+    stride: int = 1
+    layers: int = 2
+    in_channels: int | None = None  # a first layer from this many channels (a stem); None: same
+
+    @property
+    def name(self) -> str:
+        stem = "" if self.in_channels is None else f"_from{self.in_channels}"
+        return (
+            f"{self.kind}_{self.variant}_k{self.kernel}_s{self.stride}_c{self.channels}{stem}"
+            f"_{self.size}px_b{self.batch}"
+        )
+
+
+def _conv_flops(c: SynthLayer) -> float:
+    """A rough forward FLOP count (2 MACs per tap), only to keep each model within budget."""
+    out = -(-c.size // c.stride)
+    first = c.in_channels or c.channels
+    kernel = c.kernel**2 if c.kind == "conv" else c.kernel**2 / c.channels
+    return 2 * c.batch * out**2 * kernel * c.channels * (first + c.channels * (c.layers - 1))
+
+
+def synthetic_layers() -> list[SynthLayer]:
+    """The synthetic models of the time model's calibration (generic sizes: see `SIZES`)."""
+    pairs = [(c, s) for s in reversed(SIZES) for c in CHANNELS]  # large spatial first
+    configs: list[SynthLayer] = []
+
+    def pick(kind, variant, kernel, stride, batch, count, start, layers=2):
+        """`count` (channels, size) pairs within the FLOP budget, rotating from `start`."""
+        chosen = 0
+        for i in range(len(pairs)):
+            channels, size = pairs[(start + 7 * i) % len(pairs)]
+            c = SynthLayer(kind, variant, size, channels, batch, kernel, stride, layers)
+            too_big = _conv_flops(c) > FLOP_BUDGET or batch * size**2 * channels > ELEMENT_BUDGET
+            if size // stride < 3 or too_big:
+                continue
+            configs.append(c)
+            chosen += 1
+            if chosen == count:
+                return
+
+    start = 0
+    for kind in ("conv", "depthwise"):
+        kernels = (1, 3, 5, 7) if kind == "conv" else (3, 5, 7)
+        for kernel in kernels:
+            for stride in (1, 2):
+                for batch in BATCHES:
+                    pick(kind, kind, kernel, stride, batch, 2 if batch == 1 else 1, start)
+                    start += 5
+    for batch, size in ((1, 65), (32, 23)):  # a narrow stem: 3 input channels
+        configs.append(SynthLayer("conv", "conv", size, 24, batch, 3, 2, 2, in_channels=3))
+    configs.append(SynthLayer("conv", "conv", 65, 48, 1, 7, 2, 1, in_channels=3))
+    for features, units, batch in (
+        (96, 192, 1), (384, 768, 1), (1536, 384, 1), (2304, 640, 1),
+        (96, 192, 32), (384, 768, 32), (1536, 384, 32),
+    ):  # fmt: skip
+        configs.append(
+            SynthLayer("dense", "dense", 1, units, batch, layers=2, in_channels=features)
+        )
+    for variant, kernel, stride, layers in (
+        ("max", 2, 2, 2), ("avg", 2, 2, 2), ("max", 3, 2, 2), ("max", 3, 1, 2),
+        ("avg", 3, 1, 2), ("global_avg", 1, 1, 1), ("global_max", 1, 1, 1),
+    ):  # fmt: skip
+        for batch in BATCHES:
+            pick("pooling", variant, kernel, stride, batch, 1, start, layers)
+            start += 3
+    elementwise = (
+        ("batchnorm", ("batchnorm",), 3),
+        ("activation", ("relu", "swish", "sigmoid"), 3),
+        ("merge", ("add", "multiply"), 3),
+        ("concat", ("concat",), 2),
+        ("reshape", ("flatten",), 2),
+        ("padding", ("zero",), 2),
+    )
+    for kind, variants, layers in elementwise:
+        for batch in BATCHES:
+            for variant in variants:
+                count = 2 if batch == 1 and len(variants) == 1 else 1
+                pick(kind, variant, 1, 1, batch, count, start, layers)
+                start += 5
+    return configs
+
+
+def _synthetic_model(c: SynthLayer, train: bool = False):
+    """The Keras model of a synthetic configuration; `train` for a weightless kind: the same
+    chain after a BatchNormalization (the training step needs a weight to train)."""
+    import keras
+
+    L = keras.layers
+    if c.kind == "dense":
+        x = keras.Input((c.in_channels,))
+    else:
+        x = keras.Input((c.size, c.size, c.in_channels or c.channels))
+    y = x
+    weightless = c.kind not in ("conv", "depthwise", "dense", "batchnorm")
+    if train and weightless:
+        y = L.BatchNormalization()(y)
+    for i in range(c.layers):
+        if c.kind == "conv":
+            y = L.Conv2D(c.channels, c.kernel, strides=c.stride, padding="same")(y)
+        elif c.kind == "depthwise":
+            y = L.DepthwiseConv2D(c.kernel, strides=c.stride, padding="same")(y)
+        elif c.kind == "dense":
+            y = L.Dense(c.channels)(y)
+        elif c.kind == "pooling":
+            if c.variant.startswith("global"):
+                pool = (
+                    L.GlobalAveragePooling2D if c.variant == "global_avg" else L.GlobalMaxPooling2D
+                )
+                y = pool()(y)
+                break
+            pool = L.MaxPooling2D if c.variant == "max" else L.AveragePooling2D
+            y = pool(c.kernel, strides=c.stride, padding="same")(y)
+        elif c.kind == "batchnorm":
+            y = L.BatchNormalization()(y)
+        elif c.kind == "activation":
+            y = L.ReLU()(y) if c.variant == "relu" else L.Activation(c.variant)(y)
+        elif c.kind == "merge":
+            y = (L.Add() if c.variant == "add" else L.Multiply())([y, x if i else y])
+        elif c.kind == "concat":
+            y = L.Concatenate()([y, y])
+        elif c.kind == "reshape":
+            y = L.Reshape(tuple(y.shape[1:]))(L.Flatten()(y))
+            break
+        elif c.kind == "padding":
+            y = L.ZeroPadding2D(1)(y)
+        else:
+            raise ValueError(f"no synthetic layer for time kind {c.kind!r}")
+    return keras.Model(x, y, name=c.name + ("_train" if train else ""))
+
+
+def sample_features(
+    model, device: DeviceProfile, batch: int
+) -> dict[str, dict[str, dict[str, float]]]:
+    """{time kind: {phase: {feature: sum over the model's layers}}} of a live model on `device`
+    (raw roofline work, the layers' shapes): what the time model's fit sees of it."""
+    from cnncost.analysis import load_graph
+    from cnncost.passes.compute import count_compute
+    from cnncost.passes.memory import count_memory
+    from cnncost.passes.params import count_params
+    from cnncost.passes.roofline import layer_shape, roofline, time_kind
+    from cnncost.passes.shapes import infer_shapes
+    from cnncost.time_model import INFERENCE, TRAINING, features
+
+    raw = dataclasses.replace(
+        device, efficiency={}, overhead_s=0.0, call_overhead_s=0.0, time_model=None
+    )
+    graph = load_graph(model)
+    shapes = infer_shapes(graph, {})
+    params = count_params(graph, shapes)
+    compute = count_compute(graph, shapes, params)
+    memory = count_memory(graph, shapes, params, batch)
+    result = roofline(graph, compute, memory, params, batch, raw, shapes=shapes)
+    peak, bandwidth = result.peak_flops, raw.bandwidth
+    sums: dict[str, dict[str, dict[str, float]]] = {}
+    for node in graph.nodes:
+        evaluated = result.nodes[node.name]
+        if node.is_input or evaluated.inference is None:
+            continue
+        kind = time_kind(node)
+        node_shapes = shapes.nodes[node.name]
+        shape = layer_shape(node, node_shapes.inputs, node_shapes.outputs, batch)
+        if kind is None or shape is None:
+            raise ValueError(f"synthetic layer {node.name} ({node.class_name}) has no time kind")
+        for phase, e in ((INFERENCE, evaluated.inference), (TRAINING, evaluated.training)):
+            values = features(e.flops, e.bytes_moved, e.calls, shape, peak, bandwidth)
+            into = sums.setdefault(kind, {}).setdefault(phase, {})
+            for name, value in values.items():
+                into[name] = into.get(name, 0.0) + value
+    return sums
+
+
+def _inputs(model, batch: int, rng):
+    return rng.standard_normal((batch, *model.input_shape[1:])).astype("float32")
+
+
+def _batch_train_runner(model, batch: int, rng) -> Callable[[], Any]:
+    import numpy as np
+
+    model.compile(optimizer="adam", loss="mse")
+    x = _inputs(model, batch, rng)
+    y = np.zeros((batch, *model.output_shape[1:]), dtype="float32")
+    return lambda: model.train_on_batch(x, y)
+
+
+def measure_time_model(
+    device: DeviceProfile,
+    train_call_s: float,
+    configs: Sequence[SynthLayer] | None = None,
+    repeats: int = 10,
+    train: bool = True,
+):
+    """The shape-dependent time model (`cnncost.time_model`) of this engine: every synthetic
+    model (`synthetic_layers`) timed compiled (inference) and as a `train_on_batch` step, all in
+    `repeats` interleaved rounds (`interleaved_times`), medians minus the call overheads
+    (`device.call_overhead_s`, `train_call_s`), then `cnncost.time_model.fit` (kept apart:
+    the fit needs no Keras and refits from the stored samples)."""
+    import keras
+    import numpy as np
+
+    from cnncost.time_model import TimeSample, fit
+
+    started = time.perf_counter()
+    configs = synthetic_layers() if configs is None else list(configs)
+    run_compiled = _compiled_runner(keras.backend.backend())
+    rng = np.random.default_rng(0)
+    runs, meta = [], []  # meta: (config index, phase, features)
+    for i, c in enumerate(configs):
+        model = _synthetic_model(c)
+        x = keras.ops.convert_to_tensor(_inputs(model, c.batch, rng))
+        runs.append(run_compiled(lambda t, m=model: m(t, training=False), x))
+        meta.append((i, "inference", sample_features(model, device, c.batch)))
+        if train:
+            train_model = model if model.trainable_weights else _synthetic_model(c, train=True)
+            if train_model is not model:
+                features = sample_features(train_model, device, c.batch)
+            else:
+                features = meta[-1][2]
+            runs.append(_batch_train_runner(train_model, c.batch, rng))
+            meta.append((i, "training", features))
+    built = time.perf_counter()
+    times = interleaved_times(runs, repeats)
+    measured: dict[int, dict[str, Any]] = {}
+    for (i, phase, features), record in zip(meta, times, strict=True):
+        call = device.call_overhead_s if phase == "inference" else train_call_s
+        measured.setdefault(i, {})[phase] = (
+            max(statistics.median(record) - call, 0.0),
+            spread(record),
+            features,
+        )
+    keras.backend.clear_session()
+    samples = []
+    for i, c in enumerate(configs):
+        inference_s, inference_spread, inference_features = measured[i]["inference"]
+        feats = {k: {"inference": v["inference"]} for k, v in inference_features.items()}
+        step = step_spread = None
+        if "training" in measured[i]:
+            step, step_spread, train_features = measured[i]["training"]
+            for k, v in train_features.items():
+                feats.setdefault(k, {})["training"] = v["training"]
+        samples.append(TimeSample(c.name, feats, inference_s, step, inference_spread, step_spread))
+    spreads = [s.inference_spread for s in samples if s.inference_spread is not None]
+    step_spreads = [s.train_spread for s in samples if s.train_spread is not None]
+    info = {
+        "median_inference_spread": statistics.median(spreads) if spreads else None,
+        "median_train_spread": statistics.median(step_spreads) if step_spreads else None,
+        "build_s": round(built - started, 1),
+        "timing_s": round(time.perf_counter() - built, 1),
+        "rounds": repeats,
+        "models": len(configs),
+    }
+    method = (
+        "synthetic chains per time kind (generic sizes 9-65 px, channels 24-192, batch 1 and 32);"
+        " interleaved rounds, medians minus the call overheads; NNLS on relative errors"
+    )
+    return fit(samples, device.peak_for("float32")[0], method, info)

@@ -468,6 +468,12 @@ def _run_calibrate(args: argparse.Namespace) -> int:
             + ("-" if f.train_overhead_s is None else f"{f.train_overhead_s * 1e6:.1f} us")
             + " per kernel-group\n"
         )
+    if profile.time_model is not None:
+        model = profile.time_model
+        sys.stdout.write(
+            f"  time model: {len(model.samples)} synthetic models, {len(model.kinds)} time kinds "
+            f"fitted ({', '.join(model.kinds)}); coefficients under time_model in the profile\n"
+        )
     for kind, free in (profile.measured.get("kinds") or {}).get("over_peak", {}).items():
         sys.stdout.write(
             f"  {kind}: the fit gave efficiency {free:.2f}, faster than the calibrated peak "

@@ -20,6 +20,12 @@ Per-layer-kind factors (`efficiency`, a mapping kind -> `KindFactors`; kinds in
 measured by `cnncost calibrate --kinds` on synthetic layers (docs/validation.md). A kind with no
 entry runs at the raw roofline (efficiency 1.0, the device's `overhead_s`); the built-in datasheet
 profiles have none (no datasheet gives them).
+
+The shape-dependent time model (`time_model`, a `cnncost.time_model.TimeModel`, JSON key
+`time_model`, also from `calibrate --kinds`): per time kind a few coefficients on named features
+of each layer's shape and work, fitted on synthetic layers; the roofline pass uses it first, then
+the kind factors, then the raw roofline. `without_time_model(profile)` drops it (the profile then
+predicts exactly as one calibrated before it existed).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from cnncost.errors import CnnCostError
+from cnncost.time_model import TimeModel, time_model_from_dict
 
 TERA = 10**12
 GIGA = 10**9
@@ -89,6 +96,9 @@ class DeviceProfile:
     # calibration only: measured quantity -> (max - min) / median over its rounds (cnncost.spread)
     spread: Mapping[str, float] = field(default_factory=dict)
     noisy: bool = False  # stored with `calibrate --accept-noisy` although refused as noisy
+    # the shape-dependent time model (`cnncost.time_model`, `calibrate --kinds`); None: the
+    # per-kind factors and the roofline predict, exactly as before it existed
+    time_model: TimeModel | None = None
 
     def factors(self, kind: str) -> KindFactors:
         """The factors of a layer kind; the raw roofline (all 1.0) for a kind not calibrated."""
@@ -125,7 +135,7 @@ class DeviceProfile:
             "spread": dict(self.spread),
             "noisy": self.noisy,
             "measured": dict(self.measured),
-        }
+        } | ({} if self.time_model is None else {"time_model": self.time_model.to_dict()})
 
 
 def _gpu(name, description, source, fp32, tf32, fp16, bf16, bandwidth_gb_s) -> DeviceProfile:
@@ -227,7 +237,14 @@ def profile_from_dict(data: Mapping[str, Any], origin: str) -> DeviceProfile:
         train_call_overhead_s=None if train_call is None else float(train_call),
         spread={k: float(v) for k, v in spread.items()},
         noisy=noisy,
+        time_model=time_model_from_dict(data.get("time_model"), origin),
     )
+
+
+def without_time_model(profile: DeviceProfile) -> DeviceProfile:
+    """The same profile without its shape-dependent time model: predicts with the per-kind
+    factors and the roofline as before it existed (validation shows both from one calibration)."""
+    return replace(profile, time_model=None)
 
 
 def _number(value: Any, minimum: float | None = None, positive: bool = False) -> bool:
@@ -472,11 +489,16 @@ def calibrate_keras(
         "samples": samples_summary(samples),
         "over_peak": over_peak(samples),  # free fits above the ceiling, refitted at 1
     }
+    from cnncost.calibrate_kinds import measure_time_model
+
+    # the shape-dependent model (cnncost.time_model): more synthetic layers, its own rounds
+    time_model = measure_time_model(profile, train_call or profile.train_call_s, repeats=repeats)
     return replace(
         profile,
         efficiency=factors,
         train_call_overhead_s=train_call,
         spread={**profile.spread, **kind_spreads(samples)},
+        time_model=time_model,
     )
 
 

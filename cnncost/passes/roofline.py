@@ -38,12 +38,22 @@ step) turn the raw roofline into the predicted time:
 where `forward` and `train` are the raw roofline terms max(compute, memory) of the forward call and
 of the whole training work. `floor_s` stays `flops / peak` on the raw peak: the factors describe
 how fast a kind usually runs, never a bound, so the impossible-measurement check is unchanged.
+
+Shape-dependent time model (`DeviceProfile.time_model`, `cnncost.time_model`, fitted by
+`cnncost calibrate --kinds` on synthetic layers): a layer whose *time kind* (`time_kind`: conv,
+dense, depthwise, pooling, batchnorm, activation, merge, concat, reshape, padding) was fitted, at
+the dtype of the peak used, gets `max(sum(coefficient * feature), floor_s)`, its features
+computed from the layer's FLOPs, bytes, kernel-groups, input channels, batch * output positions,
+kernel and stride (`layer_shape`). Otherwise the kind factors above predict, and without them the
+raw roofline. Each evaluation says which (`source`: `fitted:<time kind>`, `kind-factors`,
+`roofline`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cnncost.devices import DeviceProfile, KindFactors
 from cnncost.ir import Graph, Node
@@ -52,6 +62,8 @@ from cnncost.layers.base import no_macs
 from cnncost.passes.compute import ComputeResult, _needs_input_gradient, _trainable_layers
 from cnncost.passes.memory import MemoryResult
 from cnncost.passes.params import NodeParams
+from cnncost.passes.shapes import ShapeResult
+from cnncost.time_model import INFERENCE, TRAINING, LayerShape, features, predict
 
 ADAM_UPDATE_ACCESSES = 7  # read w, g, m, v; write w, m, v
 
@@ -92,6 +104,83 @@ def layer_kind(node: Node) -> str:
     if cost is not None:
         return ELEMENTWISE
     return OTHER
+
+
+# Time kinds of the shape-dependent model (cnncost.time_model.TIME_KINDS), by Keras class: the
+# classes the calibration's synthetic layers are made of, and their close relatives.
+_TIME_KIND_CLASSES = {
+    "Dense": "dense",
+    "BatchNormalization": "batchnorm",
+    "ReLU": "activation",
+    "Activation": "activation",
+    "LeakyReLU": "activation",
+    **dict.fromkeys(("Add", "Multiply", "Subtract", "Average", "Maximum", "Minimum"), "merge"),
+    "Concatenate": "concat",
+    "Reshape": "reshape",
+    "Flatten": "reshape",
+    **dict.fromkeys(("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D"), "padding"),
+}
+_CONV_CLASSES = frozenset({"Conv1D", "Conv2D", "Conv3D"})
+_NOT_ELEMENTWISE_ACTIVATIONS = frozenset({"softmax", "log_softmax"})  # reductions
+
+
+def time_kind(node: Node) -> str | None:
+    """The layer's kind in the shape-dependent time model, or None (not modelled: the kind
+    factors predict it). Only Keras's own classes (a rule matched by class and origin)."""
+    if rule_for(node) is None:
+        return None
+    kind = layer_kind(node)
+    if kind == DEPTHWISE:
+        return "depthwise"
+    if kind == MATMUL:
+        return (
+            "conv" if node.class_name in _CONV_CLASSES else _TIME_KIND_CLASSES.get(node.class_name)
+        )
+    if kind == POOLING:
+        return "pooling"
+    if node.class_name == "Activation":
+        if str(node.config.get("activation")) in _NOT_ELEMENTWISE_ACTIVATIONS:
+            return None
+    return _TIME_KIND_CLASSES.get(node.class_name)
+
+
+def _ints(value, rank: int) -> tuple[int, ...] | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,) * rank
+    if isinstance(value, (list, tuple)) and all(_int(v) is not None for v in value):
+        return tuple(value)
+    return None
+
+
+def layer_shape(node: Node, inputs, outputs, batch: int) -> LayerShape | None:
+    """The shape features of a layer call (`cnncost.time_model.LayerShape`) from its input and
+    output shapes (per sample, batch axis first): input channels (the channel axis of the
+    first input), batch * output spatial positions, kernel and stride areas (pool size, or
+    the whole input for global pooling); None when a size is unknown."""
+    if not inputs or not outputs or inputs[0] is None or outputs[0] is None:
+        return None
+    first, out = tuple(inputs[0]), tuple(outputs[0])
+    if len(first) < 2 or len(out) < 1 or any(_int(d) is None for d in (*first[1:], *out[1:])):
+        return None
+    channels_first = node.config.get("data_format") == "channels_first"
+    channels = first[1] if channels_first else first[-1]
+    spatial_out = out[2:] if channels_first else out[1:-1]
+    spatial_in = first[2:] if channels_first else first[1:-1]
+    positions = batch * math.prod(spatial_out)
+    rank = len(spatial_in)
+    kernel = _ints(node.config.get("kernel_size", node.config.get("pool_size")), rank)
+    if kernel is None and node.class_name.startswith("Global"):
+        kernel = spatial_in
+    strides = node.config.get("strides")
+    if strides is None and "pool_size" in node.config:
+        strides = kernel  # Keras: pooling strides default to the pool size
+    stride = _ints(strides, rank)
+    return LayerShape(
+        channels,
+        positions,
+        math.prod(kernel) if kernel else 1,
+        math.prod(stride) if stride else 1,
+    )
 
 
 @dataclass(frozen=True)
@@ -141,6 +230,9 @@ class KindRoofline:
     forward_raw_s: float
     calls: int  # kernel-groups: 1 for inference; forward, gradients and update for training
     per_call_s: float  # the kind's overhead per kernel-group
+    # the shape-dependent time model's prediction (before the floor); None: not used
+    fitted_s: float | None = None
+    source: str = "roofline"  # fitted:<time kind>, kind-factors or roofline
 
     @property
     def overhead_s(self) -> float:
@@ -173,6 +265,8 @@ class KindRoofline:
 
     @property
     def time_s(self) -> float:
+        if self.fitted_s is not None:  # the time model, never below the compute floor
+            return max(self.fitted_s, self.floor_s)
         work = self.work_s
         forward = min(self.forward_raw_s, work)
         e, b = self.factors.efficiency, self.factors.backward_efficiency
@@ -199,6 +293,39 @@ def kind_time(
         per_call = factors.train_overhead_s
     forward = max(raw.compute_s, raw.memory_s) if forward_raw_s is None else forward_raw_s
     return KindRoofline(raw, factors, forward, calls, per_call)
+
+
+def _fitted(
+    node: Node,
+    shapes: ShapeResult,
+    batch: int,
+    device: DeviceProfile,
+    dtype: str,
+    peak: float,
+    evaluated: tuple[KindRoofline, KindRoofline],
+) -> tuple[KindRoofline, KindRoofline]:
+    """The inference and training evaluations with the time model's prediction where it has
+    coefficients for the layer's time kind at this dtype (each phase on its own)."""
+    kind = time_kind(node)
+    node_shapes = shapes.nodes.get(node.name)
+    shape = None
+    if kind is not None and node_shapes is not None:
+        shape = layer_shape(node, node_shapes.inputs, node_shapes.outputs, batch)
+    if shape is None:
+        return evaluated
+    out = []
+    for phase, evaluation in zip((INFERENCE, TRAINING), evaluated, strict=True):
+        coefficients = device.time_model.coefficients(kind, phase, dtype)
+        if coefficients is None:
+            out.append(evaluation)
+            continue
+        raw = evaluation.raw
+        values = features(
+            raw.flops, raw.bytes_moved, evaluation.calls, shape, peak, device.bandwidth
+        )
+        fitted = predict(coefficients, values)
+        out.append(replace(evaluation, fitted_s=fitted, source=f"fitted:{kind}"))
+    return out[0], out[1]
 
 
 @dataclass(frozen=True)
@@ -233,9 +360,11 @@ def roofline(
     device: DeviceProfile,
     compute_dtype: str = "float32",
     tf32: bool = False,
+    shapes: ShapeResult | None = None,
 ) -> RooflineResult:
     """Per-node roofline on `device`. `compute` is per sample in the full convention; `memory`
-    already covers the whole batch."""
+    already covers the whole batch. `shapes` (per sample) lets the device's time model, if it
+    has one, predict the layers of the kinds it was fitted on."""
     dtype, peak = device.peak_for(compute_dtype, tf32)
     bandwidth, overhead = device.bandwidth, device.overhead_s
     trainable = _trainable_layers(graph, params)
@@ -279,6 +408,15 @@ def roofline(
         training = kind_time(
             train_flops, train_bytes, forward_raw, peak, bandwidth, factors, calls, overhead
         )
+        fallback = "kind-factors" if kind in device.efficiency else "roofline"
+        inference, training = (
+            replace(inference, source=fallback),
+            replace(training, source=fallback),
+        )
+        if device.time_model is not None and shapes is not None:
+            inference, training = _fitted(
+                node, shapes, batch, device, dtype, peak, (inference, training)
+            )
         nodes[node.name] = NodeRoofline(inference, training, kind)
     warnings = []
     if unknown:
