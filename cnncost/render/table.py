@@ -37,6 +37,8 @@ HEADERS = {
     "floor_s": "Floor",
     "train_latency_s": "Pred. train",
     "layer_kind": "Kind",
+    "time_source": "Time from",
+    "train_time_source": "Train from",
 }
 # report --percent: each summable column's share of the model total (cnncost.render.share)
 # (the header is `%`: the share column stands right after its number column)
@@ -44,7 +46,8 @@ HEADERS.update({f"{key}_share": "%" for key in SHARED})
 
 
 TEXT_COLUMNS = frozenset(
-    {"name", "type", "output_shape", "receptive_field", "inputs", "status", "bound"}
+    {"name", "type", "output_shape", "receptive_field", "inputs", "status", "bound", "time_source"}
+    | {"train_time_source"}
 )
 
 
@@ -168,7 +171,22 @@ def _device_line(data: Mapping[str, Any]) -> str:
         f"GB/s, {conventions['overhead_s'] * 1e6:.3g} us/layer, "
         f"{conventions.get('call_overhead_s', 0) * 1e6:.3g} us/call), batch {conventions['batch']}: "
         + (", ".join(parts) if parts else "unknown (see warnings)")
+        + _time_sources(data.get("layers") or [])
     )
+
+
+def _time_sources(rows) -> str:
+    """`; time from fitted:conv 52, kind-factors 3, ...`: how many rows each model predicted
+    (JSON/CSV `time_source`), said only when some row was not the raw roofline."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        source = row.get("time_source")
+        if isinstance(source, str):
+            counts[source] = counts.get(source, 0) + 1
+    if set(counts) <= {"roofline"}:
+        return ""
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return "; time from " + ", ".join(f"{source} {n}" for source, n in ordered)
 
 
 def render_table(
@@ -265,7 +283,7 @@ def _cell(row: Mapping[str, Any], column: str, units: str) -> str:
 def column_kind(column: str) -> str:
     """How `cnncost.render.fit` may narrow a column: names shorten, shapes wrap at spaces, numbers
     never change."""
-    if column in ("name", "type", "layer_kind"):
+    if column in ("name", "type", "layer_kind", "time_source", "train_time_source"):
         return "shorten"
     if column in ("output_shape", "receptive_field", "inputs"):
         return "wrap"

@@ -40,6 +40,7 @@ ROOFLINE_COLUMNS = (
     "bound",
     "latency_s",
     "train_latency_s",
+    "time_source",
 )
 
 
