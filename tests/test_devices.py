@@ -171,3 +171,39 @@ def test_calibrate_kinds_needs_the_keras_engine(tmp_path):
     assert done.returncode != 0
     assert "--engine keras" in done.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+def test_a_time_model_round_trips_through_the_profile_json_and_can_be_dropped(tmp_path):
+    from cnncost.devices import save_device, without_time_model
+    from cnncost.time_model import KindTimeModel, TimeModel, TimeSample
+
+    model = TimeModel(
+        {"conv": KindTimeModel({"layer": 1e-4, "compute": 1.5}, {"layer": 2e-4}, 3)},
+        samples=(TimeSample("s", {"conv": {"inference": {"layer": 2.0}}}, 3e-4, None, 0.1),),
+        info={"rounds": 10},
+    )
+    profile = DeviceProfile("cpu", {"float32": 1e11}, 1e10, time_model=model)
+    path = save_device(profile, tmp_path / "cpu.json")
+    assert load_device(str(path)) == profile
+    assert json.loads(path.read_text())["time_model"]["kinds"]["conv"]["samples"] == 3
+    dropped = without_time_model(profile)
+    assert dropped.time_model is None and dropped == DeviceProfile("cpu", {"float32": 1e11}, 1e10)
+    # a profile without one writes no `time_model` key at all (older readers see no change)
+    assert "time_model" not in dropped.to_dict()
+
+
+@pytest.mark.parametrize("name", ["cpu-keras", "cpu-keras-kinds", "cpu-numpy", "h200-jax-kinds"])
+def test_committed_profiles_from_before_the_time_model_load_without_one(name):
+    path = Path(__file__).parents[1] / "docs" / "validation" / f"{name}.device.json"
+    profile = load_device(str(path))
+    assert profile.time_model is None
+    assert "time_model" not in json.loads(path.read_text())
+
+
+def test_a_bad_time_model_in_a_profile_is_one_line_naming_it(tmp_path):
+    data = DeviceProfile("cpu", {"float32": 1e11}, 1e10).to_dict()
+    data["time_model"] = {"kinds": {"conv": {"inference": {"layer": "fast"}}}}
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(CnnCostError, match=r"time_model\.kinds\['conv'\]\.inference\['layer'\]"):
+        load_device(str(path))
