@@ -400,7 +400,7 @@ class SynthLayer:
         stem = "" if self.in_channels is None else f"_from{self.in_channels}"
         return (
             f"{self.kind}_{self.variant}_k{self.kernel}_s{self.stride}_c{self.channels}{stem}"
-            f"_{self.size}px_b{self.batch}"
+            f"_{self.size}px_b{self.batch}_x{self.layers}"
         )
 
 
@@ -418,11 +418,15 @@ def synthetic_layers() -> list[SynthLayer]:
     configs: list[SynthLayer] = []
 
     def pick(kind, variant, kernel, stride, batch, count, start, layers=2):
-        """`count` (channels, size) pairs within the FLOP budget, rotating from `start`."""
+        """`count` (channels, size) pairs within the FLOP budget, rotating from `start`; every
+        other model of a kind chains twice as many layers (per-layer and per-call fixed costs
+        then differ between samples, so the fit can tell them apart)."""
         chosen = 0
+        doubles = kind not in ("concat", "reshape") and not variant.startswith("global")
         for i in range(len(pairs)):
             channels, size = pairs[(start + 7 * i) % len(pairs)]
-            c = SynthLayer(kind, variant, size, channels, batch, kernel, stride, layers)
+            length = layers * (1 + sum(1 for c in configs if c.kind == kind) % 2 * doubles)
+            c = SynthLayer(kind, variant, size, channels, batch, kernel, stride, length)
             too_big = _conv_flops(c) > FLOP_BUDGET or batch * size**2 * channels > ELEMENT_BUDGET
             if size // stride < 3 or too_big:
                 continue
@@ -446,8 +450,9 @@ def synthetic_layers() -> list[SynthLayer]:
         (96, 192, 1), (384, 768, 1), (1536, 384, 1), (2304, 640, 1),
         (96, 192, 32), (384, 768, 32), (1536, 384, 32),
     ):  # fmt: skip
+        layers = 2 + 2 * (len(configs) % 2)
         configs.append(
-            SynthLayer("dense", "dense", 1, units, batch, layers=2, in_channels=features)
+            SynthLayer("dense", "dense", 1, units, batch, layers=layers, in_channels=features)
         )
     for variant, kernel, stride, layers in (
         ("max", 2, 2, 2), ("avg", 2, 2, 2), ("max", 3, 2, 2), ("max", 3, 1, 2),

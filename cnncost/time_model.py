@@ -27,8 +27,8 @@ coefficients the time grows with the FLOPs and the bytes at any fixed shape. Whi
 kind uses: `KIND_FEATURES`.
 
 **Fit** (`fit`): non-negative least squares (`nnls`, Lawson-Hanson) on relative errors (each
-sample's row divided by its measured time). A sample is a synthetic model (a chain of a few
-layers); its features are the sums over its layers, per time kind, so one joint fit over all
+sample's row divided by its measured time, or by `MIN_WEIGHT_S` if larger). A sample is a
+synthetic model (a chain of a few layers); its features are the sums over its layers, per time kind, so one joint fit over all
 samples covers chains that mix kinds (the training chains of weightless kinds start with a
 BatchNormalization, whose coefficients the batchnorm chains fix).
 """
@@ -46,6 +46,7 @@ INFERENCE, TRAINING = "inference", "training"
 PHASES = (INFERENCE, TRAINING)
 C0 = 16  # channels at which `narrow` is half the work
 P0 = 64  # positions (batch x spatial) at which `short` is half the work
+MIN_WEIGHT_S = 20e-6  # the fit's errors are relative to the measured time, or to this if larger
 
 FEATURES = ("layer", "compute", "memory", "narrow", "short", "window", "strided")
 _WINDOWED = FEATURES
@@ -64,6 +65,7 @@ KIND_FEATURES: Mapping[str, tuple[str, ...]] = {
 }
 TIME_KINDS = tuple(KIND_FEATURES)
 SCHEMA = 1
+CALL = "_call"  # fit_phase's key of the per-model-call constant
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,9 @@ class TimeModel:
     samples: tuple[TimeSample, ...] = ()
     method: str = ""
     info: Mapping[str, Any] = field(default_factory=dict)  # e.g. calibration seconds
+    # phase -> the fixed cost of one model call beyond the device's call overhead, fitted with
+    # the coefficients (added once to a whole model's predicted time)
+    call_s: Mapping[str, float] = field(default_factory=dict)
 
     def coefficients(self, kind: str | None, phase: str, dtype: str) -> Mapping[str, float] | None:
         """The coefficients for a time kind and phase, or None (not fitted, other dtype)."""
@@ -158,6 +163,7 @@ class TimeModel:
             "method": self.method,
             "dtype": self.dtype,
             "constants": {"C0": C0, "P0": P0},
+            "call_s": dict(self.call_s),
             "kinds": {
                 kind: {
                     "inference": dict(m.inference),
@@ -234,22 +240,36 @@ def _columns(samples: Sequence[TimeSample], phase: str) -> list[tuple[str, str]]
 
 
 def fit_phase(samples: Sequence[TimeSample], phase: str) -> dict[str, dict[str, float]]:
-    """{kind: {feature: coefficient}} of one phase: NNLS on relative errors over the samples
-    with a measured time > 0 (columns scaled to unit norm for the solver, then unscaled)."""
+    """{kind: {feature: coefficient}} of one phase, plus {CALL: {"call": seconds}}: NNLS on
+    relative errors over the samples with a measured time > 0 (columns scaled to unit norm for
+    the solver, then unscaled). Every sample also has a `call` column (1 each): the fixed cost
+    of calling a model beyond the calibrated call overhead, which would otherwise be shared out
+    among the few layers of each chain as per-layer overhead."""
     import numpy as np
 
     used = [s for s in samples if (s.measured(phase) or 0.0) > 0]
     columns = _columns(used, phase)
     if not used or not columns:
         return {}
+    columns.append((CALL, "call"))
     a = np.array(
-        [[s.features.get(k, {}).get(phase, {}).get(f, 0.0) for k, f in columns] for s in used]
+        [
+            [
+                1.0 if k == CALL else s.features.get(k, {}).get(phase, {}).get(f, 0.0)
+                for k, f in columns
+            ]
+            for s in used
+        ]
     )
     t = np.array([s.measured(phase) for s in used])
-    a = a / t[:, None]  # relative errors: (prediction - t) / t
+    # relative errors (prediction - t) / t; a time near the clock's resolution or left after
+    # subtracting the call overhead (a few us) would weigh without bound: errors relative to
+    # at least MIN_WEIGHT_S
+    scale = np.maximum(t, MIN_WEIGHT_S)
+    a = a / scale[:, None]
     norms = np.linalg.norm(a, axis=0)
     norms[norms == 0] = 1.0
-    x = nnls(a / norms, np.ones(len(used))) / norms
+    x = nnls(a / norms, t / scale) / norms
     fitted: dict[str, dict[str, float]] = {}
     for (kind, name), value in zip(columns, x, strict=True):
         fitted.setdefault(kind, {})[name] = float(value)
@@ -262,6 +282,11 @@ def fit(
     """The time model of these samples: each phase fitted jointly over all kinds (`fit_phase`);
     a kind without any training sample has no training coefficients (it falls back)."""
     inference, training = fit_phase(samples, INFERENCE), fit_phase(samples, TRAINING)
+    call_s = {
+        phase: fitted.pop(CALL)["call"]
+        for phase, fitted in ((INFERENCE, inference), (TRAINING, training))
+        if CALL in fitted
+    }
     kinds = {}
     for kind in TIME_KINDS:
         if kind not in inference:
@@ -278,7 +303,7 @@ def fit(
             else {f: training[kind].get(f, 0.0) for f in KIND_FEATURES[kind]},
             count,
         )
-    return TimeModel(kinds, dtype, tuple(samples), method, dict(info or {}))
+    return TimeModel(kinds, dtype, tuple(samples), method, dict(info or {}), call_s)
 
 
 def refit(model: TimeModel) -> TimeModel:
@@ -380,6 +405,11 @@ def time_model_from_dict(data: Any, origin: str) -> TimeModel | None:
             None if training is None else _coefficients(training, kind, f"{at}.training"),
             count,
         )
+    call_s = data.get("call_s", {})
+    if not isinstance(call_s, Mapping) or not all(
+        phase in PHASES and _finite(v) for phase, v in call_s.items()
+    ):
+        raise CnnCostError(f"{where}: 'call_s' must be an object of phase -> seconds >= 0")
     info = data.get("info", {})
     if not isinstance(info, Mapping):
         raise CnnCostError(f"{where}: 'info' must be an object")
@@ -392,4 +422,5 @@ def time_model_from_dict(data: Any, origin: str) -> TimeModel | None:
         tuple(_sample_from_dict(s, f"{where}.samples[{i}]") for i, s in enumerate(samples)),
         method,
         dict(info),
+        {str(k): float(v) for k, v in call_s.items()},
     )

@@ -97,7 +97,7 @@ def test_the_fit_recovers_the_coefficients_of_the_stored_samples():
             # the prediction is what is fitted: within the noise on every sample
             for s in samples:
                 if kind in s.features:
-                    predicted = predict(fitted, s.features[kind][phase])
+                    predicted = predict(fitted, s.features[kind][phase]) + model.call_s[phase]
                     assert predicted == pytest.approx(s.measured(phase), rel=0.05)
             # and the per-layer overhead, the coefficient a person reads first, is recovered
             assert fitted["layer"] == pytest.approx(coefficients["layer"], rel=0.15)
@@ -226,3 +226,20 @@ def test_the_module_imports_without_numpy_or_keras():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_fixed_cost_per_model_call_is_told_apart_from_the_per_layer_overhead():
+    # chains of 1, 2 and 4 layers: time = 300 us per call + 50 us per layer + 2 x memory
+    samples = []
+    for i, (layers, memory) in enumerate([(1, 1e-4), (2, 3e-4), (4, 2e-4), (2, 5e-5), (4, 1e-3)]):
+        values = {"layer": float(layers), "memory": memory}
+        t = 300e-6 + 50e-6 * layers + 2 * memory
+        samples.append(TimeSample(f"s{i}", {"merge": {INFERENCE: values}}, t, None))
+    model = fit(samples)
+    assert model.call_s[INFERENCE] == pytest.approx(300e-6, rel=1e-6)
+    assert model.kinds["merge"].inference["layer"] == pytest.approx(50e-6, rel=1e-6)
+    assert model.kinds["merge"].inference["memory"] == pytest.approx(2.0, rel=1e-6)
+    assert TRAINING not in model.call_s  # no training samples
+    assert time_model_from_dict(model.to_dict(), "p.json").call_s == model.call_s
+    with pytest.raises(CnnCostError, match="'call_s' must be an object of phase -> seconds"):
+        time_model_from_dict({**model.to_dict(), "call_s": {"backward": 1.0}}, "p.json")

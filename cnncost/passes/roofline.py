@@ -431,6 +431,12 @@ def roofline(
         call = 0.0
         if attr == "time_s":
             call = device.call_overhead_s if kind == "inference" else device.train_call_s
+            fitted = any(
+                getattr(n, kind) is not None and getattr(n, kind).source.startswith("fitted:")
+                for n in nodes.values()
+            )
+            if fitted:  # the time model's own fixed cost per model call
+                call += device.time_model.call_s.get(kind, 0.0)
         return call + sum(
             getattr(getattr(n, kind), attr) for n in nodes.values() if getattr(n, kind)
         )

@@ -35,7 +35,8 @@ MODEL = TimeModel(
             4,
         ),
         "batchnorm": KindTimeModel({"layer": 7e-6, "memory": 1.5}, None, 2),
-    }
+    },
+    call_s={"inference": 30e-6, "training": 60e-6},
 )
 FITTED = dataclasses.replace(BASE, name="fitted", time_model=MODEL)
 
@@ -99,6 +100,25 @@ def test_each_layer_is_predicted_by_the_first_model_that_knows_it(devices):
     before = _rows(analyze(_model(keras), batch=2, device="base"))["dense"]
     assert dense["latency_s"] == before["latency_s"]
     assert dense["train_latency_s"] == before["train_latency_s"]
+
+
+def test_the_whole_model_adds_the_time_models_fixed_cost_per_call(devices):
+    import keras
+
+    report = analyze(_model(keras), batch=2, device="fitted")
+    rows = [r.extra for r in report.layers if r.extra["latency_s"] is not None]
+    # device call overhead 100 us, the time model's 30 us; training: 100 us (the device has no
+    # train call overhead of its own) and 60 us
+    assert report.totals["latency_s"] == pytest.approx(
+        sum(r["latency_s"] for r in rows) + 1e-4 + 30e-6, rel=1e-12
+    )
+    assert report.totals["train_step_s"] == pytest.approx(
+        sum(r["train_latency_s"] for r in rows) + 1e-4 + 60e-6, rel=1e-12
+    )
+    # without the time model, the call overhead alone
+    before = analyze(_model(keras), batch=2, device="base")
+    rows = [r.extra for r in before.layers if r.extra["latency_s"] is not None]
+    assert before.totals["latency_s"] == pytest.approx(sum(r["latency_s"] for r in rows) + 1e-4)
 
 
 def test_a_profile_without_a_time_model_predicts_exactly_as_before(devices):
