@@ -470,9 +470,11 @@ def _run_calibrate(args: argparse.Namespace) -> int:
         )
     if profile.time_model is not None:
         model = profile.time_model
+        calls = ", ".join(f"{phase} {s * 1e6:.0f} us" for phase, s in model.call_s.items())
         sys.stdout.write(
             f"  time model: {len(model.samples)} synthetic models, {len(model.kinds)} time kinds "
-            f"fitted ({', '.join(model.kinds)}); coefficients under time_model in the profile\n"
+            f"fitted ({', '.join(model.kinds)}); fixed cost per model call: {calls or '-'}; "
+            "coefficients under time_model in the profile\n"
         )
     for kind, free in (profile.measured.get("kinds") or {}).get("over_peak", {}).items():
         sys.stdout.write(
