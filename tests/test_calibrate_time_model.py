@@ -116,3 +116,30 @@ def test_measure_time_model_runs_real_synthetic_layers():
     assert "inference" not in model.samples[2].features["batchnorm"]
     assert model.info["models"] == 3 and model.info["rounds"] == 2
     assert model.dtype == "float32"
+
+
+def test_calibrate_stores_and_names_the_time_model(monkeypatch, tmp_path, capsys):
+    import json
+
+    import cnncost.devices
+    from cnncost.cli import main
+    from cnncost.time_model import KindTimeModel, TimeModel
+
+    model = TimeModel(
+        {"conv": KindTimeModel({"layer": 1e-4, "compute": 1.2}, {"layer": 2e-4}, 2)},
+        call_s={"inference": 250e-6, "training": 0.0},
+    )
+
+    def fake_calibrate(name, **kwargs):
+        assert kwargs["kinds"] is True
+        return DeviceProfile(name, {"float32": 1e11}, 1e10, time_model=model)
+
+    monkeypatch.setattr(cnncost.devices, "calibrate_keras", fake_calibrate)
+    out = tmp_path / "d.json"
+    assert main(["calibrate", "--engine", "keras", "--kinds", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "time model: 0 synthetic models, 1 time kinds fitted (conv)" in text
+    assert "fixed cost per model call: inference 250 us, training 0 us" in text
+    stored = json.loads(out.read_text())["time_model"]
+    assert stored["kinds"]["conv"]["inference"] == {"layer": 1e-4, "compute": 1.2}
+    assert stored["call_s"] == {"inference": 250e-6, "training": 0.0}
