@@ -23,6 +23,10 @@ Every timing is a median: the machine may be shared with other jobs. Each sample
 its rounds' spread, (max - min) / median (`cnncost.spread`), and the profile's `spread` gets
 one figure per kind, `kinds.<kind>`: the median of its shapes' spreads (`kind_spreads`). The fit is per kind, not
 per model, so a validation model checks it rather than feeding it.
+
+The shape-dependent time model (`cnncost.time_model`) is measured here too (`measure_time_model`,
+below: `synthetic_layers` at generic sizes, timed in interleaved rounds); its fit is
+`cnncost.time_model.fit`, kept apart from the timing (no Keras, refit from stored samples).
 """
 
 from __future__ import annotations

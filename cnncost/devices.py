@@ -427,7 +427,8 @@ def calibrate_keras(
     inside one compiled call (paid per layer); `spread` per quantity as `calibrate_numpy`.
     With `kinds`, also the per-layer-kind factors and the training step's fixed cost
     (`cnncost.calibrate_kinds`), measured on synthetic layers against the figures above, after
-    `check(profile)` (which may raise: a noisy calibration refused before minutes of kinds)."""
+    `check(profile)` (which may raise: a noisy calibration refused before minutes of kinds),
+    and the shape-dependent time model (`calibrate_kinds.measure_time_model`)."""
     import keras
     import numpy as np
 
