@@ -26,7 +26,7 @@ layer. `narrow` and `short` are bounded (at most the work itself), so with non-n
 coefficients the time grows with the FLOPs and the bytes at any fixed shape. Which features a
 kind uses: `KIND_FEATURES`.
 
-**Fit** (`fit`): non-negative least squares (`nnls`, Lawson-Hanson) on relative errors (each
+**Fit** (`fit`): non-negative least squares (scipy's `nnls`, Lawson-Hanson) on relative errors (each
 sample's row divided by its measured time, or by `MIN_WEIGHT_S` if larger). A sample is a
 synthetic model (a chain of a few layers); its features are the sums over its layers, per time kind, so one joint fit over all
 samples covers chains that mix kinds (the training chains of weightless kinds start with a
@@ -192,36 +192,16 @@ class TimeModel:
 # -- the fit --------------------------------------------------------------------------------------
 
 
-def nnls(a, b, max_iter: int | None = None):
-    """x >= 0 minimising |a x - b| (Lawson and Hanson's active-set algorithm, numpy only)."""
-    import numpy as np
-
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    n = a.shape[1]
-    x = np.zeros(n)
-    passive = np.zeros(n, dtype=bool)
-    gradient = a.T @ (b - a @ x)
-    tol = 1e-10 * max(1.0, float(np.abs(a).max(initial=0.0))) * max(a.shape)
-    for _ in range(max_iter or 3 * n + 10):
-        if passive.all() or gradient[~passive].max(initial=-1.0) <= tol:
-            break
-        j = int(np.argmax(np.where(passive, -np.inf, gradient)))
-        passive[j] = True
-        for _ in range(n + 1):  # each pass drops at least one column from the passive set
-            z = np.zeros(n)
-            z[passive] = np.linalg.lstsq(a[:, passive], b, rcond=None)[0]
-            if (z[passive] > 0).all():
-                x = z
-                break
-            bad = passive & (z <= 0) & (x - z > 0)
-            alpha = float(np.min(x[bad] / (x[bad] - z[bad]))) if bad.any() else 0.0
-            x = x + alpha * (z - x)
-            passive &= x > 1e-15
-            x[~passive] = 0.0
-            if not passive.any():
-                break
-        gradient = a.T @ (b - a @ x)
-    return x
+def nnls(a, b):
+    """x >= 0 minimising |a x - b|: scipy's Lawson-Hanson active-set solver (scipy comes with the
+    extras that calibrate: keras, train, gpu, no-tf)."""
+    try:
+        from scipy.optimize import nnls as scipy_nnls
+    except ImportError as error:  # pragma: no cover - the extras install scipy
+        raise CnnCostError(
+            "fitting the time model needs scipy: pip install 'cnncost[keras]'"
+        ) from error
+    return scipy_nnls(a, b)[0]
 
 
 def _columns(samples: Sequence[TimeSample], phase: str) -> list[tuple[str, str]]:

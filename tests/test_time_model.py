@@ -25,7 +25,6 @@ from cnncost.time_model import (
     features,
     fit,
     fit_phase,
-    nnls,
     predict,
     predict_floored,
     refit,
@@ -58,31 +57,6 @@ def test_features_by_hand():
     # a 1x1 kernel at stride 1 has no window or stride term
     plain = features(2e9, 1e9, 1, LayerShape(48, 192), 1e11, 1e10)
     assert plain["window"] == plain["strided"] == 0.0
-
-
-def test_nnls_against_the_optimality_conditions():
-    import numpy as np
-
-    rng = np.random.default_rng(3)
-    for _ in range(50):
-        a = rng.random((20, 5))
-        b = a @ np.maximum(rng.normal(size=5), 0) + rng.normal(size=20) * 0.05
-        x = nnls(a, b)
-        gradient = a.T @ (b - a @ x)
-        # Karush-Kuhn-Tucker: x >= 0, no descent into the zero set, stationary on the rest
-        assert (x >= 0).all()
-        assert (gradient[x == 0] <= 1e-8).all()
-        assert np.allclose(gradient[x > 0], 0, atol=1e-8)
-
-
-def test_nnls_is_exact_on_a_consistent_system_and_clips_a_negative_direction():
-    import numpy as np
-
-    a = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-    assert nnls(a, a @ np.array([2.0, 3.0])) == pytest.approx([2.0, 3.0])
-    # the unconstrained solution (-1, 1) is not allowed: x1 = 0 and x2 the best alone
-    x = nnls(np.eye(2), np.array([-1.0, 1.0]))
-    assert list(x) == pytest.approx([0.0, 1.0])
 
 
 def test_the_fit_recovers_the_coefficients_of_the_stored_samples():
