@@ -74,7 +74,8 @@ _attribute_values = st.one_of(
     st.lists(st.floats(allow_nan=False), min_size=1, max_size=3).map(np.array),
     st.binary(min_size=1, max_size=8).map(np.void),  # an opaque blob
     st.lists(st.binary(min_size=1, max_size=4), min_size=1, max_size=3).map(np.array),
-    st.text(max_size=20),
+    # HDF5 strings end at a NUL: h5py refuses to write one, so no file can hold it
+    st.text(st.characters(exclude_characters="\x00"), max_size=20),
     st.sampled_from(["5", "[1, 2]", "null", '{"class_name": 3}']),
 )
 
