@@ -214,13 +214,11 @@ def plan_estimate(plan: tuple[Config, ...], device: str) -> tuple[list[float], f
     return estimates, time.perf_counter() - start
 
 
-def measure(config: Config, model, devices: dict[str, str], convention) -> dict[str, Any]:
-    """Profile one configuration and validate it with every predictor."""
-    from cnncost import analyze
+def measure(config: Config, model) -> dict[str, Any]:
+    """Profile one configuration (`reference-model profile`'s measurement)."""
     from reference_model.profile import profile_model
-    from reference_model.validate import set_row, validate
 
-    profile = profile_model(
+    return profile_model(
         model,
         batch=config.batch,
         repeats=config.repeats,
@@ -230,17 +228,24 @@ def measure(config: Config, model, devices: dict[str, str], convention) -> dict[
         tf_flops=config.batch == 1,
         label=config.model,
     )
+
+
+def validate_profile(
+    config: Config, model, profile: dict[str, Any], devices: dict[str, str], convention
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(validation per predictor, the table's row) of one profile."""
+    from cnncost import analyze
+    from reference_model.validate import set_row, validate
+
     results = {
         predictor: validate(
             analyze(model, batch=config.batch, dtype="float32", device=path).to_dict(),
             profile,
-            convention if config.batch == 1 else None,
+            convention if profile.get("tf_profiler") else None,
         )
         for predictor, path in devices.items()
     }
-    return {"profile": profile, "validations": results}, set_row(
-        config.model, config.batch, results
-    )
+    return results, set_row(config.model, config.batch, results)
 
 
 def render_markdown(data: dict[str, Any]) -> str:
@@ -251,23 +256,35 @@ def render_markdown(data: dict[str, Any]) -> str:
     calibration = data["calibration"]
     device = calibration.get("device") or {}
     peak = (device.get("peak_flops") or {}).get("float32")
+    wall = (data.get("revalidated") or {}).get("measured_elapsed_s", data.get("elapsed_s"))
+    spreads = ", ".join(f"{k} {v:.0%}" for k, v in (device.get("spread") or {}).items())
     lines = [
         f"# Held-out latency validation ({data['started_utc']})",
         "",
         f"Machine: {data['machine']['cpu']} ({data['machine']['cpu_count']} CPUs), "
         f"{data['machine']['backend']} / Keras {data['machine']['keras']}; load average "
         f"{data['machine']['load_start']} at the start, {data['machine'].get('load_end')} at "
-        f"the end. Wall time {data.get('elapsed_s', 0):.0f} s (estimated "
+        f"the end. Wall time {wall or 0:.0f} s (estimated "
         f"{data['estimate_s']:.0f} s).",
         "",
+        *(
+            [
+                f"Validated again on {data['revalidated']['utc']} from "
+                f"{data['revalidated']['from']} with {data['revalidated']['device']}: the "
+                "measurements are those of the run above (its wall time "
+                f"{data['revalidated']['measured_elapsed_s'] or 0:.0f} s), nothing was measured.",
+                "",
+            ]
+            if data.get("revalidated")
+            else []
+        ),
         "Calibration: `"
         + " ".join(calibration["command"])
         + "`"
         + (f": float32 {peak / 1e9:.0f} GFLOP/s" if peak else "")
         + (f", {device['bandwidth'] / 1e9:.1f} GB/s" if device.get("bandwidth") else "")
         + (", **flagged noisy**" if device.get("noisy") else "")
-        + "; spreads "
-        + ", ".join(f"{k} {v:.0%}" for k, v in (device.get("spread") or {}).items()),
+        + f"; spreads {spreads or 'not recorded'}",
         "",
         "Predictors (the same calibration): "
         + "; ".join(
@@ -324,7 +341,7 @@ def select(plan: tuple[Config, ...], models: str | None) -> tuple[Config, ...]:
 def _done_line(entry: dict[str, Any]) -> str:
     from cnncost.render.numbers import seconds_text
 
-    head = f"  {entry['elapsed_s']:.0f} s"
+    head = f"  {entry.get('elapsed_s', 0):.0f} s"
     if "error" in entry:
         return f"{head}: FAILED {entry['error']}"
     row = entry["row"]
@@ -364,17 +381,13 @@ def _machine() -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.revalidate:
+        return revalidate(args)
     plan = select(QUICK_PLAN if args.quick else PLAN, args.models)
     out = Path(args.out)
-    if (out / "latency_validation.json").exists() and not (args.force or args.estimate_only):
-        raise SystemExit(f"latency_validation: {out} holds an earlier run (--force replaces it)")
+    _check_out(out, args.force or args.estimate_only)
     if args.device and not Path(args.device).is_file():
         raise SystemExit(f"latency_validation: --device {args.device}: no such file")
-    import gc
-
-    import keras
-
-    from cnncost import analyze
     from reference_model.validate import SET_SCHEMA
 
     started = time.perf_counter()  # the wall time counts the plan's builds too, as the estimate
@@ -415,17 +428,60 @@ def run(args: argparse.Namespace) -> int:
         print("calibrating: cnncost calibrate " + " ".join(CALIBRATE_ARGS), flush=True)
         calibration = calibrate(device_file, args.quick, args.accept_noisy)
         print(f"  {calibration['elapsed_s']:.0f} s: " + " ".join(calibration["output"][:1]))
+    _set_calibration(data, calibration, device_file, out)
+
+    def entry_for(config: Config, estimate: float, model, devices, convention) -> dict:
+        entry: dict[str, Any] = {
+            "config": asdict(config),
+            "estimate_s": estimate,
+            "load_before": _load(),
+        }
+        start = time.perf_counter()
+        try:
+            profile = measure(config, model)
+            path = out / "profiles" / profile_name(config)
+            path.write_text(json.dumps(profile, indent=2) + "\n")
+            entry["profile"] = f"profiles/{path.name}"
+            entry["validations"], entry["row"] = validate_profile(
+                config, model, profile, devices, convention
+            )
+        except Exception as exc:  # a harness: the failure is recorded, the next one runs
+            entry["error"] = _error_text(exc)
+        entry["elapsed_s"] = time.perf_counter() - start
+        entry["load_after"] = _load()
+        return entry
+
+    _each_model(list(zip(plan, estimates)), data, out, entry_for, started)
+    data["machine"]["load_end"] = _load()
+    return _finish(data, out, started, f" (estimated {total / 60:.1f})")
+
+
+def _check_out(out: Path, replace: bool) -> None:
+    if (out / "latency_validation.json").exists() and not replace:
+        raise SystemExit(f"latency_validation: {out} holds an earlier run (--force replaces it)")
+
+
+def _set_calibration(data: dict, calibration: dict, device_file: Path, out: Path) -> None:
     calibration["device"] = json.loads(device_file.read_text())
     data["calibration"] = calibration
     data["predictors"] = write_predictor_devices(device_file, out)
     data["shape_model_present"] = "time_model" in calibration["device"]
     data["configs"] = []
-    devices = {p: str(out / info["device_file"]) for p, info in data["predictors"].items()}
 
-    models = list(dict.fromkeys(c.model for c in plan))
+
+def _each_model(plan, data: dict, out: Path, entry_for, started: float) -> None:
+    """Build each model once, then `entry_for(config, estimate, model, devices, convention)`
+    for each of its configurations; the outputs rewritten after every one."""
+    import gc
+
+    import keras
+
+    from cnncost import analyze
+
+    devices = {p: str(out / info["device_file"]) for p, info in data["predictors"].items()}
     index = 0
-    for name in models:
-        group = [(c, e) for c, e in zip(plan, estimates) if c.model == name]
+    for name in dict.fromkeys(c.model for c, _ in plan):
+        group = [(c, e) for c, e in plan if c.model == name]
         model, convention, failure = None, None, None
         try:
             model = build(group[0][0])
@@ -440,29 +496,11 @@ def run(args: argparse.Namespace) -> int:
                 f"~{estimate:.0f} s (load {_load()[0]})",
                 flush=True,
             )
-            entry: dict[str, Any] = {
-                "config": asdict(config),
-                "estimate_s": estimate,
-                "load_before": _load(),
-            }
-            start = time.perf_counter()
             if failure is not None:
-                entry["error"] = failure
+                entry = {"config": asdict(config), "estimate_s": estimate, "error": failure}
+                entry["elapsed_s"] = 0.0
             else:
-                try:
-                    measured, row = measure(config, model, devices, convention)
-                except Exception as exc:  # recorded, and the next configuration runs
-                    entry["error"] = _error_text(exc)
-                else:
-                    path = out / "profiles" / profile_name(config)
-                    path.write_text(json.dumps(measured["profile"], indent=2) + "\n")
-                    entry.update(
-                        profile=f"profiles/{path.name}",
-                        validations=measured["validations"],
-                        row=row,
-                    )
-            entry["elapsed_s"] = time.perf_counter() - start
-            entry["load_after"] = _load()
+                entry = entry_for(config, estimate, model, devices, convention)
             data["configs"].append(entry)
             data["elapsed_s"] = time.perf_counter() - started
             write_outputs(data, out)
@@ -470,17 +508,75 @@ def run(args: argparse.Namespace) -> int:
         del model
         keras.backend.clear_session()
         gc.collect()
+
+
+def _finish(data: dict, out: Path, started: float, note: str = "") -> int:
     data["finished_utc"] = _now()
-    data["machine"]["load_end"] = _load()
     data["elapsed_s"] = time.perf_counter() - started
     write_outputs(data, out)
     failed = sum("error" in c for c in data["configs"])
     print(
-        f"done in {data['elapsed_s'] / 60:.1f} min (estimated {total / 60:.1f}); wrote "
+        f"done in {data['elapsed_s'] / 60:.1f} min{note}; wrote "
         f"{out / 'latency_validation.md'} and .json"
         + (f"; {failed} configurations FAILED" if failed else "")
     )
     return 1 if failed else 0
+
+
+def revalidate(args: argparse.Namespace) -> int:
+    """An earlier run's profiles validated again (a new calibration, or cnncost changed since):
+    `--revalidate RUN` with RUN/device.json or `--device`, written to `--out`; nothing is
+    measured, and each configuration keeps its measurement's times and loads."""
+    source = Path(args.revalidate)
+    try:
+        earlier = json.loads((source / "latency_validation.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"latency_validation: --revalidate {source}: {exc}") from None
+    out = Path(args.out)
+    if out.resolve() == source.resolve():
+        raise SystemExit("latency_validation: --out must differ from --revalidate")
+    _check_out(out, args.force)
+    device_file = Path(args.device) if args.device else source / "device.json"
+    if not device_file.is_file():
+        raise SystemExit(f"latency_validation: no device file {device_file}")
+    started = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    data = {k: v for k, v in earlier.items() if k not in ("configs", "finished_utc")}
+    data["revalidated"] = {
+        "from": str(source),
+        "utc": _now(),
+        "device": str(device_file),
+        "measured_elapsed_s": earlier.get("elapsed_s"),
+    }
+    calibration = dict(earlier.get("calibration") or {})
+    if args.device:
+        calibration = {"command": ["(stored)", str(args.device)], "elapsed_s": 0}
+    shutil.copyfile(device_file, out / "device.json")
+    _set_calibration(data, calibration, out / "device.json", out)
+    entries, plan, failed = {}, [], []
+    for entry in earlier.get("configs", []):
+        config = Config(**entry["config"])
+        if args.models and config.model not in args.models.split(","):
+            continue
+        if "profile" not in entry:
+            failed.append(entry)  # it failed when measured: nothing to validate, kept as it is
+            continue
+        entries[(config.model, config.batch)] = entry
+        plan.append((config, entry.get("estimate_s", 0.0)))
+
+    def entry_for(config: Config, estimate: float, model, devices, convention) -> dict:
+        entry = dict(entries[(config.model, config.batch)])
+        profile = json.loads((source / entry["profile"]).read_text())
+        entry["validations"], entry["row"] = validate_profile(
+            config, model, profile, devices, convention
+        )
+        entry.pop("error", None)
+        entry["profile"] = str(source / entry["profile"])
+        return entry
+
+    _each_model(plan, data, out, entry_for, started)
+    data["configs"] += failed
+    return _finish(data, out, started, " (revalidated, nothing measured)")
 
 
 def _error_text(exc: BaseException) -> str:
@@ -498,6 +594,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--estimate-device", default=str(ESTIMATE_DEVICE))
     p.add_argument("--estimate-only", action="store_true", help="print the plan and estimate")
     p.add_argument("--force", action="store_true", help="replace an earlier run in --out")
+    p.add_argument("--revalidate", metavar="RUN", help="validate an earlier run's profiles again")
     return p.parse_args(argv)
 
 

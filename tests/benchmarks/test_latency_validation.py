@@ -112,6 +112,64 @@ def test_markdown_of_a_run_names_the_predictors_and_a_failed_configuration(lv):
     assert "predicts exactly as" not in lv.render_markdown(data)
 
 
+def test_revalidate_an_earlier_runs_profiles_without_measuring(lv, tmp_path, capsys):
+    """A run folder made of the stored seed profiles (tests/reference_model/data/heldout),
+    validated again with its calibration: every output rewritten, nothing measured."""
+    keras = pytest.importorskip("keras")
+    from dataclasses import asdict
+
+    data = ROOT / "tests" / "reference_model" / "data" / "heldout"
+    run = tmp_path / "run"
+    (run / "profiles").mkdir(parents=True)
+    (run / "device.json").write_text((data / "device.json").read_text())
+    configs = []
+    for batch, layers in ((1, True), (2, False)):
+        name = f"seed_b{batch}.json"
+        (run / "profiles" / name).write_text((data / f"seed_b{batch}.profile.json").read_text())
+        config = lv.Config("seed", batch, 64, layers, repeats=2, warmup=1)
+        configs.append({"config": asdict(config), "estimate_s": 1.0, "elapsed_s": 2.0,
+                        "profile": f"profiles/{name}"})  # fmt: skip
+    configs.append({"config": asdict(lv.Config("VGG16", 32)), "error": "MemoryError: "})
+    earlier = {
+        "schema": "reference_model.latency_validation/1",
+        "started_utc": "2026-11-30T00:00:00Z",
+        "machine": {
+            "cpu": "c",
+            "cpu_count": 2,
+            "backend": "tensorflow",
+            "keras": "3",
+            "load_start": [1, 1, 1],
+            "load_end": [1, 1, 1],
+        },  # fmt: skip
+        "estimate_s": 5.0,
+        "elapsed_s": 4.0,
+        "calibration": {"command": ["cnncost", "calibrate"]},
+        "configs": configs,
+    }
+    (run / "latency_validation.json").write_text(json.dumps(earlier))
+    out = tmp_path / "again"
+    keras.backend.clear_session()  # the seed's layer names as profiled
+    code = lv.run(lv.parse_args(["--revalidate", str(run), "--out", str(out)]))
+    assert code == 1  # the configuration that failed when measured is still a failure
+    result = json.loads((out / "latency_validation.json").read_text())
+    assert result["revalidated"]["from"] == str(run)
+    assert [c.get("error") for c in result["configs"]] == [None, None, "MemoryError: "]
+    for entry, batch in zip(result["configs"], (1, 2)):
+        profile = json.loads((data / f"seed_b{batch}.profile.json").read_text())
+        assert entry["row"]["inference"]["measured"] == profile["inference"]["latency_s"]
+        assert set(entry["validations"]) == {"raw", "kinds", "shape"}
+        assert entry["elapsed_s"] == 2.0  # the measurement's, kept
+    assert entry["row"]["layers"]["timed"] == 0 and result["configs"][0]["row"]["layers"]["timed"]
+    table = (out / "latency_validation.md").read_text()
+    assert "nothing was measured" in table and "| seed | 2 |" in table
+    assert "- VGG16 batch 32: FAILED (MemoryError: )" in table
+    with pytest.raises(SystemExit, match="must differ"):
+        lv.run(lv.parse_args(["--revalidate", str(run), "--out", str(run)]))
+    with pytest.raises(SystemExit, match="--force"):
+        lv.run(lv.parse_args(["--revalidate", str(run), "--out", str(out)]))
+    keras.backend.clear_session()
+
+
 @pytest.mark.slow
 def test_quick_run_end_to_end(tmp_path):
     """--quick through the script as a user runs it: a 2-round calibration, three tiny
