@@ -3,6 +3,7 @@ and validated against three predictors from that one calibration, back to back.
 
     python benchmarks/latency_validation.py --out DIR [--quick] [--models A,B,...]
         [--device FILE.json] [--accept-noisy] [--estimate-only] [--force]
+    python benchmarks/latency_validation.py --revalidate RUN --out DIR [--device FILE.json]
 
 1. `cnncost calibrate --engine keras --kinds` writes DIR/device.json (refused on a busy machine
    unless --accept-noisy; --device FILE uses a stored calibration instead);
@@ -103,7 +104,7 @@ QUICK_CALIBRATE_ARGS = ("--repeats", "2", "--matmul-size", "512", "--accept-nois
 # at batch 1 and ~28 s at batch 32 beyond its timed calls); the TF profiler's FLOP count per
 # layer (batch 1); and a factor on the timed calls, as the predictions under test have run 0.3
 # to 1.7 times the measured times here (estimating with them alone overran at batch 32).
-CALIBRATE_S, QUICK_CALIBRATE_S = 150.0, 30.0
+CALIBRATE_S, QUICK_CALIBRATE_S = 90.0, 30.0  # measured 38 s and 22-27 s before `time_model`
 LAYER_COMPILE_S = 0.06
 MODEL_COMPILE_S_PER_LAYER, MODEL_COMPILE_S_PER_LAYER_SAMPLE = 0.06, 0.003
 PROFILER_S_PER_LAYER = 0.02
