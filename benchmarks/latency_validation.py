@@ -104,7 +104,8 @@ QUICK_CALIBRATE_ARGS = ("--repeats", "2", "--matmul-size", "512", "--accept-nois
 # at batch 1 and ~28 s at batch 32 beyond its timed calls); the TF profiler's FLOP count per
 # layer (batch 1); and a factor on the timed calls, as the predictions under test have run 0.3
 # to 1.7 times the measured times here (estimating with them alone overran at batch 32).
-CALIBRATE_S, QUICK_CALIBRATE_S = 90.0, 30.0  # measured 38 s and 22-27 s before `time_model`
+# calibrate --kinds: 38 s before the time model, 88-133 s with it (docs/validation.md)
+CALIBRATE_S, QUICK_CALIBRATE_S = 150.0, 60.0
 LAYER_COMPILE_S = 0.06
 MODEL_COMPILE_S_PER_LAYER, MODEL_COMPILE_S_PER_LAYER_SAMPLE = 0.06, 0.003
 PROFILER_S_PER_LAYER = 0.02
@@ -315,6 +316,12 @@ def render_markdown(data: dict[str, Any]) -> str:
             notes.append(f"- {name}: cnncost's tf-profiler FLOPs differ from the TF profiler's")
         if any(row["impossible"].values()):
             notes.append(f"- {name}: measurements below the compute floor {row['impossible']}")
+        sources = row["layers"].get("time_sources", {}).get(predictors[-1])
+        if sources:
+            notes.append(
+                f"- {name}: layers predicted by ({predictors[-1]}) "
+                + ", ".join(f"{k} {v}" for k, v in sources.items())
+            )
     if notes:
         lines += ["Notes:", "", *notes, ""]
     return "\n".join(lines)

@@ -276,6 +276,11 @@ def validate(
             "type": match.measured["type"],
             "bound": match.predicted[0].get("bound") if len(match.predicted) == 1 else "nested",
             "kind": match.predicted[0].get("layer_kind") if len(match.predicted) == 1 else "nested",
+            # which of cnncost's models predicted the row (`fitted:<kind>`, `kind-factors`,
+            # `roofline`), where the report names one
+            "time_source": (
+                match.predicted[0].get("time_source") if len(match.predicted) == 1 else "nested"
+            ),
             "flops": match.total("flops"),
             "bytes_moved": match.total("bytes_moved"),
             "floor_s": match.total("floor_s"),
@@ -579,11 +584,22 @@ def set_row(model: str, batch: int, results: Mapping[str, Mapping[str, Any]]) ->
             "mape_pct": {p: r["layers"]["mape_pct"] for p, r in results.items()},
             "spearman": {p: r["layers"]["spearman"] for p, r in results.items()},
             "spread_median": spread["layers_median"],
+            "time_sources": {p: time_sources(r["layers"]["rows"]) for p, r in results.items()},
         },
         "flops_equal": None if not flops else flops["equal"],
         "impossible": {p: len(r["impossible"]) for p, r in results.items()},
         "goal": {p: goal(r) for p, r in results.items()},
     }
+
+
+def time_sources(rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """How many timed layers each of cnncost's models predicted (rows naming none left out)."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        source = row.get("time_source")
+        if source is not None and row.get("predicted") is not None:
+            counts[str(source)] = counts.get(str(source), 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def _goal_text(g: Mapping[str, Any]) -> str:

@@ -241,3 +241,24 @@ def test_kimm_models_by_name_and_a_one_line_error_for_an_unknown_one():
     assert tuple(model.inputs[0].shape) == (None, 64, 64, 3)
     assert type(model).__module__.startswith("kimm")
     keras.backend.clear_session()
+
+
+def test_time_sources_count_the_timed_layers_each_model_predicted():
+    from reference_model.validate import time_sources
+
+    rows = [
+        {"time_source": "fitted:conv", "predicted": 1e-3},
+        {"time_source": "fitted:conv", "predicted": 2e-3},
+        {"time_source": "roofline", "predicted": 1e-4},
+        {"time_source": "kind-factors", "predicted": None},  # not timed: not counted
+        {"predicted": 1e-3},  # a report from before time_source
+    ]
+    assert time_sources(rows) == {"fitted:conv": 2, "roofline": 1}
+    assert time_sources([]) == {}
+
+
+def test_set_row_counts_the_sources_per_predictor(seed_results):
+    row = set_row("seed", 1, seed_results[1]["results"])
+    rows = seed_results[1]["results"]["shape"]["layers"]["rows"]
+    sources = [r["time_source"] for r in rows if r["time_source"] is not None]
+    assert row["layers"]["time_sources"]["shape"] == {s: sources.count(s) for s in set(sources)}
