@@ -138,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     def model_args(q):
         q.add_argument(
             "model",
-            help="seed | seed-gap | ... | spec.json | model.keras | ResNet50 (keras.applications)",
+            help="seed | seed-gap | ... | spec.json | model.keras | ResNet50 (keras.applications)"
+            " | kimm:RegNetY008",
         )
         q.add_argument("--image-size", type=_positive, default=None, help="default 256 (seed), 224")
         q.add_argument("--batch", type=_positive, default=1)

@@ -460,9 +460,9 @@ def check_profile(data: Any) -> dict[str, Any]:
 
 
 def build_named_model(name: str, image_size: int | None = None, dtype_policy: str = "float32"):
-    """A seed variant (`seed`, `seed-gap`, ...), a spec .json / .keras file, or a
-    keras.applications model by class name (`ResNet50`, built with weights=None), under the
-    given dtype policy."""
+    """A seed variant (`seed`, `seed-gap`, ...), a spec .json / .keras file, a
+    keras.applications model by class name (`ResNet50`), or a kimm model (`kimm:RegNetY008`),
+    both built with weights=None, under the given dtype policy."""
     import keras
 
     from .model import VARIANTS, resolve_model
@@ -481,11 +481,27 @@ def build_named_model(name: str, image_size: int | None = None, dtype_policy: st
                 return load_config_only(path)
             return keras.saving.load_model(path, compile=False)
         return resolve_model(name, image_size or 256, 46)
+    size = image_size or 224
+    if name.startswith(KIMM_PREFIX):
+        return _kimm_model(name[len(KIMM_PREFIX) :], size)
     application = getattr(keras.applications, name, None)
     if not callable(application):
         raise UsageError(
             f"unknown model {name!r}: a seed variant ({', '.join(VARIANTS)}), a .json/.keras "
-            "file, or a keras.applications name such as ResNet50"
+            "file, a keras.applications name such as ResNet50, or kimm:NAME (kimm.models)"
         )
-    size = image_size or 224
     return application(weights=None, input_shape=(size, size, 3))
+
+
+KIMM_PREFIX = "kimm:"  # `kimm:RegNetY008`: a kimm.models class (the `zoo` extra)
+
+
+def _kimm_model(name: str, size: int):
+    """A kimm model by class name, random weights (`weights=None`: nothing is downloaded)."""
+    try:
+        import kimm
+    except ImportError:
+        raise UsageError(f"model kimm:{name} needs the kimm package (pip install kimm)") from None
+    if name not in kimm.list_models():
+        raise UsageError(f"unknown kimm model {name!r} (kimm.list_models() names them)")
+    return getattr(kimm.models, name)(weights=None, input_shape=(size, size, 3))
