@@ -852,6 +852,22 @@ def _extract_patches(call: Call, outputs) -> ProfilerCount:
     return _unknown("shape unknown") if macs is None else ProfilerCount(2 * macs)
 
 
+def _ops_softmax(per_element: int, unseen: tuple[str, ...] = ()):
+    """`ops.softmax` / `ops.log_softmax` run `tf.nn.softmax` (5 per element) / `tf.nn.log_softmax`
+    (LogSoftmax: no statistics) on one axis (axis None: on the flattened tensor); off the last
+    axis TF transposes around it and computes the rank - 1 twice (2 scalar Sub)."""
+
+    def count(call: Call, outputs) -> ProfilerCount:
+        n = _elements(outputs[0])
+        if n is None:
+            return _unknown("shape unknown")
+        axis = call.config.get("axis", -1)
+        off_last = is_int(axis) and axis % len(call.shape) != len(call.shape) - 1
+        return ProfilerCount(per_element * n + (2 if off_last else 0), unseen=unseen)
+
+    return count
+
+
 def _ops_leaky_relu(call: Call, outputs) -> ProfilerCount:
     return ProfilerCount(0, unseen=("LeakyRelu",))  # tf.nn.leaky_relu, any slope
 
@@ -861,6 +877,8 @@ _BY_CLASS.update(
         **{key: _ops_activation(name) for key, name in _OPS_ACTIVATIONS.items()},
         "ops.Gelu": _ops_gelu,
         "ops.LeakyRelu": _ops_leaky_relu,
+        "ops.Softmax": _ops_softmax(5),
+        "ops.LogSoftmax": _ops_softmax(0, ("LogSoftmax",)),
         "ops.Elu": _elu_layer,  # alpha == 1: Elu; otherwise where(x > 0, y, alpha * y)
         "ops.ExtractPatches": _extract_patches,
     }

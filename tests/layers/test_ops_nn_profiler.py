@@ -66,6 +66,14 @@ MODELS = {
         lambda x: ops.elu(x, alpha=0.5),
         lambda x: ops.gelu(x, approximate=False),
     ),
+    "softmax": lambda: _chain(
+        (3, 4, 5),
+        ops.softmax,
+        lambda x: ops.softmax(x, axis=1),
+        lambda x: ops.softmax(x, axis=None),
+        ops.log_softmax,
+        lambda x: ops.log_softmax(x, axis=1),
+    ),
     "data_movement": lambda: _chain(
         (4, 6, 8),
         lambda x: ops.cast(x, "float16"),
