@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 import pytest
-from rm_helpers import REPO, cli_env, write_tiny_dataset
+from rm_helpers import REPO, cli_env, damaged_jpeg, write_tiny_dataset
 
 from reference_model.data.dataset import load_dataset, make_labels
 from reference_model.data.loader import ImageBatches, make_input, make_loader
@@ -128,6 +128,36 @@ def test_undecodable_files_are_named_and_left_out(synth, tmp_path):
     assert y.tolist() == [labels[0], labels[1]] and x.shape == (2, 8, 8, 3)
     assert list(batches.skipped) == [str(broken)]
     assert batches.skipped[str(broken)].startswith("OSError: ")  # Pillow: truncated file
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_both_loaders_name_the_same_damaged_files_and_batch_the_rest(synth, tmp_path, shuffle):
+    """Real JPEGs damaged past the scan's byte check, first, in the middle and last: both
+    loaders leave the same files out of the same batches and name the same files."""
+    from pathlib import Path
+
+    from reference_model.data.images import jpeg_problem
+
+    files, labels, boxes = (list(v[:10]) for v in synth)
+    for i, how in ((0, "quant"), (4, "huff"), (9, "quant")):
+        bad = tmp_path / f"bad_{i}.jpg"
+        bad.write_bytes(damaged_jpeg(Path(files[i]).read_bytes(), how))
+        assert jpeg_problem(bad) is None  # the scan keeps it: only decoding finds it
+        files[i] = str(bad)
+    cfg = PipelineConfig((16, 16), batch_size=4, shuffle=shuffle, seed=5)
+    theirs = make_dataset(files, labels, boxes, cfg, with_paths=True)
+    ours = make_loader(files, labels, boxes, cfg, with_paths=True)
+    tf_batches = [[p.decode() for p in np.asarray(b[2])] for b in theirs]
+    py_batches = [ours[i][2].tolist() for i in range(len(ours))]
+    # tf.data batches after dropping (4 + 3 images), the PyDataset drops within each batch of 4;
+    # shuffled, tf.data also shuffles the decoded images (a buffer after its cache): as sets
+    tf_files, py_files = sum(tf_batches, []), sum(py_batches, [])
+    if shuffle:
+        tf_files, py_files = sorted(tf_files), sorted(py_files)
+    assert tf_files == py_files and len(py_files) == 7
+    named = {str(tmp_path / f"bad_{i}.jpg") for i in (0, 4, 9)}
+    assert set(theirs.skipped) == set(ours.skipped) == named
+    assert all(ours.skipped[f].startswith("OSError") for f in named)
 
 
 def test_in_memory_cache_decodes_each_image_once(synth, monkeypatch):
