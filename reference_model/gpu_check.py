@@ -334,6 +334,15 @@ def _mib(value) -> str:
     return "-" if value is None else f"{value / 2**20:,.0f}"
 
 
+NO_PEAK = "not reported by this backend"
+
+
+def _peak(value) -> str:
+    """A measured device peak in MiB, or why there is none: the backend reports no device
+    memory (a CPU: TensorFlow and jax report a peak for GPUs only), never a number then."""
+    return NO_PEAK if value is None else f"{_mib(value)} MiB"
+
+
 def markdown(result: Mapping[str, Any]) -> str:
     env = result.get("environment") or {}
     summary = result["summary"]
@@ -390,8 +399,9 @@ def markdown(result: Mapping[str, Any]) -> str:
                 + ("-" if p["layers_mape_pct"] is None else f"{p['layers_mape_pct']:.0f}%")
                 + " | "
                 + ("-" if p["layers_spearman"] is None else f"{p['layers_spearman']:.3f}")
-                + f" | {_mib(p['train_bytes'])} | {_mib(m['train_peak_bytes'])} | "
-                f"{_x(p['train_memory_ratio'])} |"
+                + f" | {_mib(p['train_bytes'])} | "
+                + (NO_PEAK if m["train_peak_bytes"] is None else _mib(m["train_peak_bytes"]))
+                + f" | {_x(p['train_memory_ratio'])} |"
             )
     train = result.get("train_run")
     if train:
@@ -407,7 +417,7 @@ def markdown(result: Mapping[str, Any]) -> str:
             "",
             f"- measured: **{train['images_per_s']:,.0f} images/s** (epochs 2 on), final "
             f"training accuracy {train['final_accuracy']:.3f} (chance "
-            f"{data['chance_accuracy']:.3f}), device peak {_mib(train['device_peak_bytes'])} MiB"
+            f"{data['chance_accuracy']:.3f}), device peak {_peak(train['device_peak_bytes'])}"
             if train["images_per_s"]
             else "- measured: too few epochs to time",
             f"- JPEG decode + resize with Pillow, {data['decode_workers']} threads: "
