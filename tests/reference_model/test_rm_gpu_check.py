@@ -281,6 +281,8 @@ def test_dry_run_of_the_whole_script_on_the_cpu(tmp_path, backend):
     train = result["train_run"]
     assert train["data"]["images"] == 2 * 46 and train["data"]["classes"] == 46
     assert train["images_per_s"] > 0 and len(train["epoch_seconds"]) == 2
+    rates = train["data"]["loader_images_per_s"]  # the trainer's own loaders over the files
+    assert rates["pydataset"] > 0 and rates["tf_data"] > 0  # TensorFlow is installed here
     assert result["calibrated_device"]["peak_flops"]["float32"] > 0
     text = (out / "gpu_validate.md").read_text()
     # the CPU reports no device peak: the memory comparison says so, in every row, never a 0
@@ -290,6 +292,7 @@ def test_dry_run_of_the_whole_script_on_the_cpu(tmp_path, backend):
     assert "device peak not reported by this backend" in text
     assert "## Per-layer latency, pooled over every configuration" in text
     assert "## A short real training run" in text
+    assert "- the trainer's loaders (uint8 batches of 8, shuffled, 32 px): PyDataset" in text
     assert (out / "gpu_validate_raw.tar.gz").stat().st_size > 0
 
 
