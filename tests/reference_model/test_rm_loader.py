@@ -1,6 +1,7 @@
 """The backend-neutral loader (a keras.utils.PyDataset decoding with Pillow): the same batches
 as the tf.data pipeline, file-name shuffling before decoding, repeat, in-memory cache,
-undecodable files named; slow: the trainer on the jax backend (trains, resumes after a kill)."""
+undecodable files named; slow: the trainer on the jax and torch backends (trains, resumes after a
+kill)."""
 
 from __future__ import annotations
 
@@ -190,25 +191,30 @@ def test_a_cache_file_is_tf_data_only(synth):
 # -- the trainer on the jax backend --------------------------------------------------------------
 
 
-def _jax_train(data, out, *extra, timeout=600):
+def _backend_train(backend, data, out, *extra, timeout=600):
     return subprocess.run(
         [sys.executable, "-m", "reference_model", "train", "--data", str(data), "--out", str(out),
          "--model", "seed", "--image-size", "32", "--batch-size", "16", "--split", "random",
          "--verbose", "0", *extra],
-        cwd=REPO, env=cli_env(KERAS_BACKEND="jax"), capture_output=True, text=True,
+        cwd=REPO, env=cli_env(KERAS_BACKEND=backend), capture_output=True, text=True,
         timeout=timeout,
     )  # fmt: skip
 
 
 @pytest.mark.slow
-def test_the_seed_cnn_trains_on_jax_above_chance_and_resumes_after_a_kill(tmp_path):
-    pytest.importorskip("jax")
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_the_seed_cnn_trains_on_jax_or_torch_above_chance_and_resumes_after_a_kill(
+    tmp_path, backend
+):
+    """On jax (the `jax` extra, in the test environment) and torch (the `torch` extra: not in
+    `dev`, see docs/training.md; this case runs where torch is installed)."""
+    pytest.importorskip(backend)
     data = write_tiny_dataset(tmp_path / "data", classes=4, images_per_class=40)
     run = tmp_path / "run"
-    done = _jax_train(data, run, "--epochs", "6", "--learning-rate", "3e-3", "--cache")
+    done = _backend_train(backend, data, run, "--epochs", "6", "--learning-rate", "3e-3", "--cache")
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads((run / "run.json").read_text())
-    assert record["runtime"]["backend"] == "jax" and record["versions"]["jax"]
+    assert record["runtime"]["backend"] == backend and record["versions"][backend]
     assert record["test"]["top1"] > 1 / 4 + 0.25, record["test"]  # 4 classes: chance 0.25
 
     # a second run killed after its first epoch, then resumed to the end
@@ -217,7 +223,7 @@ def test_the_seed_cnn_trains_on_jax_above_chance_and_resumes_after_a_kill(tmp_pa
         [sys.executable, "-m", "reference_model", "train", "--data", str(data), "--out",
          str(killed), "--model", "seed", "--image-size", "32", "--batch-size", "16", "--split",
          "random", "--verbose", "0", "--epochs", "50", "--no-evaluate"],
-        cwd=REPO, env=cli_env(KERAS_BACKEND="jax"), stdout=subprocess.DEVNULL,
+        cwd=REPO, env=cli_env(KERAS_BACKEND=backend), stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     state = killed / "state.json"
@@ -228,7 +234,7 @@ def test_the_seed_cnn_trains_on_jax_above_chance_and_resumes_after_a_kill(tmp_pa
     proc.wait()
     saved = json.loads(state.read_text())
     assert saved["epoch"] >= 1
-    done = _jax_train(data, killed, "--resume", "--epochs", str(saved["epoch"] + 2))
+    done = _backend_train(backend, data, killed, "--resume", "--epochs", str(saved["epoch"] + 2))
     assert done.returncode == 0, done.stderr[-3000:]
     resumed = json.loads((killed / "run.json").read_text())
     assert resumed["status"] == "finished" and resumed["epochs_run"] == saved["epoch"] + 2

@@ -276,15 +276,15 @@ def test_a_float_input_model_trains_on_float_batches_and_resumes_from_its_checkp
     assert record["test"]["top1"] > 1 / CLASSES + 0.25, record["test"]
 
 
-@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_damaged_jpegs_are_named_and_counted_in_training_and_evaluation(tmp_path, backend):
     """Real JPEGs damaged inside (the scan's byte check passes them; only decoding fails) in the
     layout the official download unpacks to (`Img/img/...`), through the installed console
-    script: both loaders (tf.data on tensorflow, the PyDataset on jax) name every damaged
+    script: both loaders (tf.data on tensorflow, the PyDataset on jax and torch) name every damaged
     training and validation image in run.json and count it, and the evaluation names the test
     one (`listed` = `n` + 1)."""
-    if backend == "jax":
-        pytest.importorskip("jax")
+    if backend != "tensorflow":
+        pytest.importorskip(backend)  # torch: where the `torch` extra is installed
     from pathlib import Path
 
     from rm_helpers import damaged_jpeg, run_script, write_tiny_dataset
