@@ -9,7 +9,8 @@ reset), then one report:
   against cnncost's prediction for each device profile asked for (the datasheet profile first);
 - `train-run`: a short real training run of the seed CNN on synthetic DeepFashion data
   (`data.synth`, read back through `data.dataset`, JPEGs decoded with Pillow in a thread pool):
-  images/s of `model.fit` after its first (compiling) epoch, the decode rate, the device peak;
+  images/s of `model.fit` after its first (compiling) epoch, the decode rate, the trainer's own
+  loaders' rates over the same JPEGs (`loader_rates`), the device peak;
 - `report`: every step's JSON into one result JSON and one Markdown page, with per-layer MAPE
   and Spearman per configuration and pooled, whole-model and memory ratios.
 
