@@ -9,7 +9,8 @@ reset), then one report:
   against cnncost's prediction for each device profile asked for (the datasheet profile first);
 - `train-run`: a short real training run of the seed CNN on synthetic DeepFashion data
   (`data.synth`, read back through `data.dataset`, JPEGs decoded with Pillow in a thread pool):
-  images/s of `model.fit` after its first (compiling) epoch, the decode rate, the device peak;
+  images/s of `model.fit` after its first (compiling) epoch, the decode rate, the trainer's own
+  loaders' rates over the same JPEGs (`loader_rates`), the device peak;
 - `report`: every step's JSON into one result JSON and one Markdown page, with per-layer MAPE
   and Spearman per configuration and pooled, whole-model and memory ratios.
 
@@ -148,6 +149,46 @@ def decode_images(files: Sequence[str], size: int, workers: int):
         return np.stack(list(pool.map(one, files)))
 
 
+def loader_rates(
+    files: Sequence[str],
+    labels: Sequence[int],
+    boxes: Sequence[tuple[int, int, int, int]],
+    size: int,
+    batch: int,
+) -> dict[str, Any]:
+    """Images/s of the trainer's own input pipelines over these JPEGs, as `train` builds them
+    (shuffled file names, decode, bilinear antialiased resize to `size`, uint8 batches of
+    `batch`), each over one whole pass after a first one (which traces tf.data's functions
+    and warms the file cache): the PyDataset loader (Pillow in `min(16, cores)` threads),
+    and tf.data where TensorFlow is installed (None otherwise: the H200 machine has none)."""
+    from .data.loader import make_loader
+    from .data.pipeline import PipelineConfig
+
+    cfg = PipelineConfig((size, size), batch, shuffle=True)
+
+    def timed(passes) -> float:
+        passes()  # the first pass: tracing, the OS file cache
+        start = time.perf_counter()
+        count = passes()
+        return count / (time.perf_counter() - start)
+
+    loader = make_loader(files, labels, boxes, cfg)
+    rates: dict[str, Any] = {
+        "pydataset": timed(lambda: sum(len(loader[i][1]) for i in range(len(loader)))),
+        "pydataset_threads": min(16, os.cpu_count() or 1),  # make_loader's default
+        "tf_data": None,
+    }
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        return rates
+    from .data.pipeline import make_dataset
+
+    dataset = make_dataset(files, labels, boxes, cfg)
+    rates["tf_data"] = timed(lambda: sum(int(y.shape[0]) for _, y in dataset))
+    return rates
+
+
 def run_training(
     image_size: int,
     batch: int,
@@ -182,6 +223,11 @@ def run_training(
     decode_s = time.perf_counter() - started
     y = np.asarray(labels.labels, dtype="int32")
     classes = len(labels.class_names)
+    from .data.pipeline import box_tuple
+
+    loaders = loader_rates(
+        files, labels.labels, [box_tuple(s.bbox) for s in dataset.samples], image_size, batch
+    )
 
     keras.utils.set_random_seed(0)
     model = build_named_model("seed", image_size, dtype)
@@ -237,6 +283,8 @@ def run_training(
             "decode_s": round(decode_s, 3),
             "decode_workers": workers,
             "decode_images_per_s": len(files) / decode_s,
+            # the trainer's loaders over the same files (uint8 batches of `batch`)
+            "loader_images_per_s": loaders,
         },
         "epochs": epochs,
         "steps_per_epoch": steps,
@@ -334,6 +382,15 @@ def _mib(value) -> str:
     return "-" if value is None else f"{value / 2**20:,.0f}"
 
 
+NO_PEAK = "not reported by this backend"
+
+
+def _peak(value) -> str:
+    """A measured device peak in MiB, or why there is none: the backend reports no device
+    memory (a CPU: TensorFlow and jax report a peak for GPUs only), never a number then."""
+    return NO_PEAK if value is None else f"{_mib(value)} MiB"
+
+
 def markdown(result: Mapping[str, Any]) -> str:
     env = result.get("environment") or {}
     summary = result["summary"]
@@ -390,8 +447,9 @@ def markdown(result: Mapping[str, Any]) -> str:
                 + ("-" if p["layers_mape_pct"] is None else f"{p['layers_mape_pct']:.0f}%")
                 + " | "
                 + ("-" if p["layers_spearman"] is None else f"{p['layers_spearman']:.3f}")
-                + f" | {_mib(p['train_bytes'])} | {_mib(m['train_peak_bytes'])} | "
-                f"{_x(p['train_memory_ratio'])} |"
+                + f" | {_mib(p['train_bytes'])} | "
+                + (NO_PEAK if m["train_peak_bytes"] is None else _mib(m["train_peak_bytes"]))
+                + f" | {_x(p['train_memory_ratio'])} |"
             )
     train = result.get("train_run")
     if train:
@@ -407,12 +465,25 @@ def markdown(result: Mapping[str, Any]) -> str:
             "",
             f"- measured: **{train['images_per_s']:,.0f} images/s** (epochs 2 on), final "
             f"training accuracy {train['final_accuracy']:.3f} (chance "
-            f"{data['chance_accuracy']:.3f}), device peak {_mib(train['device_peak_bytes'])} MiB"
+            f"{data['chance_accuracy']:.3f}), device peak {_peak(train['device_peak_bytes'])}"
             if train["images_per_s"]
             else "- measured: too few epochs to time",
             f"- JPEG decode + resize with Pillow, {data['decode_workers']} threads: "
             f"{data['decode_images_per_s']:,.0f} images/s",
         ]
+        rates = data.get("loader_images_per_s")
+        if rates:
+            tf_rate = rates.get("tf_data")
+            lines.append(
+                f"- the trainer's loaders (uint8 batches of {train['batch']}, shuffled, "
+                f"{train['image_size']} px): PyDataset ({rates['pydataset_threads']} threads) "
+                f"{rates['pydataset']:,.0f} images/s; tf.data "
+                + (
+                    "not measured (no TensorFlow)"
+                    if tf_rate is None
+                    else f"{tf_rate:,.0f} images/s"
+                )
+            )
         for device, p in train["predicted"].items():
             lines.append(
                 f"- predicted ({device}): {p['train_samples_per_s']:,.0f} images/s "

@@ -417,6 +417,7 @@ def _train_locked(cfg, data, strategy, model, state, runtime, mixed, chief) -> d
 
     train_ds = pipeline("train", shuffle=True)
     val_ds = pipeline("val", shuffle=False)
+    earlier = _earlier_undecodable(out, state)  # before run.json is rewritten below
     record = {
         "config": asdict(cfg),
         "command": sys.argv,
@@ -437,6 +438,8 @@ def _train_locked(cfg, data, strategy, model, state, runtime, mixed, chief) -> d
         "input_dtype": "uint8" if uint8 else "float32",
         "params": model.count_params(),
     }
+    record["data"]["undecodable_in_training"] = dict(sorted(earlier.items()))
+    record["data"]["undecodable_in_training_count"] = len(earlier)
     if chief:
         C.write_json_atomic(out / "run.json", {**record, "status": "running"})
     if state is not None:
@@ -469,12 +472,12 @@ def _train_locked(cfg, data, strategy, model, state, runtime, mixed, chief) -> d
     tmp = final.with_name("final.tmp.keras")
     model.save(tmp)
     C.replace_durably(tmp, final)  # a kill leaves the old final.keras or none, never half
-    # the PyDataset (jax, torch) names the train/val images it could not decode as it meets
-    # them; tf.data's error guard drops them unnamed: null (unknown), never a false "none"
-    # (the scan's header check has left out the bombs and bad headers before either)
-    skipped = {**getattr(train_ds, "skipped", {}), **getattr(val_ds, "skipped", {})}
-    named = hasattr(train_ds, "skipped")
-    record["data"]["undecodable_in_training"] = dict(sorted(skipped.items())) if named else None
+    # Both loaders name the train/val images they could not decode as they meet them (the scan's
+    # header check has left out the bombs and bad headers before either); a resumed run keeps
+    # the names found before it (a cache read back decodes nothing, so finds nothing again).
+    skipped = {**earlier, **train_ds.skipped, **val_ds.skipped}
+    record["data"]["undecodable_in_training"] = dict(sorted(skipped.items()))
+    record["data"]["undecodable_in_training_count"] = len(skipped)
     record.update(
         {
             "status": "finished",
@@ -563,6 +566,19 @@ def cache_path(cache: str | None, split: str) -> str | None:
 
     kind, index = task()
     return f"{cache}.{split}" + ("" if kind is None else f".{kind}-{index}")
+
+
+def _earlier_undecodable(out: Path, state) -> dict[str, str]:
+    """The undecodable training images an earlier session of this run named (a resumed run)."""
+    if state is None or state.epoch == 0:
+        return {}
+    try:
+        named = read_run_record(out).get("data", {}).get("undecodable_in_training")
+    except (UsageError, AttributeError):
+        return {}
+    if not isinstance(named, dict):
+        return {}
+    return {str(k): str(v) for k, v in named.items()}
 
 
 def _process_id() -> int:

@@ -10,7 +10,8 @@
 #     $IMAGE_SIZE px, batch $BATCHES, dtype policies $DTYPES, each against cnncost's roofline
 #     for the device profiles $DEVICES (datasheet h200 first; h200+tf32: float32 at TF32 peak);
 #   - peak device memory of the training step vs cnncost's training-memory estimate;
-#   - images/s of a short real training run on synthetic DeepFashion data;
+#   - images/s of a short real training run on synthetic DeepFashion data, and of the trainer's
+#     own loaders over its JPEGs (PyDataset; tf.data where TensorFlow is installed);
 #   - this machine's roofline through the same backend (`cnncost calibrate --engine keras`).
 # Everything runs under one overall limit, LIMIT_S seconds (default 420): each step gets what
 # is left, minus REPORT_S kept for the report; steps that do not fit are named as missing.

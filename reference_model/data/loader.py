@@ -240,7 +240,8 @@ def make_input(
     with_paths: bool = False,
 ):
     """The input pipeline of the running backend: tf.data where TensorFlow runs the model,
-    this PyDataset on jax and torch (which names undecodable files itself, in `skipped`)."""
+    this PyDataset on jax and torch. Either names the files it could not decode in its
+    `skipped` ({path: reason}), filled as it is read."""
     import keras
 
     if keras.backend.backend() == "tensorflow":

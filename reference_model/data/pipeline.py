@@ -120,6 +120,8 @@ def cache_key(
         "crop": cfg.crop,
         "resize": cfg.resize,
         "ignore_errors": cfg.ignore_errors,
+        # the elements of a cache file whose dropped files are named beside it (older ones: not)
+        "names_dropped": 1,
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -166,9 +168,12 @@ def make_dataset(
     with_paths: bool = False,
 ):
     """A batched `tf.data.Dataset` of (uint8 images, or float32 in [0, 1] when `cfg.uint8` is
-    False, int32 labels), with each
-    image's file path as a third element when `with_paths` (so an evaluation can name the files
-    the error guard dropped)."""
+    False, int32 labels), with each image's file path as a third element when `with_paths`.
+
+    Files that fail to decode (a JPEG that passed the scan's byte check but whose data is
+    damaged) are dropped by the error guard and named, as they are met, in the dataset's
+    `skipped` attribute ({path: reason}, filled while the dataset is read, as the PyDataset
+    loader's is): see `_name_the_dropped`."""
     import tensorflow as tf
 
     if not files:
@@ -193,17 +198,33 @@ def make_dataset(
     files = [files[i] for i in order]
     labels = [labels[i] for i in order]
     boxes = [boxes[i] for i in order]
+    n = len(files)
+    skipped = _skip_record(cache)
+    # one end marker after the files (position n, no file: never read, never batched), so that
+    # the files dropped after the last decodable one are named too
     ds = tf.data.Dataset.from_tensor_slices(
-        (list(files), tf.constant(list(labels), tf.int32), tf.constant(list(boxes), tf.int32))
+        (
+            [*files, ""],
+            tf.constant([*labels, 0], tf.int32),
+            tf.constant([*boxes, NO_BOX], tf.int32),
+            tf.range(n + 1, dtype=tf.int64),
+        )
     )
-    ds = ds.map(
-        (lambda p, y, b: (*decode_and_resize(p, y, b, cfg.image_size, cfg.crop, cfg.resize), p))
-        if with_paths
-        else (lambda p, y, b: decode_and_resize(p, y, b, cfg.image_size, cfg.crop, cfg.resize)),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
+    size = tuple(cfg.image_size)
+
+    def load(p, y, b, i):
+        x, y = tf.cond(
+            i < n,
+            lambda: decode_and_resize(p, y, b, size, cfg.crop, cfg.resize),
+            lambda: (tf.zeros((*size, 3), tf.uint8), y),
+        )
+        return (x, y, p, i) if with_paths else (x, y, i)
+
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     if cfg.ignore_errors:
-        ds = ds.ignore_errors()
+        ds = _name_the_dropped(ds.ignore_errors(), files, skipped, cache)
+    else:
+        ds = ds.filter(lambda *e: e[-1] < n).map(lambda *e: e[:-1])
     if cache is not None:
         ds = ds.cache(cache)
     if cfg.shuffle:
@@ -221,6 +242,9 @@ def make_dataset(
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     options = tf.data.Options()
+    # The dropped files are named from the gaps in the order of the decoded images (above):
+    # the parallel decode must keep the files' order (tf.data's default, stated here).
+    options.deterministic = True
     # Sharded by file above: tf.distribute must not shard again (each worker's dataset is its
     # own). Otherwise the input is a list of file names in memory, not files: tf.distribute
     # shards its batches across workers (each worker decodes every image, keeps every n-th batch).
@@ -228,4 +252,71 @@ def make_dataset(
     options.experimental_distribute.auto_shard_policy = (
         policy.OFF if cfg.shard is not None else policy.DATA
     )
-    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+    ds = ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+    ds.skipped = skipped  # the same dict, filled as the dataset is read
+    return ds
+
+
+UNDECODABLE = "tf.io.decode_jpeg failed"
+
+
+def _skip_record(cache: str | None) -> dict[str, str]:
+    """The files named so far: empty, or, for a cache file already written (read as it is:
+    nothing is decoded, or dropped, here), the names the pipeline that wrote it left beside it
+    (`<cache>.undecodable.json`)."""
+    if not cache:
+        return {}
+    from pathlib import Path
+
+    side = Path(cache + ".undecodable.json")
+    if Path(cache + ".index").is_file() and side.is_file():
+        try:
+            named = json.loads(side.read_text())
+        except (OSError, ValueError):
+            named = None
+        if isinstance(named, dict) and all(isinstance(v, str) for v in named.values()):
+            return {str(k): v for k, v in named.items()}
+    return {}
+
+
+def _name_the_dropped(ds, files: Sequence[str], skipped: dict[str, str], cache: str | None):
+    """Elements (..., position) in file order after the error guard -> the same without the
+    position, the end marker (position len(files)) removed, each dropped file named in
+    `skipped`.
+
+    The decode keeps the files' order, so the files the guard dropped are the gaps in the
+    positions that come through: a `scan` carries the last position seen (in the graph, per
+    element), and only where a gap opens (a dropped file: rare) does Python run, to name the
+    files in it. The end marker always comes through and closes the last gap. Each pass over
+    the files (every epoch without a cache, the first with one) names them again: once each in
+    the dict. With a cache file, the names are also written beside it when the pass ends."""
+    import tensorflow as tf
+
+    n = len(files)
+
+    def name(last, position):
+        for k in range(int(last) + 1, int(position)):
+            skipped[files[k]] = UNDECODABLE
+        if int(position) == n and cache:
+            from pathlib import Path
+
+            Path(cache + ".undecodable.json").write_text(json.dumps(skipped, sort_keys=True))
+        return True
+
+    def with_last(last, element):
+        return element[-1], (*element, last)
+
+    def keep(*element):
+        position, last = element[-2], element[-1]
+        gap = position - last > 1
+        if cache:  # the end of the pass: the names beside the cache file
+            gap = tf.logical_or(gap, position == n)
+        named = tf.cond(
+            gap,
+            lambda: tf.py_function(name, [last, position], tf.bool),
+            lambda: tf.constant(True),
+        )
+        return tf.logical_and(named, position < n)
+
+    ds = ds.scan(tf.constant(-1, tf.int64), with_last).filter(keep)
+    return ds.map(lambda *element: element[:-2])

@@ -147,3 +147,24 @@ def tiny_config(data, out, **changes):
         evaluate=False,
     )
     return replace(cfg, **changes)
+
+
+def damaged_jpeg(data: bytes, how: str = "quant") -> bytes:
+    """The JPEG with its entropy-coded data made undecodable while every byte the scan reads (start
+    and end markers, frame header) stays valid, as a bit flip inside a downloaded file leaves
+    it: `quant`, the frame's components name quantization table 3, which the file does not
+    define; `huff`, the first Huffman table's code counts overflow (libjpeg: "Bogus Huffman
+    table definition"). Both TensorFlow's and Pillow's decoders refuse it."""
+    out = bytearray(data)
+    i = 2
+    while i + 4 <= len(out) and out[i + 1] != 0xDA:  # up to the scan
+        marker, length = out[i + 1], int.from_bytes(out[i + 2 : i + 4], "big")
+        if how == "quant" and marker == 0xC0:
+            for c in range(out[i + 9]):  # (id, sampling, table) per component from i + 10
+                out[i + 10 + 3 * c + 2] = 3
+            return bytes(out)
+        if how == "huff" and marker == 0xC4:
+            out[i + 5 : i + 21] = bytes([255] * 16)  # 16 code counts after the class/id byte
+            return bytes(out)
+        i += 2 + length
+    raise AssertionError(f"no {how} segment")

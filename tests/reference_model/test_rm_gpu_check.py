@@ -166,6 +166,11 @@ def test_report_names_missing_steps_and_renders_markdown(tmp_path):
     assert "steps that did not finish: train-run, config-b32-bfloat16" in text
     assert "| h200 | 5 | 70% |" in text  # 100 * 3.5 / 5
     assert "| seed 8px b32 float32 | h200 | 3000.000 | 6000.000 | 0.50 |" in text  # ms
+    # device peak vs cnncost's training memory: 400 bytes measured is 0 MiB (ratio 100 / 400);
+    # none measured (a CPU) is said in words, never a number
+    assert text.count("| 0 | 0 | 0.25 |") == 2  # both profiles of the float32 configuration
+    b128 = [line for line in text.splitlines() if line.startswith("| seed 8px b128")]
+    assert len(b128) == 1 and b128[0].endswith("| 0 | not reported by this backend | - |")
 
 
 def test_device_names_and_which_profiles_apply_to_a_dtype():
@@ -228,12 +233,16 @@ def test_script_sets_the_backend_before_keras_and_needs_a_keras_wheel(tmp_path):
 
 
 @pytest.mark.slow
-def test_dry_run_of_the_whole_script_on_the_cpu(tmp_path):
-    """scripts/gpu_validate.sh end to end at 32 px, batch 2, on the TensorFlow backend (the one
-    CI has): two configurations, the training run, the calibration, one JSON + Markdown."""
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_dry_run_of_the_whole_script_on_the_cpu(tmp_path, backend):
+    """scripts/gpu_validate.sh end to end at 32 px, batch 2, on the TensorFlow backend and on
+    jax (the H200 machine's): two configurations, the training run, the calibration, one
+    JSON + Markdown."""
+    if backend == "jax":
+        pytest.importorskip("jax")
     out, work = tmp_path / "out", tmp_path / "work"
     env = cli_env(
-        BACKEND="tensorflow",
+        BACKEND=backend,
         PYTHON=sys.executable,
         OUT=str(out),
         WORK=str(work),
@@ -258,7 +267,7 @@ def test_dry_run_of_the_whole_script_on_the_cpu(tmp_path):
     assert done.returncode == 0, done.stderr + log
     result = json.loads((out / "gpu_validate.json").read_text())
     assert result["schema"] == RESULT_SCHEMA and result["missing"] == []
-    assert result["environment"]["backend"] == "tensorflow"
+    assert result["environment"]["backend"] == backend
     configs = result["summary"]["configs"]
     assert [(c["batch"], c["dtype"]) for c in configs] == [(2, "float32"), (2, "mixed_bfloat16")]
     for step in result["steps"]:
@@ -272,10 +281,18 @@ def test_dry_run_of_the_whole_script_on_the_cpu(tmp_path):
     train = result["train_run"]
     assert train["data"]["images"] == 2 * 46 and train["data"]["classes"] == 46
     assert train["images_per_s"] > 0 and len(train["epoch_seconds"]) == 2
+    rates = train["data"]["loader_images_per_s"]  # the trainer's own loaders over the files
+    assert rates["pydataset"] > 0 and rates["tf_data"] > 0  # TensorFlow is installed here
     assert result["calibrated_device"]["peak_flops"]["float32"] > 0
     text = (out / "gpu_validate.md").read_text()
+    # the CPU reports no device peak: the memory comparison says so, in every row, never a 0
+    assert all(c["measured"]["train_peak_bytes"] is None for c in configs)
+    rows = [line for line in text.splitlines() if line.startswith("| seed 32px")]
+    assert len(rows) == 3 and all("| not reported by this backend | - |" in r for r in rows)
+    assert "device peak not reported by this backend" in text
     assert "## Per-layer latency, pooled over every configuration" in text
     assert "## A short real training run" in text
+    assert "- the trainer's loaders (uint8 batches of 8, shuffled, 32 px): PyDataset" in text
     assert (out / "gpu_validate_raw.tar.gz").stat().st_size > 0
 
 

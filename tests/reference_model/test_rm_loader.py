@@ -1,6 +1,7 @@
 """The backend-neutral loader (a keras.utils.PyDataset decoding with Pillow): the same batches
 as the tf.data pipeline, file-name shuffling before decoding, repeat, in-memory cache,
-undecodable files named; slow: the trainer on the jax backend (trains, resumes after a kill)."""
+undecodable files named; slow: the trainer on the jax and torch backends (trains, resumes after a
+kill)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import time
 
 import numpy as np
 import pytest
-from rm_helpers import REPO, cli_env, write_tiny_dataset
+from rm_helpers import REPO, cli_env, damaged_jpeg, write_tiny_dataset
 
 from reference_model.data.dataset import load_dataset, make_labels
 from reference_model.data.loader import ImageBatches, make_input, make_loader
@@ -130,6 +131,36 @@ def test_undecodable_files_are_named_and_left_out(synth, tmp_path):
     assert batches.skipped[str(broken)].startswith("OSError: ")  # Pillow: truncated file
 
 
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_both_loaders_name_the_same_damaged_files_and_batch_the_rest(synth, tmp_path, shuffle):
+    """Real JPEGs damaged past the scan's byte check, first, in the middle and last: both
+    loaders leave the same files out of the same batches and name the same files."""
+    from pathlib import Path
+
+    from reference_model.data.images import jpeg_problem
+
+    files, labels, boxes = (list(v[:10]) for v in synth)
+    for i, how in ((0, "quant"), (4, "huff"), (9, "quant")):
+        bad = tmp_path / f"bad_{i}.jpg"
+        bad.write_bytes(damaged_jpeg(Path(files[i]).read_bytes(), how))
+        assert jpeg_problem(bad) is None  # the scan keeps it: only decoding finds it
+        files[i] = str(bad)
+    cfg = PipelineConfig((16, 16), batch_size=4, shuffle=shuffle, seed=5)
+    theirs = make_dataset(files, labels, boxes, cfg, with_paths=True)
+    ours = make_loader(files, labels, boxes, cfg, with_paths=True)
+    tf_batches = [[p.decode() for p in np.asarray(b[2])] for b in theirs]
+    py_batches = [ours[i][2].tolist() for i in range(len(ours))]
+    # tf.data batches after dropping (4 + 3 images), the PyDataset drops within each batch of 4;
+    # shuffled, tf.data also shuffles the decoded images (a buffer after its cache): as sets
+    tf_files, py_files = sum(tf_batches, []), sum(py_batches, [])
+    if shuffle:
+        tf_files, py_files = sorted(tf_files), sorted(py_files)
+    assert tf_files == py_files and len(py_files) == 7
+    named = {str(tmp_path / f"bad_{i}.jpg") for i in (0, 4, 9)}
+    assert set(theirs.skipped) == set(ours.skipped) == named
+    assert all(ours.skipped[f].startswith("OSError") for f in named)
+
+
 def test_in_memory_cache_decodes_each_image_once(synth, monkeypatch):
     import reference_model.data.loader as loader
 
@@ -160,25 +191,30 @@ def test_a_cache_file_is_tf_data_only(synth):
 # -- the trainer on the jax backend --------------------------------------------------------------
 
 
-def _jax_train(data, out, *extra, timeout=600):
+def _backend_train(backend, data, out, *extra, timeout=600):
     return subprocess.run(
         [sys.executable, "-m", "reference_model", "train", "--data", str(data), "--out", str(out),
          "--model", "seed", "--image-size", "32", "--batch-size", "16", "--split", "random",
          "--verbose", "0", *extra],
-        cwd=REPO, env=cli_env(KERAS_BACKEND="jax"), capture_output=True, text=True,
+        cwd=REPO, env=cli_env(KERAS_BACKEND=backend), capture_output=True, text=True,
         timeout=timeout,
     )  # fmt: skip
 
 
 @pytest.mark.slow
-def test_the_seed_cnn_trains_on_jax_above_chance_and_resumes_after_a_kill(tmp_path):
-    pytest.importorskip("jax")
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_the_seed_cnn_trains_on_jax_or_torch_above_chance_and_resumes_after_a_kill(
+    tmp_path, backend
+):
+    """On jax (the `jax` extra, in the test environment) and torch (the `torch` extra: not in
+    `dev`, see docs/training.md; this case runs where torch is installed)."""
+    pytest.importorskip(backend)
     data = write_tiny_dataset(tmp_path / "data", classes=4, images_per_class=40)
     run = tmp_path / "run"
-    done = _jax_train(data, run, "--epochs", "6", "--learning-rate", "3e-3", "--cache")
+    done = _backend_train(backend, data, run, "--epochs", "6", "--learning-rate", "3e-3", "--cache")
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads((run / "run.json").read_text())
-    assert record["runtime"]["backend"] == "jax" and record["versions"]["jax"]
+    assert record["runtime"]["backend"] == backend and record["versions"][backend]
     assert record["test"]["top1"] > 1 / 4 + 0.25, record["test"]  # 4 classes: chance 0.25
 
     # a second run killed after its first epoch, then resumed to the end
@@ -187,7 +223,7 @@ def test_the_seed_cnn_trains_on_jax_above_chance_and_resumes_after_a_kill(tmp_pa
         [sys.executable, "-m", "reference_model", "train", "--data", str(data), "--out",
          str(killed), "--model", "seed", "--image-size", "32", "--batch-size", "16", "--split",
          "random", "--verbose", "0", "--epochs", "50", "--no-evaluate"],
-        cwd=REPO, env=cli_env(KERAS_BACKEND="jax"), stdout=subprocess.DEVNULL,
+        cwd=REPO, env=cli_env(KERAS_BACKEND=backend), stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     state = killed / "state.json"
@@ -198,7 +234,7 @@ def test_the_seed_cnn_trains_on_jax_above_chance_and_resumes_after_a_kill(tmp_pa
     proc.wait()
     saved = json.loads(state.read_text())
     assert saved["epoch"] >= 1
-    done = _jax_train(data, killed, "--resume", "--epochs", str(saved["epoch"] + 2))
+    done = _backend_train(backend, data, killed, "--resume", "--epochs", str(saved["epoch"] + 2))
     assert done.returncode == 0, done.stderr[-3000:]
     resumed = json.loads((killed / "run.json").read_text())
     assert resumed["status"] == "finished" and resumed["epochs_run"] == saved["epoch"] + 2

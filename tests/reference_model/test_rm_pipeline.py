@@ -1,22 +1,26 @@
 """The tf.data pipeline on real JPEGs written with Pillow."""
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from rm_helpers import damaged_jpeg
 
 from reference_model.data.annotations import BBox
-from reference_model.data.images import clip_bbox
+from reference_model.data.images import clip_bbox, jpeg_problem
 from reference_model.data.pipeline import (
+    UNDECODABLE,
     PipelineConfig,
     box_tuple,
     cache_key,
     crop_to_box,
     decode_cropped,
     make_dataset,
+    shard_order,
 )
 
 
@@ -106,6 +110,61 @@ def test_an_undecodable_file_is_dropped_not_fatal(jpegs, tmp_path):
     files = [jpegs[0], str(bad), jpegs[1]]
     ds = make_dataset(files, [7, 8, 9], [box_tuple(None)] * 3, PipelineConfig((8, 8), 4))
     assert np.concatenate([y.numpy() for _, y in ds]).tolist() == [7, 9]
+    assert ds.skipped == {str(bad): UNDECODABLE}  # and named
+
+
+@pytest.fixture(scope="module")
+def damaged(jpegs, tmp_path_factory):
+    """Real JPEGs damaged past the scan's byte check (its `jpeg_problem` passes them)."""
+    root = tmp_path_factory.mktemp("damaged")
+    out = []
+    for i, how in enumerate(("quant", "huff", "quant")):
+        path = root / f"bad_{i}.jpg"
+        path.write_bytes(damaged_jpeg(Path(jpegs[i]).read_bytes(), how))
+        assert jpeg_problem(path) is None
+        out.append(str(path))
+    return out
+
+
+@settings(max_examples=12, deadline=None)
+@given(data=st.data())
+def test_every_dropped_file_is_named_wherever_it_falls(jpegs, damaged, data):
+    """Damaged files first, last, next to each other, all of them; shuffled or not, sharded or
+    not, cached or not: the batches hold exactly the decodable files of this pipeline's share,
+    and `skipped` names exactly its undecodable ones (tf.data's error guard drops them; their
+    names come from the gaps in the decoded files' order)."""
+    files = data.draw(st.permutations(jpegs + damaged), label="files")
+    files = files[: data.draw(st.integers(1, len(files)), label="count")]
+    shuffle, cache = data.draw(st.booleans(), label="shuffle"), data.draw(st.booleans())
+    shard = data.draw(st.sampled_from([None, (0, 2), (1, 2)]), label="shard")
+    if shard and len(files) // 2 < 2:
+        shard = None
+    cfg = PipelineConfig((8, 8), 2, shuffle=shuffle, seed=3, cache="" if cache else None)
+    cfg = replace(cfg, shard=shard)
+    labels = list(range(len(files)))
+    ds = make_dataset(files, labels, [box_tuple(None)] * len(files), cfg)
+    for _ in range(2):  # a second pass (from the cache when cached) names nothing new
+        seen = sorted(int(v) for _, y in ds for v in y.numpy())
+    share = sorted(shard_order(len(files), cfg))
+    # a shard drops its last partial batch (drop_remainder): those files are read, not batched
+    expected = [i for i in share if files[i] not in damaged]
+    assert set(seen) <= set(expected) and len(expected) - len(seen) < (2 if shard else 1)
+    assert ds.skipped == {files[i]: UNDECODABLE for i in share if files[i] in damaged}
+
+
+def test_a_cache_file_keeps_the_names_of_the_files_it_left_out(jpegs, damaged, tmp_path):
+    """A cache file is read as it is (nothing decoded again): the files its pipeline dropped are
+    named beside it, and a pipeline that reads it back names them too."""
+    files = [jpegs[0], damaged[0], jpegs[1], damaged[1]]
+    cfg = PipelineConfig((8, 8), 2, cache=str(tmp_path / "c"))
+    first = make_dataset(files, [0, 1, 2, 3], [box_tuple(None)] * 4, cfg)
+    assert sorted(int(v) for _, y in first for v in y.numpy()) == [0, 2]
+    named = {damaged[0]: UNDECODABLE, damaged[1]: UNDECODABLE}
+    assert first.skipped == named
+    again = make_dataset(files, [0, 1, 2, 3], [box_tuple(None)] * 4, cfg)
+    assert again.skipped == named  # before reading: the cache file's record
+    assert sorted(int(v) for _, y in again for v in y.numpy()) == [0, 2]
+    assert again.skipped == named
 
 
 def labels_and_shapes(ds):

@@ -274,3 +274,51 @@ def test_a_float_input_model_trains_on_float_batches_and_resumes_from_its_checkp
     record = json.loads((out / "run.json").read_text())
     assert record["input_dtype"] == "float32" and record["epochs_run"] == 6
     assert record["test"]["top1"] > 1 / CLASSES + 0.25, record["test"]
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_damaged_jpegs_are_named_and_counted_in_training_and_evaluation(tmp_path, backend):
+    """Real JPEGs damaged inside (the scan's byte check passes them; only decoding fails) in the
+    layout the official download unpacks to (`Img/img/...`), through the installed console
+    script: both loaders (tf.data on tensorflow, the PyDataset on jax and torch) name every damaged
+    training and validation image in run.json and count it, and the evaluation names the test
+    one (`listed` = `n` + 1)."""
+    if backend != "tensorflow":
+        pytest.importorskip(backend)  # torch: where the `torch` extra is installed
+    from pathlib import Path
+
+    from rm_helpers import damaged_jpeg, run_script, write_tiny_dataset
+
+    root = write_tiny_dataset(tmp_path / "DeepFashion", classes=3, images_per_class=10)
+    (root / "Img").mkdir()
+    (root / "img").rename(root / "Img" / "img")
+    rows = (root / "Eval" / "list_eval_partition.txt").read_text().splitlines()[2:]
+    split_of = dict(row.split() for row in rows)
+    chosen = [n for n, s in split_of.items() if s == "train"][:2]
+    chosen += [next(n for n, s in split_of.items() if s == part) for part in ("val", "test")]
+    damaged = {}
+    for k, name in enumerate(chosen):
+        path = root / "Img" / name
+        path.write_bytes(damaged_jpeg(path.read_bytes(), ("quant", "huff")[k % 2]))
+        damaged[split_of[name]] = damaged.get(split_of[name], []) + [str(path)]
+    run = tmp_path / "run"
+    done = run_script(
+        "train", "--data", str(root), "--out", str(run), "--model", "seed-gap",
+        "--image-size", "24", "--batch-size", "4", "--epochs", "2", "--verbose", "0",
+        KERAS_BACKEND=backend,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads((run / "run.json").read_text())
+    assert record["runtime"]["backend"] == backend
+    assert record["data"]["skipped"] == {}  # the scan found nothing wrong
+    in_training = sorted(damaged["train"] + damaged["val"])
+    assert sorted(record["data"]["undecodable_in_training"]) == in_training
+    assert record["data"]["undecodable_in_training_count"] == 3
+    assert list(record["test"]["undecodable"]) == damaged["test"]
+    assert record["test"]["listed"] == record["test"]["n"] + 1
+    assert record["test"]["listed"] == list(split_of.values()).count("test")
+    # the same from `evaluate` afterwards
+    ev = run_script("evaluate", "--run", str(run), "--split", "test", KERAS_BACKEND=backend)
+    assert ev.returncode == 0, ev.stderr[-3000:]
+    metrics = json.loads((run / "eval-test" / "metrics.json").read_text())
+    assert list(metrics["undecodable"]) == damaged["test"] and Path(damaged["test"][0]).is_file()
