@@ -69,6 +69,7 @@ class _Record:
     standins: dict[int, Any] = field(default_factory=dict)
     held: list[dict[str, Any]] = field(default_factory=list)
     variables: set[int] = field(default_factory=set)  # ids of the recorded layers' variables
+    called: set[int] = field(default_factory=set)  # ids of every layer called during the trace
 
     def row_name(self, operation: Any) -> str:
         base = "/".join([*self.prefix, operation.name])
@@ -239,13 +240,41 @@ def _held_attributes(layer: Any, record: _Record) -> Iterator[None]:
             object.__setattr__(layer, attribute, value)
 
 
+def _skipped_variables(layer: Any, record: _Record) -> dict[int, str]:
+    """The variables of the layer's sub-layers that the traced call never called at all (a
+    branch it did not take: `if residual is not None: x += self.residual_layer(residual)`), by
+    id, each with its path below the layer (`residual_layer/conv/kernel`)."""
+    skipped: dict[int, str] = {}
+    for sub in layer._flatten_layers(include_self=False, recursive=True):
+        if id(sub) in record.called:
+            continue
+        for variable in sub.weights:
+            path = str(getattr(variable, "path", "") or variable.name)
+            head = f"{layer.name}/"
+            skipped.setdefault(
+                id(variable),
+                path[path.find(head) + len(head) :]
+                if head in path
+                else f"{sub.name}/{variable.name}",
+            )
+    return skipped
+
+
 def _check_weights_seen(layer: Any, record: _Record) -> None:
     """Every variable of a traced layer must reach a row: a held variable, or a variable of a
-    recorded sub-layer. One the call never used (or used where the trace cannot see it: a
-    sub-layer called on constants, eagerly) would be missing from the params."""
+    recorded sub-layer. The variables of a sub-layer the call never called (a branch not
+    taken) are Keras's params of the layer all the same: each becomes a `TracedWeight` row read
+    by nothing (params, no work). Any other variable the call never used (or used where the
+    trace cannot see it: a sub-layer called on constants, eagerly) would be missing from the
+    params: the layer is refused (it stays one row)."""
     missing = [
         v for v in layer.weights if id(v) not in record.standins and id(v) not in record.variables
     ]
+    skipped = _skipped_variables(layer, record) if missing else {}
+    for variable in missing:
+        if id(variable) in skipped:
+            _hold(record, variable, skipped[id(variable)])
+    missing = [v for v in missing if id(v) not in skipped]
     if missing:
         raise ModelConfigError(
             f"the trace of {layer.name!r} does not see where {missing[0].path!r} is used"
@@ -265,6 +294,7 @@ def _hooks(record: _Record, check_weights: bool) -> Iterator[None]:
 
     def maybe_build(self, *args, **kwargs):
         # Building runs below the traced level (a Sequential builds its own graph on a new Input).
+        record.called.add(id(self))  # every Layer.__call__ builds first, eager or symbolic
         record.depth += 1
         try:
             return layer_maybe_build(self, *args, **kwargs)
@@ -343,7 +373,9 @@ def _hooks(record: _Record, check_weights: bool) -> Iterator[None]:
         if not record.depth:
             record.add(self)
 
-    with _LOCK:
+    from cnncost.loaders.tf_functions import tf_functions_as_keras_ops
+
+    with _LOCK, tf_functions_as_keras_ops():
         Layer.symbolic_call = layer_call
         Layer._maybe_build = maybe_build
         Operation.symbolic_call = operation_call

@@ -18,11 +18,6 @@ from zoo.catalog import KERAS_HUB_MODELS, build_keras_hub  # noqa: E402
 from zoo.harness import check_live_and_file  # noqa: E402
 
 BLOCKED_BY = {
-    # the depth head and the fusion layers call TensorFlow directly (tf.compat.v1.image.resize
-    # in keras_hub's interpolate): a symbolic trace cannot enter them on the TensorFlow backend
-    "DepthAnythingBackbone": {
-        "DepthAnythingDepthEstimationHead", "DepthAnythingFeatureFusionLayer",
-    },
     # ops.map (runs a Python function on each element) and a decoder that calls TensorFlow
     # directly; its ops.top_k is also partial (its cost depends on the sorting algorithm)
     "DFineBackbone": {"DFineDecoder", "Map"},
