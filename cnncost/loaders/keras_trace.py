@@ -219,6 +219,25 @@ def _hold_variables(record: _Record, structure: Any) -> Any:
     )
 
 
+def _only_constants(structure: Any) -> bool:
+    """Backend tensors among the arguments, and no symbolic one."""
+    from keras import tree
+    from keras.src.backend import KerasTensor
+
+    values = tree.flatten(structure)
+    return not any(isinstance(v, KerasTensor) for v in values) and any(
+        _is_stored_tensor(v) for v in values
+    )
+
+
+def _hold_constants(record: _Record, structure: Any) -> Any:
+    from keras import tree
+
+    return tree.map_structure(
+        lambda v: _hold(record, v, "constant") if _is_stored_tensor(v) else v, structure
+    )
+
+
 @contextmanager
 def _held_attributes(layer: Any, record: _Record) -> Iterator[None]:
     """While the layer's call is traced, its own variables and stored tensors are symbolic, so
@@ -288,9 +307,19 @@ def _hooks(record: _Record, check_weights: bool) -> Iterator[None]:
     from keras.src.ops.operation import Operation
 
     layer_symbolic_call = Layer.symbolic_call
+    layer_dunder_call = Layer.__call__
     layer_maybe_build = Layer._maybe_build
     operation_symbolic_call = Operation.symbolic_call
     node_init = Node.__init__
+
+    def dunder_call(self, *args, **kwargs):
+        # A layer holding variables called at the traced level on constants only
+        # (`self.point_embed(ops.arange(1))`) would run eagerly: its variables would reach no
+        # row and its output be a constant. Its constant arguments are held instead
+        # (`TracedConstant` rows), so the call is recorded like any other (once per call).
+        if record.depth == 0 and self.weights and _only_constants((args, kwargs)):
+            args, kwargs = _hold_constants(record, (args, kwargs))
+        return layer_dunder_call(self, *args, **kwargs)
 
     def maybe_build(self, *args, **kwargs):
         # Building runs below the traced level (a Sequential builds its own graph on a new Input).
@@ -377,6 +406,7 @@ def _hooks(record: _Record, check_weights: bool) -> Iterator[None]:
 
     with _LOCK, tf_functions_as_keras_ops():
         Layer.symbolic_call = layer_call
+        Layer.__call__ = dunder_call
         Layer._maybe_build = maybe_build
         Operation.symbolic_call = operation_call
         Node.__init__ = node_created
@@ -384,6 +414,7 @@ def _hooks(record: _Record, check_weights: bool) -> Iterator[None]:
             yield
         finally:
             Layer.symbolic_call = layer_symbolic_call
+            Layer.__call__ = layer_dunder_call
             Layer._maybe_build = layer_maybe_build
             Operation.symbolic_call = operation_symbolic_call
             Node.__init__ = node_init
@@ -750,3 +781,117 @@ def _unbatched(first: dict[str, Any], second: dict[str, Any], model: Any) -> dic
         elif a.get("class_name") == "InputLayer":
             a["config"] = merge(a["config"], b["config"])
     return first
+
+
+# -- a functional model's custom layers traced at the input sizes the user gives ---------------
+# A functional model records each call's tensors at the sizes its inputs were declared with; a
+# size left unknown there (SAM's number of prompt points: `points (None, None, 2)`) leaves every
+# traced layer that computes with it untraceable (`N * 2` fails on None), and a traced layer's
+# record holds the sizes it was traced at. When the user gives the input sizes
+# (`--input-shape`, `input_shape={...}`), the graph is run symbolically at those sizes
+# (`compute_output_spec`, which adds no node to any layer) to get the arguments of every call,
+# and the custom layers are traced on those (`cnncost.loaders.keras_live`).
+
+# A row's config key (live models only) saying which sizes a custom layer's inputs leave unknown
+# when its trace failed: `cnncost.layers.unsupported_reason` adds it to the warning.
+UNKNOWN_SIZES = "cnncost_unknown_sizes"
+
+
+def given_input_shapes(model: Any, input_shape: Any) -> dict[str, tuple]:
+    """Input name -> the batch shape given for it (`cnncost.analysis.input_overrides`, whose
+    errors it raises), for a model with a graph."""
+    from keras import tree
+
+    from cnncost.analysis import input_overrides
+    from cnncost.ir import Graph, Node, TensorRef
+
+    inputs = tree.flatten(model._inputs_struct)
+    names = [t._keras_history.operation.name for t in inputs]
+    nodes = tuple(
+        Node(
+            name=name,
+            class_name="InputLayer",
+            module="keras.layers",
+            config={"batch_shape": list(t.shape)},
+        )
+        for name, t in zip(names, inputs)
+    )
+    graph = Graph(model.name, nodes, tuple(TensorRef(n) for n in names), ())
+    return input_overrides(graph, input_shape)
+
+
+def calls_at_input_shape(model: Any, input_shape: Any) -> dict[int, tuple[tuple, dict]]:
+    """id(Node) -> (args, kwargs) of each call of the functional model's graph (nested models'
+    included) with its inputs at the given sizes; {} when the sizes given are the model's own or
+    no custom layer would be traced. A call whose output spec fails at those sizes, and the
+    calls that depend on it, are left out (traced at their recorded sizes)."""
+    import keras
+    from keras import tree
+    from keras.src.models.functional import Functional
+
+    if not any(is_traceable(layer) for layer in model._flatten_layers(include_self=False)):
+        return {}
+    given = given_input_shapes(model, input_shape)
+    inputs = tree.flatten(model._inputs_struct)
+    names = [t._keras_history.operation.name for t in inputs]
+    shapes = [tuple(given.get(n, t.shape)) for n, t in zip(names, inputs)]
+    if all(s == tuple(t.shape) for s, t in zip(shapes, inputs)):
+        return {}
+    found: dict[int, tuple[tuple, dict]] = {}
+
+    def run(functional: Any, values: list) -> list:
+        tensors = {id(x): y for x, y in zip(functional.inputs, values)}
+        for depth in sorted(functional._nodes_by_depth, reverse=True):
+            for node in functional._nodes_by_depth[depth]:
+                if not node.operation or node.is_input:
+                    continue
+                if any(id(x) not in tensors for x in node.input_tensors):
+                    continue  # depends on a call whose spec failed
+                args, kwargs = node.arguments.fill_in(tensors)
+                found[id(node)] = (tuple(args), dict(kwargs))
+                operation = node.operation
+                try:
+                    if isinstance(operation, Functional):
+                        flat = operation._standardize_inputs(args[0] if args else kwargs["inputs"])
+                        outputs = run(operation, list(flat))
+                    else:
+                        outputs = operation.compute_output_spec(*args, **kwargs)
+                except Exception:  # noqa: BLE001 - the layer's own code: left at its sizes
+                    continue
+                for x, y in zip(node.outputs, tree.flatten(outputs)):
+                    if y is not None:
+                        tensors[id(x)] = y
+        return [tensors.get(id(x)) for x in functional.outputs]
+
+    fresh = [
+        keras.Input(batch_shape=s, dtype=t.dtype, name=f"{n}_given")
+        for s, t, n in zip(shapes, inputs, names)
+    ]
+    run(model, fresh)
+    return found
+
+
+def unknown_sizes(args: Any, kwargs: Any) -> str | None:
+    """Which of a call's tensors have a size other than the batch left unknown, and how to give
+    it: the note for the warning of a custom layer whose trace failed."""
+    from keras import tree
+    from keras.src.backend import KerasTensor
+
+    found = []
+    for tensor in tree.flatten((args, kwargs)):
+        if not isinstance(tensor, KerasTensor) or tensor.shape is None:
+            continue
+        axes = [i for i, d in enumerate(tensor.shape) if d is None and i > 0]
+        if not axes:
+            continue
+        history = getattr(tensor, "_keras_history", None)
+        producer = getattr(getattr(history, "operation", None), "name", "?")
+        axis = "axes " + ", ".join(map(str, axes)) if len(axes) > 1 else f"axis {axes[0]}"
+        found.append(f"{producer!r} {axis} of {tuple(tensor.shape)}")
+    if not found:
+        return None
+    return (
+        f"its inputs have sizes the model leaves unknown ({'; '.join(found[:4])}); if its call "
+        "computes with them, give the model's input sizes with --input-shape "
+        "(input_shape={name: shape, ...} in cnncost.analyze) and it is traced at those sizes"
+    )
