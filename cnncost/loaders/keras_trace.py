@@ -64,6 +64,7 @@ class _Record:
     # A failure inside a traced layer fails the whole trace (`inline`), which is then run again
     # at stand-in batch sizes (`traced_config`); on that run, the layer stays one row instead.
     propagate: bool = False
+    batch: int | None = None  # the stand-in batch size of this trace (None: unknown)
     # Tensors a traced layer holds (its variables, stored constants): id(value) -> the KerasTensor
     # standing in for it, and the rows written for them (`_hold`)
     standins: dict[int, Any] = field(default_factory=dict)
@@ -238,6 +239,110 @@ def _hold_constants(record: _Record, structure: Any) -> Any:
     )
 
 
+def _hold_batch_constants(record: _Record, structure: Any) -> Any:
+    """Eager tensors an op is called with whose first axis is k times the stand-in batch size
+    (`ops.arange(batch * heads)` built by the traced code): `TracedConstant` rows, whose first
+    axis the two traces write `k * batch` (`_unbatched`), rather than literal values whose
+    length depends on the batch size."""
+    from keras import tree
+
+    def hold(value: Any) -> Any:
+        if not _is_stored_tensor(value) or not record.batch:
+            return value
+        shape = tuple(value.shape)
+        if not shape or not isinstance(shape[0], int) or shape[0] % record.batch:
+            return value
+        return _hold(record, value, "constant")
+
+    return tree.map_structure(hold, structure)
+
+
+def _is_map(operation: Any) -> bool:
+    from keras.src.ops.core import Map
+
+    return isinstance(operation, Map)
+
+
+def _tensor_reference(record: _Record, tensor: Any) -> dict[str, Any]:
+    """A recorded tensor as a config's call argument (Keras 3's `__keras_tensor__`)."""
+    return {
+        "class_name": "__keras_tensor__",
+        "config": {
+            "shape": list(tensor.shape),
+            "dtype": tensor.dtype,
+            "keras_history": list(record.producers[id(tensor)]),
+        },
+    }
+
+
+def _structural_row(
+    record: _Record, name: str, registered: str, inputs: list, outputs: list
+) -> None:
+    """A row the trace writes itself (no Keras operation): `registered` is its rule
+    (cnncost.layers.traced), `inputs` recorded tensors, `outputs` new KerasTensors it gives."""
+    row = record.row_name(_Named(name))
+    record.held.append(
+        {
+            "module": "cnncost.trace",
+            "class_name": registered.split(">")[-1],
+            "registered_name": registered,
+            "name": row,
+            "config": {"name": row},
+            "inbound_nodes": [
+                {"args": [_tensor_reference(record, t) for t in inputs], "kwargs": {}}
+            ],
+            "source": None,
+        }
+    )
+    for index, tensor in enumerate(outputs):
+        record.producers[id(tensor)] = (row, 0, index)
+        record.alive.append(tensor)
+
+
+def _map_rows(record: _Record, operation: Any, args: tuple, kwargs: dict) -> Any:
+    """`ops.map(f, xs)` traced as rows: `map/element` takes one element of each tensor of `xs`
+    (its leading axis dropped), f's calls on that element are rows `map/...` (traced
+    symbolically on the element's spec, as Keras computes the map's output spec), and
+    `map/stack` stacks f's outputs along a new leading axis of the length of `xs`. The rows of
+    f count once per element (`cnncost.passes.batch`): cost = elements x f's cost on one.
+    None (the map stays one row) when f cannot be traced."""
+    from keras import tree
+    from keras.src.backend import KerasTensor
+
+    from cnncost.layers import traced
+
+    values = list(args) + [kwargs[k] for k in ("f", "xs") if k in kwargs]
+    if len(values) != 2:
+        return None
+    function, xs = values
+    flat = tree.flatten(xs)
+    if not flat or not all(
+        isinstance(t, KerasTensor) and t.shape and id(t) in record.producers for t in flat
+    ):
+        return None
+    saved = record.checkpoint()
+    base = record.row_name(operation)  # reserves the map's own name for its rows' prefix
+    own = base.split("/")[-1]
+    record.prefix.append(own)
+    try:
+        elements = [KerasTensor(tuple(t.shape[1:]), dtype=t.dtype) for t in flat]
+        _structural_row(record, "element", traced.ELEMENT, flat, elements)
+        outputs = function(tree.pack_sequence_as(xs, elements))
+        results = tree.flatten(outputs)
+        if not results or not all(
+            isinstance(t, KerasTensor) and id(t) in record.producers for t in results
+        ):
+            raise ModelConfigError("the mapped function returns a tensor no traced call made")
+        stacked = [KerasTensor((flat[0].shape[0], *t.shape), dtype=t.dtype) for t in results]
+        _structural_row(record, "stack", traced.STACK, [*results, flat[0]], stacked)
+    except Exception:  # noqa: BLE001 - f is the model's code: the map stays one row
+        record.rollback(saved)
+        return None
+    finally:
+        record.prefix.pop()
+    return tree.pack_sequence_as(outputs, stacked)
+
+
 @contextmanager
 def _held_attributes(layer: Any, record: _Record) -> Iterator[None]:
     """While the layer's call is traced, its own variables and stored tensors are symbolic, so
@@ -383,6 +488,11 @@ def _hooks(record: _Record, check_weights: bool) -> Iterator[None]:
         # Operation.symbolic_call, with the output spec computed below the traced level.
         if record.depth == 0:
             args, kwargs = _hold_variables(record, (args, kwargs))
+            args, kwargs = _hold_batch_constants(record, (args, kwargs))
+            if _is_map(self):
+                mapped = _map_rows(record, self, args, kwargs)
+                if mapped is not None:
+                    return mapped
         record.depth += 1
         try:
             outputs = self.compute_output_spec(*args, **kwargs)
@@ -676,7 +786,7 @@ def _trace(
         isinstance(t, KerasTensor) and t.shape and t.shape[0] is None
         for t in tree.flatten((args, call_kwargs))
     )
-    record = _Record(top=id(model), propagate=batch is None and unknown_batch)
+    record = _Record(top=id(model), propagate=batch is None and unknown_batch, batch=batch)
     inputs = []
     for tensor in tensors:
         layer = tensor._keras_history.operation
@@ -775,7 +885,11 @@ def _unbatched(first: dict[str, Any], second: dict[str, Any], model: Any) -> dic
         raise refuse("the number of traced calls")
     for a, b in zip(layers_a, layers_b):
         a["inbound_nodes"] = merge(a["inbound_nodes"], b["inbound_nodes"])
-        if str(a.get("module", "")).startswith("keras.src.ops"):
+        if (
+            str(a.get("module", "")).startswith("keras.src.ops")
+            or a.get("module") == "cnncost.trace"
+        ):
+            # (a held constant's shape may hold the batch: `_hold_batch_constants`)
             # an operation's config holds its call's arguments (`Reshape(newshape)`)
             a["config"] = merge(a["config"], b["config"])
         elif a.get("class_name") == "InputLayer":

@@ -77,10 +77,34 @@ def _operation(spec: TFOp, op: tuple[str, str] | None, config: Mapping[str, Any]
     return getattr(module, class_name)(**config)
 
 
+# Conversions Keras's own TensorFlow backend makes before computing (`keras.src.backend.
+# tensorflow.numpy.concatenate` converts its inputs, then calls tf.concat): a symbolic tensor is
+# already a tensor, so the conversion is the tensor itself (or a keras.ops.cast to the dtype
+# asked for). The backend's computation then reaches TensorFlow functions of the table.
+CONVERSIONS = frozenset({"convert_to_tensor", "compat.v1.convert_to_tensor"})
+
+
+def _converted(function: Any, args: tuple, kwargs: Mapping[str, Any]) -> Any:
+    from keras import backend, ops
+    from keras.src.backend import KerasTensor
+
+    bound = inspect.signature(function).bind(*args, **kwargs).arguments
+    values = list(bound.values())
+    tensor = values[0] if values else None
+    dtype = bound.get("dtype") or bound.get("dtype_hint")
+    if not isinstance(tensor, KerasTensor):
+        raise _Unmapped("a conversion of something that is no symbolic tensor")
+    if dtype is None or backend.standardize_dtype(_plain(dtype)) == tensor.dtype:
+        return tensor
+    return ops.cast(tensor, backend.standardize_dtype(_plain(dtype)))
+
+
 def as_keras_op(function: Any, args: tuple, kwargs: Mapping[str, Any]) -> Any:
     """The keras.ops call the table gives for `function(*args, **kwargs)`, made on the same
     (symbolic) tensors; raises `_Unmapped` when there is none."""
     name = tf_name(function)
+    if name in CONVERSIONS:
+        return _converted(function, args, kwargs)
     spec = TFOp("Identity", "layers") if name in IDENTITY_FUNCTIONS else TF_FUNCTIONS.get(name)
     if spec is None:
         raise _Unmapped(f"tf.{name}")

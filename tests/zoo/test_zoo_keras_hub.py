@@ -18,9 +18,6 @@ from zoo.catalog import KERAS_HUB_MODELS, build_keras_hub  # noqa: E402
 from zoo.harness import check_live_and_file  # noqa: E402
 
 BLOCKED_BY = {
-    # ops.map (runs a Python function on each element) and a decoder that calls TensorFlow
-    # directly; its ops.top_k is also partial (its cost depends on the sorting algorithm)
-    "DFineBackbone": {"DFineDecoder", "Map"},
 }  # fmt: skip
 
 # Sizes a backbone leaves unknown besides the batch, given as a user would (`--input-shape`):
