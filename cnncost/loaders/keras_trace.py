@@ -649,14 +649,31 @@ def _serialize_call(node: Any, record: _Record) -> dict[str, Any]:
                 )
             row, call_index, index = producer
             tensor._keras_history = KerasHistory(_Named(row), call_index, index)
+        args, kwargs = _without_functions((node.arguments.args, node.arguments.kwargs))
         return {
-            "args": serialization_lib.serialize_keras_object(node.arguments.args),
-            "kwargs": serialization_lib.serialize_keras_object(node.arguments.kwargs),
+            "args": serialization_lib.serialize_keras_object(args),
+            "kwargs": serialization_lib.serialize_keras_object(kwargs),
         }
     finally:
         for tensor, history in zip(tensors, saved):
             if history is not None:
                 tensor._keras_history = history
+
+
+def _without_functions(structure: Any) -> Any:
+    """Python functions among a call's arguments (`ops.map(f, xs)` kept as one row) by name
+    only: cnncost never runs them, and Keras's serialization of one holds its closure's objects
+    (a module, a layer), which a configuration cannot hold."""
+    import inspect
+
+    from keras import tree
+
+    def name(value: Any) -> Any:
+        if inspect.isfunction(value) or inspect.ismethod(value):
+            return f"<function {getattr(value, '__qualname__', '?')}>"
+        return value
+
+    return tree.map_structure(name, structure)
 
 
 def _layer_entry(operation: Any, record: _Record) -> dict[str, Any]:

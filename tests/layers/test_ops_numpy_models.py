@@ -266,3 +266,18 @@ def test_moving_a_spatial_axis_makes_the_receptive_field_unknown(move):
     rf, warnings = _last_rf(keras.Model(x, layers.Conv2D(2, 3, name="c2")(y)))
     assert rf["exact"] is False and rf["size"] == [None, None]
     assert any("receptive field" in w for w in warnings)
+
+
+@pytest.mark.slow
+def test_top_k_counts_zero_as_tensorflows_profiler_does():
+    """top_k's convention (docs/conventions.md): 0 MACs and FLOPs; TensorFlow's profiler has no
+    statistics for TopKV2, so the tf-profiler total is the Dense layer's alone."""
+    from support.tf_profiler_reference import profile_model
+
+    x = keras.Input((16, 12))
+    values, _ = ops.top_k(x, k=5)
+    model = keras.Model(x, layers.Dense(4)(values))
+    total, _ = profile_model(model)
+    report = cnncost.analyze(model, flops_convention="tf-profiler")
+    assert report.totals["flops"] == total == 16 * (2 * 5 * 4 + 4)
+    assert _rows(report)["TopK"].extra["flops"] == 0
