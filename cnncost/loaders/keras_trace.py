@@ -22,8 +22,11 @@ layers: one entry called several times), and parsed like any other. Code that co
 batch size is traced at stand-in batch sizes (`TRACE_BATCHES`). What a trace cannot see is
 documented in docs/models.md: Python control flow that depends on tensor values (only the path
 taken for symbolic inputs is recorded), layers called outside `call`, TensorFlow functions
-applied to tensors, and layers that are never called (their weights are not part of the traced
-graph).
+that the tf-keras table does not map onto keras.ops (those it maps become keras.ops rows:
+`cnncost.loaders.tf_functions`), and layers that are never called (their weights are not part
+of the traced graph; inside a traced layer they are `TracedWeight` rows, as Keras counts them).
+`ops.map(f, xs)` is traced through f on one element (`_map_rows`). A functional model's custom
+layers can be traced at input sizes the user gives (`calls_at_input_shape`).
 """
 
 from __future__ import annotations
