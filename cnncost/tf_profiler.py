@@ -806,6 +806,7 @@ _ZERO = {
     "ops.Moveaxis",
     "ops.Roll",
     "ops.BroadcastTo",
+    "ops.TopK",  # TopKV2 has no registered statistics (measured)
 }
 
 # keras.ops nn / core / image (cnncost/layers/ops_nn.py), checked against the profiler in

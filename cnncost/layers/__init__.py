@@ -139,9 +139,14 @@ def unsupported_reason(node: Node) -> str:
     if not is_keras_class(node):
         shared = " that shares a Keras class name" if node.class_name in _REGISTRY else ""
         where = node.registered_name or node.module
+        # a live layer whose trace failed on sizes the model leaves unknown says which
+        # (cnncost.loaders.keras_trace.unknown_sizes); a file's config is never read for it
+        sizes = (
+            node.config.get("cnncost_unknown_sizes") if node.recorded_weights is not None else None
+        )
         return (
             f"a custom class{shared} (from {where}): describe it with a plugin rule "
-            "(docs/plugins.md)"
+            "(docs/plugins.md)" + (f"; {sizes}" if isinstance(sizes, str) else "")
         )
     key = registry_key(node)
     configuration = _unsupported_configuration(key, node)

@@ -394,7 +394,12 @@ RULES: dict[str, LayerRule] = {
     "ops.Erfinv": rule(_same, rf="pointwise", cost="op:erf"),
     "ops.Rsqrt": rule(_same, rf="pointwise", cost="op:rsqrt"),
     "ops.Logsumexp": rule(_logsumexp, rf="reduce", cost="op:logsumexp", reduced_axes=_reduced),
-    "ops.TopK": rule(_top_k, macs=unknown_macs),
+    # Top-k selection counts 0 MACs and 0 FLOPs by convention (docs/conventions.md): it
+    # compares and moves values, with no arithmetic on them, and how many comparisons depends on
+    # the backend's algorithm (a heap: about n log k, a selection: about n). TensorFlow's
+    # profiler has no statistics for TopKV2 (measured: 0) and fvcore no handler for aten::topk;
+    # a full sort (Sort, Argsort) stays unknown.
+    "ops.TopK": rule(_top_k),
     "ops.InTopK": rule(_in_top_k, macs=unknown_macs),
     "ops.FFT": rule(_fft, macs=unknown_macs),
     "ops.FFT2": rule(_fft2, macs=unknown_macs),

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from cnncost.ir import Dim, Shape, TensorRef
+from cnncost.ir import Dim, Shape, TensorRef, batch_multiple
 from cnncost.layers.base import (
     Call,
     LayerRule,
@@ -389,10 +389,15 @@ def _fold(call: Call) -> tuple[Shape, ...]:
 
 def _slice(call: Call) -> tuple[Shape, ...]:
     # ops.slice(x, start_indices, shape): the output is `shape` (every axis, batch included).
+    # A traced call may slice a first axis `k * batch` whole (`ops.shape(x)[0]` at the stand-in
+    # batch sizes): that size is kept only where it is the input's own first axis.
     shape = call.config.get("shape")
     if not isinstance(shape, (list, tuple)) or len(shape) != len(call.shape):
         raise call.fail(f"shape {shape!r} must give every axis of the input {list(call.shape)}")
-    if not all(d is None or (is_int(d) and d >= 0) for d in shape):
+    first_ok = batch_multiple(shape[0]) is not None and shape[0] == call.shape[0]
+    if not all(
+        d is None or (is_int(d) and d >= 0) or (i == 0 and first_ok) for i, d in enumerate(shape)
+    ):
         raise call.fail(f"shape {shape!r} must be non-negative integers")
     return (tuple(shape),)
 

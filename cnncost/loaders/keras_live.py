@@ -23,9 +23,11 @@ from cnncost.ir import Graph
 from cnncost.loaders.keras_config import graph_from_config
 
 
-def serialize_layer(layer: Any) -> dict[str, Any]:
+def serialize_layer(layer: Any, at: Any = None) -> dict[str, Any]:
     """`keras.saving.serialize_keras_object(layer)`, except that a model with a graph is written
-    as its graph (class `Functional`/`Sequential`), also for subclasses and nested models."""
+    as its graph (class `Functional`/`Sequential`), also for subclasses and nested models. `at`:
+    the arguments of the graph's calls at the input sizes given (`keras_trace.calls_at_input_shape`),
+    on which its custom layers are traced."""
     from keras import Sequential
     from keras.src.models.functional import Functional
     from keras.src.saving import serialization_lib
@@ -46,7 +48,7 @@ def serialize_layer(layer: Any) -> dict[str, Any]:
         return {
             "module": "keras",
             "class_name": "Functional",
-            "config": functional_config(layer),
+            "config": functional_config(layer, at),
             "registered_name": None,
             "name": layer.name,
         }
@@ -83,7 +85,7 @@ def sequential_config(model: Any) -> dict[str, Any]:
     return config
 
 
-def functional_config(model: Any) -> dict[str, Any]:
+def functional_config(model: Any, at: Any = None) -> dict[str, Any]:
     """What `Functional.get_config` writes for a plain Functional model, for any Functional
     instance: Keras writes the constructor arguments instead for subclasses whose `__init__`
     differs from Functional's (`functional_like_constructor`), and a class may override
@@ -113,8 +115,11 @@ def functional_config(model: Any) -> dict[str, Any]:
                 if data is not None:
                     inbound.append(data)
                     calls.append(node)
-        traced = _traced_layer(operation, calls[0]) if calls else None
-        entry = dict(traced or serialize_layer(operation))
+        given = (at or {}).get(id(calls[0])) if calls else None
+        traced = _traced_layer(operation, calls[0], given) if calls else None
+        entry = dict(traced or serialize_layer(operation, at))
+        if calls and traced is None:
+            entry = _with_unknown_sizes(entry, operation, given or calls[0].arguments)
         entry["name"] = operation.name
         entry["inbound_nodes"] = inbound
         layers.append(entry)
@@ -135,7 +140,7 @@ def functional_config(model: Any) -> dict[str, Any]:
     )
 
 
-def _traced_layer(layer: Any, node: Any) -> dict[str, Any] | None:
+def _traced_layer(layer: Any, node: Any, given: Any = None) -> dict[str, Any] | None:
     """A custom layer without a rule (`keras_trace.is_traceable`) called in a functional model,
     traced on the inputs of its first call and written as a nested Functional model: its rows
     are `layer/sub_layer` (its own variables `layer/variable`). None when it is not traceable,
@@ -148,7 +153,7 @@ def _traced_layer(layer: Any, node: Any) -> dict[str, Any] | None:
 
     if not is_traceable(layer):
         return None
-    args, kwargs = node.arguments.args, node.arguments.kwargs
+    args, kwargs = given or (node.arguments.args, node.arguments.kwargs)
     try:
         config = traced_config(layer, call_args=tuple(args), call_kwargs=kwargs, check_weights=True)
         _check_shapes(config)
@@ -161,6 +166,21 @@ def _traced_layer(layer: Any, node: Any) -> dict[str, Any] | None:
         "registered_name": None,
         "name": layer.name,
     }
+
+
+def _with_unknown_sizes(entry: dict[str, Any], layer: Any, arguments: Any) -> dict[str, Any]:
+    """A custom layer left one row: its config says which input sizes were unknown (the
+    warning names them and how to give them)."""
+    from cnncost.loaders.keras_trace import UNKNOWN_SIZES, is_traceable, unknown_sizes
+
+    if isinstance(arguments, tuple):
+        args, kwargs = arguments
+    else:
+        args, kwargs = arguments.args, arguments.kwargs
+    note = unknown_sizes(args, kwargs) if is_traceable(layer) else None
+    if note is None or not isinstance(entry.get("config"), dict):
+        return entry
+    return {**entry, "config": {**entry["config"], UNKNOWN_SIZES: note}}
 
 
 def _check_shapes(config: dict[str, Any]) -> None:
@@ -177,6 +197,10 @@ def live_config(model: Any, input_shape: Any = None) -> dict[str, Any]:
     from keras import Sequential
     from keras.src.models.functional import Functional
 
+    if isinstance(model, Functional) and input_shape is not None:
+        from cnncost.loaders.keras_trace import calls_at_input_shape
+
+        return serialize_layer(model, calls_at_input_shape(model, input_shape) or None)
     if isinstance(model, (Sequential, Functional)):
         return serialize_layer(model)
     from cnncost.loaders.keras_trace import traced_config

@@ -22,8 +22,11 @@ layers: one entry called several times), and parsed like any other. Code that co
 batch size is traced at stand-in batch sizes (`TRACE_BATCHES`). What a trace cannot see is
 documented in docs/models.md: Python control flow that depends on tensor values (only the path
 taken for symbolic inputs is recorded), layers called outside `call`, TensorFlow functions
-applied to tensors, and layers that are never called (their weights are not part of the traced
-graph).
+that the tf-keras table does not map onto keras.ops (those it maps become keras.ops rows:
+`cnncost.loaders.tf_functions`), and layers that are never called (their weights are not part
+of the traced graph; inside a traced layer they are `TracedWeight` rows, as Keras counts them).
+`ops.map(f, xs)` is traced through f on one element (`_map_rows`). A functional model's custom
+layers can be traced at input sizes the user gives (`calls_at_input_shape`).
 """
 
 from __future__ import annotations
@@ -64,11 +67,13 @@ class _Record:
     # A failure inside a traced layer fails the whole trace (`inline`), which is then run again
     # at stand-in batch sizes (`traced_config`); on that run, the layer stays one row instead.
     propagate: bool = False
+    batch: int | None = None  # the stand-in batch size of this trace (None: unknown)
     # Tensors a traced layer holds (its variables, stored constants): id(value) -> the KerasTensor
     # standing in for it, and the rows written for them (`_hold`)
     standins: dict[int, Any] = field(default_factory=dict)
     held: list[dict[str, Any]] = field(default_factory=list)
     variables: set[int] = field(default_factory=set)  # ids of the recorded layers' variables
+    called: set[int] = field(default_factory=set)  # ids of every layer called during the trace
 
     def row_name(self, operation: Any) -> str:
         base = "/".join([*self.prefix, operation.name])
@@ -218,6 +223,129 @@ def _hold_variables(record: _Record, structure: Any) -> Any:
     )
 
 
+def _only_constants(structure: Any) -> bool:
+    """Backend tensors among the arguments, and no symbolic one."""
+    from keras import tree
+    from keras.src.backend import KerasTensor
+
+    values = tree.flatten(structure)
+    return not any(isinstance(v, KerasTensor) for v in values) and any(
+        _is_stored_tensor(v) for v in values
+    )
+
+
+def _hold_constants(record: _Record, structure: Any) -> Any:
+    from keras import tree
+
+    return tree.map_structure(
+        lambda v: _hold(record, v, "constant") if _is_stored_tensor(v) else v, structure
+    )
+
+
+def _hold_batch_constants(record: _Record, structure: Any) -> Any:
+    """Eager tensors an op is called with whose first axis is k times the stand-in batch size
+    (`ops.arange(batch * heads)` built by the traced code): `TracedConstant` rows, whose first
+    axis the two traces write `k * batch` (`_unbatched`), rather than literal values whose
+    length depends on the batch size."""
+    from keras import tree
+
+    def hold(value: Any) -> Any:
+        if not _is_stored_tensor(value) or not record.batch:
+            return value
+        shape = tuple(value.shape)
+        if not shape or not isinstance(shape[0], int) or shape[0] % record.batch:
+            return value
+        return _hold(record, value, "constant")
+
+    return tree.map_structure(hold, structure)
+
+
+def _is_map(operation: Any) -> bool:
+    from keras.src.ops.core import Map
+
+    return isinstance(operation, Map)
+
+
+def _tensor_reference(record: _Record, tensor: Any) -> dict[str, Any]:
+    """A recorded tensor as a config's call argument (Keras 3's `__keras_tensor__`)."""
+    return {
+        "class_name": "__keras_tensor__",
+        "config": {
+            "shape": list(tensor.shape),
+            "dtype": tensor.dtype,
+            "keras_history": list(record.producers[id(tensor)]),
+        },
+    }
+
+
+def _structural_row(
+    record: _Record, name: str, registered: str, inputs: list, outputs: list
+) -> None:
+    """A row the trace writes itself (no Keras operation): `registered` is its rule
+    (cnncost.layers.traced), `inputs` recorded tensors, `outputs` new KerasTensors it gives."""
+    row = record.row_name(_Named(name))
+    record.held.append(
+        {
+            "module": "cnncost.trace",
+            "class_name": registered.split(">")[-1],
+            "registered_name": registered,
+            "name": row,
+            "config": {"name": row},
+            "inbound_nodes": [
+                {"args": [_tensor_reference(record, t) for t in inputs], "kwargs": {}}
+            ],
+            "source": None,
+        }
+    )
+    for index, tensor in enumerate(outputs):
+        record.producers[id(tensor)] = (row, 0, index)
+        record.alive.append(tensor)
+
+
+def _map_rows(record: _Record, operation: Any, args: tuple, kwargs: dict) -> Any:
+    """`ops.map(f, xs)` traced as rows: `map/element` takes one element of each tensor of `xs`
+    (its leading axis dropped), f's calls on that element are rows `map/...` (traced
+    symbolically on the element's spec, as Keras computes the map's output spec), and
+    `map/stack` stacks f's outputs along a new leading axis of the length of `xs`. The rows of
+    f count once per element (`cnncost.passes.batch`): cost = elements x f's cost on one.
+    None (the map stays one row) when f cannot be traced."""
+    from keras import tree
+    from keras.src.backend import KerasTensor
+
+    from cnncost.layers import traced
+
+    values = list(args) + [kwargs[k] for k in ("f", "xs") if k in kwargs]
+    if len(values) != 2:
+        return None
+    function, xs = values
+    flat = tree.flatten(xs)
+    if not flat or not all(
+        isinstance(t, KerasTensor) and t.shape and id(t) in record.producers for t in flat
+    ):
+        return None
+    saved = record.checkpoint()
+    base = record.row_name(operation)  # reserves the map's own name for its rows' prefix
+    own = base.split("/")[-1]
+    record.prefix.append(own)
+    try:
+        elements = [KerasTensor(tuple(t.shape[1:]), dtype=t.dtype) for t in flat]
+        _structural_row(record, "element", traced.ELEMENT, flat, elements)
+        outputs = function(tree.pack_sequence_as(xs, elements))
+        results = tree.flatten(outputs)
+        if not results or not all(
+            isinstance(t, KerasTensor) and id(t) in record.producers for t in results
+        ):
+            raise ModelConfigError("the mapped function returns a tensor no traced call made")
+        stacked = [KerasTensor((flat[0].shape[0], *t.shape), dtype=t.dtype) for t in results]
+        _structural_row(record, "stack", traced.STACK, [*results, flat[0]], stacked)
+    except Exception:  # noqa: BLE001 - f is the model's code: the map stays one row
+        record.rollback(saved)
+        return None
+    finally:
+        record.prefix.pop()
+    return tree.pack_sequence_as(outputs, stacked)
+
+
 @contextmanager
 def _held_attributes(layer: Any, record: _Record) -> Iterator[None]:
     """While the layer's call is traced, its own variables and stored tensors are symbolic, so
@@ -239,13 +367,41 @@ def _held_attributes(layer: Any, record: _Record) -> Iterator[None]:
             object.__setattr__(layer, attribute, value)
 
 
+def _skipped_variables(layer: Any, record: _Record) -> dict[int, str]:
+    """The variables of the layer's sub-layers that the traced call never called at all (a
+    branch it did not take: `if residual is not None: x += self.residual_layer(residual)`), by
+    id, each with its path below the layer (`residual_layer/conv/kernel`)."""
+    skipped: dict[int, str] = {}
+    for sub in layer._flatten_layers(include_self=False, recursive=True):
+        if id(sub) in record.called:
+            continue
+        for variable in sub.weights:
+            path = str(getattr(variable, "path", "") or variable.name)
+            head = f"{layer.name}/"
+            skipped.setdefault(
+                id(variable),
+                path[path.find(head) + len(head) :]
+                if head in path
+                else f"{sub.name}/{variable.name}",
+            )
+    return skipped
+
+
 def _check_weights_seen(layer: Any, record: _Record) -> None:
     """Every variable of a traced layer must reach a row: a held variable, or a variable of a
-    recorded sub-layer. One the call never used (or used where the trace cannot see it: a
-    sub-layer called on constants, eagerly) would be missing from the params."""
+    recorded sub-layer. The variables of a sub-layer the call never called (a branch not
+    taken) are Keras's params of the layer all the same: each becomes a `TracedWeight` row read
+    by nothing (params, no work). Any other variable the call never used (or used where the
+    trace cannot see it: a sub-layer called on constants, eagerly) would be missing from the
+    params: the layer is refused (it stays one row)."""
     missing = [
         v for v in layer.weights if id(v) not in record.standins and id(v) not in record.variables
     ]
+    skipped = _skipped_variables(layer, record) if missing else {}
+    for variable in missing:
+        if id(variable) in skipped:
+            _hold(record, variable, skipped[id(variable)])
+    missing = [v for v in missing if id(v) not in skipped]
     if missing:
         raise ModelConfigError(
             f"the trace of {layer.name!r} does not see where {missing[0].path!r} is used"
@@ -259,12 +415,23 @@ def _hooks(record: _Record, check_weights: bool) -> Iterator[None]:
     from keras.src.ops.operation import Operation
 
     layer_symbolic_call = Layer.symbolic_call
+    layer_dunder_call = Layer.__call__
     layer_maybe_build = Layer._maybe_build
     operation_symbolic_call = Operation.symbolic_call
     node_init = Node.__init__
 
+    def dunder_call(self, *args, **kwargs):
+        # A layer holding variables called at the traced level on constants only
+        # (`self.point_embed(ops.arange(1))`) would run eagerly: its variables would reach no
+        # row and its output be a constant. Its constant arguments are held instead
+        # (`TracedConstant` rows), so the call is recorded like any other (once per call).
+        if record.depth == 0 and self.weights and _only_constants((args, kwargs)):
+            args, kwargs = _hold_constants(record, (args, kwargs))
+        return layer_dunder_call(self, *args, **kwargs)
+
     def maybe_build(self, *args, **kwargs):
         # Building runs below the traced level (a Sequential builds its own graph on a new Input).
+        record.called.add(id(self))  # every Layer.__call__ builds first, eager or symbolic
         record.depth += 1
         try:
             return layer_maybe_build(self, *args, **kwargs)
@@ -324,6 +491,11 @@ def _hooks(record: _Record, check_weights: bool) -> Iterator[None]:
         # Operation.symbolic_call, with the output spec computed below the traced level.
         if record.depth == 0:
             args, kwargs = _hold_variables(record, (args, kwargs))
+            args, kwargs = _hold_batch_constants(record, (args, kwargs))
+            if _is_map(self):
+                mapped = _map_rows(record, self, args, kwargs)
+                if mapped is not None:
+                    return mapped
         record.depth += 1
         try:
             outputs = self.compute_output_spec(*args, **kwargs)
@@ -343,8 +515,11 @@ def _hooks(record: _Record, check_weights: bool) -> Iterator[None]:
         if not record.depth:
             record.add(self)
 
-    with _LOCK:
+    from cnncost.loaders.tf_functions import tf_functions_as_keras_ops
+
+    with _LOCK, tf_functions_as_keras_ops():
         Layer.symbolic_call = layer_call
+        Layer.__call__ = dunder_call
         Layer._maybe_build = maybe_build
         Operation.symbolic_call = operation_call
         Node.__init__ = node_created
@@ -352,6 +527,7 @@ def _hooks(record: _Record, check_weights: bool) -> Iterator[None]:
             yield
         finally:
             Layer.symbolic_call = layer_symbolic_call
+            Layer.__call__ = layer_dunder_call
             Layer._maybe_build = layer_maybe_build
             Operation.symbolic_call = operation_symbolic_call
             Node.__init__ = node_init
@@ -476,14 +652,31 @@ def _serialize_call(node: Any, record: _Record) -> dict[str, Any]:
                 )
             row, call_index, index = producer
             tensor._keras_history = KerasHistory(_Named(row), call_index, index)
+        args, kwargs = _without_functions((node.arguments.args, node.arguments.kwargs))
         return {
-            "args": serialization_lib.serialize_keras_object(node.arguments.args),
-            "kwargs": serialization_lib.serialize_keras_object(node.arguments.kwargs),
+            "args": serialization_lib.serialize_keras_object(args),
+            "kwargs": serialization_lib.serialize_keras_object(kwargs),
         }
     finally:
         for tensor, history in zip(tensors, saved):
             if history is not None:
                 tensor._keras_history = history
+
+
+def _without_functions(structure: Any) -> Any:
+    """Python functions among a call's arguments (`ops.map(f, xs)` kept as one row) by name
+    only: cnncost never runs them, and Keras's serialization of one holds its closure's objects
+    (a module, a layer), which a configuration cannot hold."""
+    import inspect
+
+    from keras import tree
+
+    def name(value: Any) -> Any:
+        if inspect.isfunction(value) or inspect.ismethod(value):
+            return f"<function {getattr(value, '__qualname__', '?')}>"
+        return value
+
+    return tree.map_structure(name, structure)
 
 
 def _layer_entry(operation: Any, record: _Record) -> dict[str, Any]:
@@ -613,7 +806,7 @@ def _trace(
         isinstance(t, KerasTensor) and t.shape and t.shape[0] is None
         for t in tree.flatten((args, call_kwargs))
     )
-    record = _Record(top=id(model), propagate=batch is None and unknown_batch)
+    record = _Record(top=id(model), propagate=batch is None and unknown_batch, batch=batch)
     inputs = []
     for tensor in tensors:
         layer = tensor._keras_history.operation
@@ -712,9 +905,127 @@ def _unbatched(first: dict[str, Any], second: dict[str, Any], model: Any) -> dic
         raise refuse("the number of traced calls")
     for a, b in zip(layers_a, layers_b):
         a["inbound_nodes"] = merge(a["inbound_nodes"], b["inbound_nodes"])
-        if str(a.get("module", "")).startswith("keras.src.ops"):
+        if (
+            str(a.get("module", "")).startswith("keras.src.ops")
+            or a.get("module") == "cnncost.trace"
+        ):
+            # (a held constant's shape may hold the batch: `_hold_batch_constants`)
             # an operation's config holds its call's arguments (`Reshape(newshape)`)
             a["config"] = merge(a["config"], b["config"])
         elif a.get("class_name") == "InputLayer":
             a["config"] = merge(a["config"], b["config"])
     return first
+
+
+# -- a functional model's custom layers traced at the input sizes the user gives ---------------
+# A functional model records each call's tensors at the sizes its inputs were declared with; a
+# size left unknown there (SAM's number of prompt points: `points (None, None, 2)`) leaves every
+# traced layer that computes with it untraceable (`N * 2` fails on None), and a traced layer's
+# record holds the sizes it was traced at. When the user gives the input sizes
+# (`--input-shape`, `input_shape={...}`), the graph is run symbolically at those sizes
+# (`compute_output_spec`, which adds no node to any layer) to get the arguments of every call,
+# and the custom layers are traced on those (`cnncost.loaders.keras_live`).
+
+# A row's config key (live models only) saying which sizes a custom layer's inputs leave unknown
+# when its trace failed: `cnncost.layers.unsupported_reason` adds it to the warning.
+UNKNOWN_SIZES = "cnncost_unknown_sizes"
+
+
+def given_input_shapes(model: Any, input_shape: Any) -> dict[str, tuple]:
+    """Input name -> the batch shape given for it (`cnncost.analysis.input_overrides`, whose
+    errors it raises), for a model with a graph."""
+    from keras import tree
+
+    from cnncost.analysis import input_overrides
+    from cnncost.ir import Graph, Node, TensorRef
+
+    inputs = tree.flatten(model._inputs_struct)
+    names = [t._keras_history.operation.name for t in inputs]
+    nodes = tuple(
+        Node(
+            name=name,
+            class_name="InputLayer",
+            module="keras.layers",
+            config={"batch_shape": list(t.shape)},
+        )
+        for name, t in zip(names, inputs)
+    )
+    graph = Graph(model.name, nodes, tuple(TensorRef(n) for n in names), ())
+    return input_overrides(graph, input_shape)
+
+
+def calls_at_input_shape(model: Any, input_shape: Any) -> dict[int, tuple[tuple, dict]]:
+    """id(Node) -> (args, kwargs) of each call of the functional model's graph (nested models'
+    included) with its inputs at the given sizes; {} when the sizes given are the model's own or
+    no custom layer would be traced. A call whose output spec fails at those sizes, and the
+    calls that depend on it, are left out (traced at their recorded sizes)."""
+    import keras
+    from keras import tree
+    from keras.src.models.functional import Functional
+
+    if not any(is_traceable(layer) for layer in model._flatten_layers(include_self=False)):
+        return {}
+    given = given_input_shapes(model, input_shape)
+    inputs = tree.flatten(model._inputs_struct)
+    names = [t._keras_history.operation.name for t in inputs]
+    shapes = [tuple(given.get(n, t.shape)) for n, t in zip(names, inputs)]
+    if all(s == tuple(t.shape) for s, t in zip(shapes, inputs)):
+        return {}
+    found: dict[int, tuple[tuple, dict]] = {}
+
+    def run(functional: Any, values: list) -> list:
+        tensors = {id(x): y for x, y in zip(functional.inputs, values)}
+        for depth in sorted(functional._nodes_by_depth, reverse=True):
+            for node in functional._nodes_by_depth[depth]:
+                if not node.operation or node.is_input:
+                    continue
+                if any(id(x) not in tensors for x in node.input_tensors):
+                    continue  # depends on a call whose spec failed
+                args, kwargs = node.arguments.fill_in(tensors)
+                found[id(node)] = (tuple(args), dict(kwargs))
+                operation = node.operation
+                try:
+                    if isinstance(operation, Functional):
+                        flat = operation._standardize_inputs(args[0] if args else kwargs["inputs"])
+                        outputs = run(operation, list(flat))
+                    else:
+                        outputs = operation.compute_output_spec(*args, **kwargs)
+                except Exception:  # noqa: BLE001 - the layer's own code: left at its sizes
+                    continue
+                for x, y in zip(node.outputs, tree.flatten(outputs)):
+                    if y is not None:
+                        tensors[id(x)] = y
+        return [tensors.get(id(x)) for x in functional.outputs]
+
+    fresh = [
+        keras.Input(batch_shape=s, dtype=t.dtype, name=f"{n}_given")
+        for s, t, n in zip(shapes, inputs, names)
+    ]
+    run(model, fresh)
+    return found
+
+
+def unknown_sizes(args: Any, kwargs: Any) -> str | None:
+    """Which of a call's tensors have a size other than the batch left unknown, and how to give
+    it: the note for the warning of a custom layer whose trace failed."""
+    from keras import tree
+    from keras.src.backend import KerasTensor
+
+    found = []
+    for tensor in tree.flatten((args, kwargs)):
+        if not isinstance(tensor, KerasTensor) or tensor.shape is None:
+            continue
+        axes = [i for i, d in enumerate(tensor.shape) if d is None and i > 0]
+        if not axes:
+            continue
+        history = getattr(tensor, "_keras_history", None)
+        producer = getattr(getattr(history, "operation", None), "name", "?")
+        axis = "axes " + ", ".join(map(str, axes)) if len(axes) > 1 else f"axis {axes[0]}"
+        found.append(f"{producer!r} {axis} of {tuple(tensor.shape)}")
+    if not found:
+        return None
+    return (
+        f"its inputs have sizes the model leaves unknown ({'; '.join(found[:4])}); if its call "
+        "computes with them, give the model's input sizes with --input-shape "
+        "(input_shape={name: shape, ...} in cnncost.analyze) and it is traced at those sizes"
+    )

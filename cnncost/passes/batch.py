@@ -19,7 +19,7 @@ from typing import Any
 
 from cnncost.ir import Graph, Node, batch_multiple, batch_symbol
 from cnncost.layers import traced
-from cnncost.layers.base import is_symbolic
+from cnncost.layers.base import is_int, is_symbolic
 from cnncost.passes.shapes import ShapeResult
 
 
@@ -42,10 +42,20 @@ def batch_factors(graph: Graph, shapes: ShapeResult, batch: int) -> Mapping[str,
     """Row name -> the factor its per-sample work and activation bytes are multiplied by."""
     depends: set[str] = {ref.node for ref in graph.inputs}
     factors: dict[str, int] = {}
+    mapped: dict[str, int] = {}  # rows of a mapped function -> elements per batch
     for node in graph.nodes:  # topological order
         outputs = shapes.nodes[node.name].outputs
         first = outputs[0] if outputs and outputs[0] is not None else None
-        if first and batch_multiple(first[0]) is not None:
+        count = _elements_mapped(node, shapes, batch, mapped)
+        if count is not None:
+            # a row of `ops.map(f, xs)`'s function, on one element (axis 0 is no batch): the
+            # whole tensor (axis 0 times a per-sample count) once per element mapped
+            mapped[node.name] = count
+            whole = first[0] if first and is_int(first[0]) else 1
+            factors[node.name] = count * whole
+            if any(ref.node in depends for ref in node.inputs):
+                depends.add(node.name)
+        elif first and batch_multiple(first[0]) is not None:
             # k * batch rows (a traced call that folds the batch: `cnncost.ir.batch_symbol`)
             factors[node.name] = batch_multiple(first[0]) * batch
             depends.add(node.name)
@@ -59,3 +69,24 @@ def batch_factors(graph: Graph, shapes: ShapeResult, batch: int) -> Mapping[str,
         else:
             factors[node.name] = batch if first[0] is None else int(first[0])
     return factors
+
+
+def _elements_mapped(
+    node: Node, shapes: ShapeResult, batch: int, mapped: Mapping[str, int]
+) -> int | None:
+    """How many elements a row of a mapped function runs on per batch (`traced.ELEMENT` rows
+    start a map body, `traced.STACK` rows end it); None outside map bodies. A map over a
+    per-sample tensor's leading axis (None: the batch; `k * batch`) runs once per sample (k
+    times); over a constant's, as many times as that axis is long."""
+    if node.registered_name == traced.ELEMENT:
+        inputs = shapes.nodes[node.name].inputs
+        length = inputs[0][0] if inputs and inputs[0] else None
+        if length is None:
+            return batch
+        if batch_multiple(length) is not None:
+            return batch_multiple(length) * batch
+        return int(length) if is_int(length) else None
+    if node.registered_name == traced.STACK:
+        return None
+    inside = [mapped[ref.node] for ref in node.inputs if ref.node in mapped]
+    return max(inside) if inside else None

@@ -159,22 +159,26 @@ def test_tf_profiler_convention_equals_tensorflow_profiler_on_ops():
 
 
 def test_algorithm_dependent_work_is_unknown_and_says_why():
-    """SVD and top_k have exact shapes but no MAC count: partial rows, named in one warning
-    that does not blame the input size."""
+    """SVD and sort have exact shapes but no MAC count: partial rows, named in one warning
+    that does not blame the input size. (top_k counts 0 by convention, like TF's profiler.)"""
     x = keras.Input((8, 8, 3))
     c = layers.Conv2D(4, 3)(x)
     _, s, _ = ops.svd(ops.reshape(c, (-1, 36, 4)))
-    values, _ = ops.top_k(ops.mean(c, axis=[1, 2]), 2)
+    values = ops.sort(ops.mean(c, axis=[1, 2]))
+    top, _ = ops.top_k(ops.mean(c, axis=[1, 2]), 2)
     norm = ops.norm(ops.reshape(c, (-1, 36, 4)), ord="nuc", axis=(1, 2))
-    report = cnncost.analyze(keras.Model(x, [s, values, norm]))
+    report = cnncost.analyze(keras.Model(x, [s, values, top, norm]))
     rows = _rows(report)
-    for name in ("SVD", "TopK", "Norm"):
+    for name in ("SVD", "Sort", "Norm"):
         assert rows[name].status == "partial" and rows[name].macs is None, name
         assert "not modelled" in rows[name].extra["reason"]
+    assert rows["TopK"].status == "exact" and rows["TopK"].macs == 0
+    assert rows["TopK"].extra["flops"] == 0
     assert rows["Conv2D"].status == "exact"
     assert report.totals["params"] == 4 * 3 * 3 * 3 + 4
     (warning,) = [w for w in report.warnings if "cost is not counted" in w]
-    assert "svd" in warning and "top_k" in warning and "norm" in warning
+    assert "svd" in warning and "sort" in warning and "norm" in warning
+    assert "top_k" not in warning
     assert not [w for w in report.warnings if "--input-shape" in w]
 
 
@@ -262,3 +266,18 @@ def test_moving_a_spatial_axis_makes_the_receptive_field_unknown(move):
     rf, warnings = _last_rf(keras.Model(x, layers.Conv2D(2, 3, name="c2")(y)))
     assert rf["exact"] is False and rf["size"] == [None, None]
     assert any("receptive field" in w for w in warnings)
+
+
+@pytest.mark.slow
+def test_top_k_counts_zero_as_tensorflows_profiler_does():
+    """top_k's convention (docs/conventions.md): 0 MACs and FLOPs; TensorFlow's profiler has no
+    statistics for TopKV2, so the tf-profiler total is the Dense layer's alone."""
+    from support.tf_profiler_reference import profile_model
+
+    x = keras.Input((16, 12))
+    values, _ = ops.top_k(x, k=5)
+    model = keras.Model(x, layers.Dense(4)(values))
+    total, _ = profile_model(model)
+    report = cnncost.analyze(model, flops_convention="tf-profiler")
+    assert report.totals["flops"] == total == 16 * (2 * 5 * 4 + 4)
+    assert _rows(report)["TopK"].extra["flops"] == 0

@@ -55,16 +55,21 @@ def check_live_and_file(
     *,
     trust_model_code: bool,
     blocked_by: frozenset[str] = frozenset(),
+    input_shape=None,
 ) -> None:
     """Live (`cnncost.analyze(model)`) against the model, and from a config-only `.keras` file
     (with the opt-in flag for a model whose class is a package's Functional subclass) against
     the model Keras builds from that file; both must be complete, or, for a model listed as
-    blocked by some classes, incomplete by exactly those and right wherever a value is given."""
+    blocked by some classes, incomplete by exactly those and right wherever a value is given.
+    `input_shape`: given to both analyses (sizes the model leaves unknown)."""
     import keras
 
     path = write_config_only(model, folder / f"{name}.keras")
     options = {"trust_model_code": True} if trust_model_code else {}
-    failures = [_outcome("live", lambda: cnncost.analyze(model), model, blocked_by)]
+    if input_shape is not None:  # sizes the model leaves unknown (SAM's prompt count)
+        options["input_shape"] = input_shape
+    live = {k: v for k, v in options.items() if k == "input_shape"}
+    failures = [_outcome("live", lambda: cnncost.analyze(model, **live), model, blocked_by)]
     reference = model_from_file(path)
     if reference.count_params() != model.count_params():
         failures.append("file: Keras's own round trip changes count_params()")

@@ -27,6 +27,14 @@ def _first_output_shape(operation):
     return None
 
 
+def _output_shapes(operation) -> tuple:
+    """Every output shape of the operation's first call."""
+    for node in getattr(operation, "_inbound_nodes", []):
+        if node.output_tensors:
+            return tuple(tuple(t.shape) for t in node.output_tensors)
+    return ()
+
+
 def _graph_operations(model):
     """The operations of a functional model (a Sequential model's own functional graph)."""
     operations = getattr(model, "operations", None)
@@ -57,6 +65,7 @@ def keras_rows(model, prefix: str = "") -> dict[str, dict]:
         trainable, frozen = _weights(operation)
         rows[name] = {
             "shape": _first_output_shape(operation),
+            "shapes": _output_shapes(operation),
             "trainable": trainable,
             "non_trainable": frozen,
         }
@@ -98,10 +107,15 @@ def mismatches(report, model) -> list[Mismatch]:
             continue
         first = row.output_shapes[0] if row.output_shapes else None
         if isinstance(row, _Group) and ref["shape"] is not None:
-            # a traced composite: Keras's first output is one of the tensors leaving the group
-            first = next(
-                (s for s in row.output_shapes if s and same_shape(tuple(s), ref["shape"])), first
-            )
+            # a traced composite: Keras's first output is one of the tensors leaving the group;
+            # when no row outside reads it (a list of feature maps of which the model uses the
+            # last), the group's last row must give one of Keras's outputs
+            leaving = [s for s in row.output_shapes if s]
+            first = next((s for s in leaving if same_shape(tuple(s), ref["shape"])), None)
+            if first is None and leaving:
+                first = leaving[0]
+                other = [k for k in ref["shapes"][1:] if same_shape(tuple(first), k)]
+                ref = {**ref, "shape": other[0]} if other else ref
         shape = tuple(first) if first is not None else None
         if ref["shape"] is not None and shape is None:
             found.append(Mismatch(name, "unknown", shape, ref["shape"]))
