@@ -107,7 +107,7 @@ _DATA_FORMATS = {"tf": "channels_last", "th": "channels_first", "default": "chan
 # keeps its TFOpLambda class and is reported unsupported: never a guessed number.
 
 
-class _Unmapped(Exception):
+class Unmapped(Exception):
     """A TF call whose arguments the keras.ops operation cannot express."""
 
 
@@ -157,7 +157,7 @@ def _literal(value: Any, what: str) -> Any:
             _is_tensor(v) or isinstance(v, list) and any(_is_tensor(w) for w in v) for v in value
         )
     ):
-        raise _Unmapped(f"{what} is computed at run time")
+        raise Unmapped(f"{what} is computed at run time")
     return value
 
 
@@ -169,7 +169,7 @@ def _ints(value: Any, what: str) -> list[int]:
         isinstance(v, int) and not isinstance(v, bool) for v in value
     ):
         return value
-    raise _Unmapped(f"{what} {_short(value)} is not a list of integers")
+    raise Unmapped(f"{what} {_short(value)} is not a list of integers")
 
 
 def _split(kwargs: dict[str, Any]) -> Converted:
@@ -179,10 +179,10 @@ def _split(kwargs: dict[str, Any]) -> Converted:
     if isinstance(sections, list):
         sizes = _ints(sections, "num_or_size_splits")
         if any(s < 0 for s in sizes):
-            raise _Unmapped("a split size of -1 (inferred) is not mapped")
+            raise Unmapped("a split size of -1 (inferred) is not mapped")
         sections = [sum(sizes[: i + 1]) for i in range(len(sizes) - 1)]
     elif not (isinstance(sections, int) and not isinstance(sections, bool)):
-        raise _Unmapped(f"num_or_size_splits {_short(sections)}")
+        raise Unmapped(f"num_or_size_splits {_short(sections)}")
     kwargs.pop("num", None)
     return Converted({"indices_or_sections": sections, "axis": kwargs.pop("axis", 0)})
 
@@ -196,7 +196,7 @@ def _pad(kwargs: dict[str, Any]) -> Converted:
     width = _literal(kwargs.pop("paddings", None), "paddings")
     mode = kwargs.pop("mode", "CONSTANT")
     if not isinstance(mode, str) or mode.upper() not in _PAD_MODES:
-        raise _Unmapped(f"pad mode {_short(mode)}")
+        raise Unmapped(f"pad mode {_short(mode)}")
     value = _literal(kwargs.pop("constant_values", 0), "constant_values")
     return Converted(
         {"pad_width": width, "mode": _PAD_MODES[mode.upper()]},
@@ -232,9 +232,9 @@ def _resize(method: str | None = None) -> Callable[[dict[str, Any]], Converted]:
         chosen = _RESIZE_V1_METHODS.get(chosen, chosen) if chosen is not None else "bilinear"
         chosen = {"nearest_neighbor": "nearest"}.get(chosen, chosen)
         if chosen not in _RESIZE_METHODS:
-            raise _Unmapped(f"resize method {_short(chosen)}")
+            raise Unmapped(f"resize method {_short(chosen)}")
         if kwargs.pop("preserve_aspect_ratio", False):
-            raise _Unmapped("preserve_aspect_ratio=True")
+            raise Unmapped("preserve_aspect_ratio=True")
         return Converted({
             "size": size, "interpolation": chosen,
             "antialias": bool(kwargs.pop("antialias", False)),
@@ -253,7 +253,7 @@ def _window(value: Any, what: str) -> int | list[int]:
         return values[0]  # keras.ops pools take one int for every spatial axis
     if len(values) == 4:
         if values[0] != 1 or values[3] != 1:
-            raise _Unmapped(f"{what} {values} pools over the batch or channels")
+            raise Unmapped(f"{what} {values} pools over the batch or channels")
         values = values[1:3]
     return values
 
@@ -261,10 +261,10 @@ def _window(value: Any, what: str) -> int | list[int]:
 def _pool(kwargs: dict[str, Any]) -> Converted:
     """tf.nn.avg_pool2d / max_pool2d(input, ksize, strides, padding, data_format="NHWC")."""
     if kwargs.pop("data_format", "NHWC") not in ("NHWC", None):
-        raise _Unmapped("data_format other than NHWC")
+        raise Unmapped("data_format other than NHWC")
     padding = kwargs.pop("padding", None)
     if padding not in ("SAME", "VALID"):
-        raise _Unmapped(f"padding {_short(padding)}")
+        raise Unmapped(f"padding {_short(padding)}")
     return Converted({
         "pool_size": _window(kwargs.pop("ksize", None), "ksize"),
         "strides": _window(kwargs.pop("strides", None), "strides"),
@@ -291,9 +291,9 @@ def _key(item: Any) -> Any:
         bounds = {k: item[k] for k in ("start", "stop", "step")}
         if not all(v is None or isinstance(v, int) and not isinstance(v, bool)
                    for v in bounds.values()):  # fmt: skip
-            raise _Unmapped("a slice bound is computed at run time")
+            raise Unmapped("a slice bound is computed at run time")
         return {"class_name": "__slice__", "config": bounds}
-    raise _Unmapped(f"index {_short(item)}")
+    raise Unmapped(f"index {_short(item)}")
 
 
 def _reduction(op: str) -> TFOp:
@@ -564,7 +564,7 @@ def _tf_first_argument(
     return items, kwargs
 
 
-def _keras_op_call(spec: TFOp, first: Any, tf_kwargs: dict[str, Any]) -> tuple[Converted, list]:
+def keras_op_call(spec: TFOp, first: Any, tf_kwargs: dict[str, Any]) -> tuple[Converted, list]:
     """TF's keyword arguments as the keras op's config, call args and call kwargs."""
     kwargs = dict(tf_kwargs)
     converted = spec.convert(kwargs) if spec.convert else Converted({})
@@ -581,7 +581,7 @@ def _keras_op_call(spec: TFOp, first: Any, tf_kwargs: dict[str, Any]) -> tuple[C
         args.append(call_kwargs.pop("__key__"))
     for name, value in kwargs.items():
         if name not in _IGNORED_ARGUMENTS and not _is_default(value):
-            raise _Unmapped(f"argument {name}={_short(value)}")
+            raise Unmapped(f"argument {name}={_short(value)}")
     return Converted(config, converted.op, call_kwargs), args
 
 
@@ -616,13 +616,13 @@ def _tf_op(layer: Mapping[str, Any], scope: _Scope, layer_name: str) -> dict[str
         spec = TFOp("Identity", "layers")
     try:
         if spec is None:
-            raise _Unmapped(f"tf.{function}")
+            raise Unmapped(f"tf.{function}")
         calls, op = [], (spec.op, spec.family)
         for first, tf_kwargs in recorded:
-            converted, args = _keras_op_call(spec, first, tf_kwargs)
+            converted, args = keras_op_call(spec, first, tf_kwargs)
             op = converted.op or op
             calls.append(({"args": args, "kwargs": converted.kwargs}, converted.config))
-    except _Unmapped:
+    except Unmapped:
         return {
             **layer,
             "inbound_nodes": [{"args": [first], "kwargs": kw} for first, kw in recorded],

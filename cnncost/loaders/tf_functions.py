@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from cnncost.loaders.keras2 import IDENTITY_FUNCTIONS, TF_FUNCTIONS, TFOp, _keras_op_call, _Unmapped
+from cnncost.loaders.keras2 import IDENTITY_FUNCTIONS, TF_FUNCTIONS, TFOp, Unmapped, keras_op_call
 
 # What a value computed at run time looks like to the table (`keras2._literal` refuses it).
 _RUN_TIME = {"class_name": "__keras_tensor__"}
@@ -93,7 +93,7 @@ def _converted(function: Any, args: tuple, kwargs: Mapping[str, Any]) -> Any:
     tensor = values[0] if values else None
     dtype = bound.get("dtype") or bound.get("dtype_hint")
     if not isinstance(tensor, KerasTensor):
-        raise _Unmapped("a conversion of something that is no symbolic tensor")
+        raise Unmapped("a conversion of something that is no symbolic tensor")
     if dtype is None or backend.standardize_dtype(_plain(dtype)) == tensor.dtype:
         return tensor
     return ops.cast(tensor, backend.standardize_dtype(_plain(dtype)))
@@ -101,29 +101,29 @@ def _converted(function: Any, args: tuple, kwargs: Mapping[str, Any]) -> Any:
 
 def as_keras_op(function: Any, args: tuple, kwargs: Mapping[str, Any]) -> Any:
     """The keras.ops call the table gives for `function(*args, **kwargs)`, made on the same
-    (symbolic) tensors; raises `_Unmapped` when there is none."""
+    (symbolic) tensors; raises `Unmapped` when there is none."""
     name = tf_name(function)
     if name in CONVERSIONS:
         return _converted(function, args, kwargs)
     spec = TFOp("Identity", "layers") if name in IDENTITY_FUNCTIONS else TF_FUNCTIONS.get(name)
     if spec is None:
-        raise _Unmapped(f"tf.{name}")
+        raise Unmapped(f"tf.{name}")
     try:
         bound = inspect.signature(function).bind(*args, **kwargs)
     except (TypeError, ValueError) as error:
-        raise _Unmapped(f"tf.{name}: {error}") from None
+        raise Unmapped(f"tf.{name}: {error}") from None
     values = dict(bound.arguments)
     for parameter in inspect.signature(function).parameters.values():
         if parameter.kind is inspect.Parameter.VAR_KEYWORD and parameter.name in values:
             values.update(values.pop(parameter.name))
     if not values:
-        raise _Unmapped(f"tf.{name} without arguments")
+        raise Unmapped(f"tf.{name} without arguments")
     first_name = next(iter(values))
     first = values.pop(first_name)
     # tf-keras records the first argument as the layer's input and every other argument by name;
     # operands (`y` of tf.add) stay tensors, every other argument must be a literal.
     tf_kwargs = {k: v if k in spec.operands else _plain(v) for k, v in values.items()}
-    converted, call_args = _keras_op_call(spec, first, tf_kwargs)
+    converted, call_args = keras_op_call(spec, first, tf_kwargs)
     return _operation(spec, converted.op, converted.config)(*call_args, **converted.kwargs)
 
 
