@@ -408,11 +408,24 @@ class SynthLayer:
         )
 
 
+# time kinds whose synthetic layers hold weights (the others train after a BatchNormalization)
+WEIGHTED_KINDS = frozenset({"conv", "depthwise", "grouped", "dense", "batchnorm"})
+GROUP_WIDTH = 8  # input channels per group of the `grouped` samples' "g8" variant
+
+
+def _group_width(c: SynthLayer) -> int:
+    """Input channels each output channel reads: all (conv), 1 (depthwise, grouped "dw": groups
+    = channels), or GROUP_WIDTH (grouped "g8")."""
+    if c.kind == "conv":
+        return c.channels
+    return GROUP_WIDTH if c.variant == "g8" else 1
+
+
 def _conv_flops(c: SynthLayer) -> float:
     """A rough forward FLOP count (2 MACs per tap), only to keep each model within budget."""
     out = -(-c.size // c.stride)
     first = c.in_channels or c.channels
-    kernel = c.kernel**2 if c.kind == "conv" else c.kernel**2 / c.channels
+    kernel = c.kernel**2 * _group_width(c) / c.channels
     return 2 * c.batch * out**2 * kernel * c.channels * (first + c.channels * (c.layers - 1))
 
 
@@ -446,6 +459,14 @@ def synthetic_layers() -> list[SynthLayer]:
             for stride in (1, 2):
                 for batch in BATCHES:
                     pick(kind, kind, kernel, stride, batch, 2 if batch == 1 else 1, start)
+                    start += 5
+    # Conv2D(groups > 1): run by Keras's TF backend through XLA, much slower than DepthwiseConv2D
+    # on a CPU, its backward most of all; small sizes at batch 32 keep the calibration bounded
+    for variant in ("dw", "g8"):
+        for kernel in (3, 7):
+            for stride in (1, 2):
+                for batch in BATCHES:
+                    pick("grouped", variant, kernel, stride, batch, 1, start)
                     start += 5
     for batch, size in ((1, 65), (32, 23)):  # a narrow stem: 3 input channels
         configs.append(SynthLayer("conv", "conv", size, 24, batch, 3, 2, 2, in_channels=3))
@@ -493,7 +514,7 @@ def _synthetic_model(c: SynthLayer, train: bool = False):
     else:
         x = keras.Input((c.size, c.size, c.in_channels or c.channels))
     y = x
-    weightless = c.kind not in ("conv", "depthwise", "dense", "batchnorm")
+    weightless = c.kind not in WEIGHTED_KINDS
     if train and weightless:
         y = L.BatchNormalization()(y)
     for i in range(c.layers):
@@ -501,6 +522,9 @@ def _synthetic_model(c: SynthLayer, train: bool = False):
             y = L.Conv2D(c.channels, c.kernel, strides=c.stride, padding="same")(y)
         elif c.kind == "depthwise":
             y = L.DepthwiseConv2D(c.kernel, strides=c.stride, padding="same")(y)
+        elif c.kind == "grouped":
+            groups = c.channels // _group_width(c)
+            y = L.Conv2D(c.channels, c.kernel, strides=c.stride, padding="same", groups=groups)(y)
         elif c.kind == "dense":
             y = L.Dense(c.channels)(y)
         elif c.kind == "pooling":

@@ -54,6 +54,9 @@ _ELEMENTWISE = ("layer", "memory", "short")
 KIND_FEATURES: Mapping[str, tuple[str, ...]] = {
     "conv": _WINDOWED,
     "depthwise": _WINDOWED,
+    # Conv with groups > 1 (ConvNeXt's, RegNet's): Keras's TensorFlow backend runs it as an
+    # XLA-compiled call, not as a DepthwiseConv2D's kernel, so it gets coefficients of its own
+    "grouped": _WINDOWED,
     "pooling": ("layer", "compute", "memory", "short", "window", "strided"),
     "dense": ("layer", "compute", "memory", "narrow", "short"),
     "batchnorm": _ELEMENTWISE,

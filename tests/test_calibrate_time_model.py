@@ -8,6 +8,7 @@ import pytest
 from cnncost.calibrate_kinds import (
     ELEMENT_BUDGET,
     FLOP_BUDGET,
+    WEIGHTED_KINDS,
     SynthLayer,
     _conv_flops,
     _synthetic_model,
@@ -58,7 +59,7 @@ def _one_per_variant():
     for c in synthetic_layers():
         if (c.kind, c.variant) not in seen:
             seen.add((c.kind, c.variant))
-            out.append(SynthLayer(c.kind, c.variant, 9, 8, 2, c.kernel, c.stride, c.layers,
+            out.append(SynthLayer(c.kind, c.variant, 9, 16, 2, c.kernel, c.stride, c.layers,
                                   c.in_channels and min(c.in_channels, 16)))  # fmt: skip
     return out
 
@@ -69,7 +70,7 @@ def test_every_synthetic_model_has_only_layers_of_its_time_kind(config):
         model = _synthetic_model(config, train=train)
         sums = sample_features(model, DEVICE, config.batch)
         kinds = set(sums)
-        weightless = config.kind not in ("conv", "depthwise", "dense", "batchnorm")
+        weightless = config.kind not in WEIGHTED_KINDS
         expected = {config.kind, "batchnorm"} if train and weightless else {config.kind}
         assert kinds == expected
         for phases in sums.values():

@@ -41,7 +41,7 @@ how fast a kind usually runs, never a bound, so the impossible-measurement check
 
 Shape-dependent time model (`DeviceProfile.time_model`, `cnncost.time_model`, fitted by
 `cnncost calibrate --kinds` on synthetic layers): a layer whose *time kind* (`time_kind`: conv,
-dense, depthwise, pooling, batchnorm, activation, merge, concat, reshape, padding) was fitted, at
+dense, depthwise, grouped, pooling, batchnorm, activation, merge, concat, reshape, padding) was fitted, at
 the dtype of the peak used, gets `max(sum(coefficient * feature), floor_s)`, its features
 computed from the layer's FLOPs, bytes, kernel-groups, input channels, batch * output positions,
 kernel and stride (`layer_shape`). Otherwise the kind factors above predict, and without them the
@@ -130,6 +130,8 @@ def time_kind(node: Node) -> str | None:
     if rule_for(node) is None:
         return None
     kind = layer_kind(node)
+    if node.class_name in _CONV_CLASSES and (_int(node.config.get("groups", 1)) or 1) > 1:
+        return "grouped"  # XLA-compiled on the TF backend (also groups == filters)
     if kind == DEPTHWISE:
         return "depthwise"
     if kind == MATMUL:
