@@ -172,8 +172,12 @@ def flops_check(profiler_rows: Sequence[Mapping[str, Any]], tf_profiler: Mapping
         if row["type"] == "InputLayer":
             continue
         scope = profiler_scope(row["name"], measured)
-        if scope not in measured and row["type"].startswith("ops."):
-            ops_ours += row["flops"] or 0  # a top-level keras.ops node: the profiler's `ops:`
+        # a top-level keras.ops node: the profiler's `ops:<TF op>` rows. Its JSON type is the
+        # operation's class (`Add` for `x + y` in a functional model), which the profiler's
+        # rows name too where no layer scope of that name exists
+        top_level_op = row["type"].startswith("ops.") or f"ops:{row['type']}" in measured
+        if scope not in measured and top_level_op:
+            ops_ours += row["flops"] or 0
             continue
         ours[scope] = ours.get(scope, 0) + (row["flops"] or 0)
     mismatches = [

@@ -262,3 +262,22 @@ def test_set_row_counts_the_sources_per_predictor(seed_results):
     rows = seed_results[1]["results"]["shape"]["layers"]["rows"]
     sources = [r["time_source"] for r in rows if r["time_source"] is not None]
     assert row["layers"]["time_sources"]["shape"] == {s: sources.count(s) for s in set(sources)}
+
+
+def test_a_top_level_op_typed_as_its_class_is_summed_with_the_profilers_ops():
+    """ConvNeXt's `x + y` in a functional model: a row `add` of JSON type `Add` (the operation's
+    class, as a Keras Add layer's), which the profiler counts under `ops:Add`, not a scope."""
+    n = 7 * 7 * 96
+    rows = [
+        {"name": "add", "type": "Add", "flops": n},
+        {"name": "add_1", "type": "Add", "flops": n},
+        {"name": "merge", "type": "Add", "flops": n},  # a real Add layer: its own scope
+    ]
+    measured = {"ops:Add": 2 * n, "merge": n}
+    check = flops_check(rows, {"total_flops": 3 * n, "layers": measured})
+    assert check["equal"] and check["layers_compared"] == 1
+    assert check["ops_sum"] == {"cnncost": 2 * n, "profiler": 2 * n}
+    measured["merge"] = 0  # the layer's own scope counting nothing is still a mismatch
+    assert flops_check(rows, {"total_flops": 3 * n, "layers": measured})["mismatches"] == [
+        {"name": "merge", "cnncost": n, "profiler": 0}
+    ]
