@@ -53,7 +53,8 @@ def shorten_middle(text: str, width: int) -> str:
         return ELLIPSIS[:width]
     keep = width - 1
     tail = max(1, keep - (keep * 11 + 19) // 20)  # keep - ceil(0.55 * keep), at least 1
-    end = _cells_from_end(text, tail) or text[-1]  # a wide last character takes 2 cells
+    # a wide last character takes 2 cells: kept when it fits beside the ellipsis, else dropped
+    end = _cells_from_end(text, tail) or (text[-1] if cell_len(text[-1]) <= keep else "")
     return _cells_from_start(text, keep - cell_len(end)) + ELLIPSIS + end
 
 

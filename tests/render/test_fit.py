@@ -24,6 +24,8 @@ def test_shorten_middle_keeps_the_block_and_the_kind():
     )  # 9 + 1 + 7
     assert shorten_middle("conv2d", 17) == "conv2d"
     assert cell_len(shorten_middle("x" * 40, 9)) == 9
+    assert shorten_middle("0卷", 2) == "0…"  # a wide last character that cannot fit (hypothesis)
+    assert shorten_middle("abcd卷", 4) == "a…卷"
 
 
 @given(st.text(min_size=0, max_size=60, alphabet="abc_/0123456789层卷"), st.integers(1, 70))
