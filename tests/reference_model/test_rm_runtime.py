@@ -10,10 +10,10 @@ from dataclasses import replace
 from importlib import metadata
 
 import pytest
-from rm_helpers import REPO, run_cli, write_tiny_dataset
+from rm_helpers import REPO, run_cli, tiny_config, write_tiny_dataset
 
 from reference_model import runtime
-from reference_model.train import TrainConfig, use_mixed_precision
+from reference_model.train import use_mixed_precision
 
 
 @pytest.fixture(scope="module")
@@ -40,24 +40,10 @@ def test_require_gpu_without_a_gpu_is_one_line_and_writes_nothing(tiny, tmp_path
     assert not run.exists()
 
 
-def _one_epoch(tiny, tmp_path) -> TrainConfig:
-    """One epoch of the seed-gap model at 24 px on the tiny dataset, no evaluation."""
-    return TrainConfig(
-        data=str(tiny),
-        out=str(tmp_path / "run"),
-        model="seed-gap",
-        image_size=24,
-        batch_size=4,
-        epochs=1,
-        verbose="0",
-        evaluate=False,
-    )
-
-
 def test_run_json_records_backend_devices_precision_and_versions(tiny, tmp_path):
     from reference_model.train import train
 
-    cfg = _one_epoch(tiny, tmp_path)
+    cfg = tiny_config(tiny, tmp_path / "run")
     train(replace(cfg, mixed_precision="off"))
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     info = record["runtime"]
@@ -168,7 +154,7 @@ def test_mixed_precision_trains_and_a_resume_keeps_the_policy_and_optimizer_stat
 
     from reference_model.train import prepare_data, train
 
-    cfg = _one_epoch(tiny, tmp_path)
+    cfg = tiny_config(tiny, tmp_path / "run")
     steps = math.ceil(len(prepare_data(cfg).splits["train"]) / cfg.batch_size)
     try:
         _fake_gpus(monkeypatch, 1)
