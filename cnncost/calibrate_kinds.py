@@ -563,9 +563,9 @@ def sample_features(
     from cnncost.passes.compute import count_compute
     from cnncost.passes.memory import count_memory
     from cnncost.passes.params import count_params
-    from cnncost.passes.roofline import layer_shape, roofline, time_kind
+    from cnncost.passes.roofline import roofline, time_features
     from cnncost.passes.shapes import infer_shapes
-    from cnncost.time_model import INFERENCE, TRAINING, features
+    from cnncost.time_model import INFERENCE, TRAINING
 
     raw = dataclasses.replace(
         device, efficiency={}, overhead_s=0.0, call_overhead_s=0.0, time_model=None
@@ -576,21 +576,25 @@ def sample_features(
     compute = count_compute(graph, shapes, params)
     memory = count_memory(graph, shapes, params, batch)
     result = roofline(graph, compute, memory, params, batch, raw, shapes=shapes)
-    peak, bandwidth = result.peak_flops, raw.bandwidth
     sums: dict[str, dict[str, dict[str, float]]] = {}
     for node in graph.nodes:
         evaluated = result.nodes[node.name]
         if node.is_input or evaluated.inference is None:
             continue
-        kind = time_kind(node)
-        node_shapes = shapes.nodes[node.name]
-        shape = layer_shape(node, node_shapes.inputs, node_shapes.outputs, batch)
-        if kind is None or shape is None:
+        found = time_features(
+            node,
+            shapes,
+            batch,
+            (evaluated.inference, evaluated.training),
+            result.peak_flops,
+            raw.bandwidth,
+        )
+        if found is None:
             raise ValueError(f"synthetic layer {node.name} ({node.class_name}) has no time kind")
-        for phase, e in ((INFERENCE, evaluated.inference), (TRAINING, evaluated.training)):
-            values = features(e.flops, e.bytes_moved, e.calls, shape, peak, bandwidth)
+        kind, values = found
+        for phase, phase_values in zip((INFERENCE, TRAINING), values, strict=True):
             into = sums.setdefault(kind, {}).setdefault(phase, {})
-            for name, value in values.items():
+            for name, value in phase_values.items():
                 into[name] = into.get(name, 0.0) + value
     return sums
 

@@ -297,6 +297,30 @@ def kind_time(
     return KindRoofline(raw, factors, forward, calls, per_call)
 
 
+def time_features(
+    node: Node,
+    shapes: ShapeResult,
+    batch: int,
+    evaluated: tuple[KindRoofline, KindRoofline],
+    peak: float,
+    bandwidth: float,
+) -> tuple[str, tuple[dict[str, float], dict[str, float]]] | None:
+    """The layer's time kind and its time-model features for the inference and the training
+    evaluation (`cnncost.time_model.features`), or None: no time kind, or a size unknown. What
+    the calibration fits on (`calibrate_kinds.sample_features`) and the prediction reads."""
+    kind = time_kind(node)
+    node_shapes = shapes.nodes.get(node.name)
+    if kind is None or node_shapes is None:
+        return None
+    shape = layer_shape(node, node_shapes.inputs, node_shapes.outputs, batch)
+    if shape is None:
+        return None
+    inference, training = (
+        features(e.flops, e.bytes_moved, e.calls, shape, peak, bandwidth) for e in evaluated
+    )
+    return kind, (inference, training)
+
+
 def _fitted(
     node: Node,
     shapes: ShapeResult,
@@ -308,24 +332,19 @@ def _fitted(
 ) -> tuple[KindRoofline, KindRoofline]:
     """The inference and training evaluations with the time model's prediction where it has
     coefficients for the layer's time kind at this dtype (each phase on its own)."""
-    kind = time_kind(node)
-    node_shapes = shapes.nodes.get(node.name)
-    shape = None
-    if kind is not None and node_shapes is not None:
-        shape = layer_shape(node, node_shapes.inputs, node_shapes.outputs, batch)
-    if shape is None:
+    found = time_features(node, shapes, batch, evaluated, peak, device.bandwidth)
+    if found is None:
         return evaluated
+    kind, values = found
     out = []
-    for phase, evaluation in zip((INFERENCE, TRAINING), evaluated, strict=True):
+    for phase, evaluation, phase_values in zip(
+        (INFERENCE, TRAINING), evaluated, values, strict=True
+    ):
         coefficients = device.time_model.coefficients(kind, phase, dtype)
         if coefficients is None:
             out.append(evaluation)
             continue
-        raw = evaluation.raw
-        values = features(
-            raw.flops, raw.bytes_moved, evaluation.calls, shape, peak, device.bandwidth
-        )
-        fitted = predict(coefficients, values)
+        fitted = predict(coefficients, phase_values)
         out.append(replace(evaluation, fitted_s=fitted, source=f"fitted:{kind}"))
     return out[0], out[1]
 
