@@ -234,30 +234,21 @@ def _only_constants(structure: Any) -> bool:
     )
 
 
-def _hold_constants(record: _Record, structure: Any) -> Any:
+def _hold_where(record: _Record, structure: Any, held: Any) -> Any:
+    """The structure with each value `held(value)` accepts replaced by a `TracedConstant` row."""
     from keras import tree
 
-    return tree.map_structure(
-        lambda v: _hold(record, v, "constant") if _is_stored_tensor(v) else v, structure
-    )
+    return tree.map_structure(lambda v: _hold(record, v, "constant") if held(v) else v, structure)
 
 
-def _hold_batch_constants(record: _Record, structure: Any) -> Any:
-    """Eager tensors an op is called with whose first axis is k times the stand-in batch size
-    (`ops.arange(batch * heads)` built by the traced code): `TracedConstant` rows, whose first
-    axis the two traces write `k * batch` (`_unbatched`), rather than literal values whose
-    length depends on the batch size."""
-    from keras import tree
-
-    def hold(value: Any) -> Any:
-        if not _is_stored_tensor(value) or not record.batch:
-            return value
-        shape = tuple(value.shape)
-        if not shape or not isinstance(shape[0], int) or shape[0] % record.batch:
-            return value
-        return _hold(record, value, "constant")
-
-    return tree.map_structure(hold, structure)
+def _batch_shaped(record: _Record, value: Any) -> bool:
+    """An eager tensor whose first axis is k times the stand-in batch size (`ops.arange(batch *
+    heads)` built by the traced code): held, so that the two traces write its first axis
+    `k * batch` (`_unbatched`), rather than a literal whose length depends on the batch size."""
+    if not _is_stored_tensor(value) or not record.batch:
+        return False
+    shape = tuple(value.shape)
+    return bool(shape) and isinstance(shape[0], int) and shape[0] % record.batch == 0
 
 
 def _is_map(operation: Any) -> bool:
@@ -426,7 +417,7 @@ def _hooks(record: _Record, check_weights: bool) -> Iterator[None]:
         # row and its output be a constant. Its constant arguments are held instead
         # (`TracedConstant` rows), so the call is recorded like any other (once per call).
         if record.depth == 0 and self.weights and _only_constants((args, kwargs)):
-            args, kwargs = _hold_constants(record, (args, kwargs))
+            args, kwargs = _hold_where(record, (args, kwargs), _is_stored_tensor)
         return layer_dunder_call(self, *args, **kwargs)
 
     def maybe_build(self, *args, **kwargs):
@@ -491,7 +482,7 @@ def _hooks(record: _Record, check_weights: bool) -> Iterator[None]:
         # Operation.symbolic_call, with the output spec computed below the traced level.
         if record.depth == 0:
             args, kwargs = _hold_variables(record, (args, kwargs))
-            args, kwargs = _hold_batch_constants(record, (args, kwargs))
+            args, kwargs = _hold_where(record, (args, kwargs), lambda v: _batch_shaped(record, v))
             if _is_map(self):
                 mapped = _map_rows(record, self, args, kwargs)
                 if mapped is not None:
@@ -909,7 +900,7 @@ def _unbatched(first: dict[str, Any], second: dict[str, Any], model: Any) -> dic
             str(a.get("module", "")).startswith("keras.src.ops")
             or a.get("module") == "cnncost.trace"
         ):
-            # (a held constant's shape may hold the batch: `_hold_batch_constants`)
+            # (a held constant's shape may hold the batch: `_batch_shaped`)
             # an operation's config holds its call's arguments (`Reshape(newshape)`)
             a["config"] = merge(a["config"], b["config"])
         elif a.get("class_name") == "InputLayer":
